@@ -1,0 +1,174 @@
+package wire
+
+import (
+	"bufio"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+)
+
+// AcceptOptions configure the server side of the opening handshake. The zero
+// value means the defaults.
+type AcceptOptions struct {
+	Options
+
+	// Subprotocols lists the subprotocols the server speaks, in its order
+	// of preference. The first one the client also offers is chosen; if
+	// none matches, the connection is accepted with no subprotocol.
+	Subprotocols []string
+
+	// OriginPatterns lists hosts, besides the request's own, whose pages
+	// may open connections: patterns in path.Match syntax compared with the
+	// host (and port) of the Origin header, ignoring case, such as
+	// "example.com" or "*.example.com". By default a request whose Origin
+	// names another host is refused with 403 Forbidden, which stops other
+	// sites' pages from using a visitor's cookies on this server. A request
+	// with no Origin header (not from a browser) is always allowed.
+	OriginPatterns []string
+
+	// CheckOrigin, if set, replaces the origin check: the upgrade goes on
+	// only if it returns true.
+	CheckOrigin func(r *http.Request) bool
+
+	// Header holds extra header fields for the 101 response.
+	Header http.Header
+}
+
+// Accept upgrades an HTTP request to a WebSocket connection. It works from
+// any net/http handler (and so from chi, gin, echo and others), taking the
+// connection over with http.ResponseController's Hijack.
+//
+// When the request is not a valid WebSocket upgrade, Accept writes the HTTP
+// error itself (405 for a method other than GET, 426 for a missing upgrade
+// or another protocol version, 400 for a malformed key, 403 for a refused
+// origin) and returns a *HandshakeError; the caller must not write to w then.
+func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	var o AcceptOptions
+	if opts != nil {
+		o = *opts
+	}
+	if status, msg := checkUpgrade(w, r, &o); status != 0 {
+		http.Error(w, msg, status)
+		return nil, &HandshakeError{Status: status, Msg: msg}
+	}
+	key := r.Header.Get("Sec-WebSocket-Key")
+	sub := selectSubprotocol(r, o.Subprotocols)
+
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "websocket: cannot take over the connection", http.StatusInternalServerError)
+		return nil, &HandshakeError{Status: http.StatusInternalServerError, Msg: "hijack: " + err.Error()}
+	}
+	// The HTTP server may have set deadlines for the request.
+	nc.SetDeadline(time.Time{})
+
+	var acc [28]byte
+	b := make([]byte, 0, 256)
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = append(b, AcceptKey(&acc, key)...)
+	if sub != "" {
+		b = append(b, "\r\nSec-WebSocket-Protocol: "...)
+		b = append(b, sub...)
+	}
+	b = append(b, "\r\n"...)
+	for k, vs := range o.Header {
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = append(b, "\r\n"...)
+	if _, err := nc.Write(b); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return newConn(nc, true, buffered(brw.Reader), sub, &o.Options), nil
+}
+
+// buffered returns the bytes the HTTP server read past the request: frames
+// a client sent right after its handshake.
+func buffered(br *bufio.Reader) []byte {
+	if br == nil || br.Buffered() == 0 {
+		return nil
+	}
+	p, _ := br.Peek(br.Buffered())
+	return p
+}
+
+// checkUpgrade validates an upgrade request (RFC 6455 section 4.2.1) and
+// returns the HTTP status to refuse it with, or 0.
+func checkUpgrade(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (int, string) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		return http.StatusMethodNotAllowed, "websocket: upgrade needs method GET, not " + r.Method
+	}
+	if !r.ProtoAtLeast(1, 1) {
+		return http.StatusBadRequest, "websocket: upgrade needs HTTP/1.1 or later"
+	}
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "websocket")
+		return http.StatusUpgradeRequired, "websocket: request is not a WebSocket upgrade"
+	}
+	if v := r.Header.Get("Sec-WebSocket-Version"); v != "13" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		return http.StatusUpgradeRequired, "websocket: unsupported protocol version " + strqt(v)
+	}
+	if !validKey(r.Header.Get("Sec-WebSocket-Key")) {
+		return http.StatusBadRequest, "websocket: missing or malformed Sec-WebSocket-Key"
+	}
+	allowed := false
+	if o.CheckOrigin != nil {
+		allowed = o.CheckOrigin(r)
+	} else {
+		allowed = originAllowed(r, o.OriginPatterns)
+	}
+	if !allowed {
+		return http.StatusForbidden, "websocket: origin " + strqt(r.Header.Get("Origin")) + " not allowed"
+	}
+	return 0, ""
+}
+
+func originAllowed(r *http.Request, patterns []string) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	host := strings.ToLower(u.Host)
+	for _, p := range patterns {
+		if ok, _ := path.Match(strings.ToLower(p), host); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func selectSubprotocol(r *http.Request, supported []string) string {
+	var chosen string
+	for _, s := range supported {
+		headerTokens(r.Header, "Sec-WebSocket-Protocol", func(t string) bool {
+			if t == s {
+				chosen = s
+				return false
+			}
+			return true
+		})
+		if chosen != "" {
+			break
+		}
+	}
+	return chosen
+}
+
+func strqt(s string) string { return "\"" + s + "\"" }

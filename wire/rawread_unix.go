@@ -1,0 +1,39 @@
+//go:build unix
+
+package wire
+
+import (
+	"syscall"
+
+	"github.com/shockwave-go/shockwave/internal/bufpool"
+)
+
+const rawReadSupported = true
+
+// onReadable is called by the runtime poller with the socket's descriptor.
+// It reads into rd.rawDst, or into the read buffer, which it borrows only for
+// the read: when the socket has nothing to give and the buffer holds no
+// unread bytes, the buffer goes back to its pool before the goroutine parks.
+func (rd *Reader) onReadable(fd uintptr) bool {
+	dst := rd.rawDst
+	if dst == nil {
+		if rd.bufp == nil {
+			rd.bufp = bufpool.Get(rd.bufSize)
+		}
+		dst = (*rd.bufp)[rd.w:]
+	}
+	for {
+		n, err := syscall.Read(int(fd), dst)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if rd.rawDst == nil && rd.r == rd.w {
+				rd.releaseBuf()
+			}
+			return false
+		}
+		rd.rawN, rd.rawErr = max(n, 0), err
+		return true
+	}
+}
