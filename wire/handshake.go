@@ -33,7 +33,7 @@ func validKey(key string) bool {
 // headerHasToken reports whether a comma-separated header field of h, in any
 // of its lines, lists token (case-insensitive).
 func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h[name] {
+	for _, v := range h.Values(name) {
 		for v != "" {
 			var t string
 			t, v, _ = strings.Cut(v, ",")
@@ -47,7 +47,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 
 // headerTokens calls f with each token of a comma-separated header field.
 func headerTokens(h http.Header, name string, f func(string) bool) {
-	for _, v := range h[name] {
+	for _, v := range h.Values(name) {
 		for v != "" {
 			var t string
 			t, v, _ = strings.Cut(v, ",")
