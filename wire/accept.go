@@ -2,6 +2,8 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -45,13 +47,36 @@ type AcceptOptions struct {
 // or another protocol version, 400 for a malformed key, 403 for a refused
 // origin) and returns a *HandshakeError; the caller must not write to w then.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	u, err := Upgrade(w, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	var o Options
+	if opts != nil {
+		o = opts.Options
+	}
+	return newConn(u.Conn, true, u.Buffered, u.Subprotocol, &o), nil
+}
+
+// Upgraded is a connection taken over by Upgrade, for transports that do
+// their own framing on top of the raw connection (Shockwave's sessions).
+type Upgraded struct {
+	Conn        net.Conn
+	Buffered    []byte // bytes the client sent after its handshake, already read
+	Subprotocol string
+}
+
+// Upgrade does what Accept does up to the 101 response and returns the raw
+// connection instead of a Conn. Options other than the handshake's are not
+// used. Errors are as for Accept.
+func Upgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (Upgraded, error) {
 	var o AcceptOptions
 	if opts != nil {
 		o = *opts
 	}
 	if status, msg := checkUpgrade(w, r, &o); status != 0 {
 		http.Error(w, msg, status)
-		return nil, &HandshakeError{Status: status, Msg: msg}
+		return Upgraded{}, &HandshakeError{Status: status, Msg: msg}
 	}
 	key := r.Header.Get("Sec-WebSocket-Key")
 	sub := selectSubprotocol(r, o.Subprotocols)
@@ -59,7 +84,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, "websocket: cannot take over the connection", http.StatusInternalServerError)
-		return nil, &HandshakeError{Status: http.StatusInternalServerError, Msg: "hijack: " + err.Error()}
+		return Upgraded{}, &HandshakeError{Status: http.StatusInternalServerError, Msg: "hijack: " + err.Error()}
 	}
 	// The HTTP server may have set deadlines for the request.
 	nc.SetDeadline(time.Time{})
@@ -84,9 +109,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	b = append(b, "\r\n"...)
 	if _, err := nc.Write(b); err != nil {
 		nc.Close()
-		return nil, err
+		return Upgraded{}, err
 	}
-	return newConn(nc, true, buffered(brw.Reader), sub, &o.Options), nil
+	return Upgraded{Conn: nc, Buffered: bytes.Clone(buffered(brw.Reader)), Subprotocol: sub}, nil
 }
 
 // buffered returns the bytes the HTTP server read past the request: frames

@@ -239,6 +239,9 @@ func (rd *Reader) readHeader() (Header, error) {
 			}
 		}
 		if err := rd.fill(); err != nil {
+			if err == io.EOF && (rd.w > rd.r || rd.fragOp != 0) {
+				err = io.ErrUnexpectedEOF // inside a header or a message
+			}
 			return Header{}, err
 		}
 	}
