@@ -75,7 +75,7 @@ func newConn(nc net.Conn, server bool, buffered []byte, subprotocol string, o *O
 	case *net.TCPConn, *net.UnixConn:
 		c.vectored = true
 	}
-	c.rd.init(nc, &ReaderOptions{
+	c.rd.Reset(nc, &ReaderOptions{
 		Server:         server,
 		MaxMessageSize: c.opts.MaxMessageSize,
 		ReadBufferSize: c.opts.ReadBufferSize,
@@ -224,9 +224,7 @@ func (c *Conn) writeFrameLocked(op Opcode, fin bool, p []byte) error {
 		h.Masked = true
 		key := rand.Uint32()
 		h.Key = [4]byte{byte(key), byte(key >> 8), byte(key >> 16), byte(key >> 24)}
-		bp := bufpool.Get(MaxHeaderSize + len(p))
-		_, err = c.nc.Write(AppendFrame((*bp)[:0], h, p))
-		bufpool.Put(bp)
+		err = c.writeMasked(h, p)
 	case c.vectored:
 		c.warr = [2][]byte{AppendHeader(c.whdr[:0], h), p}
 		c.wbufs = c.warr[:]
@@ -241,6 +239,30 @@ func (c *Conn) writeFrameLocked(op Opcode, fin bool, p []byte) error {
 		c.werr = err
 	}
 	return err
+}
+
+// maskChunk bounds the buffer a client masks its payload in: longer
+// payloads are masked and written a chunk at a time.
+const maskChunk = 64 << 10
+
+// writeMasked writes a client frame: the payload is masked into a pooled
+// copy (the caller's bytes are not touched), in chunks of at most maskChunk.
+func (c *Conn) writeMasked(h Header, p []byte) error {
+	bp := bufpool.Get(MaxHeaderSize + min(len(p), maskChunk))
+	defer bufpool.Put(bp)
+	b := AppendHeader((*bp)[:0], h)
+	pos := 0
+	for {
+		n := min(len(p), cap(b)-len(b))
+		start := len(b)
+		b = append(b, p[:n]...)
+		pos = Mask(b[start:], h.Key, pos)
+		p = p[n:]
+		if _, err := c.nc.Write(b); err != nil || len(p) == 0 {
+			return err
+		}
+		b = b[:0]
+	}
 }
 
 // Close performs the closing handshake: it sends a close frame with code and

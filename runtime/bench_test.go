@@ -1,0 +1,92 @@
+package runtime_test
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	swrt "github.com/shockwave-go/shockwave/runtime"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// BenchmarkEcho measures one message through the runtime and back: the
+// client's write, the session's read, OnMessage, Send, the inline drain and
+// the client's read. Allocation budget on the steady path: 0.
+func BenchmarkEcho(b *testing.B) {
+	for _, n := range []int{32, 1024, 64 << 10} {
+		b.Run(fmt.Sprintf("%dB", n), func(b *testing.B) {
+			_, url := start(b, echo)
+			c := dial(b, url)
+			p := make([]byte, n)
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.WriteMessage(wire.OpBinary, p); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := c.ReadMessage(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBroadcast measures Room.Broadcast of a 128-byte message to 10
+// and 1,000 members over loopback, until every member has read it. The
+// clients' reads are part of the cost (they share the machine's cores);
+// allocs/op counts the whole process and should not grow with the room.
+// The broadcaster keeps at most window messages in flight, well within the
+// members' mailboxes, so the default backpressure policy never triggers.
+func BenchmarkBroadcast(b *testing.B) {
+	const window = 64
+	for _, members := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+			var rtp *swrt.Runtime
+			rt, url := start(b, roomHandler{rt: &rtp})
+			rtp = rt
+			conns := make([]*wire.Conn, members)
+			for i := range conns {
+				conns[i] = dial(b, url)
+			}
+			waitFor(b, func() bool { r, ok := rt.Room("lobby"); return ok && r.Len() == members })
+			room, _ := rt.Room("lobby")
+			msg := make([]byte, 128)
+			var received atomic.Int64
+			var wg sync.WaitGroup
+			readAll := func(rounds int) {
+				wg.Add(len(conns))
+				for _, c := range conns {
+					go func() {
+						defer wg.Done()
+						for range rounds {
+							if _, _, err := c.ReadMessage(); err != nil {
+								b.Error(err)
+								return
+							}
+							received.Add(1)
+						}
+					}()
+				}
+			}
+			run := func(rounds int) {
+				received.Store(0)
+				readAll(rounds)
+				for i := range rounds {
+					for received.Load() < int64((i-window)*members) {
+						runtime.Gosched()
+					}
+					room.Broadcast(wire.OpBinary, msg)
+				}
+				wg.Wait()
+			}
+			run(window) // warm the pools
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			run(b.N)
+		})
+	}
+}

@@ -1,0 +1,35 @@
+// Package runtime serves Shockwave sessions over HTTP: a Runtime is an
+// http.Handler that upgrades requests to WebSocket and runs a session.Session
+// for each, with a registry of live sessions, rooms that broadcast one
+// shared frame to all their members, and an orderly Shutdown.
+//
+//	rt, err := runtime.New(session.HandlerFunc(func(s *session.Session, m session.Message) error {
+//		return s.Send(m.Op, m.Data) // echo
+//	}))
+//	http.Handle("/ws", rt)
+//
+// # Rooms
+//
+// Runtime.Join puts a session in a named room, created on first use and
+// removed when empty; a session leaves its rooms when it ends. Room.Broadcast
+// encodes a message once into a pooled, reference-counted session.Frame and
+// pushes a pointer to it into every member's mailbox; the buffer returns to
+// its pool when the last member's writer releases it. A member that cannot
+// keep up is dealt with by its backpressure policy, never by slowing the
+// broadcast.
+//
+// # Shutdown
+//
+// Shutdown refuses new upgrades with 503, closes every session with 1001
+// after what is already in its mailbox, and returns when every session and
+// every goroutine of the runtime has ended, or when its context does (then
+// the remaining connections are dropped).
+//
+// # Limits and defaults
+//
+// Options.Session holds the per-session limits; the defaults are listed in
+// the session package: 1 MiB messages, 256-frame and 4 MiB mailboxes,
+// slow consumers closed with 1008, a ping after 30 s of silence and 15 s to
+// answer, 10 s write and 5 s close timeouts. Cross-origin browser pages are
+// refused unless allowed by WithOriginPatterns.
+package runtime

@@ -1,0 +1,132 @@
+package runtime
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// Options are the settings of a Runtime. Start from DefaultOptions, or pass
+// Option functions to New; both fill the same struct, and New checks it.
+type Options struct {
+	// Session holds the limits of every session: message size, mailbox,
+	// backpressure policy, timeouts. Zero fields mean session's defaults.
+	Session session.Config
+	// Subprotocols, OriginPatterns and CheckOrigin configure the opening
+	// handshake, as in wire.AcceptOptions. By default a browser page of
+	// another origin is refused with 403.
+	Subprotocols   []string
+	OriginPatterns []string
+	CheckOrigin    func(r *http.Request) bool
+	// Workers is the number of goroutines that drain mailboxes for senders
+	// on other goroutines. Defaults to GOMAXPROCS.
+	Workers int
+	// Tick is the period of the shared timer that runs heartbeats and
+	// timeouts. Defaults to a quarter of the shortest timeout, between
+	// 10 ms and 1 s.
+	Tick time.Duration
+}
+
+// An Option changes Options; it fails New when its value is invalid.
+type Option func(*Options) error
+
+// DefaultOptions returns the defaults, spelled out.
+func DefaultOptions() Options {
+	return Options{Session: session.Config{
+		MaxMessageSize: session.DefaultMaxMessageSize,
+		MailboxSize:    session.DefaultMailboxSize,
+		MaxQueuedBytes: session.DefaultMaxQueuedBytes,
+		Policy:         session.PolicyClose,
+		SlowCode:       wire.StatusPolicyViolation,
+		PingInterval:   session.DefaultPingInterval,
+		PongTimeout:    session.DefaultPongTimeout,
+		WriteTimeout:   session.DefaultWriteTimeout,
+		CloseTimeout:   session.DefaultCloseTimeout,
+	}}
+}
+
+func positive[T int | int64 | time.Duration](name string, v T) error {
+	if v <= 0 {
+		return errors.New("runtime: " + name + " must be positive")
+	}
+	return nil
+}
+
+// WithMaxMessageSize sets the longest message a client may send, in bytes.
+func WithMaxMessageSize(n int64) Option {
+	return func(o *Options) error { o.Session.MaxMessageSize = n; return positive("max message size", n) }
+}
+
+// WithMailbox sets how many frames and bytes may wait to be written to one
+// session, and what happens past that.
+func WithMailbox(frames int, bytes int64, p session.Policy) Option {
+	return func(o *Options) error {
+		o.Session.MailboxSize, o.Session.MaxQueuedBytes, o.Session.Policy = frames, bytes, p
+		if p > session.PolicyDropOldest {
+			return errors.New("runtime: unknown policy")
+		}
+		return errors.Join(positive("mailbox size", frames), positive("queued bytes", bytes))
+	}
+}
+
+// WithHeartbeat sets the ping interval and the pong timeout. An interval
+// of -1 disables pings.
+func WithHeartbeat(interval, pongTimeout time.Duration) Option {
+	return func(o *Options) error {
+		o.Session.PingInterval, o.Session.PongTimeout = interval, pongTimeout
+		if interval < 0 {
+			return nil
+		}
+		return errors.Join(positive("ping interval", interval), positive("pong timeout", pongTimeout))
+	}
+}
+
+// WithIdleTimeout closes sessions that send nothing for d.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(o *Options) error { o.Session.IdleTimeout = d; return positive("idle timeout", d) }
+}
+
+// WithWriteTimeout bounds a write to a client that is not reading.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(o *Options) error { o.Session.WriteTimeout = d; return positive("write timeout", d) }
+}
+
+// WithCloseTimeout bounds the closing handshake.
+func WithCloseTimeout(d time.Duration) Option {
+	return func(o *Options) error { o.Session.CloseTimeout = d; return positive("close timeout", d) }
+}
+
+// WithSubprotocols lists the subprotocols the server speaks, preferred first.
+func WithSubprotocols(p ...string) Option {
+	return func(o *Options) error { o.Subprotocols = p; return nil }
+}
+
+// WithOriginPatterns allows browser pages from these hosts (path.Match
+// patterns, such as "*.example.com") besides the server's own.
+func WithOriginPatterns(p ...string) Option {
+	return func(o *Options) error { o.OriginPatterns = p; return nil }
+}
+
+// WithCheckOrigin replaces the origin check.
+func WithCheckOrigin(f func(r *http.Request) bool) Option {
+	return func(o *Options) error { o.CheckOrigin = f; return nil }
+}
+
+// WithErrorHandler sets the function called with every panic recovered from
+// a handler callback.
+func WithErrorHandler(f func(s *session.Session, err error)) Option {
+	return func(o *Options) error { o.Session.OnError = f; return nil }
+}
+
+// WithWorkers sets the number of draining goroutines.
+func WithWorkers(n int) Option {
+	return func(o *Options) error { o.Workers = n; return positive("workers", n) }
+}
+
+// WithTick sets the period of the shared timer.
+func WithTick(d time.Duration) Option {
+	return func(o *Options) error { o.Tick = d; return positive("tick", d) }
+}

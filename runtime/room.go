@@ -1,0 +1,198 @@
+package runtime
+
+import (
+	"iter"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// Room is a named group of sessions that receive the same messages. A
+// broadcast encodes the message once, into one reference-counted Frame, and
+// hands every member a pointer to it: the cost per member is a mailbox push,
+// not an encode or a copy. Rooms are created by the first Join and removed
+// when the last member leaves. Safe for concurrent use.
+type Room struct {
+	name string
+	rt   *Runtime
+
+	mu      sync.Mutex // guards members and dead
+	members map[uint64]*session.Session
+	dead    bool // removed from the runtime; joins go to a new Room
+
+	// snap is the member list broadcasts iterate, rebuilt after a change.
+	snap atomic.Pointer[[]*session.Session]
+}
+
+// Join adds s to the room called name, creating the room if need be, and
+// returns the room, or nil if s has ended. Joining twice is harmless. A
+// session leaves its rooms when it ends.
+func (rt *Runtime) Join(name string, s *session.Session) *Room {
+	m, ok := rt.sessions.Load(s.ID())
+	if !ok {
+		return nil
+	}
+	for {
+		r, _ := rt.rooms.LoadOrCompute(name, func() *Room {
+			return &Room{name: name, rt: rt, members: make(map[uint64]*session.Session)}
+		})
+		if joined, retry := r.add(m); !retry {
+			if !joined {
+				return nil
+			}
+			return r
+		}
+	}
+}
+
+// Leave removes s from the room called name. It reports whether s was a
+// member.
+func (rt *Runtime) Leave(name string, s *session.Session) bool {
+	r, ok := rt.rooms.Load(name)
+	return ok && r.Leave(s)
+}
+
+// Room returns the room called name, if it has members.
+func (rt *Runtime) Room(name string) (*Room, bool) { return rt.rooms.Load(name) }
+
+// Rooms yields every room, in no particular order.
+func (rt *Runtime) Rooms() iter.Seq[*Room] {
+	return func(yield func(*Room) bool) {
+		rt.rooms.Range(func(_ string, r *Room) bool { return yield(r) })
+	}
+}
+
+// Name returns the room's name.
+func (r *Room) Name() string { return r.name }
+
+// add makes m a member. It reports whether m is a member now, and whether
+// the room was removed meanwhile, so the caller must retry with a new one.
+func (r *Room) add(m *member) (joined, retry bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead {
+		return false, true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gone {
+		if len(r.members) == 0 {
+			r.kill()
+		}
+		return false, false
+	}
+	id := m.s.ID()
+	if _, in := r.members[id]; !in {
+		r.members[id] = m.s
+		r.snap.Store(nil)
+		m.rooms = append(m.rooms, r)
+	}
+	return true, false
+}
+
+// Leave removes s from the room and reports whether it was a member.
+func (r *Room) Leave(s *session.Session) bool {
+	if !r.remove(s) {
+		return false
+	}
+	if m, ok := r.rt.sessions.Load(s.ID()); ok {
+		m.mu.Lock()
+		if i := slices.Index(m.rooms, r); i >= 0 {
+			m.rooms = slices.Delete(m.rooms, i, i+1)
+		}
+		m.mu.Unlock()
+	}
+	return true
+}
+
+// remove takes s out of the members, and the room out of the runtime when
+// it becomes empty.
+func (r *Room) remove(s *session.Session) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, in := r.members[s.ID()]; !in {
+		return false
+	}
+	delete(r.members, s.ID())
+	r.snap.Store(nil)
+	if len(r.members) == 0 {
+		r.kill()
+	}
+	return true
+}
+
+// kill removes the empty room from the runtime. r.mu is held.
+func (r *Room) kill() {
+	r.dead = true
+	r.rt.rooms.Compute(r.name, func(cur *Room, loaded bool) (*Room, bool) {
+		return cur, !loaded || cur == r // delete only this room, not a successor
+	})
+}
+
+// Len returns the number of members.
+func (r *Room) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.members)
+}
+
+// Members yields the members as of the call.
+func (r *Room) Members() iter.Seq[*session.Session] {
+	return func(yield func(*session.Session) bool) {
+		for _, s := range r.snapshot() {
+			if !yield(s) {
+				return
+			}
+		}
+	}
+}
+
+func (r *Room) snapshot() []*session.Session {
+	if p := r.snap.Load(); p != nil {
+		return *p
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.snap.Load(); p != nil {
+		return *p
+	}
+	list := make([]*session.Session, 0, len(r.members))
+	for _, s := range r.members {
+		list = append(list, s)
+	}
+	r.snap.Store(&list)
+	return list
+}
+
+// Broadcast sends a message of type op to every member, encoded once, and
+// returns how many members accepted it (the others were closing or refused
+// it by their backpressure policy). It never blocks on a slow member and
+// does not allocate on the steady path.
+func (r *Room) Broadcast(op wire.Opcode, p []byte) int {
+	f := session.NewFrame(op, p)
+	n := r.BroadcastFrame(f, nil)
+	f.Release()
+	return n
+}
+
+// BroadcastFrame hands f to every member except the session except (which
+// may be nil), and returns how many accepted it. The caller keeps its own
+// reference to f.
+func (r *Room) BroadcastFrame(f *session.Frame, except *session.Session) int {
+	members := r.snapshot()
+	f.Retain(len(members))
+	n := 0
+	for _, s := range members {
+		if s == except {
+			f.Release()
+			continue
+		}
+		if s.SendFrame(f) == nil {
+			n++
+		}
+	}
+	return n
+}

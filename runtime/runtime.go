@@ -1,0 +1,186 @@
+package runtime
+
+import (
+	"context"
+	"iter"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/puzpuzpuz/xsync/v3"
+
+	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// Runtime serves WebSocket sessions. It is an http.Handler that upgrades
+// requests, so it mounts on any router; it keeps the registry of live
+// sessions and the rooms, and shuts everything down in order.
+type Runtime struct {
+	h      session.Handler
+	cfg    session.Config // with defaults; read-only
+	accept wire.AcceptOptions
+	sched  *session.Scheduler
+
+	sessions *xsync.MapOf[uint64, *member]
+	rooms    *xsync.MapOf[string, *Room]
+	counters session.Counters
+
+	mu       sync.Mutex // guards closing and the Add side of serving
+	closing  bool
+	serving  sync.WaitGroup
+	shutOnce sync.Once
+}
+
+// member is the registry's record of a session.
+type member struct {
+	s     *session.Session
+	mu    sync.Mutex // guards rooms and gone; taken after Room.mu
+	rooms []*Room
+	gone  bool // the session has ended: it joins nothing more
+}
+
+// New returns a Runtime serving sessions with handler h.
+func New(h session.Handler, opts ...Option) (*Runtime, error) {
+	o := DefaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	rt := &Runtime{
+		h:        h,
+		sessions: xsync.NewMapOf[uint64, *member](),
+		rooms:    xsync.NewMapOf[string, *Room](),
+		accept: wire.AcceptOptions{
+			Subprotocols:   o.Subprotocols,
+			OriginPatterns: o.OriginPatterns,
+			CheckOrigin:    o.CheckOrigin,
+		},
+	}
+	if o.Session.Counters == nil {
+		o.Session.Counters = &rt.counters
+	}
+	rt.cfg = session.Normalize(o.Session)
+	tick := o.Tick
+	if tick <= 0 {
+		tick = defaultTick(&rt.cfg)
+	}
+	rt.sched = session.NewScheduler(session.SchedulerConfig{
+		Workers:  o.Workers,
+		Tick:     tick,
+		Sessions: rt.Sessions(),
+	})
+	return rt, nil
+}
+
+// defaultTick is a quarter of the shortest timeout, within [10 ms, 1 s].
+func defaultTick(c *session.Config) time.Duration {
+	d := min(c.PongTimeout, c.WriteTimeout, c.CloseTimeout)
+	if c.PingInterval > 0 {
+		d = min(d, c.PingInterval)
+	}
+	if c.IdleTimeout > 0 {
+		d = min(d, c.IdleTimeout)
+	}
+	return min(max(d/4, 10*time.Millisecond), time.Second)
+}
+
+// ServeHTTP upgrades the request and serves the session on the calling
+// goroutine until it ends. A request that is not a valid upgrade is answered
+// with an HTTP error (see wire.Accept); during Shutdown, with 503.
+func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt.mu.Lock()
+	if rt.closing {
+		rt.mu.Unlock()
+		http.Error(w, "shockwave: shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	rt.serving.Add(1)
+	rt.mu.Unlock()
+	defer rt.serving.Done()
+
+	u, err := wire.Upgrade(w, r, &rt.accept)
+	if err != nil {
+		return
+	}
+	s := session.New(u, hooks{rt}, rt.sched, &rt.cfg)
+	m := &member{s: s}
+	rt.sessions.Store(s.ID(), m)
+	s.Serve()
+}
+
+// hooks wraps the user's handler with the registry's bookkeeping.
+type hooks struct{ rt *Runtime }
+
+func (k hooks) OnOpen(s *session.Session) error { return k.rt.h.OnOpen(s) }
+
+func (k hooks) OnMessage(s *session.Session, m session.Message) error {
+	return k.rt.h.OnMessage(s, m)
+}
+
+func (k hooks) OnClose(s *session.Session, err error) {
+	if m, ok := k.rt.sessions.LoadAndDelete(s.ID()); ok {
+		m.mu.Lock()
+		rooms := m.rooms
+		m.rooms, m.gone = nil, true
+		m.mu.Unlock()
+		for _, r := range rooms {
+			r.remove(s)
+		}
+	}
+	k.rt.h.OnClose(s, err)
+}
+
+// Session returns the live session with the given id.
+func (rt *Runtime) Session(id uint64) (*session.Session, bool) {
+	m, ok := rt.sessions.Load(id)
+	if !ok {
+		return nil, false
+	}
+	return m.s, true
+}
+
+// Sessions yields every live session, in no particular order.
+func (rt *Runtime) Sessions() iter.Seq[*session.Session] {
+	return func(yield func(*session.Session) bool) {
+		rt.sessions.Range(func(_ uint64, m *member) bool { return yield(m.s) })
+	}
+}
+
+// Len returns the number of live sessions.
+func (rt *Runtime) Len() int { return rt.sessions.Size() }
+
+// Counters returns the backpressure counters of all sessions.
+func (rt *Runtime) Counters() *session.Counters { return rt.cfg.Counters }
+
+// Shutdown stops accepting upgrades (they get 503), closes every session
+// with 1001 (going away) after the frames already in its mailbox, and waits
+// for the sessions to end and the runtime's goroutines to stop. If ctx ends
+// first, the remaining connections are closed at once and Shutdown returns
+// ctx.Err() once they are gone. It is safe to call more than once.
+func (rt *Runtime) Shutdown(ctx context.Context) error {
+	rt.mu.Lock()
+	rt.closing = true
+	rt.mu.Unlock()
+	for s := range rt.Sessions() {
+		s.Close(wire.StatusGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() {
+		rt.serving.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		for s := range rt.Sessions() {
+			s.CloseNow()
+		}
+		<-done
+	}
+	rt.shutOnce.Do(rt.sched.Close)
+	return err
+}

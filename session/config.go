@@ -1,0 +1,151 @@
+package session
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// Policy says what happens to a frame sent to a session whose mailbox or
+// outbound byte budget is full: the client is not reading fast enough.
+type Policy uint8
+
+const (
+	// PolicyClose closes the slow session with SlowCode (1008 by default)
+	// and fails the send with ErrSlowConsumer. The default: a client that
+	// cannot keep up is told so, rather than silently missing messages.
+	PolicyClose Policy = iota
+	// PolicyDropNewest drops the frame being sent (ErrDropped).
+	PolicyDropNewest
+	// PolicyDropOldest drops the oldest queued frames to make room, which
+	// suits state that each new frame supersedes, such as game snapshots.
+	PolicyDropOldest
+)
+
+func (p Policy) String() string {
+	switch p {
+	case PolicyClose:
+		return "close"
+	case PolicyDropNewest:
+		return "drop-newest"
+	case PolicyDropOldest:
+		return "drop-oldest"
+	}
+	return "policy(?)"
+}
+
+// Errors of sending and of session ends.
+var (
+	// ErrClosed: the session is closing or closed; the frame was not sent.
+	ErrClosed = errors.New("session: closed")
+	// ErrDropped: the frame was dropped by PolicyDropNewest.
+	ErrDropped = errors.New("session: mailbox full, frame dropped")
+	// ErrSlowConsumer: the session was closed by PolicyClose.
+	ErrSlowConsumer = errors.New("session: slow consumer closed")
+	// ErrTimeout: the client did not answer a ping, did not finish the
+	// closing handshake, or did not take a write, in time.
+	ErrTimeout = errors.New("session: timeout")
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxMessageSize = 1 << 20
+	DefaultMailboxSize    = 256
+	DefaultMaxQueuedBytes = 4 << 20
+	DefaultPingInterval   = 30 * time.Second
+	DefaultPongTimeout    = 15 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultCloseTimeout   = 5 * time.Second
+)
+
+// Config holds the limits of sessions. The zero value of each field means
+// its default. A Config is read, never written, once sessions use it.
+type Config struct {
+	// MaxMessageSize is the longest message read, in bytes; a longer one
+	// closes the session with 1009. Defaults to 1 MiB.
+	MaxMessageSize int64
+	// ReadBufferSize is the size of the pooled read buffer, borrowed only
+	// while there is something to read. Defaults to 16 KiB.
+	ReadBufferSize int
+	// MailboxSize is how many frames may wait to be written. Rounded up to
+	// a power of two. Defaults to 256.
+	MailboxSize int
+	// MaxQueuedBytes caps the bytes waiting to be written, counted from
+	// Send until the kernel has taken them. A frame is always accepted
+	// into an empty queue, whatever its size. Defaults to 4 MiB.
+	MaxQueuedBytes int64
+	// Policy applies when the mailbox or MaxQueuedBytes is full.
+	// Defaults to PolicyClose.
+	Policy Policy
+	// SlowCode is the close code PolicyClose sends.
+	// Defaults to wire.StatusPolicyViolation (1008).
+	SlowCode wire.StatusCode
+	// PingInterval: a ping is sent when nothing was read for this long.
+	// Negative disables pings. Defaults to 30 s.
+	PingInterval time.Duration
+	// PongTimeout: a session that sends nothing at all (not even the pong)
+	// for this long after a ping is dropped with ErrTimeout, which finds
+	// half-open TCP connections. Defaults to 15 s.
+	PongTimeout time.Duration
+	// IdleTimeout closes a session (1001) when nothing was read for this
+	// long, pongs included. Zero disables it: the heartbeat is enough to
+	// find dead peers.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds a write that the kernel cannot take at once
+	// because the client is not reading. Defaults to 10 s.
+	WriteTimeout time.Duration
+	// CloseTimeout bounds the closing handshake. Defaults to 5 s.
+	CloseTimeout time.Duration
+	// Counters, if set, counts drops across all sessions using this
+	// Config.
+	Counters *Counters
+	// OnError, if set, is called with the value of every panic recovered
+	// from a handler callback (and the session it belongs to).
+	OnError func(s *Session, err error)
+
+	normalized bool
+}
+
+func (c *Config) withDefaults() Config {
+	o := *c
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if o.MailboxSize <= 0 {
+		o.MailboxSize = DefaultMailboxSize
+	}
+	if o.MaxQueuedBytes <= 0 {
+		o.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if o.SlowCode == 0 {
+		o.SlowCode = wire.StatusPolicyViolation
+	}
+	def(&o.PingInterval, DefaultPingInterval)
+	def(&o.PongTimeout, DefaultPongTimeout)
+	def(&o.WriteTimeout, DefaultWriteTimeout)
+	def(&o.CloseTimeout, DefaultCloseTimeout)
+	if o.Counters == nil {
+		o.Counters = new(Counters)
+	}
+	o.normalized = true
+	return o
+}
+
+// Counters count what the backpressure policies did. Safe for concurrent
+// use.
+type Counters struct {
+	DroppedNewest atomic.Uint64 // frames dropped by PolicyDropNewest
+	DroppedOldest atomic.Uint64 // frames dropped by PolicyDropOldest
+	ClosedSlow    atomic.Uint64 // sessions closed by PolicyClose
+}
+
+// Normalize returns c with every zero field set to its default, as New
+// would use it.
+func Normalize(c Config) Config { return c.withDefaults() }

@@ -1,0 +1,58 @@
+// Package session is Shockwave's actor: one Session per WebSocket
+// connection, its Handler's callbacks never concurrent, fed by a bounded
+// lock-free mailbox of frames to write.
+//
+// Most programs use sessions through the runtime package, which upgrades
+// connections, creates their sessions, keeps the registry and rooms, and
+// shuts down. This package is what a handler sees: Session (Send, Close,
+// Context, State), Handler and its adapters, Frame (an encoded frame shared
+// by reference), and the backpressure Policy.
+//
+// # Execution
+//
+// A session is not a goroutine. Its callbacks run on the goroutine that
+// reads its connection, one at a time, in order. Frames sent to it wait in
+// its mailbox until someone drains it: the reader right after a callback
+// (an echo is written on the same goroutine, with no hop), or, when the
+// sender is elsewhere (another session, a room broadcast, a game loop), one
+// of the Scheduler's few worker goroutines. A session has three states on
+// its writing side — idle, running (one drainer owns it), and in-handler
+// (the reader will drain when the callback returns) — switched by CAS, and
+// a drainer checks the mailbox again after going idle, so no wake-up is
+// lost. Whoever drains writes everything pending in one vectored write that
+// never waits: what the kernel does not take is finished by a goroutine
+// started for that session alone, bounded by WriteTimeout, so a client that
+// stops reading never holds up a worker or another session.
+//
+// # Backpressure
+//
+// The mailbox holds Config.MailboxSize frames and Config.MaxQueuedBytes
+// bytes. Past either, the Policy decides: close the session (1008, the
+// default), drop the new frame, or drop the oldest. Every drop is counted.
+//
+// # Timeouts
+//
+// The Scheduler's timer, one goroutine for all sessions, sends a ping to a
+// session that has been silent for PingInterval and drops it if nothing at
+// all comes back within PongTimeout (a half-open TCP connection); it also
+// bounds the closing handshake (CloseTimeout) and, if set, idleness
+// (IdleTimeout). A write the kernel does not take is bounded by
+// WriteTimeout.
+//
+// # Memory
+//
+// An idle session holds no read buffer (the wire.Reader borrows one only
+// while bytes are arriving) and no timer; its mailbox ring is
+// Config.MailboxSize pointers plus sequence numbers.
+//
+// # Limits and defaults
+//
+//	MaxMessageSize  1 MiB      longer messages close with 1009
+//	MailboxSize     256 frames
+//	MaxQueuedBytes  4 MiB      outbound bytes not yet taken by the kernel
+//	Policy          close      slow consumers are closed with 1008
+//	PingInterval    30 s       silence before a ping
+//	PongTimeout     15 s       silence after a ping before the session is dropped
+//	WriteTimeout    10 s       for a write the kernel cannot take at once
+//	CloseTimeout    5 s        for the closing handshake
+package session

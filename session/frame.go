@@ -1,0 +1,92 @@
+package session
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/shockwave-go/shockwave/internal/bufpool"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// Frame is one encoded server frame, header and payload in one pooled
+// buffer, shared by reference: a room broadcast encodes a message once and
+// hands the same *Frame to every member's mailbox. Each holder of a reference
+// calls Release once; the last Release returns the buffer and the Frame to
+// their pools.
+//
+// A Frame's bytes never change after NewFrame, so any number of sessions may
+// write it at once.
+type Frame struct {
+	refs atomic.Int32
+	op   wire.Opcode
+	bufp *[]byte
+	head []byte // the header, when it is not in front of the payload in *bufp
+	body []byte // the rest of the frame, in *bufp
+	hdr  [wire.MaxHeaderSize]byte
+}
+
+var framePool = sync.Pool{New: func() any { return new(Frame) }}
+
+// NewFrame encodes a single-frame message of type op (wire.OpText or
+// wire.OpBinary, or a control opcode) with a copy of payload, and returns it
+// holding one reference. It does not allocate once the pools are warm.
+func NewFrame(op wire.Opcode, payload []byte) *Frame {
+	f := framePool.Get().(*Frame)
+	f.op = op
+	h := wire.Header{Fin: true, Opcode: op, Length: int64(len(payload))}
+	if n := len(payload); n+wire.MaxHeaderSize <= bufpool.MaxPooled {
+		// The header goes right-aligned in front of the payload, so the
+		// frame is one contiguous run of bytes.
+		f.bufp = bufpool.Get(wire.MaxHeaderSize + n)
+		b := *f.bufp
+		off := wire.MaxHeaderSize - h.Size()
+		wire.AppendHeader(b[off:off], h)
+		copy(b[wire.MaxHeaderSize:], payload)
+		f.head, f.body = nil, b[off:]
+	} else {
+		// A payload of the largest pool class: keep the header apart so
+		// the payload buffer stays pooled.
+		f.bufp = bufpool.Get(n)
+		copy(*f.bufp, payload)
+		f.head, f.body = wire.AppendHeader(f.hdr[:0], h), *f.bufp
+	}
+	f.refs.Store(1)
+	return f
+}
+
+// newCloseFrame encodes a close frame carrying code and reason.
+func newCloseFrame(code wire.StatusCode, reason string) *Frame {
+	var p [wire.MaxControlPayload]byte
+	return NewFrame(wire.OpClose, wire.AppendClosePayload(p[:0], code, reason))
+}
+
+// Opcode returns the frame's opcode.
+func (f *Frame) Opcode() wire.Opcode { return f.op }
+
+// Len returns the frame's length on the wire.
+func (f *Frame) Len() int { return len(f.head) + len(f.body) }
+
+// parts returns the frame's bytes from offset off on, in at most two
+// pieces (the second may be empty). They must not be modified.
+func (f *Frame) parts(off int) (a, b []byte) {
+	if off < len(f.head) {
+		return f.head[off:], f.body
+	}
+	return f.body[off-len(f.head):], nil
+}
+
+// Retain adds n references, for handing the frame to n more holders.
+func (f *Frame) Retain(n int) { f.refs.Add(int32(n)) }
+
+// Release drops one reference. After the last one the frame is recycled and
+// must not be used.
+func (f *Frame) Release() {
+	switch n := f.refs.Add(-1); {
+	case n == 0:
+		bufpool.Put(f.bufp)
+		f.bufp, f.head, f.body = nil, nil, nil
+		framePool.Put(f)
+	case n < 0:
+		panic("session: Frame released more often than retained")
+	}
+}

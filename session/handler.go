@@ -1,0 +1,64 @@
+package session
+
+import "github.com/shockwave-go/shockwave/wire"
+
+// Message is a message received from the client.
+type Message struct {
+	Op   wire.Opcode // wire.OpText or wire.OpBinary
+	Data []byte      // valid only during the callback: copy it to keep it
+}
+
+// Handler is what a server implements to serve sessions.
+//
+// The callbacks of one session are never called concurrently, and always in
+// the order OnOpen, OnMessage (once per message, in arrival order), OnClose,
+// so per-session state needs no locks. They run on the goroutine that reads
+// the connection: while one runs, that session reads nothing more, and its
+// outbound frames wait until it returns (then they are written in one batch,
+// on the same goroutine). Callbacks of different sessions run in parallel.
+// A callback should not block for long; hand long work to another goroutine
+// and Send the result.
+//
+// Returning an error from OnOpen or OnMessage closes the session: a
+// wire.CloseError is sent as it is (use codes 4000-4999 for the
+// application's reasons); any other error closes with 1011 (internal error).
+// A panic in a callback is recovered and closes the session with 1011; the
+// process and other sessions carry on.
+type Handler interface {
+	// OnOpen is called once the session is registered and before any
+	// message is read.
+	OnOpen(s *Session) error
+	// OnMessage is called for every text or binary message.
+	OnMessage(s *Session, m Message) error
+	// OnClose is called once, when the session has ended. err says why: a
+	// wire.CloseError when the client closed, a *wire.ProtocolError when
+	// it broke the protocol, ErrSlowConsumer, ErrTimeout, the error a
+	// callback returned, or a transport error. The session is already
+	// closed; Send fails.
+	OnClose(s *Session, err error)
+}
+
+// NopHandler implements Handler doing nothing. Embed it to implement only
+// the callbacks you need.
+type NopHandler struct{}
+
+// OnOpen does nothing.
+func (NopHandler) OnOpen(*Session) error { return nil }
+
+// OnMessage does nothing.
+func (NopHandler) OnMessage(*Session, Message) error { return nil }
+
+// OnClose does nothing.
+func (NopHandler) OnClose(*Session, error) {}
+
+// HandlerFunc adapts a function to a Handler that handles messages only.
+type HandlerFunc func(s *Session, m Message) error
+
+// OnOpen does nothing.
+func (HandlerFunc) OnOpen(*Session) error { return nil }
+
+// OnMessage calls f(s, m).
+func (f HandlerFunc) OnMessage(s *Session, m Message) error { return f(s, m) }
+
+// OnClose does nothing.
+func (HandlerFunc) OnClose(*Session, error) {}

@@ -1,0 +1,178 @@
+package session
+
+import (
+	"iter"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shockwave-go/shockwave/mailbox"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// Scheduler is the machinery sessions share: a few worker goroutines that
+// drain the mailboxes of sessions that others sent to, and one timer
+// goroutine that keeps a coarse clock and drives every session's heartbeat,
+// idle and closing timeouts, so that no session has a timer of its own.
+// A Runtime owns one; Close stops it.
+type Scheduler struct {
+	runq     mailbox.Queue[*Session]
+	wake     chan struct{}
+	idle     atomic.Int32
+	now      atomic.Int64 // coarse clock, Unix nanoseconds
+	tick     time.Duration
+	sessions iter.Seq[*Session]
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+}
+
+// SchedulerConfig configures a Scheduler. The zero value of each field
+// means its default.
+type SchedulerConfig struct {
+	// Workers is the number of draining goroutines. Defaults to
+	// GOMAXPROCS.
+	Workers int
+	// Tick is the period of the clock and of the timeout checks: timeouts
+	// fire up to one Tick late. Defaults to 1 s.
+	Tick time.Duration
+	// Sessions yields the live sessions, for the timeout checks.
+	Sessions iter.Seq[*Session]
+	// QueueSize bounds the run queue; when it is full, a session is
+	// drained on a goroutine of its own instead. Defaults to 65536.
+	QueueSize int
+}
+
+// NewScheduler starts a Scheduler.
+func NewScheduler(cfg SchedulerConfig) *Scheduler {
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 1 << 16
+	}
+	if cfg.Sessions == nil {
+		cfg.Sessions = func(func(*Session) bool) {}
+	}
+	sc := &Scheduler{
+		wake:     make(chan struct{}, cfg.Workers),
+		tick:     cfg.Tick,
+		sessions: cfg.Sessions,
+		stop:     make(chan struct{}),
+	}
+	sc.runq.Init(cfg.QueueSize)
+	sc.now.Store(time.Now().UnixNano())
+	sc.wg.Add(cfg.Workers + 1)
+	for range cfg.Workers {
+		go sc.worker()
+	}
+	go sc.timer()
+	return sc
+}
+
+// Now returns the scheduler's clock, in Unix nanoseconds, updated every
+// Tick.
+func (sc *Scheduler) Now() int64 { return sc.now.Load() }
+
+// Close stops the workers and the timer and waits for them. Sessions still
+// open are no longer drained by workers nor timed out; close them first.
+func (sc *Scheduler) Close() {
+	sc.once.Do(func() { close(sc.stop) })
+	sc.wg.Wait()
+}
+
+// run drains s on a worker. The caller holds s's stateRunning.
+func (sc *Scheduler) run(s *Session) {
+	if s.raw == nil || !sc.runq.TryPush(s) {
+		// Blocking writes, or a full queue: give s a goroutine.
+		go s.drain()
+		return
+	}
+	if sc.idle.Load() > 0 {
+		select {
+		case sc.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (sc *Scheduler) worker() {
+	defer sc.wg.Done()
+	for {
+		if s, ok := sc.runq.Pop(); ok {
+			s.drain()
+			continue
+		}
+		sc.idle.Add(1)
+		if sc.runq.Len() > 0 { // a push may have missed our idle mark
+			sc.idle.Add(-1)
+			continue
+		}
+		select {
+		case <-sc.wake:
+			sc.idle.Add(-1)
+		case <-sc.stop:
+			sc.idle.Add(-1)
+			// Finish what is queued, then stop.
+			for s, ok := sc.runq.Pop(); ok; s, ok = sc.runq.Pop() {
+				s.drain()
+			}
+			return
+		}
+	}
+}
+
+func (sc *Scheduler) timer() {
+	defer sc.wg.Done()
+	t := time.NewTicker(sc.tick)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			n := now.UnixNano()
+			sc.now.Store(n)
+			for s := range sc.sessions {
+				s.heartbeat(n)
+			}
+		case <-sc.stop:
+			return
+		}
+	}
+}
+
+// heartbeat enforces s's timeouts and sends its pings. now is the
+// scheduler's clock.
+func (s *Session) heartbeat(now int64) {
+	cfg := s.cfg
+	if s.state.Load()&stateClosed != 0 {
+		return
+	}
+	if at := s.closingAt.Load(); at != 0 {
+		if now-at > int64(cfg.CloseTimeout) {
+			s.abort(ErrTimeout)
+		}
+		return
+	}
+	last := s.lastRead.Load()
+	if cfg.IdleTimeout > 0 && now-last > int64(cfg.IdleTimeout) {
+		s.startClose(ErrTimeout, 1001, "idle timeout")
+		return
+	}
+	if cfg.PingInterval < 0 {
+		return
+	}
+	if ps := s.pingSent.Load(); ps != 0 && last < ps {
+		if now-ps > int64(cfg.PongTimeout) {
+			s.abort(ErrTimeout) // half-open: nothing came back
+		}
+		return
+	}
+	if now-last >= int64(cfg.PingInterval) {
+		s.pingSent.Store(now)
+		s.Enqueue(NewFrame(wire.OpPing, nil), PolicyDropNewest)
+	}
+}

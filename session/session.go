@@ -1,0 +1,392 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/shockwave-go/shockwave/mailbox"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// Bits of Session.state. The bits above stateSenders count the Enqueue
+// calls in progress, so that a close frame is written only after every
+// frame accepted before it.
+const (
+	stateRunning   uint64 = 1 << iota // a drainer owns the writing side
+	stateInHandler                    // the reader is in a callback and drains when it returns
+	stateClosing                      // a close frame is on its way: no new frames
+	stateClosed                       // the transport is closed
+	stateDiscard                      // drop queued frames instead of writing them
+	stateCloseSent                    // the close frame is written or being written
+
+	senderShift        = 8
+	senderOne   uint64 = 1 << senderShift
+)
+
+var lastID atomic.Uint64
+
+// Session is the actor of one WebSocket connection: its handler's callbacks,
+// never concurrent, and a bounded mailbox of frames to write. It is not a
+// goroutine of its own: its callbacks run on the goroutine reading the
+// connection, and its mailbox is drained by whichever goroutine finds the
+// session idle with work to do — the reader after a callback (so an echo
+// costs no goroutine hop), or one of the Scheduler's workers when another
+// goroutine sends. Whoever drains writes everything pending in one vectored
+// write, without blocking: what the kernel does not take at once is left to
+// a goroutine started for that session alone, so a client that stops
+// reading never holds up anyone else.
+//
+// Send, Enqueue, Close and the accessors are safe for concurrent use.
+type Session struct {
+	id    uint64
+	nc    net.Conn
+	raw   syscall.RawConn // nil when the transport is not a socket
+	sub   string
+	h     Handler
+	cfg   *Config
+	sched *Scheduler
+	rd    wire.Reader
+
+	state  atomic.Uint64
+	mb     mailbox.Queue[*Frame]
+	queued atomic.Int64          // bytes accepted and not yet written
+	ctl    atomic.Pointer[Frame] // a pong to send, ahead of the mailbox
+	closeF atomic.Pointer[Frame] // the close frame, sent after the mailbox
+
+	// Owned by the drainer (the holder of stateRunning).
+	pending []*Frame // frames the kernel has not fully taken
+	pendOff int      // bytes of pending[0] already written
+
+	closeSent chan struct{} // closed when the close frame is written or writing is over
+	sentOnce  sync.Once
+	closeOnce sync.Once
+
+	lastRead  atomic.Int64 // Scheduler clock of the last frame read
+	pingSent  atomic.Int64 // when the unanswered ping was sent, or 0
+	closingAt atomic.Int64 // when closing began, or 0
+
+	mu     sync.Mutex // guards cause, ctx and cancel
+	cause  error
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	value   any // user state, see State; owned by the callbacks
+	dropped atomic.Uint64
+}
+
+// New makes the session of a connection upgraded by wire.Upgrade. It does
+// nothing until Serve is called. cfg should come from Normalize (otherwise
+// New normalizes a copy) and must not change afterwards.
+func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
+	if !cfg.normalized {
+		c := cfg.withDefaults()
+		cfg = &c
+	}
+	s := &Session{
+		id:        lastID.Add(1),
+		nc:        u.Conn,
+		sub:       u.Subprotocol,
+		h:         h,
+		cfg:       cfg,
+		sched:     sched,
+		closeSent: make(chan struct{}),
+	}
+	if sc, ok := u.Conn.(syscall.Conn); ok && rawWriteSupported {
+		if raw, err := sc.SyscallConn(); err == nil {
+			s.raw = raw
+		}
+	}
+	s.mb.Init(cfg.MailboxSize)
+	s.rd.Reset(u.Conn, &wire.ReaderOptions{
+		Server:         true,
+		MaxMessageSize: cfg.MaxMessageSize,
+		ReadBufferSize: cfg.ReadBufferSize,
+		Buffered:       u.Buffered,
+	})
+	s.lastRead.Store(sched.Now())
+	return s
+}
+
+// ID returns the session's process-unique id.
+func (s *Session) ID() uint64 { return s.id }
+
+// Subprotocol returns the subprotocol chosen in the handshake, or "".
+func (s *Session) Subprotocol() string { return s.sub }
+
+// RemoteAddr returns the client's network address.
+func (s *Session) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
+
+// Dropped returns how many frames sent to this session were dropped by the
+// backpressure policy.
+func (s *Session) Dropped() uint64 { return s.dropped.Load() }
+
+// Context returns a context that is canceled when the session ends.
+func (s *Session) Context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil {
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		if s.state.Load()&stateClosed != 0 {
+			s.cancel()
+		}
+	}
+	return s.ctx
+}
+
+// State returns the session's user state of type T, creating a zero T on
+// first use. Like everything a handler keeps per session, it needs no lock
+// when used from the session's callbacks only. A session holds one state:
+// asking for another type replaces it.
+func State[T any](s *Session) *T {
+	if v, ok := s.value.(*T); ok {
+		return v
+	}
+	v := new(T)
+	s.value = v
+	return v
+}
+
+// Send copies p into a frame of type op and queues it; it never blocks.
+// It returns ErrClosed when the session is closing, and ErrDropped or
+// ErrSlowConsumer when the backpressure policy refused the frame.
+func (s *Session) Send(op wire.Opcode, p []byte) error {
+	return s.Enqueue(NewFrame(op, p), s.cfg.Policy)
+}
+
+// SendFrame queues a reference to f, as a room broadcast does; see
+// Enqueue.
+func (s *Session) SendFrame(f *Frame) error { return s.Enqueue(f, s.cfg.Policy) }
+
+// Enqueue queues f for writing under the given backpressure policy. It
+// takes over one reference to f whatever it returns: the caller must not
+// Release it. It never blocks and does not allocate.
+func (s *Session) Enqueue(f *Frame, p Policy) error {
+	if st := s.state.Add(senderOne); st&(stateClosing|stateClosed) != 0 {
+		s.state.Add(^(senderOne - 1))
+		f.Release()
+		return ErrClosed
+	}
+	err := s.push(f, p)
+	s.kick(s.state.Add(^(senderOne - 1)))
+	return err
+}
+
+func (s *Session) push(f *Frame, p Policy) error {
+	n := int64(f.Len())
+	for tries := 0; ; tries++ {
+		q := s.queued.Add(n)
+		if (q == n || q <= s.cfg.MaxQueuedBytes) && s.mb.TryPush(f) {
+			return nil
+		}
+		s.queued.Add(-n)
+		if p == PolicyDropOldest && tries < 64 {
+			if old, ok := s.mb.Pop(); ok {
+				s.queued.Add(-int64(old.Len()))
+				old.Release()
+				s.dropped.Add(1)
+				s.cfg.Counters.DroppedOldest.Add(1)
+				continue
+			}
+		}
+		f.Release()
+		if p == PolicyClose {
+			s.closeSlow()
+			return ErrSlowConsumer
+		}
+		s.dropped.Add(1)
+		if p == PolicyDropOldest {
+			s.cfg.Counters.DroppedOldest.Add(1)
+		} else {
+			s.cfg.Counters.DroppedNewest.Add(1)
+		}
+		return ErrDropped
+	}
+}
+
+func (s *Session) closeSlow() {
+	if s.startClose(ErrSlowConsumer, s.cfg.SlowCode, "slow consumer") {
+		s.cfg.Counters.ClosedSlow.Add(1)
+		s.state.Or(stateDiscard)
+	}
+}
+
+// Close starts the closing handshake: frames already queued are written,
+// then a close frame with code and reason (cut to 123 bytes); the session
+// ends when the client answers, or after CloseTimeout. It returns at once,
+// and is safe to call from callbacks and more than once (the first wins).
+func (s *Session) Close(code wire.StatusCode, reason string) {
+	s.startClose(wire.CloseError{Code: code, Reason: reason}, code, reason)
+}
+
+// startClose records cause and queues the close frame, once. It reports
+// whether this call did it.
+func (s *Session) startClose(cause error, code wire.StatusCode, reason string) bool {
+	for {
+		st := s.state.Load()
+		if st&(stateClosing|stateClosed) != 0 {
+			return false
+		}
+		if s.state.CompareAndSwap(st, st|stateClosing) {
+			break
+		}
+	}
+	s.setCause(cause)
+	s.closingAt.Store(s.sched.Now())
+	cf := newCloseFrame(code, reason)
+	s.queued.Add(int64(cf.Len()))
+	s.closeF.Store(cf)
+	s.kick(s.state.Load())
+	return true
+}
+
+func (s *Session) setCause(err error) {
+	s.mu.Lock()
+	if s.cause == nil {
+		s.cause = err
+	}
+	s.mu.Unlock()
+}
+
+// Serve runs the session on the calling goroutine: OnOpen, then reading
+// and OnMessage until the session ends, then OnClose. It returns when the
+// connection is closed.
+func (s *Session) Serve() {
+	var err error
+	if herr := s.call(func() error { return s.h.OnOpen(s) }); herr != nil {
+		err = handlerError{herr}
+	} else {
+		s.drainOwn()
+		err = s.readLoop()
+	}
+	s.finish(err)
+}
+
+func (s *Session) readLoop() error {
+	for {
+		op, p, err := s.rd.Next()
+		if err != nil {
+			return err
+		}
+		s.lastRead.Store(s.sched.Now())
+		switch op {
+		case wire.OpPing:
+			pong := NewFrame(wire.OpPong, p)
+			s.queued.Add(int64(pong.Len()))
+			if old := s.ctl.Swap(pong); old != nil {
+				s.done(old) // answer the latest ping only (RFC 6455 5.5.3)
+			}
+		case wire.OpPong:
+		case wire.OpClose:
+			code, reason, err := wire.ParseClosePayload(p)
+			if err != nil {
+				return err
+			}
+			return wire.CloseError{Code: code, Reason: string(reason)}
+		default:
+			if s.state.Load()&stateClosing != 0 {
+				continue // closing: messages are discarded (RFC 6455 1.4)
+			}
+			s.state.Or(stateInHandler)
+			err := s.call(func() error { return s.h.OnMessage(s, Message{Op: op, Data: p}) })
+			s.state.And(^stateInHandler)
+			if err != nil {
+				return handlerError{err}
+			}
+		}
+		s.drainOwn()
+	}
+}
+
+// call runs a callback, turning a panic into an error.
+func (s *Session) call(f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v}
+			if s.cfg.OnError != nil {
+				s.cfg.OnError(s, err)
+			}
+		}
+	}()
+	return f()
+}
+
+// PanicError is the cause of a session closed because a callback panicked.
+type PanicError struct{ Value any }
+
+func (e *PanicError) Error() string { return fmt.Sprintf("session: handler panic: %v", e.Value) }
+
+// handlerError marks an error returned by a callback.
+type handlerError struct{ err error }
+
+func (e handlerError) Error() string { return e.err.Error() }
+
+// finish ends the session after the reader stopped with cause.
+func (s *Session) finish(cause error) {
+	var ce wire.CloseError
+	var pe *wire.ProtocolError
+	var he handlerError
+	switch {
+	case errors.As(cause, &he):
+		// A callback failed or panicked.
+		cause = he.err
+		code, reason := wire.StatusInternalError, "internal error"
+		if errors.As(cause, &ce) {
+			code, reason = ce.Code, ce.Reason
+		}
+		s.startClose(cause, code, reason)
+	case errors.As(cause, &ce):
+		// The client closed: echo its code, unless this answers our close.
+		s.startClose(cause, ce.Code, "")
+	case errors.As(cause, &pe):
+		s.startClose(cause, pe.Code, pe.Msg)
+	}
+	if s.state.Load()&stateClosing != 0 {
+		s.drainOwn()
+		t := time.NewTimer(s.cfg.CloseTimeout)
+		select {
+		case <-s.closeSent:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	s.setCause(cause)
+	s.closeTransport()
+	s.mu.Lock()
+	cause = s.cause
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.mu.Unlock()
+	s.call(func() error { s.h.OnClose(s, cause); return nil })
+}
+
+func isTransportErr(err error) bool {
+	return wire.CodeOf(err) == wire.StatusAbnormalClosure || errors.Is(err, ErrTimeout)
+}
+
+// closeTransport closes the connection once and releases what the session
+// holds.
+func (s *Session) closeTransport() {
+	s.closeOnce.Do(func() {
+		s.state.Or(stateClosed | stateClosing)
+		s.nc.Close()
+		s.markCloseSent()
+		s.kick(s.state.Load()) // a drainer releases what is queued
+	})
+}
+
+// abort ends the session at once with cause, without a closing handshake.
+func (s *Session) abort(cause error) {
+	s.setCause(cause)
+	s.closeTransport()
+}
+
+// CloseNow closes the connection at once, without a closing handshake;
+// OnClose sees ErrClosed unless the session was already closing.
+func (s *Session) CloseNow() { s.abort(ErrClosed) }

@@ -1,0 +1,209 @@
+package session
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// maxBatch is the most frames one vectored write carries (IOV_MAX is 1024).
+const maxBatch = 256 // frames; each takes up to two iovecs
+
+// tryAcquire takes the writing side if it is free and there is work.
+func (s *Session) tryAcquire() bool {
+	for {
+		st := s.state.Load()
+		if st&(stateRunning|stateInHandler) != 0 || !s.hasWork() {
+			return false
+		}
+		if s.state.CompareAndSwap(st, st|stateRunning) {
+			return true
+		}
+	}
+}
+
+func (s *Session) hasWork() bool {
+	// The close frame is work only once no Enqueue is in progress: the
+	// last one to finish kicks the session again.
+	return s.mb.Len() > 0 || s.ctl.Load() != nil ||
+		s.closeF.Load() != nil && s.state.Load()>>senderShift == 0
+}
+
+// kick hands the session to the scheduler if it has work and nobody is on
+// it. st is a recent state, to skip the work when it is clearly not needed.
+func (s *Session) kick(st uint64) {
+	if st&(stateRunning|stateInHandler) == 0 && s.tryAcquire() {
+		s.sched.run(s)
+	}
+}
+
+// drainOwn drains on the calling goroutine (the reader's, between
+// callbacks): an echo is written without a goroutine hop.
+func (s *Session) drainOwn() {
+	if s.tryAcquire() {
+		s.drain()
+	}
+}
+
+// drain writes what is queued. The caller holds stateRunning; drain gives it
+// up, unless it hands the writing to writeSlow, which then does.
+func (s *Session) drain() {
+	for {
+		if s.flush() {
+			return
+		}
+		s.state.And(^stateRunning)
+		if !s.tryAcquire() {
+			return
+		}
+	}
+}
+
+// flush writes batches until the queue is empty. It returns true if it
+// handed the rest to writeSlow.
+func (s *Session) flush() bool {
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	for {
+		st := s.state.Load()
+		frames := sc.frames[:0]
+		if f := s.ctl.Swap(nil); f != nil {
+			frames = append(frames, f)
+		}
+		frames = s.mb.PopBatch(frames)
+		if st&(stateDiscard|stateClosed|stateCloseSent) != 0 {
+			frames = s.discard(frames, st)
+		}
+		// The close frame goes last: after every frame accepted before
+		// Close (no Enqueue is in progress, the mailbox is empty).
+		if len(frames) < cap(frames) && st&stateClosing != 0 && st>>senderShift == 0 && s.mb.Len() == 0 {
+			if cf := s.closeF.Swap(nil); cf != nil {
+				if st&stateClosed != 0 {
+					s.done(cf)
+				} else {
+					s.state.Or(stateCloseSent) // nothing may follow it
+					frames = append(frames, cf)
+				}
+			}
+		}
+		if len(frames) == 0 {
+			return false
+		}
+		if s.write(sc, frames) {
+			return true
+		}
+	}
+}
+
+// discard releases frames unwritten: data frames when the session is
+// discarding, every frame once the close frame is out or the transport is
+// closed.
+func (s *Session) discard(frames []*Frame, st uint64) []*Frame {
+	keepControl := st&(stateClosed|stateCloseSent) == 0
+	keep := frames[:0]
+	for _, f := range frames {
+		if keepControl && f.op.IsControl() {
+			keep = append(keep, f)
+			continue
+		}
+		s.done(f)
+	}
+	return keep
+}
+
+// done accounts for a frame that has left the queue, written or not.
+func (s *Session) done(f *Frame) {
+	s.queued.Add(-int64(f.Len()))
+	if f.op == wire.OpClose {
+		s.markCloseSent()
+	}
+	f.Release()
+}
+
+func (s *Session) markCloseSent() {
+	s.sentOnce.Do(func() { close(s.closeSent) })
+}
+
+// write writes frames with one vectored write that does not wait for the
+// socket. What the kernel does not take goes to writeSlow on a goroutine
+// of its own, and write reports true.
+func (s *Session) write(sc *scratch, frames []*Frame) bool {
+	if s.raw == nil {
+		s.pending, s.pendOff = append(s.pending[:0], frames...), 0
+		s.writeBlocking()
+		return false
+	}
+	n, err := sc.writev(s.raw, frames)
+	if err != nil {
+		for _, f := range frames {
+			s.done(f)
+		}
+		s.abort(err)
+		return false
+	}
+	for i, f := range frames {
+		if n < f.Len() {
+			s.pending, s.pendOff = append(s.pending[:0], frames[i:]...), n
+			go s.writeSlow()
+			return true
+		}
+		n -= f.Len()
+		s.done(f)
+	}
+	return false
+}
+
+// writeSlow finishes a write the kernel could not take at once, waiting up
+// to WriteTimeout, then goes on draining. It runs on a goroutine of its
+// own, holding stateRunning, so only this session waits.
+func (s *Session) writeSlow() {
+	s.writeBlocking()
+	s.drain()
+}
+
+// writeBlocking writes s.pending, waiting up to WriteTimeout.
+func (s *Session) writeBlocking() {
+	bufs := make(net.Buffers, 0, 2*len(s.pending))
+	for i, f := range s.pending {
+		off := 0
+		if i == 0 {
+			off = s.pendOff
+		}
+		a, b := f.parts(off)
+		bufs = append(bufs, a)
+		if len(b) > 0 {
+			bufs = append(bufs, b)
+		}
+	}
+	s.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	_, err := bufs.WriteTo(s.nc)
+	s.nc.SetWriteDeadline(time.Time{})
+	for _, f := range s.pending {
+		s.done(f)
+	}
+	clear(s.pending)
+	s.pending = s.pending[:0]
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = ErrTimeout
+		}
+		s.abort(err)
+	}
+}
+
+// scratch is a drainer's working memory, pooled so that draining does not
+// allocate.
+type scratch struct {
+	frames []*Frame
+	sys    sysScratch
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	sc := &scratch{frames: make([]*Frame, 0, maxBatch)}
+	sc.sys.init()
+	return sc
+}}

@@ -1,0 +1,64 @@
+package session
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+const rawWriteSupported = true
+
+// sysScratch holds the iovecs of one vectored write.
+type sysScratch struct {
+	iov []syscall.Iovec
+	fn  func(fd uintptr) bool // writeFD, bound once
+	n   int
+	err error
+}
+
+func (ss *sysScratch) init() {
+	ss.iov = make([]syscall.Iovec, 0, 2*maxBatch)
+	ss.fn = ss.writeFD
+}
+
+// writev writes frames with one writev(2) that never waits: on EAGAIN it
+// reports 0 bytes written. It does not allocate.
+func (sc *scratch) writev(raw syscall.RawConn, frames []*Frame) (int, error) {
+	ss := &sc.sys
+	ss.iov = ss.iov[:0]
+	for _, f := range frames {
+		a, b := f.parts(0)
+		ss.iov = appendIovec(ss.iov, a)
+		ss.iov = appendIovec(ss.iov, b)
+	}
+	ss.n, ss.err = 0, nil
+	if err := raw.Write(ss.fn); err != nil {
+		return 0, err
+	}
+	clear(ss.iov) // drop the pointers into frames
+	return ss.n, ss.err
+}
+
+func (ss *sysScratch) writeFD(fd uintptr) bool {
+	for {
+		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&ss.iov[0])), uintptr(len(ss.iov)))
+		switch e {
+		case 0:
+			ss.n = int(n)
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+		default:
+			ss.err = e
+		}
+		return true // never wait for writability here
+	}
+}
+
+func appendIovec(iov []syscall.Iovec, b []byte) []syscall.Iovec {
+	if len(b) == 0 {
+		return iov
+	}
+	v := syscall.Iovec{Base: &b[0]}
+	v.SetLen(len(b))
+	return append(iov, v)
+}

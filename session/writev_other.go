@@ -1,0 +1,15 @@
+//go:build !linux
+
+package session
+
+import "syscall"
+
+const rawWriteSupported = false
+
+type sysScratch struct{}
+
+func (ss *sysScratch) init() {}
+
+func (sc *scratch) writev(raw syscall.RawConn, frames []*Frame) (int, error) {
+	panic("unreachable")
+}
