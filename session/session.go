@@ -331,6 +331,7 @@ func (s *Session) finish(cause error) {
 	var ce wire.CloseError
 	var pe *wire.ProtocolError
 	var he handlerError
+	linger := false
 	switch {
 	case errors.As(cause, &he):
 		// A callback failed or panicked.
@@ -344,7 +345,9 @@ func (s *Session) finish(cause error) {
 		// The client closed: echo its code, unless this answers our close.
 		s.startClose(cause, ce.Code, "")
 	case errors.As(cause, &pe):
-		s.startClose(cause, pe.Code, pe.Msg)
+		// The stream cannot be parsed any more: after the close frame,
+		// linger so the client reads it before the connection goes.
+		linger = s.startClose(cause, pe.Code, pe.Msg)
 	}
 	if s.state.Load()&stateClosing != 0 {
 		s.drainOwn()
@@ -356,6 +359,9 @@ func (s *Session) finish(cause error) {
 		t.Stop()
 	}
 	s.setCause(cause)
+	if linger && s.state.Load()&stateClosed == 0 {
+		wire.Linger(s.nc, s.cfg.CloseTimeout)
+	}
 	s.closeTransport()
 	s.mu.Lock()
 	cause = s.cause

@@ -138,20 +138,21 @@ func (c *Conn) peerClosed(p []byte) error {
 		return err
 	}
 	ce := CloseError{Code: code, Reason: string(reason)}
-	// Echo the code, as RFC 6455 section 5.5.1 suggests. If we had sent
-	// our close frame already, this is the answer to it.
-	if err := c.writeClose(code, ""); err != nil && !errors.Is(err, ErrClosed) {
-		return err
-	}
+	// Echo the code, as RFC 6455 section 5.5.1 suggests; if we had sent
+	// our close frame already, that was the answer. The echo is best
+	// effort: a peer that drops the connection right after its close frame
+	// must still be reported as having closed.
+	c.writeClose(code, "")
 	return ce
 }
 
 // fail ends reading with err: a protocol error is reported to the peer with
-// its close code, then the transport is closed.
+// its close code, and the transport lingers until the peer has read it;
+// otherwise the transport is closed at once.
 func (c *Conn) fail(err error) error {
 	var pe *ProtocolError
-	if errors.As(err, &pe) {
-		c.writeClose(pe.Code, pe.Msg)
+	if errors.As(err, &pe) && c.writeClose(pe.Code, pe.Msg) == nil {
+		c.closeOnce.Do(func() { Linger(c.nc, c.opts.CloseTimeout) })
 	}
 	c.closeTransport()
 	c.rd.err = err
@@ -295,6 +296,26 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	}
 	c.closeTransport()
 	return nil
+}
+
+// Linger closes nc after a close frame was written on it while the peer may
+// still be sending: it shuts down the sending side, then reads and discards
+// until the peer closes or d passes. Closing a socket with unread bytes makes
+// the kernel reset the connection, and the peer may lose the close frame
+// that says why.
+func Linger(nc net.Conn, d time.Duration) {
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	nc.SetReadDeadline(time.Now().Add(d))
+	bp := bufpool.Get(4 << 10)
+	for {
+		if _, err := nc.Read(*bp); err != nil {
+			break
+		}
+	}
+	bufpool.Put(bp)
+	nc.Close()
 }
 
 // CloseNow closes the transport at once, without a closing handshake.
