@@ -166,7 +166,10 @@ func (q *Queue[T]) PopBatch(dst []T) []T {
 			pos = q.head.Load()
 			continue
 		}
-		q.head.Store(pos + n)
+		if !q.head.CompareAndSwap(pos, pos+n) {
+			pos = q.head.Load()
+			continue
+		}
 		var zero T
 		for i := range n {
 			p := pos + i

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 	"weak"
 )
@@ -68,14 +69,17 @@ func TestLayout(t *testing.T) {
 	if unsafe.Sizeof(q) > 256 {
 		t.Errorf("Queue header is %d bytes, doc says about 224", unsafe.Sizeof(q))
 	}
+	// 8 bytes of sequence plus the value, rounded up to 8 (atomic.Uint64 is
+	// 8-byte aligned on 32-bit platforms too).
+	slotSize := func(valueSize uintptr) uintptr { return (8 + valueSize + 7) &^ 7 }
 	tests := []struct {
 		name      string
 		got, want uintptr
 	}{
 		{"byte", unsafe.Sizeof(slot[byte]{}), 16},
 		{"int64", unsafe.Sizeof(slot[int64]{}), 16},
-		{"pointer", unsafe.Sizeof(slot[*int]{}), 8 + unsafe.Sizeof(uintptr(0))},
-		{"[]byte", unsafe.Sizeof(slot[[]byte]{}), 8 + unsafe.Sizeof([]byte(nil))},
+		{"pointer", unsafe.Sizeof(slot[*int]{}), 16},
+		{"[]byte", unsafe.Sizeof(slot[[]byte]{}), slotSize(unsafe.Sizeof([]byte(nil)))},
 		{"[20]byte", unsafe.Sizeof(slot[[20]byte]{}), 32},
 	}
 	for _, tt := range tests {
@@ -359,6 +363,10 @@ func TestNoAllocs(t *testing.T) {
 	}
 }
 
+// stuckAfter is how long runConcurrent waits without any push or pop before
+// it declares the queue stuck.
+const stuckAfter = 10 * time.Second
+
 type item struct {
 	producer int
 	seq      int
@@ -406,6 +414,8 @@ func runConcurrent(t *testing.T, producers, perProducer, capacity int, mode drop
 	t.Helper()
 	q := New[item](capacity)
 	var (
+		progress    atomic.Int64 // successful pushes and pops
+		stuck       atomic.Bool  // set by the watchdog; every loop gives up
 		pushersDone atomic.Bool
 		pushers     sync.WaitGroup
 		poppers     sync.WaitGroup
@@ -427,7 +437,7 @@ func runConcurrent(t *testing.T, producers, perProducer, capacity int, mode drop
 	popUntilDone := func(out *[]item, rng *rand.Rand, lazy bool) {
 		defer poppers.Done()
 		batch := make([]item, 0, 8)
-		for {
+		for !stuck.Load() {
 			done := pushersDone.Load()
 			if lazy && !done && q.Len() < q.Cap()/2 {
 				runtime.Gosched()
@@ -450,6 +460,7 @@ func runConcurrent(t *testing.T, producers, perProducer, capacity int, mode drop
 				continue
 			}
 			*out = append(*out, got...)
+			progress.Add(int64(len(got)))
 		}
 	}
 
@@ -463,13 +474,15 @@ func runConcurrent(t *testing.T, producers, perProducer, capacity int, mode drop
 		pushers.Add(1)
 		go func() {
 			defer pushers.Done()
-			for i := 0; i < perProducer; {
+			for i := 0; i < perProducer && !stuck.Load(); {
 				if q.TryPush(item{p, i}) {
+					progress.Add(1)
 					i++
 					continue
 				}
 				if mode == dropOldest {
 					if v, ok := q.Pop(); ok {
+						progress.Add(1)
 						popped[1+p] = append(popped[1+p], v)
 						continue
 					}
@@ -478,9 +491,36 @@ func runConcurrent(t *testing.T, producers, perProducer, capacity int, mode drop
 			}
 		}()
 	}
+	// A lost or stranded item makes the loops above spin forever. The
+	// watchdog turns that into a failure with a diagnosis, once nothing has
+	// moved for stuckAfter; this bounds a hang, it does not time the queue.
+	watchdogDone := make(chan struct{})
+	defer close(watchdogDone)
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		last, since := progress.Load(), time.Now()
+		for {
+			select {
+			case <-watchdogDone:
+				return
+			case <-tick.C:
+			}
+			if n := progress.Load(); n != last {
+				last, since = n, time.Now()
+			} else if time.Since(since) > stuckAfter {
+				stuck.Store(true)
+				return
+			}
+		}
+	}()
 	pushers.Wait()
 	pushersDone.Store(true)
 	poppers.Wait()
+	if stuck.Load() {
+		t.Fatalf("no progress for %v: head %d, tail %d, Len %d, pushers done %v",
+			stuckAfter, q.head.Load(), q.tail.Load(), q.Len(), pushersDone.Load())
+	}
 
 	seen := make([][]bool, producers)
 	for p := range seen {
@@ -518,4 +558,18 @@ func runConcurrent(t *testing.T, producers, perProducer, capacity int, mode drop
 	if mode != noDrop {
 		t.Logf("consumer popped %d of %d items", len(popped[0]), producers*perProducer)
 	}
+}
+
+// TestNewAllocations checks the allocation budget of the package doc: New
+// allocates the header and the slots, Init only the slots.
+func TestNewAllocations(t *testing.T) {
+	var sink *Queue[*int]
+	if n := testing.AllocsPerRun(100, func() { sink = New[*int](64) }); n != 2 {
+		t.Errorf("New: %v allocations, want 2", n)
+	}
+	var q Queue[*int]
+	if n := testing.AllocsPerRun(100, func() { q.Init(64) }); n != 1 {
+		t.Errorf("Init: %v allocations, want 1", n)
+	}
+	runtime.KeepAlive(sink)
 }
