@@ -86,8 +86,8 @@ func defaultTick(c *session.Config) time.Duration {
 	return min(max(d/4, 10*time.Millisecond), time.Second)
 }
 
-// ServeHTTP upgrades the request and serves the session on the calling
-// goroutine until it ends. A request that is not a valid upgrade is answered
+// ServeHTTP upgrades the request and returns; the session runs on a
+// goroutine of its own, which Shutdown waits for. A request that is not a valid upgrade is answered
 // with an HTTP error (see wire.Accept); during Shutdown, with 503.
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.mu.Lock()
@@ -98,16 +98,21 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt.serving.Add(1)
 	rt.mu.Unlock()
-	defer rt.serving.Done()
 
 	u, err := wire.Upgrade(w, r, &rt.accept)
 	if err != nil {
+		rt.serving.Done()
 		return
 	}
 	s := session.New(u, hooks{rt}, rt.sched, &rt.cfg)
-	m := &member{s: s}
-	rt.sessions.Store(s.ID(), m)
-	s.Serve()
+	rt.sessions.Store(s.ID(), &member{s: s})
+	// Serve on a fresh goroutine and let the HTTP server's one end: it
+	// holds the request, its buffers and a grown stack, which an idle
+	// session has no use for.
+	go func() {
+		defer rt.serving.Done()
+		s.Serve()
+	}()
 }
 
 // hooks wraps the user's handler with the registry's bookkeeping.

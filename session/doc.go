@@ -42,8 +42,10 @@
 // # Memory
 //
 // An idle session holds no read buffer (the wire.Reader borrows one only
-// while bytes are arriving) and no timer; its mailbox ring is
-// Config.MailboxSize pointers plus sequence numbers.
+// while bytes are arriving), no timer, and no mailbox ring until the first
+// frame is sent to it (then 16 bytes a slot). Its reader goroutine is the
+// largest part: measured at 10,000 idle sessions, about 1.6 KiB of heap and
+// 4 KiB of stack each (tests/soak TestIdleMemory).
 //
 // # Limits and defaults
 //

@@ -54,7 +54,7 @@ type Session struct {
 	rd    wire.Reader
 
 	state  atomic.Uint64
-	mb     mailbox.Queue[*Frame]
+	mb     atomic.Pointer[mailbox.Queue[*Frame]] // made by the first Enqueue
 	queued atomic.Int64          // bytes accepted and not yet written
 	ctl    atomic.Pointer[Frame] // a pong to send, ahead of the mailbox
 	closeF atomic.Pointer[Frame] // the close frame, sent after the mailbox
@@ -102,7 +102,6 @@ func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
 			s.raw = raw
 		}
 	}
-	s.mb.Init(cfg.MailboxSize)
 	s.rd.Reset(u.Conn, &wire.ReaderOptions{
 		Server:         true,
 		MaxMessageSize: cfg.MaxMessageSize,
@@ -177,16 +176,30 @@ func (s *Session) Enqueue(f *Frame, p Policy) error {
 	return err
 }
 
+// mailbox returns the mailbox, making it on first use: a session that is
+// never sent anything does not pay for one.
+func (s *Session) mailbox() *mailbox.Queue[*Frame] {
+	if q := s.mb.Load(); q != nil {
+		return q
+	}
+	q := mailbox.New[*Frame](s.cfg.MailboxSize)
+	if s.mb.CompareAndSwap(nil, q) {
+		return q
+	}
+	return s.mb.Load()
+}
+
 func (s *Session) push(f *Frame, p Policy) error {
+	mb := s.mailbox()
 	n := int64(f.Len())
 	for tries := 0; ; tries++ {
 		q := s.queued.Add(n)
-		if (q == n || q <= s.cfg.MaxQueuedBytes) && s.mb.TryPush(f) {
+		if (q == n || q <= s.cfg.MaxQueuedBytes) && mb.TryPush(f) {
 			return nil
 		}
 		s.queued.Add(-n)
 		if p == PolicyDropOldest && tries < 64 {
-			if old, ok := s.mb.Pop(); ok {
+			if old, ok := mb.Pop(); ok {
 				s.queued.Add(-int64(old.Len()))
 				old.Release()
 				s.dropped.Add(1)

@@ -29,8 +29,15 @@ func (s *Session) tryAcquire() bool {
 func (s *Session) hasWork() bool {
 	// The close frame is work only once no Enqueue is in progress: the
 	// last one to finish kicks the session again.
-	return s.mb.Len() > 0 || s.ctl.Load() != nil ||
+	return s.queueLen() > 0 || s.ctl.Load() != nil ||
 		s.closeF.Load() != nil && s.state.Load()>>senderShift == 0
+}
+
+func (s *Session) queueLen() int {
+	if mb := s.mb.Load(); mb != nil {
+		return mb.Len()
+	}
+	return 0
 }
 
 // kick hands the session to the scheduler if it has work and nobody is on
@@ -74,13 +81,15 @@ func (s *Session) flush() bool {
 		if f := s.ctl.Swap(nil); f != nil {
 			frames = append(frames, f)
 		}
-		frames = s.mb.PopBatch(frames)
+		if mb := s.mb.Load(); mb != nil {
+			frames = mb.PopBatch(frames)
+		}
 		if st&(stateDiscard|stateClosed|stateCloseSent) != 0 {
 			frames = s.discard(frames, st)
 		}
 		// The close frame goes last: after every frame accepted before
 		// Close (no Enqueue is in progress, the mailbox is empty).
-		if len(frames) < cap(frames) && st&stateClosing != 0 && st>>senderShift == 0 && s.mb.Len() == 0 {
+		if len(frames) < cap(frames) && st&stateClosing != 0 && st>>senderShift == 0 && s.queueLen() == 0 {
 			if cf := s.closeF.Swap(nil); cf != nil {
 				if st&stateClosed != 0 {
 					s.done(cf)
