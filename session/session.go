@@ -55,9 +55,9 @@ type Session struct {
 
 	state  atomic.Uint64
 	mb     atomic.Pointer[mailbox.Queue[*Frame]] // made by the first Enqueue
-	queued atomic.Int64          // bytes accepted and not yet written
-	ctl    atomic.Pointer[Frame] // a pong to send, ahead of the mailbox
-	closeF atomic.Pointer[Frame] // the close frame, sent after the mailbox
+	queued atomic.Int64                          // bytes accepted and not yet written
+	ctl    atomic.Pointer[Frame]                 // a pong to send, ahead of the mailbox
+	closeF atomic.Pointer[Frame]                 // the close frame, sent after the mailbox
 
 	// Owned by the drainer (the holder of stateRunning).
 	pending []*Frame // frames the kernel has not fully taken
