@@ -11,13 +11,21 @@ import (
 // result as masking it whole when each call is given the position the one
 // before returned.
 //
-// Mask works eight bytes at a time (32 per loop) and does not allocate.
+// Mask works eight bytes at a time (32 per loop), or with SSE2 or AVX2 on
+// amd64, and does not allocate.
 func Mask(b []byte, key [4]byte, pos int) int {
 	return maskWords(b, binary.LittleEndian.Uint32(key[:]), pos)
 }
 
-// maskWords is Mask with the key as a little-endian word.
-func maskWords(b []byte, key uint32, pos int) int {
+// maskImpl is one implementation of maskWords, for tests and benchmarks.
+type maskImpl struct {
+	name string
+	fn   func(b []byte, key uint32, pos int) int
+}
+
+// maskGo is the portable implementation of maskWords: Mask with the key as
+// a little-endian word.
+func maskGo(b []byte, key uint32, pos int) int {
 	end := (pos + len(b)) & 3
 	if len(b) < 8 {
 		for i := range b {

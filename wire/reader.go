@@ -71,11 +71,14 @@ type ReaderOptions struct {
 // NewReader returns a Reader of src.
 func NewReader(src io.Reader, opts *ReaderOptions) *Reader {
 	rd := &Reader{}
-	rd.init(src, opts)
+	rd.Reset(src, opts)
 	return rd
 }
 
-func (rd *Reader) init(src io.Reader, opts *ReaderOptions) {
+// Reset makes rd a new Reader of src, for embedding a Reader by value. A
+// Reader must not be copied once used: it refers to itself.
+func (rd *Reader) Reset(src io.Reader, opts *ReaderOptions) {
+	rd.Release()
 	var o ReaderOptions
 	if opts != nil {
 		o = *opts
