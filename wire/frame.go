@@ -99,43 +99,53 @@ func (h *Header) Size() int {
 //
 // ParseHeader does not allocate and does not look at the payload.
 func ParseHeader(b []byte) (h Header, n int, err error) {
+	n, err = parseHeader(b, &h)
+	return h, n, err
+}
+
+// parseHeader is ParseHeader writing into h, which is several times faster
+// on the reader's path than returning the struct.
+func parseHeader(b []byte, h *Header) (int, error) {
 	if len(b) < 2 {
-		return h, 0, nil
+		return 0, nil
 	}
 	b0, b1 := b[0], b[1]
-	h.Fin = b0&0x80 != 0
-	h.Rsv = b0 & 0x70
-	h.Opcode = Opcode(b0 & 0x0F)
-	h.Masked = b1&0x80 != 0
-	n = 2
+	n := 2
+	var length int64
 	switch l := b1 & 0x7F; l {
 	case 126:
 		if len(b) < 4 {
-			return h, 0, nil
+			return 0, nil
 		}
-		h.Length = int64(binary.BigEndian.Uint16(b[2:4]))
+		length = int64(binary.BigEndian.Uint16(b[2:4]))
 		n = 4
 	case 127:
 		if len(b) < 10 {
-			return h, 0, nil
+			return 0, nil
 		}
 		u := binary.BigEndian.Uint64(b[2:10])
 		if u>>63 != 0 {
-			return h, 0, ErrLengthOverflow
+			return 0, ErrLengthOverflow
 		}
-		h.Length = int64(u)
+		length = int64(u)
 		n = 10
 	default:
-		h.Length = int64(l)
+		length = int64(l)
 	}
-	if h.Masked {
+	masked := b1&0x80 != 0
+	if masked {
 		if len(b) < n+4 {
-			return h, 0, nil
+			return 0, nil
 		}
 		copy(h.Key[:], b[n:n+4])
 		n += 4
 	}
-	return h, n, nil
+	h.Fin = b0&0x80 != 0
+	h.Rsv = b0 & 0x70
+	h.Opcode = Opcode(b0 & 0x0F)
+	h.Masked = masked
+	h.Length = length
+	return n, nil
 }
 
 // AppendHeader appends the wire form of h to dst, using the shortest length

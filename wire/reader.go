@@ -148,9 +148,9 @@ func (rd *Reader) releaseBuf() {
 }
 
 func (rd *Reader) next() (Opcode, []byte, error) {
+	var h Header
 	for {
-		h, err := rd.readHeader()
-		if err != nil {
+		if err := rd.readHeader(&h); err != nil {
 			return 0, nil, err
 		}
 		if err := rd.check(&h); err != nil {
@@ -229,13 +229,13 @@ func (rd *Reader) check(h *Header) error {
 	return nil
 }
 
-func (rd *Reader) readHeader() (Header, error) {
+func (rd *Reader) readHeader(h *Header) error {
 	for {
 		if rd.bufp != nil {
-			h, n, err := ParseHeader((*rd.bufp)[rd.r:rd.w])
+			n, err := parseHeader((*rd.bufp)[rd.r:rd.w], h)
 			if err != nil || n > 0 {
 				rd.r += n
-				return h, err
+				return err
 			}
 			if len(*rd.bufp)-rd.r < MaxHeaderSize {
 				rd.compact()
@@ -245,7 +245,7 @@ func (rd *Reader) readHeader() (Header, error) {
 			if err == io.EOF && (rd.w > rd.r || rd.fragOp != 0) {
 				err = io.ErrUnexpectedEOF // inside a header or a message
 			}
-			return Header{}, err
+			return err
 		}
 	}
 }
