@@ -106,6 +106,14 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s := session.New(u, hooks{rt}, rt.sched, &rt.cfg)
 	rt.sessions.Store(s.ID(), &member{s: s})
+	// Shutdown sets closing before it closes the registered sessions: a
+	// session stored after that pass sees closing here.
+	rt.mu.Lock()
+	late := rt.closing
+	rt.mu.Unlock()
+	if late {
+		s.Close(wire.StatusGoingAway, "server shutting down")
+	}
 	// Serve on a fresh goroutine and let the HTTP server's one end: it
 	// holds the request, its buffers and a grown stack, which an idle
 	// session has no use for.

@@ -31,10 +31,12 @@ type Handler interface {
 	// OnMessage is called for every text or binary message.
 	OnMessage(s *Session, m Message) error
 	// OnClose is called once, when the session has ended. err says why: a
-	// wire.CloseError when the client closed, a *wire.ProtocolError when
-	// it broke the protocol, ErrSlowConsumer, ErrTimeout, the error a
-	// callback returned, or a transport error. The session is already
-	// closed; Send fails.
+	// wire.CloseError when the client closed (or, when the server closed
+	// with Close, the code it sent), a *wire.ProtocolError when the client
+	// broke the protocol, ErrSlowConsumer, ErrTimeout, the error a callback
+	// returned, or a transport error. When the client did not answer the
+	// server's close frame in time, err also matches ErrTimeout
+	// (errors.Is). The session is already closed; Send fails.
 	OnClose(s *Session, err error)
 }
 

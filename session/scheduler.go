@@ -153,7 +153,7 @@ func (s *Session) heartbeat(now int64) {
 	}
 	if at := s.closingAt.Load(); at != 0 {
 		if now-at > int64(cfg.CloseTimeout) {
-			s.abort(ErrTimeout)
+			s.handshakeTimedOut()
 		}
 		return
 	}
@@ -171,8 +171,15 @@ func (s *Session) heartbeat(now int64) {
 		}
 		return
 	}
-	if now-last >= int64(cfg.PingInterval) {
+	if now-last >= int64(cfg.PingInterval) && s.state.Load()&stateClosing == 0 {
+		// Pings bypass the mailbox: backpressure must not make a live
+		// client look dead.
 		s.pingSent.Store(now)
-		s.Enqueue(NewFrame(wire.OpPing, nil), PolicyDropNewest)
+		f := NewFrame(wire.OpPing, nil)
+		s.queued.Add(int64(f.Len()))
+		if old := s.ping.Swap(f); old != nil {
+			s.done(old)
+		}
+		s.kick(s.state.Load())
 	}
 }

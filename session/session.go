@@ -57,6 +57,7 @@ type Session struct {
 	mb     atomic.Pointer[mailbox.Queue[*Frame]] // made by the first Enqueue
 	queued atomic.Int64                          // bytes accepted and not yet written
 	ctl    atomic.Pointer[Frame]                 // a pong to send, ahead of the mailbox
+	ping   atomic.Pointer[Frame]                 // a heartbeat ping, likewise
 	closeF atomic.Pointer[Frame]                 // the close frame, sent after the mailbox
 
 	// Owned by the drainer (the holder of stateRunning).
@@ -69,7 +70,7 @@ type Session struct {
 
 	lastRead  atomic.Int64 // Scheduler clock of the last frame read
 	pingSent  atomic.Int64 // when the unanswered ping was sent, or 0
-	closingAt atomic.Int64 // when closing began, or 0
+	closingAt atomic.Int64 // when the close frame was written (the handshake's clock), or 0
 
 	mu     sync.Mutex // guards cause, ctx and cancel
 	cause  error
@@ -226,6 +227,9 @@ func (s *Session) closeSlow() {
 	if s.startClose(ErrSlowConsumer, s.cfg.SlowCode, "slow consumer") {
 		s.cfg.Counters.ClosedSlow.Add(1)
 		s.state.Or(stateDiscard)
+		// Its backlog is discarded and its close frame may never get
+		// through: the closing clock starts now, not when it is written.
+		s.closingAt.CompareAndSwap(0, s.sched.Now())
 	}
 }
 
@@ -250,7 +254,6 @@ func (s *Session) startClose(cause error, code wire.StatusCode, reason string) b
 		}
 	}
 	s.setCause(cause)
-	s.closingAt.Store(s.sched.Now())
 	cf := newCloseFrame(code, reason)
 	s.queued.Add(int64(cf.Len()))
 	s.closeF.Store(cf)
@@ -403,6 +406,15 @@ func (s *Session) closeTransport() {
 // abort ends the session at once with cause, without a closing handshake.
 func (s *Session) abort(cause error) {
 	s.setCause(cause)
+	s.closeTransport()
+}
+
+// handshakeTimedOut ends a session whose client did not answer its close
+// frame in time: the cause it closed for stays, joined with ErrTimeout.
+func (s *Session) handshakeTimedOut() {
+	s.mu.Lock()
+	s.cause = errors.Join(s.cause, ErrTimeout)
+	s.mu.Unlock()
 	s.closeTransport()
 }
 

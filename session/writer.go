@@ -29,7 +29,7 @@ func (s *Session) tryAcquire() bool {
 func (s *Session) hasWork() bool {
 	// The close frame is work only once no Enqueue is in progress: the
 	// last one to finish kicks the session again.
-	return s.queueLen() > 0 || s.ctl.Load() != nil ||
+	return s.queueLen() > 0 || s.ctl.Load() != nil || s.ping.Load() != nil ||
 		s.closeF.Load() != nil && s.state.Load()>>senderShift == 0
 }
 
@@ -81,6 +81,9 @@ func (s *Session) flush() bool {
 		if f := s.ctl.Swap(nil); f != nil {
 			frames = append(frames, f)
 		}
+		if f := s.ping.Swap(nil); f != nil {
+			frames = append(frames, f)
+		}
 		if mb := s.mb.Load(); mb != nil {
 			frames = mb.PopBatch(frames)
 		}
@@ -128,6 +131,7 @@ func (s *Session) discard(frames []*Frame, st uint64) []*Frame {
 func (s *Session) done(f *Frame) {
 	s.queued.Add(-int64(f.Len()))
 	if f.op == wire.OpClose {
+		s.closingAt.CompareAndSwap(0, s.sched.Now())
 		s.markCloseSent()
 	}
 	f.Release()

@@ -1,0 +1,157 @@
+package runtime_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/shockwave-go/shockwave/runtime"
+	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// An echo server: the Runtime is an http.Handler, mounted like any other,
+// and shut down in order when the process is interrupted.
+func Example() {
+	rt, err := runtime.New(session.HandlerFunc(func(s *session.Session, m session.Message) error {
+		return s.Send(m.Op, m.Data)
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	http.Handle("/echo", rt)
+	srv := &http.Server{Addr: "127.0.0.1:9001"}
+	go func() {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		<-ctx.Done()
+		// Close every session with 1001, after what is queued, then stop
+		// the HTTP server.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rt.Shutdown(ctx)
+		srv.Shutdown(ctx)
+	}()
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
+}
+
+// New with options, serving an echo endpoint, and a client of it.
+func ExampleNew() {
+	rt, err := runtime.New(
+		session.HandlerFunc(func(s *session.Session, m session.Message) error {
+			return s.Send(m.Op, m.Data)
+		}),
+		runtime.WithMaxMessageSize(64<<10),
+		runtime.WithMailbox(128, 1<<20, session.PolicyDropOldest),
+		runtime.WithHeartbeat(20*time.Second, 10*time.Second),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/echo", rt)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	defer rt.Shutdown(context.Background())
+
+	c, _, err := wire.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http")+"/echo", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.WriteMessage(wire.OpText, []byte("hello"))
+	_, p, err := c.ReadMessage()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("echo: %s\n", p)
+	c.Close(wire.StatusNormalClosure, "")
+	// Output: echo: hello
+}
+
+// chat is a chat room: every session joins the lobby, and every message is
+// broadcast to the other members.
+type chat struct {
+	session.NopHandler
+	rt *runtime.Runtime
+}
+
+func (h *chat) OnOpen(s *session.Session) error {
+	h.rt.Join("lobby", s)
+	return s.Send(wire.OpText, []byte("welcome"))
+}
+
+func (h *chat) OnMessage(s *session.Session, m session.Message) error {
+	if r, ok := h.rt.Room("lobby"); ok {
+		// Encoded once, shared by every member's mailbox.
+		f := session.NewFrame(m.Op, m.Data)
+		r.BroadcastFrame(f, s)
+		f.Release()
+	}
+	return nil
+}
+
+// A chat room: sessions join a room when they open and leave it when they
+// end; a message is encoded once and shared by every member.
+func ExampleRuntime_Join() {
+	h := &chat{}
+	rt, err := runtime.New(h)
+	if err != nil {
+		log.Fatal(err)
+	}
+	h.rt = rt
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	defer rt.Shutdown(context.Background())
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	join := func(name string) *wire.Conn {
+		c, _, err := wire.Dial(context.Background(), url, nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if _, p, err := c.ReadMessage(); err != nil || string(p) != "welcome" {
+			log.Fatal(name, " was not welcome: ", err)
+		}
+		return c
+	}
+	alice, bob := join("alice"), join("bob")
+	defer alice.CloseNow()
+	defer bob.CloseNow()
+
+	alice.WriteMessage(wire.OpText, []byte("hi, bob"))
+	_, p, err := bob.ReadMessage()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("bob got %q\n", p)
+	// Output: bob got "hi, bob"
+}
+
+// Shutdown in a server's life: refuse new upgrades, close the sessions
+// with 1001 after what is queued for them, wait for them, bounded by ctx.
+func ExampleRuntime_Shutdown() {
+	rt, err := runtime.New(session.NopHandler{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rt.Shutdown(ctx); err != nil {
+		log.Printf("some sessions were cut short: %v", err)
+	}
+	_, _, err = wire.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	fmt.Println(err)
+	// Output: websocket: handshake failed (HTTP 503): server answered 503 Service Unavailable: shockwave: shutting down
+}

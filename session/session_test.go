@@ -1,0 +1,1170 @@
+package session
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// bound is the failure bound of every wait: a generous deadline that a
+// correct run never comes near, on a busy 2-core machine under -race.
+const bound = 30 * time.Second
+
+// transports are the two writing paths of a session: a socket (vectored
+// writes that never wait, and writeSlow) and a net.Conn that is not one
+// (blocking writes on a goroutine of their own).
+var transports = []string{"tcp", "pipe"}
+
+// funcs implements Handler with optional functions.
+type funcs struct {
+	open  func(s *Session) error
+	msg   func(s *Session, m Message) error
+	close func(s *Session, err error)
+}
+
+func (h funcs) OnOpen(s *Session) error {
+	if h.open != nil {
+		return h.open(s)
+	}
+	return nil
+}
+
+func (h funcs) OnMessage(s *Session, m Message) error {
+	if h.msg != nil {
+		return h.msg(s, m)
+	}
+	return nil
+}
+
+func (h funcs) OnClose(s *Session, err error) {
+	if h.close != nil {
+		h.close(s, err)
+	}
+}
+
+// echoFuncs echoes and reports the end on ended.
+func echoFuncs(ended chan<- error) funcs {
+	return funcs{
+		msg:   func(s *Session, m Message) error { return s.Send(m.Op, m.Data) },
+		close: func(s *Session, err error) { ended <- err },
+	}
+}
+
+// harness runs sessions on a Scheduler of its own.
+type harness struct {
+	t     *testing.T
+	sched *Scheduler
+	mu    sync.Mutex
+	live  map[*Session]struct{}
+}
+
+func newHarness(t *testing.T, sc SchedulerConfig) *harness {
+	t.Helper()
+	h := &harness{t: t, live: make(map[*Session]struct{})}
+	if sc.Tick == 0 {
+		sc.Tick = 10 * time.Millisecond
+	}
+	sc.Sessions = func(yield func(*Session) bool) {
+		h.mu.Lock()
+		list := slices.Collect(maps.Keys(h.live))
+		h.mu.Unlock()
+		for _, s := range list {
+			if !yield(s) {
+				return
+			}
+		}
+	}
+	h.sched = NewScheduler(sc)
+	t.Cleanup(h.sched.Close) // registered first: runs after every session has ended
+	return h
+}
+
+// conn is a session on one end of a connection, and a raw client on the
+// other end.
+type conn struct {
+	t      *testing.T
+	s      *Session
+	client net.Conn
+	rd     *wire.Reader
+	done   chan struct{} // closed when Serve has returned
+	wmu    sync.Mutex
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	return server, client
+}
+
+// serve starts a session with handler hd over the transport, as if
+// upgraded with buffered bytes already read.
+func (h *harness) serve(transport string, hd Handler, cfg Config, buffered []byte) *conn {
+	t := h.t
+	t.Helper()
+	var srv, cli net.Conn
+	switch transport {
+	case "tcp":
+		srv, cli = tcpPair(t)
+	case "pipe":
+		srv, cli = net.Pipe()
+	default:
+		t.Fatalf("unknown transport %q", transport)
+	}
+	s := New(wire.Upgraded{Conn: srv, Buffered: buffered, Subprotocol: "chat"}, hd, h.sched, &cfg)
+	c := &conn{
+		t:      t,
+		s:      s,
+		client: cli,
+		rd:     wire.NewReader(cli, &wire.ReaderOptions{MaxMessageSize: 64 << 20}),
+		done:   make(chan struct{}),
+	}
+	h.mu.Lock()
+	h.live[s] = struct{}{}
+	h.mu.Unlock()
+	go func() {
+		defer close(c.done)
+		defer func() {
+			h.mu.Lock()
+			delete(h.live, s)
+			h.mu.Unlock()
+		}()
+		s.Serve()
+	}()
+	t.Cleanup(func() {
+		cli.Close()
+		select {
+		case <-c.done:
+		case <-time.After(bound):
+			t.Errorf("Serve did not return %v after the client closed", bound)
+		}
+	})
+	return c
+}
+
+// clientFrame encodes a masked client frame.
+func clientFrame(fin bool, op wire.Opcode, p []byte) []byte {
+	h := wire.Header{Fin: fin, Opcode: op, Masked: true}
+	rand.Read(h.Key[:])
+	return wire.AppendFrame(nil, h, p)
+}
+
+// send writes one masked, final frame.
+func (c *conn) send(op wire.Opcode, p []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.client.SetWriteDeadline(time.Now().Add(bound))
+	_, err := c.client.Write(clientFrame(true, op, p))
+	return err
+}
+
+// mustSend is send for the test goroutine.
+func (c *conn) mustSend(op wire.Opcode, p []byte) {
+	c.t.Helper()
+	if err := c.send(op, p); err != nil {
+		c.t.Fatalf("client write: %v", err)
+	}
+}
+
+// next reads the server's next frame.
+func (c *conn) next() (wire.Opcode, []byte, error) {
+	c.client.SetReadDeadline(time.Now().Add(bound))
+	return c.rd.Next()
+}
+
+// mustNext reads the server's next frame and checks its type and payload.
+func (c *conn) mustNext(op wire.Opcode, p string) {
+	c.t.Helper()
+	gop, gp, err := c.next()
+	if err != nil || gop != op || string(gp) != p {
+		c.t.Fatalf("client got %v %q, %v; want %v %q", gop, gp, err, op, p)
+	}
+}
+
+// mustClose reads the server's close frame and checks its payload.
+func (c *conn) mustClose(code wire.StatusCode, reason string) {
+	c.t.Helper()
+	op, p, err := c.next()
+	if err != nil || op != wire.OpClose {
+		c.t.Fatalf("client got %v %q, %v; want a close frame", op, p, err)
+	}
+	gcode, greason, err := wire.ParseClosePayload(p)
+	if err != nil || gcode != code || (reason != "*" && string(greason) != reason) {
+		c.t.Fatalf("client got close %d %q (%v), want %d %q", gcode, greason, err, code, reason)
+	}
+}
+
+// mustEnd checks that the server closes the connection: no more frames.
+func (c *conn) mustEnd() {
+	c.t.Helper()
+	c.client.SetReadDeadline(time.Now().Add(bound))
+	n, err := io.Copy(io.Discard, c.client)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.t.Fatalf("connection still open after %v", bound)
+	}
+	if n != 0 {
+		c.t.Fatalf("%d bytes after the end", n)
+	}
+}
+
+// waitEnd waits for Serve to return.
+func (c *conn) waitEnd() {
+	c.t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(bound):
+		c.t.Fatalf("the session did not end in %v", bound)
+	}
+}
+
+// recv waits for the value of an OnClose channel.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(bound):
+		t.Fatalf("no %s in %v", what, bound)
+		panic("unreachable")
+	}
+}
+
+func seqMsg(stream, seq uint32, size int) []byte {
+	p := make([]byte, max(size, 8))
+	binary.BigEndian.PutUint32(p, stream)
+	binary.BigEndian.PutUint32(p[4:], seq)
+	return p
+}
+
+func parseSeq(p []byte) (stream, seq uint32, err error) {
+	if len(p) < 8 {
+		return 0, 0, fmt.Errorf("message of %d bytes", len(p))
+	}
+	return binary.BigEndian.Uint32(p), binary.BigEndian.Uint32(p[4:]), nil
+}
+
+func TestEcho(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			h := newHarness(t, SchedulerConfig{})
+			ended := make(chan error, 1)
+			c := h.serve(tr, echoFuncs(ended), Config{}, nil)
+			for _, n := range []int{0, 1, 125, 126, 0xFFFF, 0x10000, 300_000, DefaultMaxMessageSize} {
+				for _, op := range []wire.Opcode{wire.OpText, wire.OpBinary} {
+					p := make([]byte, n)
+					for i := range p {
+						p[i] = 'a' + byte(i%26)
+					}
+					c.mustSend(op, p)
+					gop, gp, err := c.next()
+					if err != nil || gop != op || string(gp) != string(p) {
+						t.Fatalf("%v of %d bytes: got %v of %d bytes, %v", op, n, gop, len(gp), err)
+					}
+				}
+			}
+			c.mustSend(wire.OpClose, wire.AppendClosePayload(nil, wire.StatusNormalClosure, ""))
+			c.mustClose(wire.StatusNormalClosure, "")
+			c.mustEnd()
+			wantCloseErr(t, recv(t, ended, "OnClose"), wire.StatusNormalClosure, "")
+		})
+	}
+}
+
+// wantCloseErr checks that err is a wire.CloseError with code and reason.
+func wantCloseErr(t *testing.T, err error, code wire.StatusCode, reason string) {
+	t.Helper()
+	var ce wire.CloseError
+	if !errors.As(err, &ce) || ce.Code != code || ce.Reason != reason {
+		t.Fatalf("OnClose got %v, want close %d %q", err, code, reason)
+	}
+}
+
+// TestSendersThenClose has goroutines send to a session, and its client
+// send messages it echoes, when the session is closed: every Send that
+// returned nil is written, in order per sender, before the close frame,
+// and nothing after it; callbacks never overlap; Sends after Close fail.
+func TestSendersThenClose(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) { testSendersThenClose(t, tr) })
+	}
+}
+
+func testSendersThenClose(t *testing.T, transport string) {
+	const (
+		senders   = 8
+		perSender = 1000 // 8,000 frames at most: the mailbox holds them all
+		closeAt   = 2000 // frames accepted before Close
+		echo      = senders
+	)
+	var (
+		inCallback, overlaps atomic.Int32
+		echoAccepted         atomic.Int64
+		accepted             [senders]atomic.Int64
+	)
+	ended := make(chan error, 1)
+	hd := funcs{
+		msg: func(s *Session, m Message) error {
+			if inCallback.Add(1) != 1 {
+				overlaps.Add(1)
+			}
+			defer inCallback.Add(-1)
+			_, seq, err := parseSeq(m.Data)
+			if err != nil {
+				return err
+			}
+			if s.Send(wire.OpBinary, seqMsg(echo, seq, 8)) == nil {
+				echoAccepted.Add(1)
+			}
+			return nil
+		},
+		close: func(s *Session, err error) {
+			if inCallback.Add(1) != 1 {
+				overlaps.Add(1)
+			}
+			defer inCallback.Add(-1)
+			ended <- err
+		},
+	}
+	h := newHarness(t, SchedulerConfig{Workers: 2})
+	c := h.serve(transport, hd, Config{MailboxSize: 1 << 14, MaxQueuedBytes: 64 << 20, CloseTimeout: bound}, nil)
+
+	// The client reads everything up to the close frame.
+	type result struct {
+		got   [senders + 1]int64
+		close []byte
+		err   error
+	}
+	res := make(chan result, 1)
+	go func() {
+		var r result
+		for {
+			op, p, err := c.next()
+			if err != nil {
+				r.err = err
+				break
+			}
+			if op == wire.OpClose {
+				r.close = p
+				break
+			}
+			stream, seq, err := parseSeq(p)
+			if err == nil && (stream > senders || int64(seq) != r.got[stream]) {
+				err = fmt.Errorf("stream %d: seq %d, want %d", stream, seq, r.got[stream])
+			}
+			if err != nil {
+				r.err = err
+				break
+			}
+			r.got[stream]++
+		}
+		res <- r
+	}()
+
+	var total atomic.Int64
+	closed := make(chan struct{})
+	stopWriting := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Go(func() {
+			for i := range perSender {
+				var err error
+				p := seqMsg(uint32(g), uint32(i), 8+g)
+				switch g % 3 {
+				case 0:
+					err = c.s.Send(wire.OpBinary, p)
+				case 1:
+					err = c.s.SendFrame(NewFrame(wire.OpBinary, p))
+				case 2:
+					err = c.s.Enqueue(NewFrame(wire.OpBinary, p), PolicyDropNewest)
+				}
+				if err != nil {
+					if !errors.Is(err, ErrClosed) {
+						t.Errorf("sender %d: %v", g, err)
+					}
+					return
+				}
+				accepted[g].Add(1)
+				if total.Add(1) == closeAt {
+					c.s.Close(wire.StatusNormalClosure, "done")
+					close(closed)
+				}
+			}
+		})
+	}
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stopWriting:
+				return
+			default:
+			}
+			if c.send(wire.OpBinary, seqMsg(99, uint32(i), 8)) != nil {
+				return
+			}
+		}
+	})
+	wg.Wait()
+	select {
+	case <-closed:
+	default:
+		t.Fatalf("only %d frames accepted, Close never called", total.Load())
+	}
+	r := recv(t, res, "close frame")
+	close(stopWriting)
+	writer.Wait()
+	if r.err != nil {
+		t.Fatalf("client: %v", r.err)
+	}
+	code, reason, err := wire.ParseClosePayload(r.close)
+	if err != nil || code != wire.StatusNormalClosure || string(reason) != "done" {
+		t.Fatalf("close frame %d %q %v", code, reason, err)
+	}
+	t.Logf("accepted %d frames, %d echoes", total.Load(), echoAccepted.Load())
+	for g := range senders {
+		if got, acc := r.got[g], accepted[g].Load(); got != acc {
+			t.Errorf("sender %d: %d frames received, %d accepted", g, got, acc)
+		}
+	}
+	if got, acc := r.got[echo], echoAccepted.Load(); got != acc {
+		t.Errorf("echo: %d received, %d accepted", got, acc)
+	}
+	if err := c.s.Send(wire.OpText, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send after Close: %v", err)
+	}
+	// The client answers; the session ends with Close's reason.
+	c.mustSend(wire.OpClose, wire.AppendClosePayload(nil, wire.StatusNormalClosure, ""))
+	wantCloseErr(t, recv(t, ended, "OnClose"), wire.StatusNormalClosure, "done")
+	c.mustEnd()
+	if n := overlaps.Load(); n != 0 {
+		t.Errorf("callbacks overlapped %d times", n)
+	}
+}
+
+// TestPolicies fills the mailbox of a session whose client does not read,
+// then lets the client read, and checks what each policy did: PolicyClose
+// closes with 1008 after a gapless prefix, the drop policies drop and
+// count, and every frame is either delivered, in order, or dropped.
+func TestPolicies(t *testing.T) {
+	for _, tr := range transports {
+		for _, p := range []Policy{PolicyClose, PolicyDropNewest, PolicyDropOldest} {
+			t.Run(tr+"/"+p.String(), func(t *testing.T) { testPolicy(t, tr, p) })
+		}
+	}
+}
+
+func testPolicy(t *testing.T, transport string, policy Policy) {
+	const (
+		size    = 4 << 10
+		maxSent = 16 << 10 // 64 MiB: more than any socket holds
+		extra   = 20       // sends after the policy first acted
+	)
+	var counters Counters
+	ended := make(chan error, 1)
+	h := newHarness(t, SchedulerConfig{})
+	c := h.serve(transport, funcs{close: func(s *Session, err error) { ended <- err }}, Config{
+		MailboxSize:    16,
+		MaxQueuedBytes: 64 << 10,
+		Policy:         policy,
+		Counters:       &counters,
+		WriteTimeout:   bound,
+		CloseTimeout:   bound,
+	}, nil)
+	if tc, ok := c.client.(*net.TCPConn); ok {
+		// Not smaller: below one loopback segment (64 KiB), Linux may
+		// keep the window shut even once the reader catches up.
+		tc.SetReadBuffer(64 << 10)
+	}
+
+	// The client reads nothing while the sends fill the session up.
+	var results []error
+	acted := -1
+	for seq := 0; acted < 0 || seq <= acted+extra; seq++ {
+		if seq == maxSent {
+			t.Fatalf("%s never acted after %d frames", policy, seq)
+		}
+		err := c.s.Send(wire.OpBinary, seqMsg(0, uint32(seq), size))
+		results = append(results, err)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrDropped) && policy != PolicyClose:
+		case errors.Is(err, ErrSlowConsumer) && policy == PolicyClose && acted < 0:
+		case errors.Is(err, ErrClosed) && policy == PolicyClose && acted >= 0:
+		default:
+			t.Fatalf("Send %d: %v under %s", seq, err, policy)
+		}
+		if acted < 0 && (err != nil || c.s.Dropped() > 0) {
+			acted = seq
+		}
+	}
+	t.Logf("%s acted at frame %d; %d dropped", policy, acted, c.s.Dropped())
+	count := func(target error) (n uint64) {
+		for _, err := range results {
+			if errors.Is(err, target) {
+				n++
+			}
+		}
+		return n
+	}
+
+	switch policy {
+	case PolicyClose:
+		if n := counters.ClosedSlow.Load(); n != 1 {
+			t.Errorf("ClosedSlow = %d", n)
+		}
+		if d := c.s.Dropped() + counters.DroppedNewest.Load() + counters.DroppedOldest.Load(); d != 0 {
+			t.Errorf("%d drops under PolicyClose", d)
+		}
+		// Reading now: a gapless prefix of what was accepted, then 1008.
+		for seq := uint32(0); ; seq++ {
+			op, p, err := c.next()
+			if err != nil {
+				t.Fatalf("after %d frames: %v", seq, err)
+			}
+			if op == wire.OpClose {
+				code, reason, _ := wire.ParseClosePayload(p)
+				if code != wire.StatusPolicyViolation || string(reason) != "slow consumer" {
+					t.Fatalf("close %d %q, want 1008 \"slow consumer\"", code, reason)
+				}
+				break
+			}
+			if _, got, _ := parseSeq(p); got != seq || results[seq] != nil {
+				t.Fatalf("frame %d has seq %d (its Send returned %v)", seq, got, results[seq])
+			}
+		}
+		c.mustSend(wire.OpClose, wire.AppendClosePayload(nil, wire.StatusPolicyViolation, ""))
+		if err := recv(t, ended, "OnClose"); !errors.Is(err, ErrSlowConsumer) {
+			t.Fatalf("OnClose got %v, want ErrSlowConsumer", err)
+		}
+		c.mustEnd()
+
+	case PolicyDropNewest, PolicyDropOldest:
+		mine, other := &counters.DroppedNewest, &counters.DroppedOldest
+		if policy == PolicyDropOldest {
+			mine, other = other, mine
+		}
+		if d := c.s.Dropped(); d == 0 || mine.Load() != d || other.Load() != 0 {
+			t.Errorf("Dropped() = %d, counters %d and %d", d, mine.Load(), other.Load())
+		}
+		if policy == PolicyDropNewest && count(ErrDropped) != c.s.Dropped() {
+			t.Errorf("%d Sends returned ErrDropped, Dropped() = %d", count(ErrDropped), c.s.Dropped())
+		}
+		// Now read, and send a last frame until it is accepted.
+		type got struct {
+			seqs []uint32
+			err  error
+		}
+		gotc := make(chan got, 1)
+		last := make(chan uint32, 1)
+		go func() {
+			var g got
+			marker := int64(-1)
+			for {
+				_, p, err := c.next()
+				if err != nil {
+					g.err = err
+					break
+				}
+				_, seq, _ := parseSeq(p)
+				g.seqs = append(g.seqs, seq)
+				if marker < 0 {
+					select {
+					case m := <-last:
+						marker = int64(m)
+					default:
+					}
+				}
+				if int64(seq) == marker {
+					break
+				}
+			}
+			gotc <- g
+		}()
+		seq := len(results)
+		for ; ; seq++ {
+			err := c.s.Send(wire.OpBinary, seqMsg(0, uint32(seq), size))
+			results = append(results, err)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrDropped) || seq > 2*maxSent {
+				t.Fatalf("last Send: %v", err)
+			}
+			time.Sleep(100 * time.Microsecond) // let the client catch up
+		}
+		last <- uint32(seq)
+		g := recv(t, gotc, "the last frame")
+		if g.err != nil {
+			t.Fatalf("client, after %d frames: %v", len(g.seqs), g.err)
+		}
+		var want []uint32
+		if policy == PolicyDropNewest {
+			// Exactly the accepted frames, in order.
+			for i, err := range results {
+				if err == nil {
+					want = append(want, uint32(i))
+				}
+			}
+			if !slices.Equal(g.seqs, want) {
+				t.Fatalf("client got %d frames, not the %d accepted ones in order", len(g.seqs), len(want))
+			}
+		}
+		if !slices.IsSorted(g.seqs) || slices.Compact(slices.Clone(g.seqs)) == nil {
+			t.Fatal("frames out of order")
+		}
+		if delivered, dropped := uint64(len(g.seqs)), c.s.Dropped(); delivered+dropped != uint64(len(results)) {
+			t.Errorf("%d delivered + %d dropped != %d sent", delivered, dropped, len(results))
+		}
+		c.client.Close()
+		recv(t, ended, "OnClose")
+	}
+}
+
+// TestControlFrames checks pings, pongs and the client's closing
+// handshake.
+func TestControlFrames(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			h := newHarness(t, SchedulerConfig{})
+
+			ended := make(chan error, 1)
+			c := h.serve(tr, echoFuncs(ended), Config{}, nil)
+			c.mustSend(wire.OpPing, []byte("p1"))
+			c.mustNext(wire.OpPong, "p1")
+			c.mustSend(wire.OpPong, []byte("unsolicited")) // ignored
+			c.mustSend(wire.OpPing, nil)
+			c.mustNext(wire.OpPong, "")
+			c.mustSend(wire.OpText, []byte("still echoing"))
+			c.mustNext(wire.OpText, "still echoing")
+			c.mustSend(wire.OpClose, wire.AppendClosePayload(nil, 4000, "app says bye"))
+			c.mustClose(4000, "")
+			c.mustEnd()
+			wantCloseErr(t, recv(t, ended, "OnClose"), 4000, "app says bye")
+
+			// A close frame without a code is answered in kind.
+			c = h.serve(tr, echoFuncs(ended), Config{}, nil)
+			c.mustSend(wire.OpClose, nil)
+			op, p, err := c.next()
+			if err != nil || op != wire.OpClose || len(p) != 0 {
+				t.Fatalf("got %v %x %v, want an empty close frame", op, p, err)
+			}
+			c.mustEnd()
+			wantCloseErr(t, recv(t, ended, "OnClose"), wire.StatusNoStatusRcvd, "")
+		})
+	}
+}
+
+// TestBufferedBytes checks that frames the HTTP server read past the
+// handshake come first.
+func TestBufferedBytes(t *testing.T) {
+	h := newHarness(t, SchedulerConfig{})
+	var got []string
+	gotc := make(chan []string, 1)
+	hd := funcs{
+		msg: func(s *Session, m Message) error {
+			got = append(got, string(m.Data))
+			return nil
+		},
+		close: func(*Session, error) { gotc <- got },
+	}
+	buffered := append(clientFrame(true, wire.OpText, []byte("early")), clientFrame(true, wire.OpPing, []byte("hi"))...)
+	c := h.serve("tcp", hd, Config{}, buffered)
+	c.mustNext(wire.OpPong, "hi")
+	c.mustSend(wire.OpText, []byte("late"))
+	c.mustSend(wire.OpClose, nil)
+	c.mustClose(wire.StatusNoStatusRcvd, "")
+	if got := recv(t, gotc, "OnClose"); !slices.Equal(got, []string{"early", "late"}) {
+		t.Fatalf("messages %q", got)
+	}
+}
+
+// TestCloseNow checks the end without a handshake.
+func TestCloseNow(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			h := newHarness(t, SchedulerConfig{})
+			ended := make(chan error, 1)
+			c := h.serve(tr, echoFuncs(ended), Config{}, nil)
+			c.s.CloseNow()
+			c.mustEnd()
+			if err := recv(t, ended, "OnClose"); !errors.Is(err, ErrClosed) {
+				t.Fatalf("OnClose got %v, want ErrClosed", err)
+			}
+
+			// CloseNow during a closing handshake keeps Close's cause.
+			c = h.serve(tr, echoFuncs(ended), Config{CloseTimeout: bound}, nil)
+			c.s.Close(4001, "closing")
+			c.mustClose(4001, "closing")
+			c.s.CloseNow()
+			c.mustEnd()
+			wantCloseErr(t, recv(t, ended, "OnClose"), 4001, "closing")
+		})
+	}
+}
+
+// TestMessagesWhileClosing checks that messages arriving after Close are
+// not handed to OnMessage.
+func TestMessagesWhileClosing(t *testing.T) {
+	h := newHarness(t, SchedulerConfig{})
+	var messages atomic.Int32
+	ended := make(chan error, 1)
+	c := h.serve("tcp", funcs{
+		msg: func(s *Session, m Message) error {
+			messages.Add(1)
+			return s.Send(m.Op, m.Data)
+		},
+		close: func(s *Session, err error) { ended <- err },
+	}, Config{CloseTimeout: bound}, nil)
+	c.mustSend(wire.OpText, []byte("before"))
+	c.mustNext(wire.OpText, "before")
+	c.s.Close(wire.StatusGoingAway, "")
+	c.mustClose(wire.StatusGoingAway, "")
+	c.mustSend(wire.OpText, []byte("after 1"))
+	c.mustSend(wire.OpBinary, []byte("after 2"))
+	c.mustSend(wire.OpClose, wire.AppendClosePayload(nil, wire.StatusGoingAway, ""))
+	wantCloseErr(t, recv(t, ended, "OnClose"), wire.StatusGoingAway, "")
+	if n := messages.Load(); n != 1 {
+		t.Fatalf("OnMessage called %d times, want 1", n)
+	}
+}
+
+// TestHandlerErrors checks the close codes of failed callbacks, and the
+// OnError hook, at the session level.
+func TestHandlerErrors(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			h := newHarness(t, SchedulerConfig{})
+			var hooked atomic.Pointer[PanicError]
+			ended := make(chan error, 1)
+			hd := funcs{
+				msg: func(s *Session, m Message) error {
+					switch string(m.Data) {
+					case "panic":
+						panic(fmt.Sprintf("boom %d", s.ID()))
+					case "4000":
+						return wire.CloseError{Code: 4000, Reason: "app"}
+					}
+					return errors.New("plain")
+				},
+				close: func(s *Session, err error) { ended <- err },
+			}
+			cfg := Config{OnError: func(s *Session, err error) {
+				var pe *PanicError
+				if errors.As(err, &pe) {
+					hooked.Store(pe)
+				}
+			}}
+			for _, tc := range []struct {
+				send   string
+				code   wire.StatusCode
+				reason string
+			}{
+				{"panic", wire.StatusInternalError, "internal error"},
+				{"4000", 4000, "app"},
+				{"other", wire.StatusInternalError, "internal error"},
+			} {
+				c := h.serve(tr, hd, cfg, nil)
+				c.mustSend(wire.OpText, []byte(tc.send))
+				c.mustClose(tc.code, tc.reason)
+				c.mustEnd()
+				err := recv(t, ended, "OnClose")
+				if tc.send == "panic" {
+					var pe *PanicError
+					want := fmt.Sprintf("boom %d", c.s.ID())
+					if !errors.As(err, &pe) || pe.Value != want || hooked.Load() != pe {
+						t.Fatalf("OnClose got %v, hook got %v; want the same *PanicError of %q", err, hooked.Load(), want)
+					}
+					if msg := pe.Error(); msg != "session: handler panic: "+want {
+						t.Errorf("Error() = %q", msg)
+					}
+				} else if tc.send == "4000" {
+					wantCloseErr(t, err, 4000, "app")
+				} else if err == nil || err.Error() != "plain" {
+					t.Fatalf("OnClose got %v, want the handler's error", err)
+				}
+			}
+		})
+	}
+}
+
+// TestAccessors covers ID, Subprotocol, RemoteAddr, State and Context.
+func TestAccessors(t *testing.T) {
+	h := newHarness(t, SchedulerConfig{})
+	type counter struct{ n int }
+	var replaced atomic.Bool
+	replaced.Store(true)
+	states := make(chan int, 1)
+	ended := make(chan error, 1)
+	hd := funcs{
+		msg: func(s *Session, m Message) error {
+			st := State[counter](s)
+			if State[counter](s) != st {
+				return errors.New("State returned another pointer")
+			}
+			st.n++
+			states <- st.n
+			return nil
+		},
+		close: func(s *Session, err error) {
+			// Another type replaces the state, starting from zero.
+			if *State[string](s) != "" {
+				replaced.Store(false)
+			}
+			ended <- err
+		},
+	}
+	a := h.serve("tcp", hd, Config{}, nil)
+	b := h.serve("tcp", hd, Config{}, nil)
+	if a.s.ID() == 0 || a.s.ID() == b.s.ID() {
+		t.Fatalf("IDs %d and %d", a.s.ID(), b.s.ID())
+	}
+	if a.s.Subprotocol() != "chat" {
+		t.Fatalf("Subprotocol() = %q", a.s.Subprotocol())
+	}
+	if a.s.RemoteAddr().String() != a.client.LocalAddr().String() {
+		t.Fatalf("RemoteAddr() = %v, client is %v", a.s.RemoteAddr(), a.client.LocalAddr())
+	}
+	for want := 1; want <= 3; want++ {
+		a.mustSend(wire.OpText, nil)
+		if n := recv(t, states, "a message"); n != want {
+			t.Fatalf("state %d, want %d", n, want)
+		}
+	}
+	b.mustSend(wire.OpText, nil)
+	if n := recv(t, states, "a message"); n != 1 {
+		t.Fatalf("b's state %d: states are per session", n)
+	}
+
+	ctx := a.s.Context()
+	if ctx.Err() != nil {
+		t.Fatal("context done while the session lives")
+	}
+	a.client.Close()
+	recv(t, ended, "OnClose")
+	if !replaced.Load() {
+		t.Fatal("State of another type did not start from zero")
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(bound):
+		t.Fatal("context not canceled at the end")
+	}
+	// A context asked for after the end is canceled already.
+	b.s.CloseNow()
+	recv(t, ended, "OnClose")
+	b.waitEnd()
+	if b.s.Context().Err() == nil {
+		t.Fatal("a context made after the end is not canceled")
+	}
+}
+
+// TestFramesReleased checks that every reference a session takes is
+// released once the frame is written, refused or discarded.
+func TestFramesReleased(t *testing.T) {
+	h := newHarness(t, SchedulerConfig{})
+	const n = 4
+	cs := make([]*conn, n)
+	for i := range cs {
+		cs[i] = h.serve("tcp", funcs{}, Config{}, nil)
+	}
+	f := NewFrame(wire.OpText, []byte("shared"))
+	f.Retain(n)
+	for _, c := range cs {
+		if err := c.s.SendFrame(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range cs {
+		c.mustNext(wire.OpText, "shared")
+	}
+	deadline := time.Now().Add(bound)
+	for f.refs.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d references left once every session wrote the frame", f.refs.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Refused by a closed session: the reference is released too.
+	cs[0].s.CloseNow()
+	cs[0].waitEnd()
+	f.Retain(1)
+	if err := cs[0].s.SendFrame(f); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SendFrame to a closed session: %v", err)
+	}
+	if r := f.refs.Load(); r != 1 {
+		t.Fatalf("%d references after a refused SendFrame, want 1", r)
+	}
+	f.Release()
+}
+
+// TestRunQueueFull gives the scheduler a run queue of 2 and one worker
+// while 16 sessions are sent to from 16 goroutines: sessions that do not
+// fit in the queue get a goroutine of their own, and nothing is lost.
+func TestRunQueueFull(t *testing.T) {
+	const (
+		sessions = 16
+		frames   = 300
+	)
+	h := newHarness(t, SchedulerConfig{Workers: 1, QueueSize: 2})
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*sessions)
+	for range sessions {
+		c := h.serve("tcp", funcs{}, Config{MailboxSize: frames}, nil)
+		wg.Go(func() {
+			for i := range frames {
+				if err := c.s.Send(wire.OpBinary, seqMsg(0, uint32(i), 64)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for i := range frames {
+				_, p, err := c.next()
+				if err == nil {
+					if _, seq, _ := parseSeq(p); seq != uint32(i) {
+						err = fmt.Errorf("seq %d, want %d", seq, i)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestSchedulerLifecycle checks the clock and that Close stops every
+// goroutine, more than once.
+func TestSchedulerLifecycle(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	sc := NewScheduler(SchedulerConfig{Workers: 3, Tick: time.Millisecond})
+	t0 := sc.Now()
+	if d := time.Since(time.Unix(0, t0)); d < -time.Second || d > time.Minute {
+		t.Fatalf("clock %v off", d)
+	}
+	deadline := time.Now().Add(bound)
+	for sc.Now() == t0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the clock does not move")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	sc.Close()
+	sc.Close()
+	goleak.VerifyNone(t, ignore)
+
+	// Defaults.
+	sc = NewScheduler(SchedulerConfig{})
+	if sc.tick != time.Second {
+		t.Errorf("default tick %v", sc.tick)
+	}
+	sc.Close()
+	goleak.VerifyNone(t, ignore)
+}
+
+func TestNormalize(t *testing.T) {
+	c := Normalize(Config{})
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"MaxMessageSize", c.MaxMessageSize, int64(DefaultMaxMessageSize)},
+		{"MailboxSize", c.MailboxSize, DefaultMailboxSize},
+		{"MaxQueuedBytes", c.MaxQueuedBytes, int64(DefaultMaxQueuedBytes)},
+		{"Policy", c.Policy, PolicyClose},
+		{"SlowCode", c.SlowCode, wire.StatusPolicyViolation},
+		{"PingInterval", c.PingInterval, DefaultPingInterval},
+		{"PongTimeout", c.PongTimeout, DefaultPongTimeout},
+		{"WriteTimeout", c.WriteTimeout, DefaultWriteTimeout},
+		{"CloseTimeout", c.CloseTimeout, DefaultCloseTimeout},
+		{"IdleTimeout", c.IdleTimeout, time.Duration(0)},
+		{"Counters set", c.Counters != nil, true},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+	// Set fields are kept.
+	set := Config{MailboxSize: 8, PingInterval: -1, SlowCode: 4000, Policy: PolicyDropOldest}
+	if n := Normalize(set); n.MailboxSize != 8 || n.PingInterval != -1 || n.SlowCode != 4000 || n.Policy != PolicyDropOldest {
+		t.Errorf("Normalize changed set fields: %+v", n)
+	}
+}
+
+func TestPolicyString(t *testing.T) {
+	for p, want := range map[Policy]string{
+		PolicyClose:      "close",
+		PolicyDropNewest: "drop-newest",
+		PolicyDropOldest: "drop-oldest",
+		Policy(9):        "policy(?)",
+	} {
+		if got := p.String(); got != want {
+			t.Errorf("%d: %q, want %q", p, got, want)
+		}
+	}
+}
+
+func TestHandlerAdapters(t *testing.T) {
+	var called bool
+	var h Handler = HandlerFunc(func(s *Session, m Message) error {
+		called = string(m.Data) == "x"
+		return errors.New("from f")
+	})
+	if err := h.OnOpen(nil); err != nil {
+		t.Error(err)
+	}
+	if err := h.OnMessage(nil, Message{Data: []byte("x")}); err == nil || !called {
+		t.Error("HandlerFunc did not call f")
+	}
+	h.OnClose(nil, nil)
+	h = NopHandler{}
+	if h.OnOpen(nil) != nil || h.OnMessage(nil, Message{}) != nil {
+		t.Error("NopHandler returned an error")
+	}
+	h.OnClose(nil, nil)
+}
+
+// TestHeartbeatPingUnderBackpressure sends the heartbeat's ping to a
+// session whose mailbox is full (its client reads slowly, or not yet). The
+// ping is not the application's data: it must reach the client once the
+// client reads, whatever the data policy, and must not count as a frame
+// the policy dropped. Otherwise a client that is alive but behind (the very
+// client the drop policies are for) misses the ping, cannot answer it, and
+// is dropped with ErrTimeout after PongTimeout.
+func TestHeartbeatPingUnderBackpressure(t *testing.T) {
+	for _, policy := range []Policy{PolicyDropNewest, PolicyDropOldest} {
+		t.Run(policy.String(), func(t *testing.T) {
+			var counters Counters
+			// The timer ticks once an hour: the test drives heartbeat by hand.
+			h := newHarness(t, SchedulerConfig{Tick: time.Hour})
+			c := h.serve("pipe", funcs{}, Config{
+				MailboxSize:  4,
+				Policy:       policy,
+				Counters:     &counters,
+				PingInterval: time.Second,
+				PongTimeout:  time.Hour,
+				WriteTimeout: bound,
+				CloseTimeout: bound,
+			}, nil)
+			// The client reads nothing yet: the first frame blocks the
+			// writer, the next ones fill the mailbox.
+			seq := 0
+			send := func() error {
+				err := c.s.Send(wire.OpBinary, seqMsg(0, uint32(seq), 8))
+				seq++
+				return err
+			}
+			for c.s.Dropped() == 0 {
+				if seq > 1000 {
+					t.Fatal("the mailbox never filled")
+				}
+				send()
+			}
+			dropped := c.s.Dropped()
+			c.s.heartbeat(h.sched.Now() + int64(2*time.Second))
+			if c.s.pingSent.Load() == 0 {
+				t.Fatal("heartbeat sent no ping")
+			}
+			if d := c.s.Dropped(); d != dropped {
+				t.Errorf("the ping counted as a dropped frame: Dropped() %d -> %d", dropped, d)
+			}
+			if policy == PolicyDropOldest && counters.DroppedNewest.Load() != 0 {
+				t.Errorf("DroppedNewest = %d under PolicyDropOldest", counters.DroppedNewest.Load())
+			}
+			// More data while the client is still behind.
+			for range 8 {
+				send()
+			}
+
+			// Now the client reads; a last frame marks the end.
+			type got struct {
+				pings int
+				err   error
+			}
+			gotc := make(chan got, 1)
+			last := make(chan uint32, 1)
+			go func() {
+				var g got
+				marker := int64(-1)
+				for {
+					op, p, err := c.next()
+					if err != nil {
+						g.err = err
+						break
+					}
+					if op == wire.OpPing {
+						g.pings++
+						continue
+					}
+					if marker < 0 {
+						select {
+						case m := <-last:
+							marker = int64(m)
+						default:
+						}
+					}
+					if _, s, _ := parseSeq(p); int64(s) == marker {
+						break
+					}
+				}
+				gotc <- g
+			}()
+			for {
+				m := seq
+				if err := send(); err == nil {
+					last <- uint32(m)
+					break
+				}
+				if seq > 1<<20 {
+					t.Fatal("the session never took a frame again")
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+			g := recv(t, gotc, "the last frame")
+			if g.err != nil {
+				t.Fatal(g.err)
+			}
+			if g.pings != 1 {
+				t.Errorf("the client got %d pings, want 1: it cannot answer the heartbeat, and will be dropped as dead", g.pings)
+			}
+		})
+	}
+}
