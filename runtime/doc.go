@@ -30,6 +30,8 @@
 // Options.Session holds the per-session limits; the defaults are listed in
 // the session package: 1 MiB messages, 256-frame and 4 MiB mailboxes,
 // slow consumers closed with 1008, a ping after 30 s of silence and 15 s to
-// answer, 10 s write and 5 s close timeouts. Cross-origin browser pages are
+// answer, 10 s write and 5 s close timeouts, 10 s to write the handshake's
+// response (reading the request is bounded by the http.Server's
+// ReadHeaderTimeout, which examples set). Cross-origin browser pages are
 // refused unless allowed by WithOriginPatterns.
 package runtime

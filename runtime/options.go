@@ -21,6 +21,10 @@ type Options struct {
 	Subprotocols   []string
 	OriginPatterns []string
 	CheckOrigin    func(r *http.Request) bool
+	// HandshakeTimeout bounds writing the 101 response; see
+	// wire.AcceptOptions. Set http.Server.ReadHeaderTimeout for the
+	// request. Defaults to wire.DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
 	// Workers is the number of goroutines that drain mailboxes for senders
 	// on other goroutines. Defaults to GOMAXPROCS.
 	Workers int
@@ -113,6 +117,11 @@ func WithOriginPatterns(p ...string) Option {
 // WithCheckOrigin replaces the origin check.
 func WithCheckOrigin(f func(r *http.Request) bool) Option {
 	return func(o *Options) error { o.CheckOrigin = f; return nil }
+}
+
+// WithHandshakeTimeout bounds writing the handshake's response.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(o *Options) error { o.HandshakeTimeout = d; return positive("handshake timeout", d) }
 }
 
 // WithErrorHandler sets the function called with every panic recovered from

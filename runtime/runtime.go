@@ -53,9 +53,10 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 		sessions: xsync.NewMapOf[uint64, *member](),
 		rooms:    xsync.NewMapOf[string, *Room](),
 		accept: wire.AcceptOptions{
-			Subprotocols:   o.Subprotocols,
-			OriginPatterns: o.OriginPatterns,
-			CheckOrigin:    o.CheckOrigin,
+			Subprotocols:     o.Subprotocols,
+			OriginPatterns:   o.OriginPatterns,
+			CheckOrigin:      o.CheckOrigin,
+			HandshakeTimeout: o.HandshakeTimeout,
 		},
 	}
 	if o.Session.Counters == nil {

@@ -36,7 +36,15 @@ type AcceptOptions struct {
 
 	// Header holds extra header fields for the 101 response.
 	Header http.Header
+
+	// HandshakeTimeout bounds writing the 101 response. Reading the
+	// request is the HTTP server's: set http.Server.ReadHeaderTimeout.
+	// Defaults to DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
 }
+
+// DefaultHandshakeTimeout bounds the server's side of the opening handshake.
+const DefaultHandshakeTimeout = 10 * time.Second
 
 // Accept upgrades an HTTP request to a WebSocket connection. It works from
 // any net/http handler (and so from chi, gin, echo and others), taking the
@@ -86,8 +94,13 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (Upgra
 		http.Error(w, "websocket: cannot take over the connection", http.StatusInternalServerError)
 		return Upgraded{}, &HandshakeError{Status: http.StatusInternalServerError, Msg: "hijack: " + err.Error()}
 	}
-	// The HTTP server may have set deadlines for the request.
+	// The HTTP server may have set deadlines for the request; ours bounds
+	// the response.
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	nc.SetDeadline(time.Time{})
+	nc.SetWriteDeadline(time.Now().Add(o.HandshakeTimeout))
 
 	var acc [28]byte
 	b := make([]byte, 0, 256)
@@ -111,6 +124,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (Upgra
 		nc.Close()
 		return Upgraded{}, err
 	}
+	nc.SetWriteDeadline(time.Time{})
 	return Upgraded{Conn: nc, Buffered: bytes.Clone(buffered(brw.Reader)), Subprotocol: sub}, nil
 }
 
