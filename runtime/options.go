@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
 )
@@ -28,6 +31,13 @@ type Options struct {
 	// Workers is the number of goroutines that drain mailboxes for senders
 	// on other goroutines. Defaults to GOMAXPROCS.
 	Workers int
+	// TracerProvider and MeterProvider receive the runtime's spans and
+	// metrics (see docs/observability.md). They default to OpenTelemetry's
+	// global providers, as installed by otel.SetTracerProvider and
+	// SetMeterProvider before New. With no SDK installed, instrumentation
+	// is off and costs nothing.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 	// Tick is the period of the shared timer that runs heartbeats and
 	// timeouts. Defaults to a quarter of the shortest timeout, between
 	// 10 ms and 1 s.
@@ -128,6 +138,16 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // a handler callback.
 func WithErrorHandler(f func(s *session.Session, err error)) Option {
 	return func(o *Options) error { o.Session.OnError = f; return nil }
+}
+
+// WithTracerProvider sets where the runtime's spans go.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *Options) error { o.TracerProvider = tp; return nil }
+}
+
+// WithMeterProvider sets where the runtime's metrics go.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(o *Options) error { o.MeterProvider = mp; return nil }
 }
 
 // WithWorkers sets the number of draining goroutines.

@@ -1,10 +1,15 @@
 package runtime
 
 import (
+	"context"
 	"iter"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
@@ -172,8 +177,14 @@ func (r *Room) snapshot() []*session.Session {
 // it by their backpressure policy). It never blocks on a slow member and
 // does not allocate on the steady path.
 func (r *Room) Broadcast(op wire.Opcode, p []byte) int {
+	return r.BroadcastContext(context.Background(), op, p)
+}
+
+// BroadcastContext is Broadcast with a context, such as a Message's, whose
+// span the broadcast's span is a child of when tracing is on.
+func (r *Room) BroadcastContext(ctx context.Context, op wire.Opcode, p []byte) int {
 	f := session.NewFrame(op, p)
-	n := r.BroadcastFrame(f, nil)
+	n := r.publish(ctx, f, nil, len(p))
 	f.Release()
 	return n
 }
@@ -182,17 +193,55 @@ func (r *Room) Broadcast(op wire.Opcode, p []byte) int {
 // may be nil), and returns how many accepted it. The caller keeps its own
 // reference to f.
 func (r *Room) BroadcastFrame(f *session.Frame, except *session.Session) int {
+	return r.publish(context.Background(), f, except, f.Len())
+}
+
+// BroadcastFrameContext is BroadcastFrame with a context for tracing.
+func (r *Room) BroadcastFrameContext(ctx context.Context, f *session.Frame, except *session.Session) int {
+	return r.publish(ctx, f, except, f.Len())
+}
+
+// publish hands f to the members, inside a span when tracing is on.
+func (r *Room) publish(ctx context.Context, f *session.Frame, except *session.Session, size int) int {
+	t := r.rt.tel
+	if t.tracer == nil && !t.metrics() {
+		n, _ := r.fanout(f, except)
+		return n
+	}
+	var span trace.Span
+	if t.tracer != nil {
+		ctx, span = t.startPublish(ctx, r.name, size)
+	}
+	n, tried := r.fanout(f, except)
+	if t.metrics() {
+		t.fanout.Record(ctx, int64(n))
+	}
+	if span != nil {
+		// One span for the whole fan-out, never one per member: the
+		// counts say how it went.
+		span.SetAttributes(semconv.MessagingBatchMessageCount(n))
+		span.AddEvent("fanout", trace.WithAttributes(
+			attribute.Int("shockwave.fanout.accepted", n),
+			attribute.Int("shockwave.fanout.refused", tried-n)))
+		span.End()
+	}
+	return n
+}
+
+// fanout hands f to every member but except, and returns how many accepted
+// it out of how many were tried.
+func (r *Room) fanout(f *session.Frame, except *session.Session) (accepted, tried int) {
 	members := r.snapshot()
 	f.Retain(len(members))
-	n := 0
 	for _, s := range members {
 		if s == except {
 			f.Release()
 			continue
 		}
+		tried++
 		if s.SendFrame(f) == nil {
-			n++
+			accepted++
 		}
 	}
-	return n
+	return accepted, tried
 }

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/puzpuzpuz/xsync/v3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
@@ -25,6 +28,7 @@ type Runtime struct {
 	sessions *xsync.MapOf[uint64, *member]
 	rooms    *xsync.MapOf[string, *Room]
 	counters session.Counters
+	tel      *telemetry
 
 	mu       sync.Mutex // guards closing and the Add side of serving
 	closing  bool
@@ -61,6 +65,14 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 	}
 	if o.Session.Counters == nil {
 		o.Session.Counters = &rt.counters
+	}
+	tel, err := newTelemetry(rt, o.TracerProvider, o.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
+	rt.tel = tel
+	if tel.metrics() {
+		o.Session.Observer = tel
 	}
 	rt.cfg = session.Normalize(o.Session)
 	tick := o.Tick
@@ -100,13 +112,25 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.serving.Add(1)
 	rt.mu.Unlock()
 
+	var span trace.Span
+	if rt.tel.tracer != nil {
+		_, span = rt.tel.startUpgrade(r)
+		defer span.End()
+	}
 	u, err := wire.Upgrade(w, r, &rt.accept)
 	if err != nil {
+		if span != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
 		rt.serving.Done()
 		return
 	}
 	s := session.New(u, hooks{rt}, rt.sched, &rt.cfg)
 	rt.sessions.Store(s.ID(), &member{s: s})
+	if span != nil {
+		span.SetAttributes(attribute.Int64("shockwave.session.id", int64(s.ID())))
+	}
 	// Shutdown sets closing before it closes the registered sessions: a
 	// session stored after that pass sees closing here.
 	rt.mu.Lock()
@@ -130,6 +154,9 @@ type hooks struct{ rt *Runtime }
 func (k hooks) OnOpen(s *session.Session) error { return k.rt.h.OnOpen(s) }
 
 func (k hooks) OnMessage(s *session.Session, m session.Message) error {
+	if t := k.rt.tel; t.tracer != nil || t.metrics() {
+		return t.onMessage(k.rt.h, s, m)
+	}
 	return k.rt.h.OnMessage(s, m)
 }
 
@@ -142,6 +169,9 @@ func (k hooks) OnClose(s *session.Session, err error) {
 		for _, r := range rooms {
 			r.remove(s)
 		}
+	}
+	if k.rt.tel.metrics() {
+		k.rt.tel.onClose(err)
 	}
 	k.rt.h.OnClose(s, err)
 }
@@ -195,6 +225,11 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 		}
 		<-done
 	}
-	rt.shutOnce.Do(rt.sched.Close)
+	rt.shutOnce.Do(func() {
+		rt.sched.Close()
+		if rt.tel.reg != nil {
+			rt.tel.reg.Unregister()
+		}
+	})
 	return err
 }

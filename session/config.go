@@ -104,6 +104,9 @@ type Config struct {
 	// OnError, if set, is called with the value of every panic recovered
 	// from a handler callback (and the session it belongs to).
 	OnError func(s *Session, err error)
+	// Observer, if set, is told about every write. The runtime sets it when
+	// metrics are on; nil costs nothing.
+	Observer Observer
 
 	normalized bool
 }
@@ -149,3 +152,11 @@ type Counters struct {
 // Normalize returns c with every zero field set to its default, as New
 // would use it.
 func Normalize(c Config) Config { return c.withDefaults() }
+
+// Observer watches sessions' writes, for metrics. Its methods are called on
+// the writing goroutine and must be quick and safe for concurrent use.
+type Observer interface {
+	// Wrote reports one write to the socket: the number of frames it
+	// completed and the bytes the kernel took.
+	Wrote(s *Session, frames, bytes int)
+}

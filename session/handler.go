@@ -1,11 +1,32 @@
 package session
 
-import "github.com/shockwave-go/shockwave/wire"
+import (
+	"context"
+
+	"github.com/shockwave-go/shockwave/wire"
+)
 
 // Message is a message received from the client.
 type Message struct {
 	Op   wire.Opcode // wire.OpText or wire.OpBinary
 	Data []byte      // valid only during the callback: copy it to keep it
+	ctx  context.Context
+}
+
+// Context returns the message's context: when tracing is on, it carries the
+// span of this message, so work done for it (and a broadcast it causes)
+// shows as its children. It is never nil.
+func (m Message) Context() context.Context {
+	if m.ctx == nil {
+		return context.Background()
+	}
+	return m.ctx
+}
+
+// WithContext returns m with its context set to ctx.
+func (m Message) WithContext(ctx context.Context) Message {
+	m.ctx = ctx
+	return m
 }
 
 // Handler is what a server implements to serve sessions.

@@ -158,6 +158,9 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 		s.abort(err)
 		return false
 	}
+	if obs := s.cfg.Observer; obs != nil {
+		defer obs.Wrote(s, completed(frames, n), n)
+	}
 	for i, f := range frames {
 		if n < f.Len() {
 			s.pending, s.pendOff = append(s.pending[:0], frames[i:]...), n
@@ -168,6 +171,17 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 		s.done(f)
 	}
 	return false
+}
+
+// completed returns how many of frames n bytes finish.
+func completed(frames []*Frame, n int) int {
+	for i, f := range frames {
+		if n < f.Len() {
+			return i
+		}
+		n -= f.Len()
+	}
+	return len(frames)
 }
 
 // writeSlow finishes a write the kernel could not take at once, waiting up
@@ -193,8 +207,15 @@ func (s *Session) writeBlocking() {
 		}
 	}
 	s.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	_, err := bufs.WriteTo(s.nc)
+	n, err := bufs.WriteTo(s.nc)
 	s.nc.SetWriteDeadline(time.Time{})
+	if obs := s.cfg.Observer; obs != nil && n > 0 {
+		frames := len(s.pending)
+		if err != nil {
+			frames = completed(s.pending, int(n)+s.pendOff)
+		}
+		obs.Wrote(s, frames, int(n))
+	}
 	for _, f := range s.pending {
 		s.done(f)
 	}

@@ -1,0 +1,228 @@
+package runtime
+
+import (
+	"context"
+	"net/http"
+	"reflect"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// instrumentation is the name Shockwave's tracer and meter go by.
+const instrumentation = "github.com/shockwave-go/shockwave/runtime"
+
+// TraceParenter is implemented by handlers whose messages carry a W3C trace
+// context of the client's (codec's router does, from the envelope's "t"
+// field): the message's span then continues the client's trace.
+type TraceParenter interface {
+	// TraceParent returns the traceparent value carried by m, or "".
+	TraceParent(m session.Message) string
+}
+
+// telemetry holds the runtime's instruments. A nil tracer means tracing is
+// off, and nil instruments mean metrics are off: the hot paths then test a
+// pointer and do nothing else.
+type telemetry struct {
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+
+	meter      metric.Meter
+	msgsIn     metric.Int64Counter
+	bytesIn    metric.Int64Counter
+	framesOut  metric.Int64Counter
+	bytesOut   metric.Int64Counter
+	handlerDur metric.Float64Histogram
+	fanout     metric.Int64Histogram
+	batch      metric.Int64Histogram
+	closes     metric.Int64Counter
+	reg        metric.Registration
+}
+
+// enabled reports whether a provider records anything: the no-op providers
+// do not, and neither does OpenTelemetry's global provider while no SDK has
+// been installed with otel.SetTracerProvider / SetMeterProvider (set those
+// before New, or pass the providers as options).
+func enabled(p any) bool {
+	switch p.(type) {
+	case nil, tracenoop.TracerProvider, metricnoop.MeterProvider:
+		return false
+	}
+	switch reflect.TypeOf(p).String() {
+	case "*global.tracerProvider", "*global.meterProvider":
+		return false
+	}
+	return true
+}
+
+func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry, error) {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	t := &telemetry{prop: otel.GetTextMapPropagator()}
+	if enabled(tp) {
+		t.tracer = tp.Tracer(instrumentation)
+	}
+	if !enabled(mp) {
+		return t, nil
+	}
+	m := mp.Meter(instrumentation)
+	t.meter = m
+	var err, e error
+	add := func(e error) {
+		if err == nil {
+			err = e
+		}
+	}
+	t.msgsIn, e = m.Int64Counter("shockwave.messages.received", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages received from clients."))
+	add(e)
+	t.bytesIn, e = m.Int64Counter("shockwave.bytes.received", metric.WithUnit("By"),
+		metric.WithDescription("Payload bytes of the messages received."))
+	add(e)
+	t.framesOut, e = m.Int64Counter("shockwave.frames.sent", metric.WithUnit("{frame}"),
+		metric.WithDescription("Frames written to clients, control frames included."))
+	add(e)
+	t.bytesOut, e = m.Int64Counter("shockwave.bytes.sent", metric.WithUnit("By"),
+		metric.WithDescription("Bytes written to clients, frame headers included."))
+	add(e)
+	t.handlerDur, e = m.Float64Histogram("shockwave.handler.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time spent in OnMessage."),
+		metric.WithExplicitBucketBoundaries(1e-6, 5e-6, 25e-6, 1e-4, 5e-4, 2.5e-3, 1e-2, 5e-2, 0.25, 1))
+	add(e)
+	t.fanout, e = m.Int64Histogram("shockwave.broadcast.fanout", metric.WithUnit("{session}"),
+		metric.WithDescription("Members a room broadcast was handed to."),
+		metric.WithExplicitBucketBoundaries(1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000))
+	add(e)
+	t.batch, e = m.Int64Histogram("shockwave.write.batch", metric.WithUnit("{frame}"),
+		metric.WithDescription("Frames completed by one write to a socket."),
+		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128, 256))
+	add(e)
+	t.closes, e = m.Int64Counter("shockwave.sessions.closed", metric.WithUnit("{session}"),
+		metric.WithDescription("Sessions ended, by close code (1006 when the connection dropped)."))
+	add(e)
+	active, e := m.Int64ObservableUpDownCounter("shockwave.sessions.active", metric.WithUnit("{session}"),
+		metric.WithDescription("Live sessions."))
+	add(e)
+	drops, e := m.Int64ObservableCounter("shockwave.mailbox.drops", metric.WithUnit("{frame}"),
+		metric.WithDescription("Frames dropped by the backpressure policy, and sessions closed by it."))
+	add(e)
+	if err != nil {
+		return nil, err
+	}
+	policy := func(p session.Policy) metric.ObserveOption {
+		return metric.WithAttributeSet(attribute.NewSet(attribute.String("shockwave.policy", p.String())))
+	}
+	dropNewest, dropOldest, closed := policy(session.PolicyDropNewest), policy(session.PolicyDropOldest), policy(session.PolicyClose)
+	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		c := rt.cfg.Counters
+		o.ObserveInt64(active, int64(rt.Len()))
+		o.ObserveInt64(drops, int64(c.DroppedNewest.Load()), dropNewest)
+		o.ObserveInt64(drops, int64(c.DroppedOldest.Load()), dropOldest)
+		o.ObserveInt64(drops, int64(c.ClosedSlow.Load()), closed)
+		return nil
+	}, active, drops)
+	return t, err
+}
+
+func (t *telemetry) metrics() bool { return t.meter != nil }
+
+// Wrote implements session.Observer.
+func (t *telemetry) Wrote(_ *session.Session, frames, bytes int) {
+	ctx := context.Background()
+	t.framesOut.Add(ctx, int64(frames))
+	t.bytesOut.Add(ctx, int64(bytes))
+	t.batch.Record(ctx, int64(frames))
+}
+
+// startUpgrade starts the span of an opening handshake, continuing the
+// trace of the request's traceparent header.
+func (t *telemetry) startUpgrade(r *http.Request) (context.Context, trace.Span) {
+	ctx := t.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	return t.tracer.Start(ctx, "websocket upgrade",
+		trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(
+			semconv.HTTPRequestMethodKey.String(r.Method),
+			semconv.URLPath(r.URL.Path),
+			semconv.NetworkPeerAddress(r.RemoteAddr),
+			semconv.NetworkProtocolName("websocket"),
+		))
+}
+
+// onMessage runs the handler's OnMessage for m inside the message's span
+// and records the metrics of it.
+func (t *telemetry) onMessage(h session.Handler, s *session.Session, m session.Message) error {
+	if t.tracer == nil {
+		start := time.Now()
+		err := h.OnMessage(s, m)
+		t.recordIn(context.Background(), m, start)
+		return err
+	}
+	ctx := s.Context()
+	if tp, ok := h.(TraceParenter); ok {
+		if v := tp.TraceParent(m); v != "" {
+			ctx = t.prop.Extract(ctx, propagation.MapCarrier{"traceparent": v})
+		}
+	}
+	ctx, span := t.tracer.Start(ctx, "receive",
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			semconv.MessagingSystemKey.String("websocket"),
+			semconv.MessagingOperationTypeReceive,
+			semconv.MessagingMessageBodySize(len(m.Data)),
+			attribute.Int64("shockwave.session.id", int64(s.ID())),
+			attribute.String("websocket.opcode", m.Op.String()),
+		))
+	start := time.Now()
+	err := h.OnMessage(s, m.WithContext(ctx))
+	if t.metrics() {
+		t.recordIn(ctx, m, start)
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+	return err
+}
+
+func (t *telemetry) recordIn(ctx context.Context, m session.Message, start time.Time) {
+	t.handlerDur.Record(ctx, time.Since(start).Seconds())
+	t.msgsIn.Add(ctx, 1)
+	t.bytesIn.Add(ctx, int64(len(m.Data)))
+}
+
+// onClose counts an ended session by its close code.
+func (t *telemetry) onClose(err error) {
+	code := wire.CodeOf(err)
+	t.closes.Add(context.Background(), 1, metric.WithAttributes(
+		attribute.String("websocket.close.code", strconv.Itoa(int(code)))))
+}
+
+// startPublish starts the span of a room broadcast. Deliveries are not
+// spans of their own: the fan-out is an attribute, and the result an event.
+func (t *telemetry) startPublish(ctx context.Context, room string, size int) (context.Context, trace.Span) {
+	return t.tracer.Start(ctx, "publish",
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			semconv.MessagingSystemKey.String("websocket"),
+			semconv.MessagingOperationTypeSend,
+			semconv.MessagingDestinationName(room),
+			semconv.MessagingMessageBodySize(size),
+		))
+}
