@@ -1114,43 +1114,35 @@ func TestHeartbeatPingUnderBackpressure(t *testing.T) {
 				send()
 			}
 
-			// Now the client reads; a last frame marks the end.
+			// Now the client reads; a last frame marks the end. The
+			// reader reports what it reads, and the test waits for the
+			// marker, which may be read before the sender can name it.
 			type got struct {
 				pings int
 				err   error
 			}
-			gotc := make(chan got, 1)
-			last := make(chan uint32, 1)
+			seqs := make(chan int64, 1<<16)
+			var pings atomic.Int32
 			go func() {
-				var g got
-				marker := int64(-1)
 				for {
 					op, p, err := c.next()
 					if err != nil {
-						g.err = err
-						break
+						close(seqs)
+						return
 					}
 					if op == wire.OpPing {
-						g.pings++
+						pings.Add(1)
 						continue
 					}
-					if marker < 0 {
-						select {
-						case m := <-last:
-							marker = int64(m)
-						default:
-						}
-					}
-					if _, s, _ := parseSeq(p); int64(s) == marker {
-						break
-					}
+					_, s, _ := parseSeq(p)
+					seqs <- int64(s)
 				}
-				gotc <- g
 			}()
+			marker := int64(-1)
 			for {
 				m := seq
 				if err := send(); err == nil {
-					last <- uint32(m)
+					marker = int64(m)
 					break
 				}
 				if seq > 1<<20 {
@@ -1158,7 +1150,22 @@ func TestHeartbeatPingUnderBackpressure(t *testing.T) {
 				}
 				time.Sleep(100 * time.Microsecond)
 			}
-			g := recv(t, gotc, "the last frame")
+			timeout := time.After(bound)
+		wait:
+			for {
+				select {
+				case s, ok := <-seqs:
+					if !ok {
+						t.Fatal("the connection ended before the last frame")
+					}
+					if s == marker {
+						break wait
+					}
+				case <-timeout:
+					t.Fatalf("no last frame in %v", bound)
+				}
+			}
+			g := got{pings: int(pings.Load())}
 			if g.err != nil {
 				t.Fatal(g.err)
 			}
