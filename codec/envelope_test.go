@@ -1,0 +1,367 @@
+package codec
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// parsed is an inHeader with strings, for comparisons.
+type parsed struct {
+	Event, Room, Trace string
+	HasEvent, HasID    bool
+	ID                 uint64
+	Data               string
+}
+
+func toParsed(h *inHeader) parsed {
+	return parsed{
+		Event: string(h.event), Room: string(h.room), Trace: string(h.trace),
+		HasEvent: h.hasEvent, HasID: h.hasID, ID: h.id, Data: string(h.data),
+	}
+}
+
+func parse(c envelopeCodec, data []byte) (parsed, error) {
+	h, err := c.parseEnvelope(data)
+	return toParsed(&h), err
+}
+
+func TestParseJSONEnvelope(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		want parsed
+	}{
+		{"full", `{"e":"chat.send","r":"lobby","i":7,"t":"00-4bf9-01","d":{"text":"hi"}}`,
+			parsed{Event: "chat.send", HasEvent: true, Room: "lobby", ID: 7, HasID: true, Trace: "00-4bf9-01", Data: `{"text":"hi"}`}},
+		{"event only", `{"e":"ping"}`, parsed{Event: "ping", HasEvent: true}},
+		{"spaces", " \t\r\n{ \"e\" : \"a\" , \"d\" : [ 1 , 2 ] } \n", parsed{Event: "a", HasEvent: true, Data: `[ 1 , 2 ]`}},
+		{"escaped event", `{"e":"ch\u0061t\n"}`, parsed{Event: "chat\n", HasEvent: true}},
+		{"unknown keys", `{"zz":[1,{"a":null,"b":-1.5e+3}],"e":"x","ee":{"e":"no"},"\u0065":"y"}`, parsed{Event: "x", HasEvent: true}},
+		{"null fields", `{"e":"x","r":null,"t":null,"i":null,"d":null}`, parsed{Event: "x", HasEvent: true, Data: "null"}},
+		{"id zero", `{"e":"x","i":0}`, parsed{Event: "x", HasEvent: true, HasID: true}},
+		{"largest id", `{"e":"x","i":18446744073709551615}`, parsed{Event: "x", HasEvent: true, HasID: true, ID: 1<<64 - 1}},
+		{"no event", `{"i":3}`, parsed{HasID: true, ID: 3}},
+		{"empty", `{}`, parsed{}},
+		{"last wins", `{"e":"a","e":"b"}`, parsed{Event: "b", HasEvent: true}},
+		{"string payload", `{"e":"x","d":"a\"b\\"}`, parsed{Event: "x", HasEvent: true, Data: `"a\"b\\"`}},
+		{"literals", `{"e":"x","d":[true,false,null,0,-0.5,1E9]}`, parsed{Event: "x", HasEvent: true, Data: `[true,false,null,0,-0.5,1E9]`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parse(jsonCodec{}, []byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseJSONEnvelopeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want error
+	}{
+		{``, errNotEnvelope},
+		{`[]`, errNotEnvelope},
+		{`"e"`, errNotEnvelope},
+		{`null`, errNotEnvelope},
+		{`{`, errSyntax},
+		{`{"e"`, errSyntax},
+		{`{"e":`, errSyntax},
+		{`{"e":"x"`, errSyntax},
+		{`{"e":"x",}`, errSyntax},
+		{`{"e":"x" "r":"y"}`, errSyntax},
+		{`{e:"x"}`, errSyntax},
+		{`{"e":"\q"}`, errSyntax},
+		{`{"e":"\u12"}`, errSyntax},
+		{"{\"e\":\"a\nb\"}", errSyntax},
+		{`{"e":"x","d":tru}`, errSyntax},
+		{`{"e":"x","d":01}`, errSyntax},
+		{`{"e":"x","d":1.}`, errSyntax},
+		{`{"e":"x","d":-}`, errSyntax},
+		{`{"e":"x","d":1e}`, errSyntax},
+		{`{"e":"x","d":[1,]}`, errSyntax},
+		{`{"e":"x","d":{"a"}}`, errSyntax},
+		{`{"e":"x","d":{"a":1,}}`, errSyntax},
+		{`{"e":"x"} x`, errTrailingEnv},
+		{`{"e":"x"}{}`, errTrailingEnv},
+		{`{"e":1}`, errFieldType},
+		{`{"e":null}`, errFieldType},
+		{`{"e":"x","r":5}`, errFieldType},
+		{`{"e":"x","t":[]}`, errFieldType},
+		{`{"e":"x","i":-1}`, errBadID},
+		{`{"e":"x","i":1.5}`, errBadID},
+		{`{"e":"x","i":1e3}`, errBadID},
+		{`{"e":"x","i":"1"}`, errBadID},
+		{`{"e":"x","i":18446744073709551616}`, errBadID},
+		{`{"e":"x","d":` + strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1) + `}`, errTooDeep},
+	} {
+		_, err := parse(jsonCodec{}, []byte(tc.in))
+		if err != tc.want {
+			t.Errorf("%.60q: got %v, want %v", tc.in, err, tc.want)
+		}
+		if err == errSyntax || err == errTrailingEnv {
+			if json.Valid([]byte(tc.in)) {
+				t.Errorf("%q: syntax error, but encoding/json finds it valid", tc.in)
+			}
+		}
+	}
+}
+
+// mp encodes v with the msgpack library, for building test inputs.
+func mp(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseMsgpackEnvelope(t *testing.T) {
+	payload := mp(t, map[string]any{"text": "hi", "n": []any{1, -2, 3.5, nil, true, []byte{1}}})
+	for _, tc := range []struct {
+		name string
+		in   any
+		want parsed
+	}{
+		{"full", map[string]any{"e": "chat.send", "r": "lobby", "i": 7, "t": "00-4bf9-01", "d": msgpack.RawMessage(payload)},
+			parsed{Event: "chat.send", HasEvent: true, Room: "lobby", ID: 7, HasID: true, Trace: "00-4bf9-01", Data: string(payload)}},
+		{"event only", map[string]any{"e": "ping"}, parsed{Event: "ping", HasEvent: true}},
+		{"int8 id", map[string]any{"e": "x", "i": int8(5)}, parsed{Event: "x", HasEvent: true, HasID: true, ID: 5}},
+		{"uint64 id", map[string]any{"e": "x", "i": uint64(1<<64 - 1)}, parsed{Event: "x", HasEvent: true, HasID: true, ID: 1<<64 - 1}},
+		{"int64 id", map[string]any{"e": "x", "i": int64(1 << 40)}, parsed{Event: "x", HasEvent: true, HasID: true, ID: 1 << 40}},
+		{"nil fields", map[string]any{"e": "x", "i": nil, "r": nil, "t": nil}, parsed{Event: "x", HasEvent: true}},
+		{"unknown keys", map[string]any{"e": "x", "zz": map[string]any{"e": "no"}, "q": []any{1, 2}}, parsed{Event: "x", HasEvent: true}},
+		{"long event", map[string]any{"e": strings.Repeat("e", 300)}, parsed{Event: strings.Repeat("e", 300), HasEvent: true}},
+		{"no event", map[string]any{"i": 3}, parsed{HasID: true, ID: 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parse(msgpackCodec{}, mp(t, tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseMsgpackEnvelopeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want error
+	}{
+		{"", errNotEnvelope},
+		{"\x90", errNotEnvelope},     // []
+		{"\xa1e", errNotEnvelope},    // "e"
+		{"\x81", errSyntax},          // map of one pair, nothing in it
+		{"\x81\xa1e", errSyntax},     // no value
+		{"\x81\x01\xa1x", errSyntax}, // integer key
+		{"\x81\xa1e\xa5ab", errSyntax},
+		{"\xdf\xff\xff\xff\xff\xa1e\xa1x", errSyntax}, // 4G pairs
+		{"\x81\xa1d\xdd\xff\xff\xff\xff", errSyntax},  // an array of 4G elements
+		{"\x81\xa1d\xc1", errSyntax},
+		{"\x81\xa1e\xa1x\xc0", errTrailingEnv},
+		{"\x81\xa1e\x05", errFieldType},
+		{"\x81\xa1e\xc0", errFieldType},
+		{"\x82\xa1e\xa1x\xa1r\x05", errFieldType},
+		{"\x82\xa1e\xa1x\xa1i\xff", errBadID},                                 // -1
+		{"\x82\xa1e\xa1x\xa1i\xd3\x80\x00\x00\x00\x00\x00\x00\x00", errBadID}, // MinInt64
+		{"\x82\xa1e\xa1x\xa1i\xa11", errBadID},
+		{"\x82\xa1e\xa1x\xa1i\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00", errBadID}, // 1.0
+		{"\x81\xa1d" + strings.Repeat("\x91", maxDepth+1) + "\xc0", errTooDeep},
+	} {
+		_, err := parse(msgpackCodec{}, []byte(tc.in))
+		if err != tc.want {
+			t.Errorf("%.40q: got %v, want %v", tc.in, err, tc.want)
+		}
+	}
+}
+
+// wireEnvelope is the envelope as a client reads it.
+type wireEnvelope struct {
+	E string          `json:"e" msgpack:"e"`
+	R string          `json:"r" msgpack:"r"`
+	I *uint64         `json:"i" msgpack:"i"`
+	T string          `json:"t" msgpack:"t"`
+	D json.RawMessage `json:"d" msgpack:"-"`
+	X *Error          `json:"x" msgpack:"x"`
+}
+
+func TestAppendEnvelope(t *testing.T) {
+	id := uint64(300)
+	for _, tc := range []struct {
+		name string
+		h    outHeader
+		v    any
+		json string
+	}{
+		{"event", outHeader{event: "chat.msg", room: "lobby"}, Chat{Text: "hi"},
+			`{"e":"chat.msg","r":"lobby","d":{"room":"","from":"","text":"hi","at":0}}`},
+		{"no payload", outHeader{event: "tick"}, nil, `{"e":"tick"}`},
+		{"reply", outHeader{id: id, hasID: true}, []int{1, 2}, `{"i":300,"d":[1,2]}`},
+		{"empty reply", outHeader{hasID: true}, nil, `{"i":0}`},
+		{"error reply", outHeader{id: id, hasID: true, err: &Error{Code: "nope", Message: `no "way"`}}, nil,
+			`{"i":300,"x":{"code":"nope","message":"no \"way\""}}`},
+		{"error event", outHeader{event: EventError, err: &Error{Code: "c", Message: "m"}}, nil,
+			`{"e":"error","x":{"code":"c","message":"m"}}`},
+		{"trace", outHeader{event: "e", trace: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, "x",
+			`{"e":"e","t":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","d":"x"}`},
+		{"escapes", outHeader{event: "a\"\\\n\x01\u2028<>&\xff"}, nil, `{"e":"a\"\\\n\u0001\u2028<>&\ufffd"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := jsonCodec{}.appendEnvelope([]byte("pre"), tc.h, tc.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != "pre"+tc.json {
+				t.Fatalf("got  %s\nwant pre%s", b, tc.json)
+			}
+			var w wireEnvelope
+			if err := json.Unmarshal(b[3:], &w); err != nil {
+				t.Fatal(err)
+			}
+			// The same envelope in MessagePack reads the same.
+			m, err := msgpackCodec{}.appendEnvelope(nil, tc.h, tc.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wm map[string]any
+			if err := msgpack.Unmarshal(m, &wm); err != nil {
+				t.Fatal(err)
+			}
+			var wj map[string]any
+			if err := json.Unmarshal(b[3:], &wj); err != nil {
+				t.Fatal(err)
+			}
+			if len(wm) != len(wj) {
+				t.Fatalf("msgpack has keys %v, json %v", wm, wj)
+			}
+			for k, want := range map[string]string{"e": tc.h.event, "r": tc.h.room, "t": tc.h.trace} {
+				if want == "" {
+					continue
+				}
+				if wm[k] != want {
+					t.Errorf("msgpack key %s: got %q, want %q", k, wm[k], want)
+				}
+				if utf8.ValidString(want) && wj[k] != want {
+					t.Errorf("json key %s: got %q, want %q", k, wj[k], want)
+				}
+			}
+		})
+	}
+}
+
+func TestAppendEnvelopeError(t *testing.T) {
+	for _, c := range []envelopeCodec{jsonCodec{}, msgpackCodec{}} {
+		b, err := c.appendEnvelope([]byte("keep"), outHeader{event: "x"}, func() {})
+		if err == nil || string(b) != "keep" {
+			t.Errorf("%s: got %q, %v", c.Name(), b, err)
+		}
+	}
+}
+
+// FuzzParseEnvelope parses arbitrary bytes as envelopes in both codecs: no
+// panic, and agreement with the reference decoders on what is well-formed.
+func FuzzParseEnvelope(f *testing.F) {
+	for _, s := range []string{
+		`{"e":"chat.send","r":"lobby","i":7,"t":"00-4bf9-01","d":{"text":"hi"}}`,
+		`{"e":"x","d":[true,false,null,0,-0.5,1E9,"\u00e9\n"]}`,
+		`{"i":18446744073709551615}`,
+		`{"e":"x","i":1.5}`,
+	} {
+		f.Add([]byte(s))
+	}
+	for _, v := range []map[string]any{
+		{"e": "chat.send", "r": "lobby", "i": 7, "d": map[string]any{"a": []any{1.5, "x", nil, true, []byte{1}}}},
+		{"e": "x", "i": int64(-1)},
+	} {
+		f.Add(mp(f, v))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, err := jsonCodec{}.parseEnvelope(data)
+		switch err {
+		case nil:
+			if !json.Valid(data) {
+				t.Fatalf("json: accepted %q, which encoding/json rejects", data)
+			}
+			if h.data != nil {
+				var v any
+				if err := json.Unmarshal(h.data, &v); err != nil {
+					t.Fatalf("json: payload %q: %v", h.data, err)
+				}
+			}
+		case errSyntax, errTrailingEnv:
+			if json.Valid(data) {
+				t.Fatalf("json: rejected %q (%v), which encoding/json accepts", data, err)
+			}
+		}
+		if h, err := (msgpackCodec{}).parseEnvelope(data); err == nil {
+			var m map[string]msgpack.RawMessage
+			if err := msgpack.Unmarshal(data, &m); err != nil {
+				t.Fatalf("msgpack: accepted %q, which the library rejects: %v", data, err)
+			}
+			if h.data != nil {
+				var v any
+				_ = decodeMsgpack(h.data, &v) // may fail (unknown ext), must not panic or blow up
+			}
+		}
+	})
+}
+
+// FuzzEnvelopeRoundTrip encodes envelopes of fuzzed fields and parses them
+// back in both codecs.
+func FuzzEnvelopeRoundTrip(f *testing.F) {
+	f.Add("chat.send", "lobby", "00-4bf9-01", uint64(7), true, "hello")
+	f.Add("", "", "", uint64(0), false, "")
+	f.Add("\xff", "\u2028", "\"", uint64(1<<64-1), true, strings.Repeat("x", 70000))
+	f.Fuzz(func(t *testing.T, event, room, trace string, id uint64, hasID bool, text string) {
+		h := outHeader{event: event, room: room, trace: trace, id: id, hasID: hasID}
+		chat := Chat{Text: text}
+		for _, c := range []envelopeCodec{jsonCodec{}, msgpackCodec{}} {
+			if c.Name() == "json" && !validUTF8(event, room, trace, text) {
+				continue // JSON strings are UTF-8
+			}
+			b, err := c.appendEnvelope(nil, h, chat)
+			if err != nil {
+				t.Fatalf("%s: %v", c.Name(), err)
+			}
+			got, err := parse(c, b)
+			if err != nil {
+				t.Fatalf("%s: parse(%q): %v", c.Name(), b, err)
+			}
+			want := parsed{Event: event, HasEvent: event != "", Room: room, Trace: trace, HasID: hasID, ID: id, Data: got.Data}
+			if !hasID {
+				want.ID = 0
+			}
+			if got != want {
+				t.Fatalf("%s: got %+v, want %+v", c.Name(), got, want)
+			}
+			var m Chat
+			if err := c.Decode([]byte(got.Data), &m); err != nil || !reflect.DeepEqual(m, chat) {
+				t.Fatalf("%s: payload %q: %#v %v", c.Name(), got.Data, m, err)
+			}
+		}
+	})
+}
+
+func TestErrorsAreDistinct(t *testing.T) {
+	all := []error{errNotEnvelope, errSyntax, errTooDeep, errTrailingEnv, errFieldType, errBadID}
+	for i, a := range all {
+		for _, b := range all[i+1:] {
+			if errors.Is(a, b) || a.Error() == b.Error() {
+				t.Errorf("%v and %v are alike", a, b)
+			}
+		}
+	}
+}

@@ -1,0 +1,85 @@
+// End-to-end check of shockwave.js against a real server, on the host's
+// WebSocket (Node 22+, or Node 20/21 with --experimental-websocket). Run by
+// codec/js_test.go (TestJSClient), which serves the handlers it expects:
+//
+//   echo (request)     replies with its payload
+//   publish (event)    publishes "news" with its payload to the envelope's room
+//   kick (event)       closes the session with 1012
+//   room.join/leave    the Router's built-ins
+//
+// Usage: node e2e.mjs ws://host:port/path
+// Prints one line per check; exits 0 when all pass, 1 otherwise.
+
+import { connect } from './shockwave.js';
+
+const url = process.argv[2];
+if (!url || typeof WebSocket !== 'function') {
+  console.error('usage: node [--experimental-websocket] e2e.mjs ws://host:port/path (needs a global WebSocket)');
+  process.exit(2);
+}
+
+const deadline = setTimeout(() => {
+  console.error('FAIL: timed out');
+  process.exit(1);
+}, 30000);
+
+// next resolves with the next call of event on client.
+function next(client, event) {
+  return new Promise((resolve) => {
+    const stop = client.on(event, (data, meta) => {
+      stop();
+      resolve({ data, meta });
+    });
+  });
+}
+
+function check(cond, what) {
+  if (!cond) throw new Error(what);
+  console.log(`ok: ${what}`);
+}
+
+const sw = connect(url, { minDelay: 50, maxDelay: 200, timeout: 5000 });
+try {
+  await next(sw, 'connect');
+  check(sw.connected, 'connected');
+
+  const echoed = await sw.request('echo', { text: 'héllo', n: 3 });
+  check(echoed.text === 'héllo' && echoed.n === 3, 'request gets its reply');
+
+  const refused = await sw.request('nope').then(
+    () => null,
+    (err) => err,
+  );
+  check(refused && refused.code === 'unknown_event', 'unknown request is rejected with unknown_event');
+
+  const errEvent = next(sw, 'error');
+  sw.emit('nope');
+  check((await errEvent).data.code === 'unknown_event', 'unknown event gets an error event');
+
+  await sw.join('lobby');
+  let news = next(sw, 'news');
+  sw.emit('publish', { text: 'first' }, { room: 'lobby' });
+  let got = await news;
+  check(got.data.text === 'first' && got.meta.room === 'lobby', 'room publish arrives');
+
+  // The server drops the session; the client comes back and re-joins.
+  const dropped = next(sw, 'disconnect');
+  const back = next(sw, 'connect');
+  sw.emit('kick');
+  check((await dropped).data.code === 1012, 'server close is seen (1012)');
+  check((await back).data.reconnect === true, 'reconnected');
+  // The re-join was sent before anything queued, so this publish finds us in
+  // the room once the server has processed it: ask with a request first.
+  await sw.request('echo', {});
+  news = next(sw, 'news');
+  sw.emit('publish', { text: 'second' }, { room: 'lobby' });
+  got = await news;
+  check(got.data.text === 'second', 'room publish arrives after the re-join');
+
+  sw.close();
+  clearTimeout(deadline);
+  console.log('PASS');
+} catch (err) {
+  console.error(`FAIL: ${err.stack || err}`);
+  process.exit(1);
+}

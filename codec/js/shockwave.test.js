@@ -1,0 +1,426 @@
+// Tests of shockwave.js with Node's test runner: node --test codec/js/
+// A fake WebSocket and fake timers stand in for the browser's, so the tests
+// are deterministic and need no network.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client, connect, ShockwaveError, SUBPROTOCOL } from './shockwave.js';
+
+// FakeWS records what the client sends; the test plays the server.
+class FakeWS {
+  static sockets = [];
+
+  constructor(url, protocols) {
+    this.url = url;
+    this.protocols = protocols;
+    this.readyState = 0;
+    this.sent = [];
+    this.closedWith = null;
+    FakeWS.sockets.push(this);
+  }
+
+  send(text) {
+    if (this.readyState !== 1) throw new Error('send on a socket that is not open');
+    this.sent.push(JSON.parse(text));
+  }
+
+  close(code, reason) {
+    this.closedWith = { code, reason };
+    this.readyState = 3;
+  }
+
+  // The server's side.
+  accept() {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+
+  push(msg) {
+    this.onmessage?.({ data: typeof msg === 'string' ? msg : JSON.stringify(msg) });
+  }
+
+  drop(code = 1006, reason = '') {
+    this.readyState = 3;
+    this.onclose?.({ code, reason, wasClean: false });
+  }
+
+  // take returns and forgets what the client sent.
+  take() {
+    const s = this.sent;
+    this.sent = [];
+    return s;
+  }
+}
+
+// FakeTimers runs timeouts when the test advances the clock.
+class FakeTimers {
+  constructor() {
+    this.now = 0;
+    this.seq = 0;
+    this.tasks = new Map();
+    this.setTimeout = (fn, ms) => {
+      const id = ++this.seq;
+      this.tasks.set(id, { at: this.now + ms, fn, ms });
+      return id;
+    };
+    this.clearTimeout = (id) => this.tasks.delete(id);
+  }
+
+  advance(ms) {
+    const end = this.now + ms;
+    for (;;) {
+      let next = null;
+      for (const [id, t] of this.tasks) {
+        if (t.at <= end && (next === null || t.at < next[1].at)) next = [id, t];
+      }
+      if (next === null) break;
+      this.tasks.delete(next[0]);
+      this.now = next[1].at;
+      next[1].fn();
+    }
+    this.now = end;
+  }
+
+  // delays lists the durations of the timeouts waiting.
+  delays() {
+    return [...this.tasks.values()].map((t) => t.ms);
+  }
+}
+
+// setup returns a client on fakes, and the fakes.
+function setup(options = {}) {
+  FakeWS.sockets = [];
+  const timers = new FakeTimers();
+  const client = connect('ws://test/ws', { WebSocket: FakeWS, timers, random: () => 0, ...options });
+  const ws = () => FakeWS.sockets.at(-1);
+  return { client, timers, ws };
+}
+
+const flush = () => new Promise((r) => setImmediate(r));
+
+// state reports how a promise has settled once pending callbacks have run:
+// 'pending', {ok: value} or {err: error}.
+async function state(p) {
+  let r = 'pending';
+  p.then(
+    (v) => {
+      r = { ok: v };
+    },
+    (e) => {
+      r = { err: e };
+    },
+  );
+  await flush();
+  return r;
+}
+
+test('connects with the JSON subprotocol and sends envelopes', () => {
+  const { client, ws } = setup();
+  assert.equal(ws().url, 'ws://test/ws');
+  assert.deepEqual(ws().protocols, [SUBPROTOCOL]);
+  assert.equal(client.connected, false);
+  ws().accept();
+  assert.equal(client.connected, true);
+  assert.equal(client.emit('chat.send', { text: 'hi' }, { room: 'lobby', traceparent: '00-ab-cd-01' }), true);
+  client.emit('ping');
+  client.emit('nothing', null);
+  assert.deepEqual(ws().take(), [
+    { e: 'chat.send', r: 'lobby', t: '00-ab-cd-01', d: { text: 'hi' } },
+    { e: 'ping' },
+    { e: 'nothing', d: null },
+  ]);
+  client.close();
+});
+
+test('messages sent before the connection opens wait, in order', () => {
+  const { client, ws } = setup();
+  client.emit('a', 1);
+  client.emit('b', 2);
+  assert.deepEqual(ws().sent, []);
+  ws().accept();
+  assert.deepEqual(ws().take(), [
+    { e: 'a', d: 1 },
+    { e: 'b', d: 2 },
+  ]);
+  client.close();
+});
+
+test('events reach their handlers with the envelope', () => {
+  const { client, ws } = setup();
+  ws().accept();
+  const got = [];
+  const stop = client.on('chat.msg', (data, meta) => got.push(['one', data, meta]));
+  client.on('chat.msg', (data) => got.push(['two', data]));
+  ws().push({ e: 'chat.msg', r: 'lobby', t: 'tp', d: { text: 'hello' } });
+  stop();
+  ws().push({ e: 'chat.msg', d: 2 });
+  ws().push({ e: 'other', d: 3 }); // no handler: ignored
+  assert.deepEqual(got, [
+    ['one', { text: 'hello' }, { event: 'chat.msg', room: 'lobby', traceparent: 'tp' }],
+    ['two', { text: 'hello' }],
+    ['two', 2],
+  ]);
+  client.close();
+});
+
+test('a failing handler does not stop the others', (t) => {
+  const { client, ws } = setup();
+  ws().accept();
+  const reported = [];
+  const restore = globalThis.reportError;
+  globalThis.reportError = (err) => reported.push(err.message);
+  t.after(() => {
+    globalThis.reportError = restore;
+  });
+  let ran = false;
+  client.on('x', () => {
+    throw new Error('boom');
+  });
+  client.on('x', () => {
+    ran = true;
+  });
+  ws().push({ e: 'x' });
+  assert.equal(ran, true);
+  assert.deepEqual(reported, ['boom']);
+  client.close();
+});
+
+test('requests resolve with the reply and reject with the error', async () => {
+  const { client, ws } = setup();
+  ws().accept();
+  const list = client.request('rooms.list', { prefix: 'g' });
+  const bad = client.request('rooms.make', { name: '' }, { room: 'x' });
+  const empty = client.request('chat.send', { text: 'x' });
+  const [a, b, c] = ws().take();
+  assert.deepEqual(a, { e: 'rooms.list', i: 1, d: { prefix: 'g' } });
+  assert.deepEqual(b, { e: 'rooms.make', r: 'x', i: 2, d: { name: '' } });
+  assert.equal(c.i, 3);
+  ws().push({ i: 2, x: { code: 'bad_request', message: 'no name' } });
+  ws().push({ i: 1, d: ['games', 'general'] });
+  ws().push({ i: 3 });
+  assert.deepEqual(await list, ['games', 'general']);
+  assert.equal(await empty, undefined);
+  await assert.rejects(bad, (err) => {
+    assert.ok(err instanceof ShockwaveError);
+    assert.equal(err.code, 'bad_request');
+    assert.equal(err.message, 'no name');
+    return true;
+  });
+  client.close();
+});
+
+test('a request times out, and its late reply is ignored', async () => {
+  const { client, ws, timers } = setup({ timeout: 1000 });
+  ws().accept();
+  const slow = client.request('slow');
+  const custom = client.request('slower', null, { timeout: 5000 });
+  timers.advance(999);
+  assert.equal(await state(slow), 'pending');
+  timers.advance(1);
+  const s = await state(slow);
+  assert.equal(s.err.code, 'timeout');
+  ws().push({ i: 1, d: 'late' }); // nothing happens
+  assert.equal(await state(custom), 'pending');
+  ws().push({ i: 2, d: 'in time' });
+  assert.equal(await custom, 'in time');
+  assert.equal(timers.tasks.size, 0, 'timers left behind');
+  client.close();
+});
+
+test('a request that times out in the queue is never sent', async () => {
+  const { client, ws, timers } = setup({ timeout: 100 });
+  const r = client.request('queued');
+  timers.advance(100);
+  assert.equal((await state(r)).err.code, 'timeout');
+  ws().accept();
+  assert.deepEqual(ws().sent, []);
+  client.close();
+});
+
+test('the connection drops: sent requests fail, queued ones survive, it reconnects', async () => {
+  const { client, ws, timers } = setup();
+  const events = [];
+  client.on('connect', (e) => events.push(['connect', e]));
+  client.on('disconnect', (e) => events.push(['disconnect', e]));
+  const first = ws();
+  first.accept();
+  const inflight = client.request('a');
+  first.drop(1012, 'restart');
+  assert.equal((await state(inflight)).err.code, 'disconnected');
+  assert.equal(client.connected, false);
+  const later = client.request('b');
+  assert.equal(client.emit('c'), true);
+  assert.equal(FakeWS.sockets.length, 1, 'reconnected without waiting');
+  timers.advance(500);
+  assert.equal(FakeWS.sockets.length, 2);
+  const second = ws();
+  second.accept();
+  assert.deepEqual(second.take(), [{ e: 'b', i: 2 }, { e: 'c' }]);
+  second.push({ i: 2, d: 'ok' });
+  assert.equal(await later, 'ok');
+  assert.deepEqual(events, [
+    ['connect', { reconnect: false }],
+    ['disconnect', { code: 1012, reason: 'restart' }],
+    ['connect', { reconnect: true }],
+  ]);
+  client.close();
+});
+
+test('reconnection backs off exponentially, capped, with jitter', () => {
+  let rnd = 0;
+  const { client, ws, timers } = setup({ minDelay: 100, maxDelay: 1000, factor: 2, jitter: 0.5, random: () => rnd });
+  const delays = [];
+  for (let i = 0; i < 6; i++) {
+    ws().drop(); // every attempt fails
+    [delays[i]] = timers.delays();
+    timers.advance(delays[i]);
+  }
+  assert.deepEqual(delays, [100, 200, 400, 800, 1000, 1000]);
+  // An opening resets the backoff.
+  ws().accept();
+  ws().drop();
+  assert.deepEqual(timers.delays(), [100]);
+  // Jitter takes up to half off.
+  rnd = 1;
+  assert.equal(client.delay(3), 400);
+  rnd = 0.5;
+  assert.equal(client.delay(3), 600);
+  client.close();
+  assert.deepEqual(timers.delays(), []);
+});
+
+test('joined rooms are joined again after a reconnection, before anything else', async () => {
+  const { client, ws, timers } = setup();
+  ws().accept();
+  const lobby = client.join('lobby');
+  const games = client.join('games');
+  assert.deepEqual(ws().take(), [
+    { e: 'room.join', r: 'lobby', i: 1 },
+    { e: 'room.join', r: 'games', i: 2 },
+  ]);
+  ws().push({ i: 1 });
+  ws().push({ i: 2 });
+  await Promise.all([lobby, games]);
+  const leave = client.leave('games');
+  ws().push({ i: 3 });
+  await leave;
+  ws().take();
+
+  ws().drop();
+  client.emit('chat.send', { text: 'after' }, { room: 'lobby' });
+  const news = client.join('news'); // while down: sent once, not twice
+  timers.advance(500);
+  ws().accept();
+  assert.deepEqual(ws().take(), [
+    { e: 'room.join', r: 'lobby', i: 5 },
+    { e: 'chat.send', r: 'lobby', d: { text: 'after' } },
+    { e: 'room.join', r: 'news', i: 4 },
+  ]);
+  ws().push({ i: 4 });
+  await news;
+  assert.deepEqual([...client.rooms], ['lobby', 'news']);
+  client.close();
+});
+
+test('a refused join is forgotten; a failed re-join is reported', async () => {
+  const { client, ws, timers } = setup();
+  ws().accept();
+  const errors = [];
+  client.on('error', (err) => errors.push(err));
+  const vip = client.join('vip');
+  ws().push({ i: 1, x: { code: 'forbidden', message: 'members only' } });
+  await assert.rejects(vip, { code: 'forbidden' });
+  assert.deepEqual([...client.rooms], []);
+
+  const lobby = client.join('lobby');
+  ws().push({ i: 2 });
+  await lobby;
+  ws().drop();
+  timers.advance(500);
+  ws().accept();
+  const [rejoin] = ws().take();
+  assert.deepEqual(rejoin, { e: 'room.join', r: 'lobby', i: 3 });
+  ws().push({ i: 3, x: { code: 'full', message: 'room full' } });
+  await flush();
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, 'full');
+  client.close();
+});
+
+test('server error events reach the error handlers', () => {
+  const { client, ws } = setup();
+  ws().accept();
+  const errors = [];
+  client.on('error', (err) => errors.push([err.code, err.message]));
+  ws().push({ e: 'error', x: { code: 'unknown_event', message: 'unknown event "x"' } });
+  ws().push('not json');
+  assert.deepEqual(errors, [
+    ['unknown_event', 'unknown event "x"'],
+    ['bad_message', 'the server sent a message that is not JSON'],
+  ]);
+  client.close();
+});
+
+test('close stops everything', async () => {
+  const { client, ws, timers } = setup();
+  ws().accept();
+  const p = client.request('x');
+  client.close(4000, 'bye');
+  assert.deepEqual(ws().closedWith, { code: 4000, reason: 'bye' });
+  assert.equal((await state(p)).err.code, 'closed');
+  assert.equal(client.emit('y'), false);
+  assert.equal((await state(client.request('z'))).err.code, 'closed');
+  timers.advance(60000);
+  assert.equal(FakeWS.sockets.length, 1, 'reconnected after close');
+  assert.equal(timers.tasks.size, 0);
+});
+
+test('close while waiting to reconnect cancels the attempt', () => {
+  const { client, ws, timers } = setup();
+  ws().accept();
+  ws().drop();
+  assert.equal(timers.tasks.size, 1);
+  client.close();
+  assert.equal(timers.tasks.size, 0);
+});
+
+test('without reconnect, a drop ends the client', async () => {
+  const { client, ws, timers } = setup({ reconnect: false });
+  const queued = client.request('x');
+  ws().drop();
+  assert.equal((await state(queued)).err.code, 'closed');
+  timers.advance(60000);
+  assert.equal(FakeWS.sockets.length, 1);
+  assert.equal(client.emit('y'), false);
+});
+
+test('the queue is bounded', async () => {
+  const { client } = setup({ maxQueue: 2 });
+  assert.equal(client.emit('a'), true);
+  assert.equal(client.emit('b'), true);
+  assert.equal(client.emit('c'), false);
+  assert.equal((await state(client.request('d'))).err.code, 'queue_full');
+  client.close();
+});
+
+test('binary messages and stray replies are ignored', () => {
+  const { client, ws } = setup();
+  ws().accept();
+  let n = 0;
+  client.on('error', () => n++);
+  ws().onmessage({ data: new Uint8Array([1, 2]) });
+  ws().push({ i: 77, d: 'nobody asked' });
+  ws().push('42');
+  assert.equal(n, 0);
+  client.close();
+});
+
+test('a WebSocket is required', () => {
+  const saved = globalThis.WebSocket;
+  globalThis.WebSocket = undefined;
+  try {
+    assert.throws(() => new Client('ws://x'), /no WebSocket/);
+  } finally {
+    globalThis.WebSocket = saved;
+  }
+});

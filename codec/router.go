@@ -1,0 +1,474 @@
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shockwave-go/shockwave/runtime"
+	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// Event names with a meaning of their own.
+const (
+	// EventError is the event of the errors a Router sends that are not
+	// replies to a request: its "x" holds an Error.
+	EventError = "error"
+	// EventJoin and EventLeave ask to join or leave the room named in the
+	// envelope; see Router.HandleRooms.
+	EventJoin  = "room.join"
+	EventLeave = "room.leave"
+)
+
+// Error codes the Router sends. Handlers may use codes of their own.
+const (
+	// CodeBadMessage: the message is not an envelope in the session's
+	// codec, or has no event name.
+	CodeBadMessage = "bad_message"
+	// CodeUnknownEvent: no handler is registered for the event.
+	CodeUnknownEvent = "unknown_event"
+	// CodeBadPayload: the payload does not decode into the handler's type.
+	CodeBadPayload = "bad_payload"
+	// CodeInternal: the handler failed with an error that is not an *Error.
+	// Its text is not sent; see WithErrorHandler.
+	CodeInternal = "internal"
+	// CodeBadRequest: a request the handler refused, such as a room.join
+	// without a room.
+	CodeBadRequest = "bad_request"
+)
+
+// Error is the error object a client receives, as the "x" of a reply to a
+// request or of an "error" event. A handler returns an *Error to choose the
+// code and message the client sees; any other error reaches the client as
+// CodeInternal, "internal error".
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Event is a payload together with its envelope. A handler that needs the
+// room, the request id or the trace context registers for Event[T] instead
+// of T: On[codec.Event[Chat]](r, "chat.send", ...). The Router fills the
+// fields and decodes the payload into Data.
+type Event[T any] struct {
+	Name  string // the event name
+	Room  string // the envelope's room, or ""
+	Trace string // the W3C traceparent, or ""
+	ID    uint64 // the request id, when HasID
+	HasID bool
+	Data  T
+}
+
+func (e *Event[T]) setMeta(name string, in inHeader) {
+	e.Name, e.Room, e.Trace = name, string(in.room), string(in.trace)
+	e.ID, e.HasID = in.id, in.hasID
+}
+
+func (e *Event[T]) payload() any { return &e.Data }
+
+// withMeta is implemented by *Event[T].
+type withMeta interface {
+	setMeta(name string, in inHeader)
+	payload() any
+}
+
+// Router is a session.Handler that reads every message as an event envelope
+// (see docs/protocol.md) and calls the handler registered for its event
+// with the payload decoded into the handler's type. It answers requests —
+// messages with an id — with exactly one reply or error, and sends events
+// to sessions and rooms.
+//
+// Each session speaks one codec: the one whose subprotocol
+// ("shockwave.json", "shockwave.msgpack") was chosen in the opening
+// handshake, or else the Router's default. Serve the Router's
+// Subprotocols so that clients can choose:
+//
+//	r := codec.NewRouter(codec.JSON)
+//	rt, _ := runtime.New(r, runtime.WithSubprotocols(r.Subprotocols()...))
+//
+// OnOpen and OnClose do nothing: embed the Router in a type of your own to
+// add them. Handlers may be registered at any time; a Router is safe for
+// concurrent use.
+type Router struct {
+	codecs []envelopeCodec // the default first
+	protos []string        // the subprotocol of each codec
+	strict bool
+	onErr  func(s *session.Session, event string, err error)
+
+	mu     sync.Mutex // serializes registrations
+	routes atomic.Pointer[map[string]*route]
+}
+
+// route is a registered handler.
+type route struct {
+	name string
+	// call decodes the payload and runs the handler; a request's result
+	// is returned to be sent back.
+	call func(s *session.Session, c envelopeCodec, in inHeader) (any, error)
+}
+
+// An Option configures a Router.
+type Option func(*Router)
+
+// WithCodecs sets the codecs that sessions may choose by subprotocol,
+// besides the default. By default they are JSON and MsgPack.
+func WithCodecs(cs ...Codec) Option {
+	return func(r *Router) {
+		r.codecs, r.protos = r.codecs[:1], r.protos[:1]
+		for _, c := range cs {
+			r.addCodec(c)
+		}
+	}
+}
+
+// WithStrict makes the Router close a session that sends a message it
+// cannot route, instead of answering with an error and reading on (the
+// default): 1003 (unsupported data) for an unknown event, 1007 (invalid
+// payload data) for a message or payload that does not decode. Handler
+// errors never close the session.
+func WithStrict() Option { return func(r *Router) { r.strict = true } }
+
+// WithErrorHandler sets a function called with every error the Router
+// reports to a client or closes a session for: an *Error for messages it
+// cannot route, or the error a handler returned (including those sent as
+// CodeInternal, whose text the client does not see). It runs on the
+// session's goroutine, before the error is sent.
+func WithErrorHandler(f func(s *session.Session, event string, err error)) Option {
+	return func(r *Router) { r.onErr = f }
+}
+
+// NewRouter returns a Router whose sessions speak def unless they choose
+// another codec by subprotocol. def must be JSON or MsgPack (Raw carries no
+// envelope); NewRouter panics otherwise.
+func NewRouter(def Codec, opts ...Option) *Router {
+	r := new(Router)
+	r.addCodec(def)
+	r.addCodec(JSON)
+	r.addCodec(MsgPack)
+	for _, o := range opts {
+		o(r)
+	}
+	r.routes.Store(&map[string]*route{})
+	return r
+}
+
+func (r *Router) addCodec(c Codec) {
+	ec, ok := c.(envelopeCodec)
+	if !ok {
+		panic(fmt.Sprintf("codec: the %s codec cannot carry event envelopes", c.Name()))
+	}
+	for _, have := range r.codecs {
+		if have.Name() == c.Name() {
+			return
+		}
+	}
+	r.codecs = append(r.codecs, ec)
+	r.protos = append(r.protos, Subprotocol(c))
+}
+
+// Subprotocol returns the WebSocket subprotocol that selects c:
+// "shockwave." + c.Name().
+func Subprotocol(c Codec) string { return "shockwave." + c.Name() }
+
+// Subprotocols returns the subprotocols of the Router's codecs, the
+// default first, for runtime.WithSubprotocols.
+func (r *Router) Subprotocols() []string { return append([]string(nil), r.protos...) }
+
+// Codec returns the codec session s speaks.
+func (r *Router) Codec(s *session.Session) Codec { return r.codecs[r.codecIndex(s)] }
+
+func (r *Router) codecIndex(s *session.Session) int {
+	if sub := s.Subprotocol(); sub != "" {
+		for i, p := range r.protos {
+			if p == sub {
+				return i
+			}
+		}
+	}
+	return 0
+}
+
+func (r *Router) add(rt *route) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.routes.Load()
+	m := make(map[string]*route, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[rt.name] = rt
+	r.routes.Store(&m)
+}
+
+// On registers fn for event, replacing any handler it had. fn receives the
+// payload decoded into a T (a zero T when the envelope has none; use
+// Event[P] as T to see the envelope too). If the message is a request, the
+// client gets an empty reply when fn returns nil, or the error.
+//
+// An error fn returns goes back to the client as an error (see Error);
+// the session stays open, unless the error is a wire.CloseError, which
+// closes it with that code. A handler that closes the session itself
+// (s.Close) ends it before the reply: the client sees the close instead.
+func On[T any](r *Router, event string, fn func(s *session.Session, m T) error) {
+	r.add(&route{name: event, call: func(s *session.Session, c envelopeCodec, in inHeader) (any, error) {
+		var m T
+		if err := decodePayload(c, event, in, &m); err != nil {
+			return nil, err
+		}
+		return nil, fn(s, m)
+	}})
+}
+
+// Handle registers fn as the request handler of event, replacing any
+// handler it had. A request (a message with an id) gets fn's result as its
+// reply, or its error; the result of a message without an id is dropped.
+// Payload and errors are as for On.
+func Handle[T, R any](r *Router, event string, fn func(s *session.Session, req T) (R, error)) {
+	r.add(&route{name: event, call: func(s *session.Session, c envelopeCodec, in inHeader) (any, error) {
+		var req T
+		if err := decodePayload(c, event, in, &req); err != nil {
+			return nil, err
+		}
+		res, err := fn(s, req)
+		if err != nil || !in.hasID {
+			return nil, err
+		}
+		return res, nil
+	}})
+}
+
+// decodeError marks a payload that did not decode.
+type decodeError struct{ err error }
+
+func (e decodeError) Error() string { return e.err.Error() }
+
+func decodePayload[T any](c envelopeCodec, name string, in inHeader, v *T) error {
+	var target any = v
+	if m, ok := target.(withMeta); ok {
+		m.setMeta(name, in)
+		target = m.payload()
+	}
+	if in.data == nil {
+		return nil
+	}
+	if err := c.decodeParsed(in.data, target); err != nil {
+		return decodeError{err}
+	}
+	return nil
+}
+
+// OnOpen does nothing.
+func (r *Router) OnOpen(*session.Session) error { return nil }
+
+// OnClose does nothing.
+func (r *Router) OnClose(*session.Session, error) {}
+
+// OnMessage routes one message: it parses the envelope, runs the event's
+// handler and answers a request. A message that cannot be routed is
+// answered with an error (or closes the session, WithStrict).
+func (r *Router) OnMessage(s *session.Session, m session.Message) error {
+	c := r.codecs[r.codecIndex(s)]
+	in, err := c.parseEnvelope(m.Data)
+	if err != nil {
+		return r.refuse(s, c, &inHeader{}, wire.StatusInvalidFramePayloadData,
+			&Error{Code: CodeBadMessage, Message: err.Error()})
+	}
+	if !in.hasEvent {
+		return r.refuse(s, c, &in, wire.StatusInvalidFramePayloadData,
+			&Error{Code: CodeBadMessage, Message: "message has no event name"})
+	}
+	rt, ok := (*r.routes.Load())[string(in.event)]
+	if !ok {
+		return r.refuse(s, c, &in, wire.StatusUnsupportedData,
+			&Error{Code: CodeUnknownEvent, Message: fmt.Sprintf("unknown event %q", in.event)})
+	}
+	res, err := rt.call(s, c, in)
+	if err != nil {
+		var de decodeError
+		var ce wire.CloseError
+		switch {
+		case errors.As(err, &de):
+			return r.refuse(s, c, &in, wire.StatusInvalidFramePayloadData,
+				&Error{Code: CodeBadPayload, Message: fmt.Sprintf("payload of %q: %v", rt.name, de.err)})
+		case errors.As(err, &ce):
+			return ce
+		}
+		if r.onErr != nil {
+			r.onErr(s, rt.name, err)
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			e = &Error{Code: CodeInternal, Message: "internal error"}
+		}
+		r.sendError(s, c, &in, e)
+		return nil
+	}
+	if in.hasID {
+		f, err := encodeFrame(c, outHeader{id: in.id, hasID: true}, res)
+		if err != nil {
+			// The result does not encode: the request still gets its
+			// one answer.
+			if r.onErr != nil {
+				r.onErr(s, rt.name, err)
+			}
+			r.sendError(s, c, &in, &Error{Code: CodeInternal, Message: "internal error"})
+			return nil
+		}
+		s.SendFrame(f)
+	}
+	return nil
+}
+
+// refuse answers a message that cannot be routed with e, or closes the
+// session with code when the Router is strict.
+func (r *Router) refuse(s *session.Session, c envelopeCodec, in *inHeader, code wire.StatusCode, e *Error) error {
+	if r.onErr != nil {
+		r.onErr(s, string(in.event), e)
+	}
+	if r.strict {
+		return wire.CloseError{Code: code, Reason: e.Code}
+	}
+	r.sendError(s, c, in, e)
+	return nil
+}
+
+// sendError sends e as the reply to a request, or as an "error" event.
+func (r *Router) sendError(s *session.Session, c envelopeCodec, in *inHeader, e *Error) {
+	h := outHeader{id: in.id, hasID: in.hasID, err: e}
+	if !in.hasID {
+		h.event = EventError
+	}
+	r.send(s, c, h, nil)
+}
+
+// Emit sends event with payload v to session s, in the session's codec. A
+// nil v sends no payload. It never blocks; it fails like session.Send, or
+// when v does not encode.
+func (r *Router) Emit(s *session.Session, event string, v any) error {
+	return r.send(s, r.codecs[r.codecIndex(s)], outHeader{event: event}, v)
+}
+
+func (r *Router) send(s *session.Session, c envelopeCodec, h outHeader, v any) error {
+	f, err := encodeFrame(c, h, v)
+	if err != nil {
+		return err
+	}
+	return s.SendFrame(f)
+}
+
+// Publish sends event with payload v to every member of room; see
+// PublishExcept.
+func (r *Router) Publish(room *runtime.Room, event string, v any) (int, error) {
+	return r.PublishExcept(room, nil, event, v)
+}
+
+// PublishExcept sends event with payload v to every member of room but
+// except (which may be nil), with the room's name in the envelope, and
+// returns how many members accepted it. v is encoded once per codec in use
+// among the members, into one shared frame each; a member costs a mailbox
+// push, whatever the size of the room. It never blocks. If v does not
+// encode in a codec, the members speaking it get nothing and the error is
+// returned.
+func (r *Router) PublishExcept(room *runtime.Room, except *session.Session, event string, v any) (int, error) {
+	h := outHeader{event: event, room: room.Name()}
+	if len(r.codecs) == 1 {
+		f, err := encodeFrame(r.codecs[0], h, v)
+		if err != nil {
+			return 0, err
+		}
+		n := room.BroadcastFrame(f, except)
+		f.Release()
+		return n, nil
+	}
+	var frames [4]*session.Frame // one per codec; a Router has at most two
+	var failed [4]bool
+	var firstErr error
+	n := 0
+	for s := range room.Members() {
+		if s == except {
+			continue
+		}
+		i := r.codecIndex(s)
+		f := frames[i]
+		if f == nil {
+			if failed[i] {
+				continue
+			}
+			var err error
+			if f, err = encodeFrame(r.codecs[i], h, v); err != nil {
+				failed[i] = true
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			frames[i] = f
+		}
+		f.Retain(1)
+		if s.SendFrame(f) == nil {
+			n++
+		}
+	}
+	for _, f := range frames {
+		if f != nil {
+			f.Release()
+		}
+	}
+	return n, firstErr
+}
+
+// HandleRooms registers the built-in EventJoin and EventLeave handlers on
+// runtime rt: a client sends "room.join" or "room.leave" with the room's
+// name as the envelope's room, and, if it sent a request, gets an empty
+// reply once it has joined or left, or an error. allow, if not nil, is
+// asked before each join; the error it returns is sent back (an *Error as
+// it is) and the session does not join.
+func (r *Router) HandleRooms(rt *runtime.Runtime, allow func(s *session.Session, room string) error) {
+	On(r, EventJoin, func(s *session.Session, ev Event[struct{}]) error {
+		if ev.Room == "" {
+			return &Error{Code: CodeBadRequest, Message: EventJoin + " needs a room"}
+		}
+		if allow != nil {
+			if err := allow(s, ev.Room); err != nil {
+				return err
+			}
+		}
+		if rt.Join(ev.Room, s) == nil {
+			return session.ErrClosed
+		}
+		return nil
+	})
+	On(r, EventLeave, func(s *session.Session, ev Event[struct{}]) error {
+		if ev.Room == "" {
+			return &Error{Code: CodeBadRequest, Message: EventLeave + " needs a room"}
+		}
+		rt.Leave(ev.Room, s)
+		return nil
+	})
+}
+
+// bufs holds the buffers envelopes are encoded into before they are
+// copied into a frame.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxKeptBuf is the largest encoding buffer returned to the pool.
+const maxKeptBuf = 64 << 10
+
+// encodeFrame encodes an envelope into a new frame of the codec's type.
+func encodeFrame(c envelopeCodec, h outHeader, v any) (*session.Frame, error) {
+	bp := bufs.Get().(*[]byte)
+	b, err := c.appendEnvelope((*bp)[:0], h, v)
+	var f *session.Frame
+	if err == nil {
+		f = session.NewFrame(c.Opcode(), b)
+	}
+	if cap(b) <= maxKeptBuf {
+		*bp = b[:0]
+		bufs.Put(bp)
+	}
+	return f, err
+}
