@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,7 @@ type inHeader struct {
 	id                 uint64
 	hasID              bool
 	data               []byte // the payload's encoding, nil when absent
+	ctx                context.Context
 }
 
 // outHeader is an envelope to encode. Empty strings are left out; the

@@ -1,10 +1,15 @@
 package codec
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
@@ -61,11 +66,17 @@ type Event[T any] struct {
 	ID    uint64 // the request id, when HasID
 	HasID bool
 	Data  T
+	// Ctx is the message's context (session.Message.Context): when
+	// tracing is on it carries the message's span, which continues the
+	// client's trace when the envelope had one. Pass it to PublishContext
+	// or EmitContext to carry the trace on.
+	Ctx context.Context `json:"-" msgpack:"-"`
 }
 
 func (e *Event[T]) setMeta(name string, in inHeader) {
 	e.Name, e.Room, e.Trace = name, string(in.room), string(in.trace)
 	e.ID, e.HasID = in.id, in.hasID
+	e.Ctx = in.ctx
 }
 
 func (e *Event[T]) payload() any { return &e.Data }
@@ -281,6 +292,13 @@ func (r *Router) OnMessage(s *session.Session, m session.Message) error {
 		return r.refuse(s, c, &in, wire.StatusInvalidFramePayloadData,
 			&Error{Code: CodeBadMessage, Message: "message has no event name"})
 	}
+	in.ctx = m.Context()
+	if span := trace.SpanFromContext(in.ctx); span.IsRecording() {
+		span.SetAttributes(attribute.String("shockwave.event", string(in.event)))
+		if len(in.room) > 0 {
+			span.SetAttributes(semconv.MessagingDestinationName(string(in.room)))
+		}
+	}
 	rt, ok := (*r.routes.Load())[string(in.event)]
 	if !ok {
 		return r.refuse(s, c, &in, wire.StatusUnsupportedData,
@@ -352,6 +370,36 @@ func (r *Router) Emit(s *session.Session, event string, v any) error {
 	return r.send(s, r.codecs[r.codecIndex(s)], outHeader{event: event}, v)
 }
 
+// EmitContext is Emit carrying the trace of ctx (an Event's Ctx, say) in
+// the envelope's traceparent, when ctx has a span.
+func (r *Router) EmitContext(ctx context.Context, s *session.Session, event string, v any) error {
+	return r.send(s, r.codecs[r.codecIndex(s)], outHeader{event: event, trace: traceparent(ctx)}, v)
+}
+
+// TraceParent implements runtime.TraceParenter: it returns the envelope's
+// traceparent, so that the runtime's span of the message continues the
+// client's trace. The runtime calls it only when tracing is on.
+func (r *Router) TraceParent(s *session.Session, m session.Message) string {
+	in, err := r.codecs[r.codecIndex(s)].parseEnvelope(m.Data)
+	if err != nil {
+		return ""
+	}
+	return string(in.trace)
+}
+
+// traceparent returns the W3C traceparent of ctx's span, or "".
+func traceparent(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return ""
+	}
+	flags := "00"
+	if sc.IsSampled() {
+		flags = "01"
+	}
+	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + flags
+}
+
 func (r *Router) send(s *session.Session, c envelopeCodec, h outHeader, v any) error {
 	f, err := encodeFrame(c, h, v)
 	if err != nil {
@@ -366,6 +414,13 @@ func (r *Router) Publish(room *runtime.Room, event string, v any) (int, error) {
 	return r.PublishExcept(room, nil, event, v)
 }
 
+// PublishContext is Publish carrying the trace of ctx: the envelope's
+// traceparent names ctx's span, and the runtime's publish span is its
+// child.
+func (r *Router) PublishContext(ctx context.Context, room *runtime.Room, event string, v any) (int, error) {
+	return r.publish(ctx, room, nil, event, v)
+}
+
 // PublishExcept sends event with payload v to every member of room but
 // except (which may be nil), with the room's name in the envelope, and
 // returns how many members accepted it. v is encoded once per codec in use
@@ -374,13 +429,17 @@ func (r *Router) Publish(room *runtime.Room, event string, v any) (int, error) {
 // encode in a codec, the members speaking it get nothing and the error is
 // returned.
 func (r *Router) PublishExcept(room *runtime.Room, except *session.Session, event string, v any) (int, error) {
-	h := outHeader{event: event, room: room.Name()}
+	return r.publish(context.Background(), room, except, event, v)
+}
+
+func (r *Router) publish(ctx context.Context, room *runtime.Room, except *session.Session, event string, v any) (int, error) {
+	h := outHeader{event: event, room: room.Name(), trace: traceparent(ctx)}
 	if len(r.codecs) == 1 {
 		f, err := encodeFrame(r.codecs[0], h, v)
 		if err != nil {
 			return 0, err
 		}
-		n := room.BroadcastFrame(f, except)
+		n := room.BroadcastFrameContext(ctx, f, except)
 		f.Release()
 		return n, nil
 	}

@@ -29,7 +29,7 @@ const instrumentation = "github.com/shockwave-go/shockwave/runtime"
 // field): the message's span then continues the client's trace.
 type TraceParenter interface {
 	// TraceParent returns the traceparent value carried by m, or "".
-	TraceParent(m session.Message) string
+	TraceParent(s *session.Session, m session.Message) string
 }
 
 // telemetry holds the runtime's instruments. A nil tracer means tracing is
@@ -175,7 +175,7 @@ func (t *telemetry) onMessage(h session.Handler, s *session.Session, m session.M
 	}
 	ctx := s.Context()
 	if tp, ok := h.(TraceParenter); ok {
-		if v := tp.TraceParent(m); v != "" {
+		if v := tp.TraceParent(s, m); v != "" {
 			ctx = t.prop.Extract(ctx, propagation.MapCarrier{"traceparent": v})
 		}
 	}
