@@ -379,6 +379,7 @@ func (s *Session) finish(cause error) {
 		wire.Linger(s.nc, s.cfg.CloseTimeout)
 	}
 	s.closeTransport()
+	s.rd.Release()
 	s.mu.Lock()
 	cause = s.cause
 	if s.cancel != nil {
@@ -386,10 +387,6 @@ func (s *Session) finish(cause error) {
 	}
 	s.mu.Unlock()
 	s.call(func() error { s.h.OnClose(s, cause); return nil })
-}
-
-func isTransportErr(err error) bool {
-	return wire.CodeOf(err) == wire.StatusAbnormalClosure || errors.Is(err, ErrTimeout)
 }
 
 // closeTransport closes the connection once and releases what the session
