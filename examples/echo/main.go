@@ -3,6 +3,10 @@
 // one conformance tools such as the Autobahn testsuite are pointed at.
 //
 //	go run ./examples/echo -addr 127.0.0.1:9001
+//
+// It exports traces and metrics when the standard variables say so, such as
+// OTEL_TRACES_EXPORTER=stdout or OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318
+// (see docs/observability.md); with none set, instrumentation is off.
 package main
 
 import (
@@ -16,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shockwave-go/shockwave/examples/internal/otelsetup"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
 )
@@ -23,6 +28,19 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "address to listen on")
 	flag.Parse()
+
+	// Before runtime.New, which looks at the global providers once.
+	otelShutdown, err := otelsetup.Init(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := otelShutdown(ctx); err != nil {
+			log.Printf("echo: telemetry shutdown: %v", err)
+		}
+	}()
 
 	echo := session.HandlerFunc(func(s *session.Session, m session.Message) error {
 		return s.Send(m.Op, m.Data)
@@ -37,7 +55,9 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -46,7 +66,8 @@ func main() {
 	}()
 	log.Printf("echo: listening on ws://%s/echo", *addr)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		log.Fatal(err)
+		log.Print(err)
+		return
 	}
-	<-ctx.Done()
+	<-done // the sessions have ended: their spans are in before the exporters flush
 }

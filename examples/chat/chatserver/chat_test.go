@@ -1,0 +1,564 @@
+package chatserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// Shorter names for the events.
+const (
+	join     = chatserver.EventJoin
+	leave    = chatserver.EventLeave
+	send     = chatserver.EventSend
+	private  = chatserver.EventPrivate
+	typing   = chatserver.EventTyping
+	rooms    = chatserver.EventRooms
+	msg      = chatserver.EventMsg
+	presence = chatserver.EventPresence
+)
+
+func text(s string) chatserver.SendRequest { return chatserver.SendRequest{Text: s} }
+
+func TestJoinAndSend(t *testing.T) {
+	_, url := server(t, chatserver.Config{})
+	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
+	if st := alice.join("lobby", "alice", ""); len(st.Members) != 1 || len(st.History) != 0 || st.MaxLength != 2000 {
+		t.Fatalf("alice's state: %+v", st)
+	}
+	if st := bob.join("lobby", "bob", ""); !slices.Equal(st.Members, []string{"alice", "bob"}) {
+		t.Fatalf("bob's members: %q", st.Members)
+	}
+
+	alice.ok(send, "lobby", text("hello <b>bob</b>"))
+	for _, c := range []*client{alice, bob} {
+		m := event[chatserver.Message](c, msg, "lobby")
+		if m.ID != 1 || m.From != "alice" || m.Text != "hello <b>bob</b>" || m.At == 0 {
+			t.Errorf("%s got %+v", c.name, m)
+		}
+	}
+	bob.emit(send, "lobby", text("hi")) // an event without an id: no reply
+	for _, c := range []*client{alice, bob} {
+		if m := event[chatserver.Message](c, msg, "lobby"); m.ID != 2 || m.From != "bob" || m.Text != "hi" {
+			t.Errorf("%s got %+v", c.name, m)
+		}
+	}
+}
+
+func TestPresence(t *testing.T) {
+	_, url := server(t, chatserver.Config{})
+	alice, bob, carol := dial(t, url, "alice"), dial(t, url, "bob"), dial(t, url, "carol")
+	alice.join("lobby", "alice", "")
+
+	wantPresence := func(c *client, nick, action string, count int) {
+		t.Helper()
+		p := event[chatserver.Presence](c, presence, "lobby")
+		if p != (chatserver.Presence{Nick: nick, Action: action, Count: count}) {
+			t.Fatalf("%s got presence %+v, want %s %s (%d)", c.name, p, nick, action, count)
+		}
+	}
+	bob.join("lobby", "bob", "")
+	wantPresence(alice, "bob", "join", 2)
+	if st := carol.join("lobby", "carol", ""); !slices.Equal(st.Members, []string{"alice", "bob", "carol"}) {
+		t.Fatalf("carol's members: %q", st.Members)
+	}
+	wantPresence(alice, "carol", "join", 3)
+	wantPresence(bob, "carol", "join", 3)
+
+	bob.ok(leave, "lobby", nil)
+	wantPresence(alice, "bob", "leave", 2)
+	wantPresence(carol, "bob", "leave", 2)
+	bob.fails(chatserver.CodeNotJoined, send, "lobby", text("still here?"))
+
+	carol.drop() // a connection that ends leaves its rooms
+	wantPresence(alice, "carol", "leave", 1)
+
+	// A client never sees its own join or leave.
+	alice.ok(send, "lobby", text("barrier"))
+	event[chatserver.Message](alice, msg, "lobby")
+	if alice.has(func(e envelope) bool { return e.Event == presence }) {
+		t.Error("alice got a presence event of her own")
+	}
+}
+
+func TestRoomList(t *testing.T) {
+	_, url := server(t, chatserver.Config{Rooms: []string{"lobby", "help"}})
+	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
+
+	list := func() []chatserver.RoomInfo {
+		var out []chatserver.RoomInfo
+		if err := json.Unmarshal(alice.ok(rooms, "", nil), &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got, want := list(), []chatserver.RoomInfo{{Name: "help"}, {Name: "lobby"}}; !slices.Equal(got, want) {
+		t.Fatalf("rooms %+v, want %+v", got, want)
+	}
+	alice.join("games", "alice", "")
+	bob.join("games", "bob", "")
+	bob.join("lobby", "bob", "")
+	want := []chatserver.RoomInfo{{Name: "games", Members: 2}, {Name: "help"}, {Name: "lobby", Members: 1}}
+	if got := list(); !slices.Equal(got, want) {
+		t.Fatalf("rooms %+v, want %+v", got, want)
+	}
+	alice.ok(leave, "games", nil)
+	bob.ok(leave, "games", nil)
+	want = []chatserver.RoomInfo{{Name: "help"}, {Name: "lobby", Members: 1}} // empty rooms are not listed
+	if got := list(); !slices.Equal(got, want) {
+		t.Fatalf("rooms %+v, want %+v", got, want)
+	}
+}
+
+func TestHistoryOnJoin(t *testing.T) {
+	_, url := server(t, chatserver.Config{Rate: 1e6})
+	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
+	alice.join("lobby", "alice", "")
+	const sent = 105
+	for i := 1; i <= sent; i++ {
+		alice.emit(send, "lobby", text(fmt.Sprintf("message %d", i)))
+	}
+	alice.ok(send, "lobby", text("last")) // replied to after the 105 are handled
+
+	st := bob.join("lobby", "bob", "")
+	if len(st.History) != 100 {
+		t.Fatalf("history of %d messages, want the last 100", len(st.History))
+	}
+	for i, m := range st.History { // the last 100 of 106: 7 to 106
+		want := fmt.Sprintf("message %d", 7+i)
+		if i == 99 {
+			want = "last"
+		}
+		if m.ID != uint64(7+i) || m.Text != want || m.From != "alice" {
+			t.Fatalf("history[%d] = %+v, want message %d", i, m, 7+i)
+		}
+	}
+	// What is said after the join follows the state, once.
+	alice.ok(send, "lobby", text("after"))
+	if m := event[chatserver.Message](bob, msg, "lobby"); m.ID != 107 || m.Text != "after" {
+		t.Fatalf("bob got %+v after joining, want message 107", m)
+	}
+}
+
+func TestPrivateMessage(t *testing.T) {
+	_, url := server(t, chatserver.Config{})
+	alice, bob, carol := dial(t, url, "alice"), dial(t, url, "bob"), dial(t, url, "carol")
+	alice.join("lobby", "alice", "")
+	bob.join("lobby", "bob", "")
+	carol.join("lobby", "carol", "")
+
+	alice.ok(private, "lobby", chatserver.PrivateRequest{To: "bob", Text: "psst"})
+	for _, c := range []*client{bob, alice} {
+		p := event[chatserver.Private](c, private, "")
+		if p.From != "alice" || p.To != "bob" || p.Text != "psst" || p.Room != "lobby" || p.At == 0 {
+			t.Errorf("%s got %+v", c.name, p)
+		}
+	}
+	// Carol gets alice's next room message; a private message to her
+	// would have been queued before it.
+	alice.ok(send, "lobby", text("hello all"))
+	event[chatserver.Message](carol, msg, "lobby")
+	if carol.has(func(e envelope) bool { return e.Event == private }) {
+		t.Error("carol got a private message between alice and bob")
+	}
+
+	alice.fails(chatserver.CodeNoSuchUser, private, "lobby", chatserver.PrivateRequest{To: "dave", Text: "hi"})
+	alice.fails(chatserver.CodeNotJoined, private, "games", chatserver.PrivateRequest{To: "bob", Text: "hi"})
+	alice.fails(chatserver.CodeEmpty, private, "lobby", chatserver.PrivateRequest{To: "bob", Text: " "})
+}
+
+func TestTyping(t *testing.T) {
+	_, url := server(t, chatserver.Config{})
+	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
+	alice.join("lobby", "alice", "")
+	bob.join("lobby", "bob", "")
+
+	alice.emit(typing, "lobby", nil)
+	if ty := event[chatserver.Typing](bob, typing, "lobby"); ty.Nick != "alice" {
+		t.Fatalf("bob got typing %+v", ty)
+	}
+	alice.ok(send, "lobby", text("done typing"))
+	event[chatserver.Message](alice, msg, "lobby")
+	if alice.has(func(e envelope) bool { return e.Event == typing }) {
+		t.Error("alice was told that she is typing")
+	}
+	bob.ok(leave, "lobby", nil)
+	bob.emit(typing, "lobby", nil)
+	if err := bob.errorEvent(); err.Code != chatserver.CodeNotJoined {
+		t.Fatalf("typing out of the room: %v", err)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	// A burst of 4 and practically no refill: the join takes one token,
+	// then three messages go and the rest are refused.
+	_, url := server(t, chatserver.Config{Rate: 0.001, Burst: 4})
+	alice := dial(t, url, "alice")
+	alice.join("lobby", "alice", "")
+	for i := range 3 {
+		alice.ok(send, "lobby", text(fmt.Sprint("ok ", i)))
+	}
+	err := alice.fails(chatserver.CodeRateLimited, send, "lobby", text("too many"))
+	if !strings.Contains(err.Message, "slow down") {
+		t.Errorf("rate limit message %q", err.Message)
+	}
+	alice.emit(send, "lobby", text("too many, no id")) // refused with an error event
+	if err := alice.errorEvent(); err.Code != chatserver.CodeRateLimited {
+		t.Fatalf("error event %v, want rate_limited", err)
+	}
+	alice.fails(chatserver.CodeRateLimited, rooms, "", nil) // every event counts
+	for range 3 {
+		event[chatserver.Message](alice, msg, "lobby") // only the first three went out
+	}
+}
+
+func TestOversizeMessage(t *testing.T) {
+	_, url := server(t, chatserver.Config{MaxLength: 10})
+	alice := dial(t, url, "alice")
+	alice.join("lobby", "alice", "")
+
+	for _, tc := range []struct {
+		text string
+		code string // "" for accepted
+	}{
+		{"0123456789", ""},
+		{"éééééééééé", ""}, // 10 characters in 20 bytes
+		{"01234567890", chatserver.CodeTooLong},
+		{"héllo wörld", chatserver.CodeTooLong}, // 11 characters
+		{"", chatserver.CodeEmpty},
+		{" \n\t", chatserver.CodeEmpty},
+	} {
+		_, err := alice.request(send, "lobby", text(tc.text))
+		switch {
+		case tc.code == "" && err != nil:
+			t.Errorf("%q: %v", tc.text, err)
+		case tc.code != "" && (err == nil || err.Code != tc.code):
+			t.Errorf("%q: error %v, want %s", tc.text, err, tc.code)
+		}
+	}
+	err := alice.fails(chatserver.CodeTooLong, send, "lobby", text(strings.Repeat("x", 25)))
+	if err.Message != "the message is 25 characters long; the limit is 10" {
+		t.Errorf("too_long message %q", err.Message)
+	}
+	alice.emit(send, "lobby", text(strings.Repeat("y", 11)))
+	if err := alice.errorEvent(); err.Code != chatserver.CodeTooLong {
+		t.Errorf("error event %v, want too_long", err)
+	}
+
+	// A message no page would send, longer than the frame limit, ends the
+	// connection with 1009.
+	if err := alice.conn.WriteMessage(wire.OpText, []byte(`{"e":"chat.send","r":"lobby","d":{"text":"`+strings.Repeat("z", 70<<10)+`"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if code := alice.closed(); code != wire.StatusMessageTooBig {
+		t.Errorf("closed with %v, want 1009", code)
+	}
+}
+
+func TestNicknameClash(t *testing.T) {
+	_, url := server(t, chatserver.Config{})
+	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
+	alice.join("lobby", "ada", "alice's token")
+
+	err := bob.fails(chatserver.CodeNickTaken, join, "lobby", chatserver.JoinRequest{Nick: "ada", Token: "bob's token"})
+	if err.Message != `"ada" is taken in lobby; choose another nickname` {
+		t.Errorf("nick_taken message %q", err.Message)
+	}
+	bob.fails(chatserver.CodeNickTaken, join, "lobby", chatserver.JoinRequest{Nick: " ada "}) // trimmed, and no token
+	bob.join("games", "ada", "")                                                              // unique per room only
+	bob.join("lobby", "bob", "")
+
+	// Bob renames himself in the lobby: he leaves as bob and comes as bobby.
+	bob.join("lobby", "bobby", "")
+	for _, want := range []chatserver.Presence{{Nick: "bob", Action: "join", Count: 2}, {Nick: "bob", Action: "leave", Count: 1}, {Nick: "bobby", Action: "join", Count: 2}} {
+		if p := event[chatserver.Presence](alice, presence, "lobby"); p != want {
+			t.Errorf("alice got %+v, want %+v", p, want)
+		}
+	}
+}
+
+func TestBadNames(t *testing.T) {
+	_, url := server(t, chatserver.Config{})
+	alice := dial(t, url, "alice")
+	for _, tc := range []struct {
+		room, nick, code string
+	}{
+		{"lobby", "", chatserver.CodeBadNick},
+		{"lobby", "   ", chatserver.CodeBadNick},
+		{"lobby", strings.Repeat("n", 33), chatserver.CodeBadNick},
+		{"lobby", "a\x00b", chatserver.CodeBadNick},
+		{"lobby", "a\u200bb", chatserver.CodeBadNick}, // zero-width space
+		{"lobby", "a\nb", chatserver.CodeBadNick},
+		{"", "ada", chatserver.CodeBadRoom},
+		{strings.Repeat("r", 41), "ada", chatserver.CodeBadRoom},
+		{"a\tb", "ada", chatserver.CodeBadRoom},
+	} {
+		alice.fails(tc.code, join, tc.room, chatserver.JoinRequest{Nick: tc.nick})
+	}
+	alice.join(strings.Repeat("r", 40), strings.Repeat("n", 32), "") // the longest names
+	alice.join("café ☕", "Zoë", "")
+}
+
+func TestReconnect(t *testing.T) {
+	_, url := server(t, chatserver.Config{})
+	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
+	alice.join("lobby", "alice", "tab-1")
+	bob.join("lobby", "bob", "tab-2")
+	event[chatserver.Presence](alice, presence, "lobby")
+	for _, s := range []string{"one", "two", "three"} {
+		alice.ok(send, "lobby", text(s))
+		event[chatserver.Message](bob, msg, "lobby")
+	}
+
+	// Alice's network drops; the server notices, bob sees her go.
+	alice.drop()
+	if p := event[chatserver.Presence](bob, presence, "lobby"); p.Nick != "alice" || p.Action != "leave" {
+		t.Fatalf("bob got %+v", p)
+	}
+	bob.ok(send, "lobby", text("while you were away"))
+	event[chatserver.Message](bob, msg, "lobby")
+
+	// She comes back on a new connection, rejoins, and gets the history.
+	alice2 := dial(t, url, "alice again")
+	st := alice2.join("lobby", "alice", "tab-1")
+	var texts []string
+	for _, m := range st.History {
+		texts = append(texts, m.Text)
+	}
+	if want := []string{"one", "two", "three", "while you were away"}; !slices.Equal(texts, want) {
+		t.Fatalf("history %q, want %q", texts, want)
+	}
+	if !slices.Equal(st.Members, []string{"alice", "bob"}) {
+		t.Fatalf("members %q", st.Members)
+	}
+	if p := event[chatserver.Presence](bob, presence, "lobby"); p.Nick != "alice" || p.Action != "join" {
+		t.Fatalf("bob got %+v", p)
+	}
+
+	// The same tab again, before the server has noticed the old
+	// connection is gone: the new one takes the nickname over and the old
+	// one is closed with 4001. Another tab cannot.
+	alice3 := dial(t, url, "alice's third")
+	alice3.join("lobby", "alice", "tab-1")
+	if code := alice2.closed(); code != chatserver.StatusReplaced {
+		t.Fatalf("the replaced connection closed with %v, want 4001", code)
+	}
+	alice3.ok(send, "lobby", text("back"))
+	if m := event[chatserver.Message](bob, msg, "lobby"); m.From != "alice" || m.Text != "back" {
+		t.Fatalf("bob got %+v", m)
+	}
+	if bob.has(func(e envelope) bool { return e.Event == presence }) {
+		t.Error("a takeover was announced as a leave or join")
+	}
+	mallory := dial(t, url, "mallory")
+	mallory.fails(chatserver.CodeNickTaken, join, "lobby", chatserver.JoinRequest{Nick: "alice", Token: "guess"})
+}
+
+func TestRoomLimits(t *testing.T) {
+	_, url := server(t, chatserver.Config{Rooms: []string{"lobby"}, MaxRooms: 3, RoomsPerClient: 2})
+	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
+	alice.join("lobby", "alice", "")
+	alice.join("a", "alice", "")
+	alice.fails(chatserver.CodeTooManyRooms, join, "b", chatserver.JoinRequest{Nick: "alice"}) // per client
+
+	// An empty room keeps its history...
+	bob.join("b", "bob", "")
+	bob.ok(send, "b", text("kept"))
+	bob.ok(leave, "b", nil)
+	if st := bob.join("b", "bob", ""); len(st.History) != 1 || st.History[0].Text != "kept" {
+		t.Fatalf("history of b after it was empty: %+v", st.History)
+	}
+	bob.ok(leave, "b", nil)
+	// ...until a new room needs its place.
+	bob.join("c", "bob", "")
+	bob.fails(chatserver.CodeTooManyRooms, join, "d", chatserver.JoinRequest{Nick: "bob"}) // lobby, a, c are in use
+	bob.ok(leave, "c", nil)
+	if st := bob.join("b", "bob", ""); len(st.History) != 0 {
+		t.Fatalf("b was evicted, yet has history %+v", st.History)
+	}
+}
+
+func TestPage(t *testing.T) {
+	_, url := server(t, chatserver.Config{})
+	for _, tc := range []struct {
+		path, contentType, contains string
+	}{
+		{"/", "text/html", `<script type="module" src="app.js">`},
+		{"/app.js", "text/javascript", "import { connect } from './shockwave.js'"},
+		{"/shockwave.js", "text/javascript", "export function connect"},
+		{"/style.css", "text/css", "@media"},
+		{"/icon.svg", "image/svg+xml", "<svg"},
+	} {
+		resp, err := http.Get(url + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.contentType) || !strings.Contains(string(body), tc.contains) {
+			t.Errorf("GET %s: %s, %s, %d bytes", tc.path, resp.Status, resp.Header.Get("Content-Type"), len(body))
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+			t.Errorf("GET %s: Content-Security-Policy %q", tc.path, csp)
+		}
+	}
+	resp, err := http.Get(url + "/ws") // not an upgrade
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || resp.StatusCode >= 500 {
+		t.Errorf("GET /ws without an upgrade: %s", resp.Status)
+	}
+}
+
+// TestChurn has clients join, talk in and leave rooms all at once, to let
+// the race detector look at the locking, and checks that each room numbers
+// its messages in the order its members see them and that every room ends
+// empty.
+func TestChurn(t *testing.T) {
+	_, url := server(t, chatserver.Config{Rate: 1e6})
+	const clients, rounds = 8, 15
+	roomNames := []string{"lobby", "random", "games"}
+	var cs []*client
+	for i := range clients {
+		cs = append(cs, dial(t, url, fmt.Sprint("client ", i)))
+	}
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				room := roomNames[(i+r)%len(roomNames)]
+				// Not c.ok: t.Fatal must not be called off the test's goroutine.
+				c.send(join, room, 0, chatserver.JoinRequest{Nick: fmt.Sprint("n", i)})
+				c.send(send, room, 0, text(fmt.Sprint(i, " in round ", r)))
+				if r%2 == 0 {
+					c.send(leave, room, 0, nil)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range cs {
+		c.ok(rooms, "", nil) // every event before it is handled
+		c.mu.Lock()
+		last := map[string]uint64{}
+		for _, e := range c.got {
+			switch e.Event {
+			case msg:
+				var m chatserver.Message
+				if err := json.Unmarshal(e.Data, &m); err != nil {
+					t.Fatal(err)
+				}
+				if m.ID <= last[e.Room] {
+					t.Errorf("%s: message %d in %s after %d", c.name, m.ID, e.Room, last[e.Room])
+				}
+				last[e.Room] = m.ID
+			case "error":
+				t.Errorf("%s: %v", c.name, e.Err)
+			}
+		}
+		c.mu.Unlock()
+	}
+	for _, c := range cs {
+		c.drop()
+	}
+	probe := dial(t, url, "probe")
+	deadline := time.Now().Add(bound)
+	for {
+		var list []chatserver.RoomInfo
+		if err := json.Unmarshal(probe.ok(rooms, "", nil), &list); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(list, func(r chatserver.RoomInfo) bool { return r.Members > 0 }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rooms still have members after everyone left: %+v", list)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestMessagePack has a client that chose MessagePack by subprotocol talk
+// with a JSON client: each gets the room's messages in its own codec.
+func TestMessagePack(t *testing.T) {
+	_, url := server(t, chatserver.Config{})
+	alice := dial(t, url, "alice")
+	alice.join("lobby", "alice", "")
+
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	mp, _, err := wire.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/ws",
+		&wire.DialOptions{Subprotocols: []string{"shockwave.msgpack"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mp.CloseNow()
+	write := func(v map[string]any) {
+		t.Helper()
+		b, err := msgpack.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mp.WriteMessage(wire.OpBinary, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// read returns the next message that has key set.
+	read := func(key string) map[string]any {
+		t.Helper()
+		for {
+			op, p, err := mp.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			if op != wire.OpBinary || msgpack.Unmarshal(p, &m) != nil {
+				t.Fatalf("not a MessagePack envelope: %v %q", op, p)
+			}
+			if _, ok := m[key]; ok {
+				return m
+			}
+		}
+	}
+	write(map[string]any{"e": join, "r": "lobby", "i": 1, "d": map[string]any{"nick": "bob"}})
+	if st := read("d"); st["e"] != chatserver.EventState {
+		t.Fatalf("first message %v, want the state", st)
+	}
+	if reply := read("i"); reply["x"] != nil {
+		t.Fatalf("join: %v", reply)
+	}
+	write(map[string]any{"e": send, "r": "lobby", "d": map[string]any{"text": "hello from msgpack"}})
+	if m := event[chatserver.Message](alice, msg, "lobby"); m.From != "bob" || m.Text != "hello from msgpack" {
+		t.Fatalf("alice got %+v", m)
+	}
+	alice.ok(send, "lobby", text("hello from JSON"))
+	for {
+		m := read("e")
+		if m["e"] != msg {
+			continue
+		}
+		d := m["d"].(map[string]any)
+		if d["from"] == "alice" {
+			if d["text"] != "hello from JSON" || m["r"] != "lobby" {
+				t.Fatalf("bob got %v", m)
+			}
+			break
+		}
+	}
+}

@@ -1,0 +1,26 @@
+package chatserver
+
+import "time"
+
+// bucket is a token bucket: it holds up to burst tokens, gains rate tokens
+// a second, and each message takes one. It lives in a session's state and
+// is used from the session's callbacks only, so it needs no lock.
+type bucket struct {
+	tokens float64
+	last   time.Time // of the last take; zero before the first
+}
+
+// take reports whether a message may go now, and takes its token if so.
+func (b *bucket) take(now time.Time, rate, burst float64) bool {
+	if b.last.IsZero() {
+		b.tokens = burst
+	} else if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(burst, b.tokens+d.Seconds()*rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

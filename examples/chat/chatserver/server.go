@@ -1,0 +1,399 @@
+package chatserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/shockwave-go/shockwave/codec"
+	"github.com/shockwave-go/shockwave/runtime"
+	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// StatusReplaced is the close code of a connection whose nickname was
+// taken over by a newer connection of the same page (same token).
+const StatusReplaced wire.StatusCode = 4001
+
+// Config is the chat's settings. Zero fields take the defaults.
+type Config struct {
+	// MaxLength is the longest message, in characters. Default 2000.
+	MaxLength int
+	// Rate is how many events a second one connection may send, and
+	// Burst how many at once. Defaults 20 and Rate.
+	Rate  float64
+	Burst int
+	// History is how many messages each room keeps for the clients that
+	// join it. Default 100.
+	History int
+	// Rooms are listed even when nobody is in them. Default ["lobby",
+	// "random"].
+	Rooms []string
+	// MaxRooms bounds the rooms the server keeps, with their history.
+	// Default 1000.
+	MaxRooms int
+	// RoomsPerClient bounds the rooms one connection may be in at once.
+	// Default 10.
+	RoomsPerClient int
+	// Runtime holds more options for the runtime (heartbeat, origins,
+	// telemetry providers...), applied after the chat's own.
+	Runtime []runtime.Option
+	// Logger receives the errors clients cannot see (codec.CodeInternal).
+	// Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxLength <= 0 {
+		c.MaxLength = 2000
+	}
+	if c.Rate <= 0 {
+		c.Rate = 20
+	}
+	if c.Burst <= 0 {
+		c.Burst = max(1, int(c.Rate))
+	}
+	if c.History <= 0 {
+		c.History = 100
+	}
+	if c.Rooms == nil {
+		c.Rooms = []string{"lobby", "random"}
+	}
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = 1000
+	}
+	if c.RoomsPerClient <= 0 {
+		c.RoomsPerClient = 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Server is the chat. It is an http.Handler serving the page at "/" and
+// the WebSocket at "/ws"; mount it at the root of a server.
+type Server struct {
+	cfg    Config
+	router *codec.Router
+	rt     *runtime.Runtime
+	rooms  *registry
+	mux    *http.ServeMux
+}
+
+// New returns a chat server. Call Shutdown to end its sessions.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	srv := &Server{cfg: cfg, rooms: newRegistry(cfg.Rooms, cfg.MaxRooms, cfg.History)}
+
+	// One Router speaks the event envelope: JSON by default, MessagePack
+	// for clients that ask for it by subprotocol.
+	srv.router = codec.NewRouter(codec.JSON, codec.WithErrorHandler(srv.logError))
+	codec.On(srv.router, EventJoin, limited(srv, srv.join))
+	codec.On(srv.router, EventLeave, limited(srv, srv.leave))
+	codec.On(srv.router, EventSend, limited(srv, srv.send))
+	codec.On(srv.router, EventPrivate, limited(srv, srv.private))
+	codec.On(srv.router, EventTyping, limited(srv, srv.typing))
+	codec.Handle(srv.router, EventRooms, limitedRequest(srv, srv.list))
+
+	// A message may take 6 bytes a character in JSON (\u escapes), plus
+	// the envelope; anything longer is not from our page and closes the
+	// connection (1009). Shorter messages over MaxLength characters get a
+	// too_long error.
+	opts := []runtime.Option{
+		runtime.WithSubprotocols(srv.router.Subprotocols()...),
+		runtime.WithMaxMessageSize(max(64<<10, int64(cfg.MaxLength)*6+1024)),
+	}
+	rt, err := runtime.New(handler{srv.router, srv}, append(opts, cfg.Runtime...)...)
+	if err != nil {
+		return nil, err
+	}
+	srv.rt = rt
+	srv.mux = srv.routes()
+	return srv, nil
+}
+
+// ServeHTTP serves the page, the client module and the WebSocket.
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { srv.mux.ServeHTTP(w, r) }
+
+// Shutdown closes every connection (1001) and waits for the sessions to
+// end, or for ctx; see runtime.Runtime.Shutdown.
+func (srv *Server) Shutdown(ctx context.Context) error { return srv.rt.Shutdown(ctx) }
+
+// handler is the runtime's session.Handler: the Router, which routes every
+// message to the handlers below, and OnClose of our own, which takes a
+// closed session out of its rooms.
+type handler struct {
+	*codec.Router
+	srv *Server
+}
+
+// OnClose tells the rooms of s that it left. The runtime has already taken
+// s out of its runtime rooms.
+func (h handler) OnClose(s *session.Session, _ error) {
+	for name, nick := range clientOf(s).rooms {
+		if r := h.srv.rooms.lookup(name); r != nil {
+			h.srv.depart(s, r, nick)
+		}
+	}
+}
+
+// client is a session's own state (session.State): the rooms it is in and
+// its rate limit. Only the session's callbacks use it, so it needs no lock.
+type client struct {
+	rooms map[string]string // room name → the nickname held there
+	limit bucket
+}
+
+func clientOf(s *session.Session) *client {
+	c := session.State[client](s)
+	if c.rooms == nil {
+		c.rooms = make(map[string]string)
+	}
+	return c
+}
+
+// allow takes a token from the session's bucket, or fails with
+// rate_limited.
+func (srv *Server) allow(s *session.Session) error {
+	if !clientOf(s).limit.take(time.Now(), srv.cfg.Rate, float64(srv.cfg.Burst)) {
+		return chatError(CodeRateLimited, "slow down: at most %g messages a second", srv.cfg.Rate)
+	}
+	return nil
+}
+
+// limited puts an event handler behind the session's rate limit.
+func limited[T any](srv *Server, fn func(*session.Session, T) error) func(*session.Session, T) error {
+	return func(s *session.Session, m T) error {
+		if err := srv.allow(s); err != nil {
+			return err
+		}
+		return fn(s, m)
+	}
+}
+
+// limitedRequest puts a request handler behind the session's rate limit.
+func limitedRequest[T, R any](srv *Server, fn func(*session.Session, T) (R, error)) func(*session.Session, T) (R, error) {
+	return func(s *session.Session, m T) (R, error) {
+		if err := srv.allow(s); err != nil {
+			var zero R
+			return zero, err
+		}
+		return fn(s, m)
+	}
+}
+
+// logError logs the errors that reach the client as "internal error".
+func (srv *Server) logError(s *session.Session, event string, err error) {
+	var ce *codec.Error
+	if !errors.As(err, &ce) && !errors.Is(err, session.ErrClosed) {
+		srv.cfg.Logger.Error("chat: handler failed", "event", event, "session", s.ID(), "err", err)
+	}
+}
+
+// join puts the client in a room under a nickname (chat.join). The client
+// first gets the room's state (chat.state), then everything the room
+// publishes; the others get a presence event.
+func (srv *Server) join(s *session.Session, ev codec.Event[JoinRequest]) error {
+	name, err := checkName("room name", CodeBadRoom, ev.Room, maxRoom)
+	if err != nil {
+		return err
+	}
+	nick, err := checkName("nickname", CodeBadNick, ev.Data.Nick, maxNick)
+	if err != nil {
+		return err
+	}
+	c := clientOf(s)
+	if held, in := c.rooms[name]; in && held != nick {
+		// A new nickname in the same room: leave under the old one.
+		if r := srv.rooms.lookup(name); r != nil {
+			srv.depart(s, r, held)
+		}
+		srv.rt.Leave(name, s)
+		delete(c.rooms, name)
+	}
+	if _, in := c.rooms[name]; !in && len(c.rooms) >= srv.cfg.RoomsPerClient {
+		return chatError(CodeTooManyRooms, "you are in %d rooms already; leave one first", len(c.rooms))
+	}
+	for {
+		r, err := srv.rooms.room(name)
+		if err != nil {
+			return err
+		}
+		retry, err := srv.enter(ev.Ctx, s, r, nick, ev.Data.Token)
+		if err != nil {
+			return err
+		}
+		if !retry {
+			c.rooms[name] = nick
+			return nil
+		}
+	}
+}
+
+// enter makes s a member of r as nick. It reports retry when r was evicted
+// meanwhile and must be looked up again.
+func (srv *Server) enter(ctx context.Context, s *session.Session, r *room, nick, token string) (retry bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gone {
+		return true, nil
+	}
+	announce := true
+	if m, taken := r.members[nick]; taken && m.s != s {
+		if token == "" || m.token != token {
+			return false, chatError(CodeNickTaken, "%q is taken in %s; choose another nickname", nick, r.name)
+		}
+		// The same page on a new connection: the old one, which may
+		// not know yet that it is dead, gives way. To the room it is
+		// the same member.
+		srv.rt.Leave(r.name, m.s)
+		m.s.Close(StatusReplaced, "replaced by a new connection")
+		announce = false
+	} else if taken {
+		announce = false // joining again: the state once more
+	}
+	r.members[nick] = &member{nick: nick, token: token, s: s}
+	r.active = time.Now()
+
+	// The state first, then the runtime room: whatever the room publishes
+	// from now on follows the state in the session's mailbox.
+	state := &State{Room: r.name, Nick: nick, Members: r.nicks(), History: r.history.all(), MaxLength: srv.cfg.MaxLength}
+	if err := srv.router.EmitContext(ctx, s, EventState, state); err != nil {
+		delete(r.members, nick)
+		return false, err
+	}
+	if srv.rt.Join(r.name, s) == nil {
+		delete(r.members, nick)
+		return false, session.ErrClosed
+	}
+	if announce {
+		srv.publishExcept(r.name, s, EventPresence, &Presence{Nick: nick, Action: "join", Count: len(r.members)})
+	}
+	return false, nil
+}
+
+// leave takes the client out of a room (chat.leave).
+func (srv *Server) leave(s *session.Session, ev codec.Event[struct{}]) error {
+	c := clientOf(s)
+	nick, in := c.rooms[ev.Room]
+	if !in {
+		return chatError(CodeNotJoined, "you are not in %s", ev.Room)
+	}
+	delete(c.rooms, ev.Room)
+	srv.rt.Leave(ev.Room, s)
+	if r := srv.rooms.lookup(ev.Room); r != nil {
+		srv.depart(s, r, nick)
+	}
+	return nil
+}
+
+// depart removes s, known as nick, from r and tells the room, unless
+// another connection has taken the nickname over.
+func (srv *Server) depart(s *session.Session, r *room, nick string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.members[nick]; m == nil || m.s != s {
+		return
+	}
+	delete(r.members, nick)
+	r.active = time.Now()
+	srv.publishExcept(r.name, s, EventPresence, &Presence{Nick: nick, Action: "leave", Count: len(r.members)})
+}
+
+// send says something to a room (chat.send): the message is numbered, kept
+// in the history and published to every member, the sender included.
+func (srv *Server) send(s *session.Session, ev codec.Event[SendRequest]) error {
+	nick, r, err := srv.memberOf(s, ev.Room)
+	if err != nil {
+		return err
+	}
+	if err := checkText(ev.Data.Text, srv.cfg.MaxLength); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.members[nick]; m == nil || m.s != s {
+		return chatError(CodeNotJoined, "you are not in %s", r.name)
+	}
+	now := time.Now()
+	r.lastID++
+	msg := Message{ID: r.lastID, From: nick, Text: ev.Data.Text, At: now.UnixMilli()}
+	r.history.push(msg)
+	r.active = now
+	if rr, ok := srv.rt.Room(r.name); ok {
+		_, err := srv.router.PublishContext(ev.Ctx, rr, EventMsg, &msg) // encoded once for the whole room
+		return err
+	}
+	return nil
+}
+
+// private sends a message to one member of a room (chat.private); the
+// sender gets it back too.
+func (srv *Server) private(s *session.Session, ev codec.Event[PrivateRequest]) error {
+	nick, r, err := srv.memberOf(s, ev.Room)
+	if err != nil {
+		return err
+	}
+	if err := checkText(ev.Data.Text, srv.cfg.MaxLength); err != nil {
+		return err
+	}
+	to := strings.TrimSpace(ev.Data.To)
+	r.mu.Lock()
+	target := r.members[to]
+	r.mu.Unlock()
+	if target == nil {
+		return chatError(CodeNoSuchUser, "nobody called %q is in %s", to, r.name)
+	}
+	msg := &Private{Room: r.name, From: nick, To: to, Text: ev.Data.Text, At: time.Now().UnixMilli()}
+	// A recipient too slow to take it is closed by its backpressure
+	// policy; that is not the sender's error.
+	_ = srv.router.EmitContext(ev.Ctx, target.s, EventPrivate, msg)
+	if target.s != s {
+		_ = srv.router.EmitContext(ev.Ctx, s, EventPrivate, msg)
+	}
+	return nil
+}
+
+// typing tells the other members of a room that the client is typing
+// (chat.typing). The page sends it at most every few seconds.
+func (srv *Server) typing(s *session.Session, ev codec.Event[struct{}]) error {
+	nick, _, err := srv.memberOf(s, ev.Room)
+	if err != nil {
+		return err
+	}
+	srv.publishExcept(ev.Room, s, EventTyping, &Typing{Nick: nick})
+	return nil
+}
+
+// list returns the room list (chat.rooms).
+func (srv *Server) list(*session.Session, struct{}) ([]RoomInfo, error) {
+	return srv.rooms.list(), nil
+}
+
+// memberOf returns the nickname s holds in the room called name, and the
+// room, or fails with not_joined.
+func (srv *Server) memberOf(s *session.Session, name string) (string, *room, error) {
+	nick, in := clientOf(s).rooms[name]
+	if !in {
+		return "", nil, chatError(CodeNotJoined, "join %s first", name)
+	}
+	r := srv.rooms.lookup(name)
+	if r == nil {
+		return "", nil, chatError(CodeNotJoined, "join %s first", name)
+	}
+	return nick, r, nil
+}
+
+// publishExcept publishes an event to the members of the runtime room
+// called name, except one session.
+func (srv *Server) publishExcept(name string, except *session.Session, event string, v any) {
+	if rr, ok := srv.rt.Room(name); ok {
+		if _, err := srv.router.PublishExcept(rr, except, event, v); err != nil {
+			srv.cfg.Logger.Error("chat: publish failed", "event", event, "room", name, "err", err)
+		}
+	}
+}

@@ -1,0 +1,84 @@
+// Command chat is a chat server with its web page: rooms, nicknames,
+// presence, history, private messages and a typing indicator, over
+// Shockwave's runtime and event envelope. Everything is in memory; there is
+// nothing else to start.
+//
+//	go run ./examples/chat
+//
+// then open http://localhost:8080 in two browser windows. The server is
+// the chatserver package beside this file; this command only reads flags,
+// listens and shuts down.
+//
+// It exports traces and metrics when the standard variables say so, such as
+// OTEL_TRACES_EXPORTER=stdout or OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318
+// (see docs/observability.md); with none set, instrumentation is off.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
+	"github.com/shockwave-go/shockwave/examples/internal/otelsetup"
+)
+
+func main() {
+	addr := flag.String("addr", ":8080", "address to listen on")
+	rate := flag.Float64("rate", 20, "messages a second each connection may send")
+	maxLength := flag.Int("max-length", 2000, "longest message, in characters")
+	history := flag.Int("history", 100, "messages each room keeps for those who join it")
+	flag.Parse()
+
+	// Before chatserver.New, whose runtime looks at the global providers
+	// once.
+	otelShutdown, err := otelsetup.Init(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := otelShutdown(ctx); err != nil {
+			log.Printf("chat: telemetry shutdown: %v", err)
+		}
+	}()
+
+	chat, err := chatserver.New(chatserver.Config{MaxLength: *maxLength, Rate: *rate, History: *history})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Addr: *addr, Handler: chat, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown) // stops listening; the WebSockets are the chat's
+		chat.Shutdown(shutdown)
+	}()
+	log.Printf("chat: open http://%s in a browser", browseAddr(*addr))
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		log.Print(err)
+		return
+	}
+	<-done // the sessions have ended: their spans are in before the exporters flush
+}
+
+// browseAddr turns a listening address such as ":8080" into one to open.
+func browseAddr(addr string) string {
+	if len(addr) > 0 && addr[0] == ':' {
+		return "localhost" + addr
+	}
+	return addr
+}

@@ -1,0 +1,281 @@
+package browser
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"io"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
+)
+
+// TestChat runs examples/chat in Chromium: two pages, one the size of a
+// laptop window and one the size of a phone, join a room and talk, in the
+// room and in private; an HTML injection attempt shows as text and makes no
+// element, and runs nothing; the network drops
+// and the pages come back by themselves, rejoin the room and show the
+// history without repeating it.
+func TestChat(t *testing.T) {
+	browser := newBrowser(t)
+	url := serveChat(t)
+
+	alice := newTab(t, browser, "alice", 880, 600)
+	bob := newTab(t, browser, "bob", 390, 600) // a phone
+	alice.login(url.addr, "alice", "lobby")
+	bob.login(url.addr, "bob", "lobby")
+	alice.waitFor("bob in the member list", `[...document.querySelectorAll('#members .member')].some((b) => b.firstChild.textContent === 'bob')`)
+
+	conversation := []struct {
+		from *tab
+		text string
+	}{
+		{alice, "Hello Bob! One headless Chromium to another, over Shockwave."},
+		{bob, "Loud and clear, Alice."},
+		{alice, `<img src=x onerror=alert(1)>`},
+		{bob, "Nice try: that is only text here."},
+	}
+	for _, line := range conversation {
+		line.from.say(line.text)
+		for _, tb := range []*tab{alice, bob} {
+			tb.waitForMessage(line.from.name, line.text)
+		}
+	}
+
+	// Alice whispers to bob: she picks him in the member list.
+	const secret = "Psst: this one is just for you."
+	alice.do("pick bob", chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll('#members .member')].find((b) => b.firstChild.textContent === 'bob')`)))
+	alice.waitFor("the private mode", `!document.getElementById('private-to').hidden`)
+	alice.say(secret)
+	alice.waitForMessage("you → bob", secret)
+	bob.waitForMessage("alice → you", secret)
+
+	// The injected markup is text: no element was made from it, and
+	// nothing ran.
+	for _, tb := range []*tab{alice, bob} {
+		if n := eval[int](tb, `document.querySelectorAll('#messages img, #messages script, #messages [onerror]').length`); n != 0 {
+			t.Errorf("%s: %d elements made from a message", tb.name, n)
+		}
+		if n := tb.dialogs.Load(); n != 0 {
+			t.Errorf("%s: %d JavaScript dialogs opened", tb.name, n)
+		}
+	}
+
+	// The phone shows the messages alone, with buttons for the panels;
+	// the laptop shows all three columns.
+	if !eval[bool](bob, `getComputedStyle(document.getElementById('toggle-people')).display !== 'none' &&
+		document.getElementById('people-panel').getBoundingClientRect().left >= innerWidth &&
+		document.getElementById('messages').getBoundingClientRect().width > innerWidth - 40`) {
+		t.Error("bob's phone-sized page does not have the narrow layout")
+	}
+	if !eval[bool](alice, `getComputedStyle(document.getElementById('toggle-people')).display === 'none' &&
+		document.getElementById('people-panel').getBoundingClientRect().right <= innerWidth`) {
+		t.Error("alice's page does not have the wide layout")
+	}
+
+	if os.Getenv("SHOCKWAVE_SCREENSHOT") != "" {
+		// Before the panel below opens.
+		path := filepath.Join("..", "..", "docs", "chat.png")
+		sideBySide(t, path, alice, bob)
+		t.Logf("wrote %s", path)
+	}
+
+	// On the phone, the people slide in from the side.
+	bob.do("open the people", chromedp.Click(chromedp.ID("toggle-people")))
+	bob.waitFor("the people panel", `(() => { const r = document.getElementById('people-panel').getBoundingClientRect();
+		return r.right <= innerWidth + 1 && r.left >= 0 && document.getElementById('members').textContent.includes('alice'); })()`)
+	bob.do("close the people", chromedp.Click(chromedp.ID("toggle-people")))
+
+	// The network drops. Both pages reconnect with backoff, join the lobby
+	// again and merge the history they get with what they show.
+	shown := `document.querySelectorAll('#messages .msg').length`
+	want := len(conversation) + 1 + 1 // the private message stays, the history adds nothing
+	url.cut()
+	for _, tb := range []*tab{alice, bob} {
+		tb.waitFor("the page to be back", `document.querySelectorAll('#messages .note.reconnected').length === 1 &&
+			document.getElementById('status').dataset.state === 'online'`)
+	}
+	bob.say("Still there?") // after the join the page sent as it reconnected
+	for _, tb := range []*tab{alice, bob} {
+		tb.waitForMessage("bob", "Still there?")
+		if n := eval[int](tb, shown); n != want {
+			t.Errorf("%s shows %d messages after the reconnection, want %d", tb.name, n, want)
+		}
+	}
+}
+
+// login opens the chat and joins room as nick.
+func (tb *tab) login(url, nick, room string) {
+	tb.t.Helper()
+	tb.do("open the page", chromedp.Navigate(url+"/#"+room))
+	tb.do("log in",
+		chromedp.WaitVisible(chromedp.ID("nick")),
+		chromedp.SetValue(chromedp.ID("nick"), nick), // not SendKeys: the tabs share the remembered nickname
+		chromedp.Click(chromedp.ID("login-submit")),
+	)
+	tb.waitFor("the room", fmt.Sprintf(`document.getElementById('room-title').textContent === %s &&
+		document.getElementById('status').dataset.state === 'online'`, jsString("#"+room)))
+}
+
+// say types a message and sends it.
+func (tb *tab) say(text string) {
+	tb.t.Helper()
+	tb.do("say "+text, chromedp.SendKeys(chromedp.ID("input"), text), chromedp.Click(chromedp.ID("send")))
+}
+
+// waitForMessage waits until the page shows a message from nick.
+func (tb *tab) waitForMessage(nick, text string) {
+	tb.t.Helper()
+	tb.waitFor(fmt.Sprintf("%s's message %q", nick, text), fmt.Sprintf(`[...document.querySelectorAll('#messages .msg')].some((li) =>
+		li.querySelector('.from').textContent === %s && li.querySelector('.text').textContent === %s)`, jsString(nick), jsString(text)))
+}
+
+// chatURL is where the pages reach the chat: a proxy in front of it, so that
+// the test can cut every connection, as a network drop would.
+type chatURL struct {
+	addr string
+
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool // the test is over: close new connections at once
+}
+
+// serveChat starts examples/chat's server on loopback behind a proxy; both
+// stop when the test ends.
+func serveChat(t *testing.T) *chatURL {
+	t.Helper()
+	srv, err := chatserver.New(chatserver.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &chatURL{addr: "http://" + ln.Addr().String()}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u.forward(c, hs.Listener.Addr().String())
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		u.mu.Lock()
+		u.closed = true
+		u.mu.Unlock()
+		u.cut()
+		wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		hs.Close()
+	})
+	return u
+}
+
+// forward copies bytes both ways between c and the server until either
+// side closes or the proxy is cut.
+func (u *chatURL) forward(c net.Conn, server string) {
+	s, err := net.Dial("tcp", server)
+	if err != nil {
+		c.Close()
+		return
+	}
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		c.Close()
+		s.Close()
+		return
+	}
+	u.conns = append(u.conns, c, s)
+	u.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(s, c); s.Close(); done <- struct{}{} }()
+	go func() { io.Copy(c, s); c.Close(); done <- struct{}{} }()
+	<-done
+	<-done
+}
+
+// cut closes every connection through the proxy, without a word to either
+// side: browser and server see their TCP connections end.
+func (u *chatURL) cut() {
+	u.mu.Lock()
+	conns := u.conns
+	u.conns = nil
+	u.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// sideBySide writes a PNG of the tabs' viewports side by side.
+func sideBySide(t *testing.T, path string, tabs ...*tab) {
+	t.Helper()
+	var shots []image.Image
+	for _, tb := range tabs {
+		var shot []byte
+		tb.do("take a screenshot", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			// A tab paints while it is in front.
+			if _, err := chromedp.Call(ctx, page.BringToFront, cdp.Empty{}); err != nil {
+				return err
+			}
+			var err error
+			shot, err = chromedp.CaptureScreenshot()(ctx, tg)
+			return err
+		}))
+		img, err := png.Decode(bytes.NewReader(shot))
+		if err != nil {
+			t.Fatalf("%s: screenshot: %v", tb.name, err)
+		}
+		shots = append(shots, img)
+	}
+	const gap = 24
+	w, h := gap, 0
+	for _, img := range shots {
+		w += img.Bounds().Dx() + gap
+		h = max(h, img.Bounds().Dy())
+	}
+	out := image.NewRGBA(image.Rect(0, 0, w, h+2*gap))
+	draw.Draw(out, out.Bounds(), &image.Uniform{color.RGBA{0x2a, 0x32, 0x46, 0xff}}, image.Point{}, draw.Src)
+	x := gap
+	for _, img := range shots {
+		b := img.Bounds()
+		draw.Draw(out, image.Rect(x, gap, x+b.Dx(), gap+b.Dy()), img, b.Min, draw.Src)
+		x += b.Dx() + gap
+	}
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, out); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
