@@ -443,35 +443,24 @@ func (r *Router) publish(ctx context.Context, room *runtime.Room, except *sessio
 		f.Release()
 		return n, nil
 	}
-	var frames [4]*session.Frame // one per codec; a Router has at most two
+	var frames [4]*session.Frame // one per codec in use, encoded on first need
 	var failed [4]bool
 	var firstErr error
-	n := 0
-	for s := range room.Members() {
-		if s == except {
-			continue
-		}
+	n := room.BroadcastEach(ctx, except, func(s *session.Session) *session.Frame {
 		i := r.codecIndex(s)
-		f := frames[i]
-		if f == nil {
-			if failed[i] {
-				continue
-			}
-			var err error
-			if f, err = encodeFrame(r.codecs[i], h, v); err != nil {
+		if frames[i] == nil && !failed[i] {
+			f, err := encodeFrame(r.codecs[i], h, v)
+			if err != nil {
 				failed[i] = true
 				if firstErr == nil {
 					firstErr = err
 				}
-				continue
+				return nil
 			}
 			frames[i] = f
 		}
-		f.Retain(1)
-		if s.SendFrame(f) == nil {
-			n++
-		}
-	}
+		return frames[i]
+	})
 	for _, f := range frames {
 		if f != nil {
 			f.Release()

@@ -184,7 +184,7 @@ func (r *Room) Broadcast(op wire.Opcode, p []byte) int {
 // span the broadcast's span is a child of when tracing is on.
 func (r *Room) BroadcastContext(ctx context.Context, op wire.Opcode, p []byte) int {
 	f := session.NewFrame(op, p)
-	n := r.publish(ctx, f, nil, len(p))
+	n := r.publish(ctx, len(p), func() (int, int) { return r.fanout(f, nil) })
 	f.Release()
 	return n
 }
@@ -193,26 +193,53 @@ func (r *Room) BroadcastContext(ctx context.Context, op wire.Opcode, p []byte) i
 // may be nil), and returns how many accepted it. The caller keeps its own
 // reference to f.
 func (r *Room) BroadcastFrame(f *session.Frame, except *session.Session) int {
-	return r.publish(context.Background(), f, except, f.Len())
+	return r.BroadcastFrameContext(context.Background(), f, except)
 }
 
 // BroadcastFrameContext is BroadcastFrame with a context for tracing.
 func (r *Room) BroadcastFrameContext(ctx context.Context, f *session.Frame, except *session.Session) int {
-	return r.publish(ctx, f, except, f.Len())
+	return r.publish(ctx, f.Len(), func() (int, int) { return r.fanout(f, except) })
 }
 
-// publish hands f to the members, inside a span when tracing is on.
-func (r *Room) publish(ctx context.Context, f *session.Frame, except *session.Session, size int) int {
+// BroadcastEach is one broadcast whose frame depends on the member, such as
+// one encoding per codec: pick returns the frame for a member, or nil to
+// skip it. The caller keeps its references to the frames; each member that
+// gets one takes a reference of its own. It is traced and counted as one
+// publish, like Broadcast.
+func (r *Room) BroadcastEach(ctx context.Context, except *session.Session, pick func(s *session.Session) *session.Frame) int {
+	return r.publish(ctx, 0, func() (accepted, tried int) {
+		for _, s := range r.snapshot() {
+			if s == except {
+				continue
+			}
+			f := pick(s)
+			if f == nil {
+				continue
+			}
+			tried++
+			f.Retain(1)
+			if s.SendFrame(f) == nil {
+				accepted++
+			}
+		}
+		return accepted, tried
+	})
+}
+
+// publish runs fan, which hands a frame to the members, inside a span and
+// with the fan-out counted when telemetry is on. size is the message's
+// size for the span (0 when it varies).
+func (r *Room) publish(ctx context.Context, size int, fan func() (accepted, tried int)) int {
 	t := r.rt.tel
 	if t.tracer == nil && !t.metrics() {
-		n, _ := r.fanout(f, except)
+		n, _ := fan()
 		return n
 	}
 	var span trace.Span
 	if t.tracer != nil {
 		ctx, span = t.startPublish(ctx, r.name, size)
 	}
-	n, tried := r.fanout(f, except)
+	n, tried := fan()
 	if t.metrics() {
 		t.fanout.Record(ctx, int64(n))
 	}

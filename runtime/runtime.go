@@ -171,7 +171,7 @@ func (k hooks) OnClose(s *session.Session, err error) {
 		}
 	}
 	if k.rt.tel.metrics() {
-		k.rt.tel.onClose(err)
+		k.rt.tel.onClose(s)
 	}
 	k.rt.h.OnClose(s, err)
 }

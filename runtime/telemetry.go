@@ -18,7 +18,6 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/shockwave-go/shockwave/session"
-	"github.com/shockwave-go/shockwave/wire"
 )
 
 // instrumentation is the name Shockwave's tracer and meter go by.
@@ -165,39 +164,50 @@ func (t *telemetry) startUpgrade(r *http.Request) (context.Context, trace.Span) 
 }
 
 // onMessage runs the handler's OnMessage for m inside the message's span
-// and records the metrics of it.
-func (t *telemetry) onMessage(h session.Handler, s *session.Session, m session.Message) error {
-	if t.tracer == nil {
-		start := time.Now()
-		err := h.OnMessage(s, m)
-		t.recordIn(context.Background(), m, start)
-		return err
-	}
-	ctx := s.Context()
-	if tp, ok := h.(TraceParenter); ok {
-		if v := tp.TraceParent(s, m); v != "" {
-			ctx = t.prop.Extract(ctx, propagation.MapCarrier{"traceparent": v})
+// and records the metrics of it. A panic still ends the span (as an error)
+// and is counted, then goes on to the session, which recovers it.
+func (t *telemetry) onMessage(h session.Handler, s *session.Session, m session.Message) (err error) {
+	ctx := context.Background()
+	var span trace.Span
+	if t.tracer != nil {
+		ctx = s.Context()
+		if tp, ok := h.(TraceParenter); ok {
+			if v := tp.TraceParent(s, m); v != "" {
+				// The value is W3C's whatever propagator is installed.
+				ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": v})
+			}
 		}
+		ctx, span = t.tracer.Start(ctx, "receive",
+			trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(
+				semconv.MessagingSystemKey.String("websocket"),
+				semconv.MessagingOperationTypeReceive,
+				semconv.MessagingMessageBodySize(len(m.Data)),
+				attribute.Int64("shockwave.session.id", int64(s.ID())),
+				attribute.String("websocket.opcode", m.Op.String()),
+			))
+		m = m.WithContext(ctx)
 	}
-	ctx, span := t.tracer.Start(ctx, "receive",
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			semconv.MessagingSystemKey.String("websocket"),
-			semconv.MessagingOperationTypeReceive,
-			semconv.MessagingMessageBodySize(len(m.Data)),
-			attribute.Int64("shockwave.session.id", int64(s.ID())),
-			attribute.String("websocket.opcode", m.Op.String()),
-		))
 	start := time.Now()
-	err := h.OnMessage(s, m.WithContext(ctx))
-	if t.metrics() {
-		t.recordIn(ctx, m, start)
-	}
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-	}
-	span.End()
+	returned := false
+	defer func() {
+		if t.metrics() {
+			t.recordIn(ctx, m, start)
+		}
+		if span == nil {
+			return
+		}
+		switch {
+		case !returned:
+			span.SetStatus(codes.Error, "handler panicked")
+		case err != nil:
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
+	err = h.OnMessage(s, m)
+	returned = true
 	return err
 }
 
@@ -207,9 +217,10 @@ func (t *telemetry) recordIn(ctx context.Context, m session.Message, start time.
 	t.bytesIn.Add(ctx, int64(len(m.Data)))
 }
 
-// onClose counts an ended session by its close code.
-func (t *telemetry) onClose(err error) {
-	code := wire.CodeOf(err)
+// onClose counts an ended session by the code of the close frame it sent
+// (1006 when none was).
+func (t *telemetry) onClose(s *session.Session) {
+	code := s.CloseCode()
 	t.closes.Add(context.Background(), 1, metric.WithAttributes(
 		attribute.String("websocket.close.code", strconv.Itoa(int(code)))))
 }

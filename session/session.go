@@ -70,6 +70,7 @@ type Session struct {
 
 	lastRead  atomic.Int64 // Scheduler clock of the last frame read
 	pingSent  atomic.Int64 // when the unanswered ping was sent, or 0
+	closeCode atomic.Int32 // the code of the close frame sent, or 0
 	closingAt atomic.Int64 // when the close frame was written (the handshake's clock), or 0
 
 	mu     sync.Mutex // guards cause, ctx and cancel
@@ -254,6 +255,7 @@ func (s *Session) startClose(cause error, code wire.StatusCode, reason string) b
 		}
 	}
 	s.setCause(cause)
+	s.closeCode.Store(int32(code))
 	cf := newCloseFrame(code, reason)
 	s.queued.Add(int64(cf.Len()))
 	s.closeF.Store(cf)
@@ -413,6 +415,16 @@ func (s *Session) handshakeTimedOut() {
 	s.cause = errors.Join(s.cause, ErrTimeout)
 	s.mu.Unlock()
 	s.closeTransport()
+}
+
+// CloseCode returns the code of the close frame the session sent (its own,
+// or the echo of the client's), or wire.StatusAbnormalClosure (1006) if it
+// sent none. It is meant for OnClose: before the end it may still change.
+func (s *Session) CloseCode() wire.StatusCode {
+	if c := s.closeCode.Load(); c != 0 {
+		return wire.StatusCode(c)
+	}
+	return wire.StatusAbnormalClosure
 }
 
 // CloseNow closes the connection at once, without a closing handshake;
