@@ -42,6 +42,8 @@ type member struct {
 	mu    sync.Mutex // guards rooms and gone; taken after Room.mu
 	rooms []*Room
 	gone  bool // the session has ended: it joins nothing more
+
+	upgrade trace.SpanContext // the handshake's span, linked from each message's
 }
 
 // New returns a Runtime serving sessions with handler h.
@@ -127,10 +129,12 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := session.New(u, hooks{rt}, rt.sched, &rt.cfg)
-	rt.sessions.Store(s.ID(), &member{s: s})
+	m := &member{s: s}
 	if span != nil {
 		span.SetAttributes(attribute.Int64("shockwave.session.id", int64(s.ID())))
+		m.upgrade = span.SpanContext()
 	}
+	rt.sessions.Store(s.ID(), m)
 	// Shutdown sets closing before it closes the registered sessions: a
 	// session stored after that pass sees closing here.
 	rt.mu.Lock()
@@ -155,7 +159,13 @@ func (k hooks) OnOpen(s *session.Session) error { return k.rt.h.OnOpen(s) }
 
 func (k hooks) OnMessage(s *session.Session, m session.Message) error {
 	if t := k.rt.tel; t.tracer != nil || t.metrics() {
-		return t.onMessage(k.rt.h, s, m)
+		var upgrade trace.SpanContext
+		if t.tracer != nil {
+			if mb, ok := k.rt.sessions.Load(s.ID()); ok {
+				upgrade = mb.upgrade
+			}
+		}
+		return t.onMessage(k.rt.h, s, m, upgrade)
 	}
 	return k.rt.h.OnMessage(s, m)
 }

@@ -166,7 +166,8 @@ func (t *telemetry) startUpgrade(r *http.Request) (context.Context, trace.Span) 
 // onMessage runs the handler's OnMessage for m inside the message's span
 // and records the metrics of it. A panic still ends the span (as an error)
 // and is counted, then goes on to the session, which recovers it.
-func (t *telemetry) onMessage(h session.Handler, s *session.Session, m session.Message) (err error) {
+// The span links to the session's upgrade span, when there is one.
+func (t *telemetry) onMessage(h session.Handler, s *session.Session, m session.Message, upgrade trace.SpanContext) (err error) {
 	ctx := context.Background()
 	var span trace.Span
 	if t.tracer != nil {
@@ -179,6 +180,7 @@ func (t *telemetry) onMessage(h session.Handler, s *session.Session, m session.M
 		}
 		ctx, span = t.tracer.Start(ctx, "receive",
 			trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithLinks(trace.Link{SpanContext: upgrade}),
 			trace.WithAttributes(
 				semconv.MessagingSystemKey.String("websocket"),
 				semconv.MessagingOperationTypeReceive,

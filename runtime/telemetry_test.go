@@ -328,6 +328,10 @@ func TestTraceEcho(t *testing.T) {
 		if r.Parent().IsValid() || r.SpanContext().TraceID() == u.SpanContext().TraceID() {
 			t.Errorf("receive %d: parent %s in trace %s, want a root span of a new trace", i, r.Parent().SpanID(), r.SpanContext().TraceID())
 		}
+		// ... linked to the session's upgrade span instead.
+		if l := r.Links(); len(l) != 1 || l[0].SpanContext.SpanID() != u.SpanContext().SpanID() {
+			t.Errorf("receive %d: links %v, want one to the upgrade span %s", i, l, u.SpanContext().SpanID())
+		}
 		if st := r.Status(); tc.err != (st.Code == codes.Error) {
 			t.Errorf("receive %d: status %v, want error=%v", i, st, tc.err)
 		}
