@@ -277,7 +277,7 @@ func TestHeartbeatKeepsAlive(t *testing.T) {
 		open:  func(s *session.Session) error { tr.opened(s); return nil },
 		msg:   func(s *session.Session, m session.Message) error { return s.Send(m.Op, m.Data) },
 		close: tr.closed,
-	}, runtime.WithHeartbeat(50*time.Millisecond, 500*time.Millisecond), runtime.WithTick(10*time.Millisecond))
+	}, runtime.WithHeartbeat(50*time.Millisecond, 3*time.Second), runtime.WithTick(10*time.Millisecond))
 	var pings atomic.Int32
 	c, err := dialCtx(url, &wire.DialOptions{Options: wire.Options{OnPing: func([]byte) { pings.Add(1) }}})
 	if err != nil {

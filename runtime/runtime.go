@@ -171,6 +171,9 @@ func (k hooks) OnMessage(s *session.Session, m session.Message) error {
 }
 
 func (k hooks) OnClose(s *session.Session, err error) {
+	if k.rt.tel.metrics() {
+		k.rt.tel.onClose(s) // counted before the session leaves the registry
+	}
 	if m, ok := k.rt.sessions.LoadAndDelete(s.ID()); ok {
 		m.mu.Lock()
 		rooms := m.rooms
@@ -179,9 +182,6 @@ func (k hooks) OnClose(s *session.Session, err error) {
 		for _, r := range rooms {
 			r.remove(s)
 		}
-	}
-	if k.rt.tel.metrics() {
-		k.rt.tel.onClose(s)
 	}
 	k.rt.h.OnClose(s, err)
 }

@@ -144,9 +144,9 @@ func (t *telemetry) metrics() bool { return t.meter != nil }
 // Wrote implements session.Observer.
 func (t *telemetry) Wrote(_ *session.Session, frames, bytes int) {
 	ctx := context.Background()
-	t.framesOut.Add(ctx, int64(frames))
-	t.bytesOut.Add(ctx, int64(bytes))
 	t.batch.Record(ctx, int64(frames))
+	t.bytesOut.Add(ctx, int64(bytes))
+	t.framesOut.Add(ctx, int64(frames)) // last: tests wait on it
 }
 
 // startUpgrade starts the span of an opening handshake, continuing the

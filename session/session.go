@@ -294,6 +294,11 @@ func (s *Session) readLoop() error {
 		s.lastRead.Store(s.sched.Now())
 		switch op {
 		case wire.OpPing:
+			if s.ctl.Load() != nil || s.queueLen() > 0 {
+				// Uncork: each ping gets its pong, after what the
+				// messages before it caused.
+				s.drainOwn()
+			}
 			pong := NewFrame(wire.OpPong, p)
 			s.queued.Add(int64(pong.Len()))
 			if old := s.ctl.Swap(pong); old != nil {
@@ -317,7 +322,12 @@ func (s *Session) readLoop() error {
 				return handlerError{err}
 			}
 		}
-		s.drainOwn()
+		// Cork: while the next frame is already buffered, keep what the
+		// callbacks sent for one vectored write before the next read that
+		// may block. The read buffer bounds the batch.
+		if !s.rd.HasFrame() {
+			s.drainOwn()
+		}
 	}
 }
 

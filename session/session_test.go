@@ -580,36 +580,26 @@ func testPolicy(t *testing.T, transport string, policy Policy) {
 		if policy == PolicyDropNewest && count(ErrDropped) != c.s.Dropped() {
 			t.Errorf("%d Sends returned ErrDropped, Dropped() = %d", count(ErrDropped), c.s.Dropped())
 		}
-		// Now read, and send a last frame until it is accepted.
+		// Now read, and send a last frame until it is accepted. The
+		// reader reports each frame; the marker may be read before the
+		// sender can name it, so the test, not the reader, waits for it.
 		type got struct {
 			seqs []uint32
 			err  error
 		}
-		gotc := make(chan got, 1)
-		last := make(chan uint32, 1)
+		frames := make(chan uint32, 1<<16)
+		var readErr error
 		go func() {
-			var g got
-			marker := int64(-1)
 			for {
 				_, p, err := c.next()
 				if err != nil {
-					g.err = err
-					break
+					readErr = err
+					close(frames)
+					return
 				}
 				_, seq, _ := parseSeq(p)
-				g.seqs = append(g.seqs, seq)
-				if marker < 0 {
-					select {
-					case m := <-last:
-						marker = int64(m)
-					default:
-					}
-				}
-				if int64(seq) == marker {
-					break
-				}
+				frames <- seq
 			}
-			gotc <- g
 		}()
 		seq := len(results)
 		for ; ; seq++ {
@@ -623,8 +613,24 @@ func testPolicy(t *testing.T, transport string, policy Policy) {
 			}
 			time.Sleep(100 * time.Microsecond) // let the client catch up
 		}
-		last <- uint32(seq)
-		g := recv(t, gotc, "the last frame")
+		var g got
+		timeout := time.After(bound)
+	collect:
+		for {
+			select {
+			case s, ok := <-frames:
+				if !ok {
+					g.err = readErr
+					break collect
+				}
+				g.seqs = append(g.seqs, s)
+				if s == uint32(seq) {
+					break collect
+				}
+			case <-timeout:
+				t.Fatalf("no last frame in %v", bound)
+			}
+		}
 		if g.err != nil {
 			t.Fatalf("client, after %d frames: %v", len(g.seqs), g.err)
 		}

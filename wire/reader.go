@@ -129,6 +129,22 @@ func (rd *Reader) Next() (Opcode, []byte, error) {
 	return op, p, err
 }
 
+// HasFrame reports whether a whole frame is already buffered, so that the
+// next call of Next returns without reading from the stream (or fails at
+// once). A caller that batches its writes can hold them while it is true,
+// and write everything before a Next that would block.
+func (rd *Reader) HasFrame() bool {
+	if rd.err != nil {
+		return true
+	}
+	if rd.bufp == nil {
+		return false
+	}
+	var h Header
+	n, err := parseHeader((*rd.bufp)[rd.r:rd.w], &h)
+	return err != nil || n > 0 && int64(rd.w-rd.r-n) >= h.Length
+}
+
 // Release returns the Reader's buffers to their pools. A Reader whose Next
 // has failed has already done so. Call it when abandoning a Reader.
 func (rd *Reader) Release() {
