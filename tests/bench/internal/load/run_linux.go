@@ -1,0 +1,144 @@
+package load
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+)
+
+type snapshot struct {
+	at        time.Time
+	msgs      int64
+	bytes     int64
+	pubs      int64
+	serverCPU float64
+	genCPU    float64
+}
+
+func (e *engine) snap() (s snapshot, err error) {
+	s.at = time.Now()
+	s.msgs, s.bytes, s.pubs = e.msgs.Load(), e.bytes.Load(), e.pubs.Load()
+	if e.cfg.PID > 0 {
+		s.serverCPU, err = procCPU(e.cfg.PID)
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		s.genCPU = float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+	}
+	return s, err
+}
+
+// Run runs one scenario and returns what it measured. Verification
+// failures do not stop the run: they are counted in Result.Errors.
+func Run(cfg Config) (*Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	e, err := newEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Scenario: cfg.Scenario, Conns: cfg.Conns, Size: cfg.Size, Frag: cfg.Frag}
+	if cfg.Scenario == "stream" || cfg.Scenario == "room" {
+		res.Window = cfg.Window
+	}
+	if cfg.Scenario == "room" {
+		res.Publishers = cfg.Publishers
+	}
+	if cfg.PID > 0 {
+		if res.RSSBefore, _, err = procMem(cfg.PID); err != nil {
+			return nil, fmt.Errorf("load: reading the server's memory: %w", err)
+		}
+	}
+	go e.run()
+	stop := func() {
+		e.phase.Store(phaseStop)
+		<-e.exited
+	}
+	select {
+	case err := <-e.ready:
+		if err != nil {
+			stop()
+			return nil, err
+		}
+	case <-time.After(cfg.Timeout):
+		stop()
+		return nil, fmt.Errorf("load: %d connections not ready after %v", cfg.Conns, cfg.Timeout)
+	}
+	sample := func() {
+		if cfg.PID > 0 {
+			if rss, _, err := procMem(cfg.PID); err == nil {
+				res.RSSAfter = rss
+				res.RSSPeak = max(res.RSSPeak, rss)
+			}
+		}
+	}
+	if cfg.Scenario == "idle" {
+		deadline := time.Now().Add(cfg.Settle)
+		for time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			sample()
+		}
+		if cfg.PID > 0 {
+			res.RSSPerConn = float64(res.RSSAfter-res.RSSBefore) / float64(cfg.Conns)
+		}
+		e.verify.Store(true)
+		deadline = time.Now().Add(cfg.Timeout)
+		for e.verified.Load() < int64(cfg.Conns) && e.errs.Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		res.Verified = e.verified.Load()
+		if res.Verified < int64(cfg.Conns) && e.errs.Load() == 0 {
+			e.record(fmt.Errorf("only %d of %d idle connections echoed", res.Verified, cfg.Conns))
+		}
+	} else {
+		time.Sleep(cfg.Warmup)
+		s0, err := e.snap()
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		e.phase.Store(phaseMeasure)
+		for end := s0.at.Add(cfg.Duration); time.Now().Before(end); {
+			time.Sleep(min(100*time.Millisecond, time.Until(end)))
+			sample()
+		}
+		s1, err := e.snap()
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		stop()
+		res.Seconds = s1.at.Sub(s0.at).Seconds()
+		res.Messages = s1.msgs - s0.msgs
+		res.Published = s1.pubs - s0.pubs
+		res.Bytes = s1.bytes - s0.bytes
+		res.MsgsPerSec = float64(res.Messages) / res.Seconds
+		res.MBPerSec = float64(res.Bytes) / res.Seconds / 1e6
+		res.ServerCPUSec = s1.serverCPU - s0.serverCPU
+		res.ServerCPUPct = 100 * res.ServerCPUSec / res.Seconds
+		if res.Messages > 0 {
+			res.ServerCPUPerMsgUs = 1e6 * res.ServerCPUSec / float64(res.Messages)
+		}
+		res.GenCPUPct = 100 * (s1.genCPU - s0.genCPU) / res.Seconds
+		res.P50Us = float64(e.hist.quantile(0.50)) / 1e3
+		res.P99Us = float64(e.hist.quantile(0.99)) / 1e3
+	}
+	stop()
+	if cfg.PID > 0 {
+		if _, hwm, err := procMem(cfg.PID); err == nil {
+			res.RSSPeak = max(res.RSSPeak, hwm)
+		}
+	}
+	res.Errors = e.errs.Load()
+	e.errMu.Lock()
+	if e.firstErr != nil {
+		res.FirstError = e.firstErr.Error()
+	}
+	e.errMu.Unlock()
+	if res.Errors > 0 && res.Messages == 0 && res.Verified == 0 {
+		return res, errors.New("load: " + res.FirstError)
+	}
+	return res, nil
+}

@@ -1,0 +1,252 @@
+// Package peers holds the bench servers: Shockwave and the Go WebSocket
+// libraries it is measured against, each serving the same three endpoints
+// with the same semantics, configured as its authors recommend for speed,
+// with compression off and a 16 MiB message limit:
+//
+//	GET /echo  every message is sent back with its opcode
+//	GET /room  every message from any connection goes to every connection
+//	           on /room, the sender included
+//	GET /sink  messages are counted and dropped (one-way throughput)
+//
+// The standalone servers (tests/bench/servers/<name>), the load tests and
+// the micro-benchmarks all use these, so what is measured is the same code.
+package peers
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
+
+// MaxMessage is the message size limit of every bench server.
+const MaxMessage = 16 << 20
+
+// Opcodes of data messages, as on the wire (RFC 6455 5.2). Every library
+// uses the same values.
+const (
+	OpText   = 1
+	OpBinary = 2
+)
+
+// RoomName is the name of the one room of /room.
+const RoomName = "bench"
+
+// Server is a bench server of one library.
+type Server interface {
+	// ServeHTTP upgrades GET /echo, /room and /sink.
+	http.Handler
+	// Broadcast sends a message to every member of /room, as a message
+	// from a member would, and returns how many members it was handed to.
+	Broadcast(op byte, p []byte) int
+	// RoomLen returns the number of members of /room.
+	RoomLen() int
+	// Sunk returns how many messages /sink has received.
+	Sunk() int64
+	// Close closes every connection and returns when every goroutine the
+	// server started has ended.
+	Close()
+}
+
+// Options tune a Server. The zero value is what the load matrix uses.
+type Options struct {
+	// RoomMailbox, if positive, is the mailbox size in frames of the
+	// members of a Shockwave room (with 64 KiB per frame of byte budget);
+	// zero keeps the default. Other libraries ignore it.
+	RoomMailbox int
+}
+
+// Libs lists the libraries, Shockwave first.
+var Libs = []string{"shockwave", "gws", "gorilla", "coder", "nbio"}
+
+// New returns the server of library lib. nbio's handler works only inside
+// its own engine: use Start for it.
+func New(lib string, o Options) (Server, error) {
+	switch lib {
+	case "shockwave":
+		return newShockwave(o)
+	case "gws":
+		return newGws(), nil
+	case "gorilla":
+		return newGorilla(), nil
+	case "coder":
+		return newCoder(), nil
+	case "nbio":
+		return newNbio(), nil
+	}
+	return nil, fmt.Errorf("peers: unknown library %q (have %v)", lib, Libs)
+}
+
+// Running is a server listening on an address.
+type Running struct {
+	Lib    string
+	Addr   string // host:port actually listened on
+	Server Server
+	stop   func()
+}
+
+// Stop stops listening, closes every connection and waits for the server's
+// goroutines.
+func (r *Running) Stop() { r.stop() }
+
+// Start starts the server of lib listening on addr ("127.0.0.1:0" picks a
+// port): net/http for every library but nbio, which runs its own engine.
+func Start(lib, addr string, o Options) (*Running, error) {
+	srv, err := New(lib, o)
+	if err != nil {
+		return nil, err
+	}
+	if n, ok := srv.(*nbioServer); ok {
+		return n.start(addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: srv}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs.Serve(ln)
+	}()
+	var once sync.Once
+	return &Running{Lib: lib, Addr: ln.Addr().String(), Server: srv, stop: func() {
+		once.Do(func() {
+			hs.Close() // the listener; upgraded connections are the server's
+			<-done
+			srv.Close()
+		})
+	}}, nil
+}
+
+// tracker keeps the open connections of a server, to close them all, and
+// counts its goroutines, to wait for them.
+type tracker struct {
+	mu     sync.Mutex
+	conns  map[io.Closer]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// add registers c and one goroutine; it reports false (and closes c) once
+// the server is closing.
+func (t *tracker) add(c io.Closer) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		c.Close()
+		return false
+	}
+	if t.conns == nil {
+		t.conns = make(map[io.Closer]struct{})
+	}
+	t.conns[c] = struct{}{}
+	t.wg.Add(1)
+	return true
+}
+
+// done forgets c and ends its goroutine.
+func (t *tracker) done(c io.Closer) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+	t.wg.Done()
+}
+
+// closeAll closes every connection and waits for their goroutines.
+func (t *tracker) closeAll() {
+	t.mu.Lock()
+	t.closed = true
+	for c := range t.conns {
+		c.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+}
+
+// room is a set of members with a copy-on-write snapshot for broadcasts,
+// the same structure Shockwave's rooms use, so that fan-out costs compare.
+type room[T comparable] struct {
+	mu      sync.Mutex
+	members map[T]struct{}
+	snap    atomic.Pointer[[]T]
+}
+
+func (r *room[T]) join(m T) {
+	r.mu.Lock()
+	if r.members == nil {
+		r.members = make(map[T]struct{})
+	}
+	r.members[m] = struct{}{}
+	r.snap.Store(nil)
+	r.mu.Unlock()
+}
+
+func (r *room[T]) leave(m T) {
+	r.mu.Lock()
+	delete(r.members, m)
+	r.snap.Store(nil)
+	r.mu.Unlock()
+}
+
+func (r *room[T]) list() []T {
+	if p := r.snap.Load(); p != nil {
+		return *p
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.snap.Load(); p != nil {
+		return *p
+	}
+	l := make([]T, 0, len(r.members))
+	for m := range r.members {
+		l = append(l, m)
+	}
+	r.snap.Store(&l)
+	return l
+}
+
+func (r *room[T]) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.members)
+}
+
+// readAll reads r to its end into buf, reusing its capacity.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// Describe returns how each library is configured, for the report.
+func Describe() []string {
+	d := []string{
+		"shockwave: runtime.New with a session handler; /echo Send(m.Op, m.Data) inline; /room rt.Join + Room.Broadcast " +
+			"(one shared frame, default mailbox: 256 frames, 4 MiB, close slow consumers); UTF-8 always checked.",
+		"gws: gws.NewUpgrader, ParallelEnabled off, CheckUtf8Enabled on, compression off, `go socket.ReadLoop()`; " +
+			"/echo WriteMessage in OnMessage; /room gws.NewBroadcaster (frame encoded once, per-connection async write queue).",
+		"gorilla: Upgrader with the HTTP server's buffers and a WriteBufferPool, compression off; read loop in the handler, " +
+			"NextReader into a reused buffer then WriteMessage (one frame, no allocation); /room: a writer goroutine and a " +
+			"256-message channel per member (the chat example), slow members closed; no UTF-8 checks (gorilla has none).",
+		"coder: websocket.Accept with compression disabled, context.Background for reads and writes; Reader into a reused " +
+			"buffer then Write; /room as gorilla; no UTF-8 checks (coder has none).",
+		"nbio: nbhttp.Engine (epoll, non-blocking), message handlers inline (ServerExecutor runs them on the poller), " +
+			"ReleaseWebsocketPayload, 16 MiB frame and message limits; /room WriteMessage to each member (nbio queues in memory); " +
+			"UTF-8 checked (engine default).",
+	}
+	return d
+}

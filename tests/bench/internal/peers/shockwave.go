@@ -1,0 +1,114 @@
+package peers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shockwave-go/shockwave/runtime"
+	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// swServer serves each endpoint with its own Runtime, since a Runtime has
+// one handler.
+type swServer struct {
+	echo, room, sink *runtime.Runtime
+	sunk             atomic.Int64
+}
+
+func newShockwave(o Options) (*swServer, error) {
+	s := &swServer{}
+	base := []runtime.Option{runtime.WithMaxMessageSize(MaxMessage)}
+	var err error
+	s.echo, err = runtime.New(session.HandlerFunc(func(ss *session.Session, m session.Message) error {
+		return ss.Send(m.Op, m.Data)
+	}), base...)
+	if err != nil {
+		return nil, err
+	}
+	roomOpts := base
+	if o.RoomMailbox > 0 {
+		roomOpts = append(roomOpts[:len(roomOpts):len(roomOpts)],
+			runtime.WithMailbox(o.RoomMailbox, int64(o.RoomMailbox)<<16, session.PolicyClose))
+	}
+	s.room, err = runtime.New(swRoom{s}, roomOpts...)
+	if err != nil {
+		return nil, err
+	}
+	s.sink, err = runtime.New(session.HandlerFunc(func(*session.Session, session.Message) error {
+		s.sunk.Add(1)
+		return nil
+	}), base...)
+	return s, err
+}
+
+// swRoom joins every session to the room and broadcasts its messages.
+type swRoom struct{ s *swServer }
+
+var errNoRoom = errors.New("peers: session ended before joining the room")
+
+func (h swRoom) OnOpen(ss *session.Session) error {
+	r := h.s.room.Join(RoomName, ss)
+	if r == nil {
+		return errNoRoom
+	}
+	// A room lives while it has members, this session among them, so
+	// the pointer stays good for the session's life.
+	*session.State[*runtime.Room](ss) = r
+	return nil
+}
+
+func (h swRoom) OnMessage(ss *session.Session, m session.Message) error {
+	(*session.State[*runtime.Room](ss)).Broadcast(m.Op, m.Data)
+	return nil
+}
+
+func (swRoom) OnClose(*session.Session, error) {}
+
+func (s *swServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/echo":
+		s.echo.ServeHTTP(w, r)
+	case "/room":
+		s.room.ServeHTTP(w, r)
+	case "/sink":
+		s.sink.ServeHTTP(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (s *swServer) Broadcast(op byte, p []byte) int {
+	r, ok := s.room.Room(RoomName)
+	if !ok {
+		return 0
+	}
+	return r.Broadcast(wire.Opcode(op), p)
+}
+
+func (s *swServer) RoomLen() int {
+	if r, ok := s.room.Room(RoomName); ok {
+		return r.Len()
+	}
+	return 0
+}
+
+func (s *swServer) Sunk() int64 { return s.sunk.Load() }
+
+func (s *swServer) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, rt := range []*runtime.Runtime{s.echo, s.room, s.sink} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rt.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+}

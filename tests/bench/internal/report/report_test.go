@@ -1,0 +1,67 @@
+package report
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shockwave-go/shockwave/tests/bench/internal/load"
+)
+
+func sample() *Matrix {
+	m := &Matrix{Libs: []string{"shockwave", "gws"}, Cases: []Case{Cases[0], Cases[len(Cases)-1]}}
+	for round, f := range []float64{1, 3, 2} {
+		m.Runs = append(m.Runs,
+			Run{Case: "echo-32", Lib: "shockwave", Round: round, Result: &load.Result{MsgsPerSec: 100 * f, ServerCPUPerMsgUs: 5 * f}},
+			Run{Case: "echo-32", Lib: "gws", Round: round, Result: &load.Result{MsgsPerSec: 50 * f, ServerCPUPerMsgUs: 10 * f}},
+			Run{Case: "idle-10k", Lib: "shockwave", Round: round, Result: &load.Result{RSSPerConn: 1024 * f}},
+			Run{Case: "idle-10k", Lib: "gws", Round: round, Error: "boom"},
+		)
+	}
+	return m
+}
+
+func TestSummaryTakesMedians(t *testing.T) {
+	m := sample()
+	s := m.Summary("echo-32", "shockwave")
+	if s.N != 3 || s.MsgsPerSec != 200 || s.CPUPerMsg != 10 {
+		t.Errorf("summary = %+v, want 3 runs, 200 msgs/s, 10 µs", s)
+	}
+	if s := m.Summary("idle-10k", "gws"); s.Failed != 3 || !math.IsNaN(s.RSSPerConn) || s.FirstError != "boom" {
+		t.Errorf("failed summary = %+v", s)
+	}
+}
+
+func TestMarkdownHasRatiosAndProblems(t *testing.T) {
+	md := sample().Markdown("chart.svg")
+	for _, want := range []string{"thr 2.00x, cpu/msg 0.50x", "200 ", "![", "(!)", "boom", "| case |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestUpdateMarkdownKeepsHandWrittenText(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "b.md")
+	if err := UpdateMarkdown(path, "first\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	s := strings.Replace(string(b), "# Benchmarks\n", "# Benchmarks\n\nintro\n", 1) + "\nclosing notes\n"
+	os.WriteFile(path, []byte(s), 0o644)
+	if err := UpdateMarkdown(path, "second\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(path)
+	got := string(b)
+	for _, want := range []string{"intro", "second", "closing notes"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "first") {
+		t.Errorf("old generated text kept:\n%s", got)
+	}
+}
