@@ -231,22 +231,3 @@ func readAll(r io.Reader, buf []byte) ([]byte, error) {
 		}
 	}
 }
-
-// Describe returns how each library is configured, for the report.
-func Describe() []string {
-	d := []string{
-		"shockwave: runtime.New with a session handler; /echo Send(m.Op, m.Data) inline; /room rt.Join + Room.Broadcast " +
-			"(one shared frame, default mailbox: 256 frames, 4 MiB, close slow consumers); UTF-8 always checked.",
-		"gws: gws.NewUpgrader, ParallelEnabled off, CheckUtf8Enabled on, compression off, `go socket.ReadLoop()`; " +
-			"/echo WriteMessage in OnMessage; /room gws.NewBroadcaster (frame encoded once, per-connection async write queue).",
-		"gorilla: Upgrader with the HTTP server's buffers and a WriteBufferPool, compression off; read loop in the handler, " +
-			"NextReader into a reused buffer then WriteMessage (one frame, no allocation); /room: a writer goroutine and a " +
-			"256-message channel per member (the chat example), slow members closed; no UTF-8 checks (gorilla has none).",
-		"coder: websocket.Accept with compression disabled, context.Background for reads and writes; Reader into a reused " +
-			"buffer then Write; /room as gorilla; no UTF-8 checks (coder has none).",
-		"nbio: nbhttp.Engine (epoll, non-blocking), message handlers inline (ServerExecutor runs them on the poller), " +
-			"ReleaseWebsocketPayload, 16 MiB frame and message limits; /room WriteMessage to each member (nbio queues in memory); " +
-			"UTF-8 checked (engine default).",
-	}
-	return d
-}
