@@ -16,17 +16,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"log"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
 	"github.com/shockwave-go/shockwave/examples/internal/otelsetup"
+	"github.com/shockwave-go/shockwave/examples/internal/serve"
 )
 
 func main() {
@@ -56,23 +53,10 @@ func main() {
 	}
 	srv := &http.Server{Addr: *addr, Handler: chat, ReadHeaderTimeout: 10 * time.Second}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown) // stops listening; the WebSockets are the chat's
-		chat.Shutdown(shutdown)
-	}()
 	log.Printf("chat: open http://%s in a browser", browseAddr(*addr))
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	if err := serve.Run(srv, chat.Shutdown); err != nil {
 		log.Print(err)
-		return
 	}
-	<-done // the sessions have ended: their spans are in before the exporters flush
 }
 
 // browseAddr turns a listening address such as ":8080" into one to open.

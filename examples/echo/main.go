@@ -11,16 +11,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"log"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/shockwave-go/shockwave/examples/internal/otelsetup"
+	"github.com/shockwave-go/shockwave/examples/internal/serve"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
 )
@@ -53,21 +50,8 @@ func main() {
 	mux.Handle("GET /echo", rt)
 	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown) // stops listening; hijacked connections are the runtime's
-		rt.Shutdown(shutdown)
-	}()
 	log.Printf("echo: listening on ws://%s/echo", *addr)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	if err := serve.Run(srv, rt.Shutdown); err != nil {
 		log.Print(err)
-		return
 	}
-	<-done // the sessions have ended: their spans are in before the exporters flush
 }
