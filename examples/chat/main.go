@@ -15,7 +15,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"log"
 	"net/http"
@@ -35,17 +34,7 @@ func main() {
 
 	// Before chatserver.New, whose runtime looks at the global providers
 	// once.
-	otelShutdown, err := otelsetup.Init(context.Background())
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := otelShutdown(ctx); err != nil {
-			log.Printf("chat: telemetry shutdown: %v", err)
-		}
-	}()
+	defer otelsetup.MustInit("chat")()
 
 	chat, err := chatserver.New(chatserver.Config{MaxLength: *maxLength, Rate: *rate, History: *history})
 	if err != nil {

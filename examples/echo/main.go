@@ -10,7 +10,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"log"
 	"net/http"
@@ -27,17 +26,7 @@ func main() {
 	flag.Parse()
 
 	// Before runtime.New, which looks at the global providers once.
-	otelShutdown, err := otelsetup.Init(context.Background())
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := otelShutdown(ctx); err != nil {
-			log.Printf("echo: telemetry shutdown: %v", err)
-		}
-	}()
+	defer otelsetup.MustInit("echo")()
 
 	echo := session.HandlerFunc(func(s *session.Session, m session.Message) error {
 		return s.Send(m.Op, m.Data)

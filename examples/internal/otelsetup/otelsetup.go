@@ -28,9 +28,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
@@ -181,4 +183,21 @@ func checkProtocol(signal string) error {
 		}
 	}
 	return nil
+}
+
+// MustInit is Init for a program's main: it exits on error, and returns a
+// function to defer that flushes within 5 s and logs a failure, naming the
+// program.
+func MustInit(program string) (shutdown func()) {
+	stop, err := Init(context.Background())
+	if err != nil {
+		log.Fatalf("%s: telemetry: %v", program, err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stop(ctx); err != nil {
+			log.Printf("%s: telemetry shutdown: %v", program, err)
+		}
+	}
 }
