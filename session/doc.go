@@ -12,8 +12,10 @@
 //
 // A session is not a goroutine. Its callbacks run on the goroutine that
 // reads its connection, one at a time, in order. Frames sent to it wait in
-// its mailbox until someone drains it: the reader right after a callback
-// (an echo is written on the same goroutine, with no hop), or, when the
+// its mailbox until someone drains it: the reader after a callback (an
+// echo is written on the same goroutine, with no hop; while the next frame
+// is already buffered, the reader keeps going and writes the replies to
+// the whole burst at once), or, when the
 // sender is elsewhere (another session, a room broadcast, a game loop), one
 // of the Scheduler's few worker goroutines. A session has three states on
 // its writing side — idle, running (one drainer owns it), and in-handler
