@@ -313,7 +313,7 @@ func (s *Session) readLoop() error {
 			return wire.CloseError{Code: code, Reason: string(reason)}
 		default:
 			if s.state.Load()&stateClosing != 0 {
-				continue // closing: messages are discarded (RFC 6455 1.4)
+				break // closing: messages are discarded (RFC 6455 1.4)
 			}
 			s.state.Or(stateInHandler)
 			err := s.call(func() error { return s.h.OnMessage(s, Message{Op: op, Data: p}) })
@@ -324,11 +324,21 @@ func (s *Session) readLoop() error {
 		}
 		// Cork: while the next frame is already buffered, keep what the
 		// callbacks sent for one vectored write before the next read that
-		// may block. The read buffer bounds the batch.
-		if !s.rd.HasFrame() {
+		// may block. Sends from elsewhere during a callback wait too (their
+		// kick saw stateInHandler), so every path of this loop comes here.
+		// The read buffer bounds the batch, and so does half the mailbox:
+		// a burst of small messages must not overflow it.
+		if !s.rd.HasFrame() || s.corkFull() {
 			s.drainOwn()
 		}
 	}
+}
+
+// corkFull reports whether the cork holds enough: half the mailbox's
+// frames or bytes, or a full batch.
+func (s *Session) corkFull() bool {
+	n := s.queueLen()
+	return n > 0 && (n >= min(s.cfg.MailboxSize/2, maxBatch) || s.queued.Load() >= s.cfg.MaxQueuedBytes/2)
 }
 
 // call runs a callback, turning a panic into an error.
