@@ -42,16 +42,8 @@ func main() {
 	}
 	srv := &http.Server{Addr: *addr, Handler: chat, ReadHeaderTimeout: 10 * time.Second}
 
-	log.Printf("chat: open http://%s in a browser", browseAddr(*addr))
+	log.Printf("chat: open http://%s in a browser", serve.BrowseAddr(*addr))
 	if err := serve.Run(srv, chat.Shutdown); err != nil {
 		log.Print(err)
 	}
-}
-
-// browseAddr turns a listening address such as ":8080" into one to open.
-func browseAddr(addr string) string {
-	if len(addr) > 0 && addr[0] == ':' {
-		return "localhost" + addr
-	}
-	return addr
 }

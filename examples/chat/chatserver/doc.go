@@ -8,8 +8,8 @@
 //   - the Router is embedded in a small session.Handler of our own that adds
 //     OnClose, to announce the departures of closed sessions (server.go);
 //   - per-session state lives in session.State, owned by the session's
-//     callbacks and so free of locks (client in server.go, the token bucket
-//     in ratelimit.go);
+//     callbacks and so free of locks (client in server.go, with its token
+//     bucket from examples/internal/ratelimit);
 //   - shared state — who is in which room under which nickname, the last
 //     messages of each room — lives in plain structs behind a mutex
 //     (rooms.go, history.go), and every event to a room goes out with

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shockwave-go/shockwave/codec"
+	"github.com/shockwave-go/shockwave/examples/internal/ratelimit"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
@@ -145,7 +146,7 @@ func (h handler) OnClose(s *session.Session, _ error) {
 // its rate limit. Only the session's callbacks use it, so it needs no lock.
 type client struct {
 	rooms map[string]string // room name → the nickname held there
-	limit bucket
+	limit ratelimit.Bucket
 }
 
 func clientOf(s *session.Session) *client {
@@ -159,7 +160,7 @@ func clientOf(s *session.Session) *client {
 // allow takes a token from the session's bucket, or fails with
 // rate_limited.
 func (srv *Server) allow(s *session.Session) error {
-	if !clientOf(s).limit.take(time.Now(), srv.cfg.Rate, float64(srv.cfg.Burst)) {
+	if !clientOf(s).limit.Take(time.Now(), srv.cfg.Rate, float64(srv.cfg.Burst)) {
 		return chatError(CodeRateLimited, "slow down: at most %g messages a second", srv.cfg.Rate)
 	}
 	return nil
