@@ -58,7 +58,9 @@
 // # Browser client
 //
 // codec/js/shockwave.js is a dependency-free ES module that speaks the
-// envelope in JSON over the browser's WebSocket: events, requests as
-// promises with timeouts, reconnection with exponential backoff and
-// jitter, and rooms joined again after a reconnection.
+// envelope over the browser's WebSocket, in JSON or (option codec:
+// 'msgpack', with codec/js/msgpack.js beside it) MessagePack: events,
+// requests as promises with timeouts, reconnection with exponential backoff
+// and jitter, and rooms joined again after a reconnection. Package
+// codec/js embeds both modules for Go servers to serve.
 package codec

@@ -1,20 +1,23 @@
 // End-to-end check of shockwave.js against a real server, on the host's
-// WebSocket (Node 22+, or Node 20/21 with --experimental-websocket). Run by
-// codec/js_test.go (TestJSClient), which serves the handlers it expects:
+// WebSocket (Node 22+, or Node 20/21 with --experimental-websocket), in
+// one codec. Run by codec/js_test.go (TestJSClient), once per codec, which
+// serves the handlers it expects:
 //
 //   echo (request)     replies with its payload
+//   subprotocol (req.) replies with the session's subprotocol
 //   publish (event)    publishes "news" with its payload to the envelope's room
 //   kick (event)       closes the session with 1012
 //   room.join/leave    the Router's built-ins
 //
-// Usage: node e2e.mjs ws://host:port/path
+// Usage: node e2e.mjs ws://host:port/path [json|msgpack]
 // Prints one line per check; exits 0 when all pass, 1 otherwise.
 
 import { connect } from './shockwave.js';
 
 const url = process.argv[2];
-if (!url || typeof WebSocket !== 'function') {
-  console.error('usage: node [--experimental-websocket] e2e.mjs ws://host:port/path (needs a global WebSocket)');
+const codec = process.argv[3] || 'json';
+if (!url || !['json', 'msgpack'].includes(codec) || typeof WebSocket !== 'function') {
+  console.error('usage: node [--experimental-websocket] e2e.mjs ws://host:port/path [json|msgpack] (needs a global WebSocket)');
   process.exit(2);
 }
 
@@ -38,13 +41,29 @@ function check(cond, what) {
   console.log(`ok: ${what}`);
 }
 
-const sw = connect(url, { minDelay: 50, maxDelay: 200, timeout: 5000 });
+const sw = connect(url, { codec, minDelay: 50, maxDelay: 200, timeout: 5000 });
 try {
   await next(sw, 'connect');
-  check(sw.connected, 'connected');
+  check(sw.connected, `connected (${codec})`);
+  const protocol = `shockwave.${codec}`;
+  check(sw.ws.protocol === protocol, `the handshake chose ${protocol}`);
+  check((await sw.request('subprotocol')) === protocol, `the server speaks ${protocol}`);
 
-  const echoed = await sw.request('echo', { text: 'héllo', n: 3 });
-  check(echoed.text === 'héllo' && echoed.n === 3, 'request gets its reply');
+  const echoed = await sw.request('echo', { text: 'héllo', n: 3, list: [1, -2, 2.5, null, true], nested: { a: {} } });
+  check(
+    echoed.text === 'héllo' && echoed.n === 3 && JSON.stringify(echoed.list) === '[1,-2,2.5,null,true]' && echoed.nested.a !== undefined,
+    'request gets its reply',
+  );
+
+  if (codec === 'msgpack') {
+    // What only MessagePack carries: bytes, 64-bit integers, times.
+    const when = new Date(1732600000123);
+    const big = 2n ** 63n + 5n;
+    const got = await sw.request('echo', { bin: new Uint8Array([0, 1, 255]), big, neg: -(2 ** 40), when, f: 0.1 });
+    check(got.bin instanceof Uint8Array && got.bin.join() === '0,1,255', 'bytes travel as bin');
+    check(got.big === big && got.neg === -(2 ** 40), '64-bit integers come back exact');
+    check(got.when instanceof Date && got.when.getTime() === when.getTime() && got.f === 0.1, 'times and floats come back');
+  }
 
   const refused = await sw.request('nope').then(
     () => null,
@@ -56,11 +75,19 @@ try {
   sw.emit('nope');
   check((await errEvent).data.code === 'unknown_event', 'unknown event gets an error event');
 
+  // A member of the other codec: a publish goes out in both.
+  const otherCodec = codec === 'json' ? 'msgpack' : 'json';
+  const other = connect(url, { codec: otherCodec, reconnect: false, timeout: 5000 });
+  await other.join('lobby');
   await sw.join('lobby');
   let news = next(sw, 'news');
+  const otherNews = next(other, 'news');
   sw.emit('publish', { text: 'first' }, { room: 'lobby' });
   let got = await news;
   check(got.data.text === 'first' && got.meta.room === 'lobby', 'room publish arrives');
+  got = await otherNews;
+  check(got.data.text === 'first' && got.meta.room === 'lobby', `and reaches the ${otherCodec} member`);
+  other.close();
 
   // The server drops the session; the client comes back and re-joins.
   const dropped = next(sw, 'disconnect');

@@ -1,5 +1,6 @@
 // shockwave.js: the browser client of Shockwave's event envelope (see
-// docs/protocol.md). One ES module, no dependencies, no build step:
+// docs/protocol.md). Two ES modules (this one and msgpack.js, which it
+// imports from its own directory), no dependencies, no build step:
 //
 //   import { connect } from './shockwave.js';
 //   const sw = connect('wss://example.com/ws');
@@ -8,16 +9,35 @@
 //   sw.emit('chat.send', { text: 'hi' }, { room: 'lobby' });
 //   const rooms = await sw.request('rooms.list', { prefix: 'g' });
 //
-// It speaks JSON (subprotocol "shockwave.json") over the WebSocket of the
-// host: the browser's, or one passed as options.WebSocket. Requests are
-// promises, settled by the server's reply or error, a timeout, or the loss
-// of the connection. The connection is re-opened after it drops, with
-// exponential backoff and jitter, and the rooms joined with join() are
-// joined again. Messages sent while the connection is down wait in a
-// bounded queue and go out, in order, once it is back.
+// It speaks JSON (subprotocol "shockwave.json", text messages) or, with
+// { codec: 'msgpack' }, MessagePack (subprotocol "shockwave.msgpack",
+// binary messages; msgpack.js, served next to this file) over the
+// WebSocket of the host: the browser's, or one passed as
+// options.WebSocket. Both codecs behave the same in every other way:
+//
+//   const sw = connect('wss://example.com/ws', { codec: 'msgpack' });
+//
+// Requests are promises, settled by the server's reply or error, a
+// timeout, or the loss of the connection. The connection is re-opened after
+// it drops, with exponential backoff and jitter, and the rooms joined with
+// join() are joined again. Messages sent while the connection is down wait
+// in a bounded queue and go out, in order, once it is back.
+
+import { encode as msgpackEncode, decode as msgpackDecode } from './msgpack.js';
 
 /** The subprotocol of the JSON envelope. */
 export const SUBPROTOCOL = 'shockwave.json';
+
+/** The subprotocol of the MessagePack envelope. */
+export const SUBPROTOCOL_MSGPACK = 'shockwave.msgpack';
+
+// The codecs by option value: the subprotocol offered by default, and the
+// envelope's encoding (a string goes out as a text message, a Uint8Array
+// as a binary one).
+const codecs = {
+  json: { protocol: SUBPROTOCOL, encode: (m) => JSON.stringify(m) },
+  msgpack: { protocol: SUBPROTOCOL_MSGPACK, encode: msgpackEncode },
+};
 
 const OPEN = 1; // WebSocket.OPEN, not read from the class: fakes may lack it
 
@@ -36,7 +56,8 @@ export class ShockwaveError extends Error {
 }
 
 const defaults = {
-  protocols: [SUBPROTOCOL], // offered in the handshake
+  codec: 'json', // 'json' (text messages) or 'msgpack' (binary messages)
+  protocols: undefined, // offered in the handshake; defaults to the codec's subprotocol
   timeout: 10000, // ms a request waits for its reply
   reconnect: true, // re-open the connection after it drops
   minDelay: 500, // ms before the first reconnection attempt
@@ -69,6 +90,12 @@ export class Client {
     this.url = url;
     this.options = { ...defaults, ...options };
     const o = this.options;
+    o.codec ??= 'json';
+    if (!Object.hasOwn(codecs, o.codec)) {
+      throw new Error(`shockwave: unknown codec ${JSON.stringify(o.codec)}; use 'json' or 'msgpack'`);
+    }
+    this.codec = codecs[o.codec];
+    o.protocols ??= [this.codec.protocol];
     this.WebSocket = o.WebSocket || globalThis.WebSocket;
     if (!this.WebSocket) {
       throw new Error('shockwave: no WebSocket here; pass options.WebSocket');
@@ -77,7 +104,7 @@ export class Client {
     this.handlers = new Map(); // event name -> Set of functions
     this.pending = new Map(); // request id -> {resolve, reject, timer, sent}
     this.rooms = new Set(); // joined with join(), re-joined after a reconnection
-    this.queue = []; // {text, id, joins} waiting for the connection
+    this.queue = []; // {payload, id, joins} waiting for the connection
     this.nextId = 1;
     this.attempt = 0; // failed attempts since the last opening
     this.opened = false; // has ever been open
@@ -115,7 +142,7 @@ export class Client {
    * queue is full, or the client is closed).
    */
   emit(event, data, options = {}) {
-    return this._send(envelope(event, data, options, undefined), undefined, undefined);
+    return this._send(this._envelope(event, data, options, undefined), undefined, undefined);
   }
 
   /**
@@ -138,7 +165,7 @@ export class Client {
       }, ms);
       this.pending.set(id, { resolve, reject, timer, sent: false });
       const joins = event === 'room.join' ? options.room : undefined;
-      if (!this._send(envelope(event, data, options, id), id, joins)) {
+      if (!this._send(this._envelope(event, data, options, id), id, joins)) {
         this._settle(id, new ShockwaveError('queue_full', 'too many messages waiting for the connection'));
       }
     });
@@ -202,6 +229,7 @@ export class Client {
       return;
     }
     this.ws = ws;
+    if (this.codec === codecs.msgpack) ws.binaryType = 'arraybuffer'; // not Blob: decoded at once, in order
     ws.onopen = () => this._onOpen();
     ws.onmessage = (ev) => this._onMessage(ev);
     ws.onclose = (ev) => this._onClose(ev);
@@ -260,12 +288,18 @@ export class Client {
   }
 
   _onMessage(ev) {
-    if (typeof ev.data !== 'string') return; // JSON travels in text messages
+    // Text messages are JSON in both codecs; binary ones are MessagePack,
+    // and ignored by a JSON client.
+    const binary = typeof ev.data !== 'string';
+    if (binary && (this.codec === codecs.json || !(ev.data instanceof ArrayBuffer || ArrayBuffer.isView(ev.data)))) {
+      return;
+    }
     let m;
     try {
-      m = JSON.parse(ev.data);
+      m = binary ? msgpackDecode(ev.data) : JSON.parse(ev.data);
     } catch {
-      this._dispatch('error', new ShockwaveError('bad_message', 'the server sent a message that is not JSON'));
+      const what = binary ? 'MessagePack' : 'JSON';
+      this._dispatch('error', new ShockwaveError('bad_message', `the server sent a message that is not ${what}`));
       return;
     }
     if (m === null || typeof m !== 'object') return;
@@ -306,9 +340,9 @@ export class Client {
     else p.resolve(value);
   }
 
-  _send(text, id, joins) {
+  _send(payload, id, joins) {
     if (this.stopped) return false;
-    const m = { text, id, joins };
+    const m = { payload, id, joins };
     if (this.connected) {
       this._write(m);
       return true;
@@ -324,22 +358,23 @@ export class Client {
       if (!p) return; // timed out while queued
       p.sent = true;
     }
-    this.ws.send(m.text);
+    this.ws.send(m.payload);
   }
 
   _unqueue(id) {
     const i = this.queue.findIndex((m) => m.id === id);
     if (i >= 0) this.queue.splice(i, 1);
   }
-}
 
-function envelope(event, data, options, id) {
-  const m = { e: event };
-  if (options.room !== undefined) m.r = options.room;
-  if (id !== undefined) m.i = id;
-  if (options.traceparent !== undefined) m.t = options.traceparent;
-  if (data !== undefined) m.d = data;
-  return JSON.stringify(m);
+  // _envelope encodes an envelope in the client's codec.
+  _envelope(event, data, options, id) {
+    const m = { e: event };
+    if (options.room !== undefined) m.r = options.room;
+    if (id !== undefined) m.i = id;
+    if (options.traceparent !== undefined) m.t = options.traceparent;
+    if (data !== undefined) m.d = data;
+    return this.codec.encode(m);
+  }
 }
 
 function serverError(x) {

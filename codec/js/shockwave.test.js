@@ -1,12 +1,22 @@
 // Tests of shockwave.js with Node's test runner: node --test codec/js/
 // A fake WebSocket and fake timers stand in for the browser's, so the tests
-// are deterministic and need no network.
+// are deterministic and need no network. The tests of the client's
+// behaviour run once per codec (both(...)); the fake server speaks the
+// client's codec.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, connect, ShockwaveError, SUBPROTOCOL } from './shockwave.js';
+import { Client, connect, ShockwaveError, SUBPROTOCOL, SUBPROTOCOL_MSGPACK } from './shockwave.js';
+import { decode, encode } from './msgpack.js';
 
-// FakeWS records what the client sends; the test plays the server.
+// both runs a test once per codec: fn(t, codec).
+function both(name, fn) {
+  for (const codec of ['json', 'msgpack']) test(`${name} [${codec}]`, (t) => fn(t, codec));
+}
+
+// FakeWS records what the client sends; the test plays the server, in
+// MessagePack when the client asked for binary messages as ArrayBuffers
+// (as a MessagePack client does), else in JSON.
 class FakeWS {
   static sockets = [];
 
@@ -14,14 +24,25 @@ class FakeWS {
     this.url = url;
     this.protocols = protocols;
     this.readyState = 0;
-    this.sent = [];
+    this.binaryType = 'blob'; // the browser's default
+    this.sent = []; // decoded
+    this.raw = []; // as sent
     this.closedWith = null;
     FakeWS.sockets.push(this);
   }
 
-  send(text) {
+  get msgpack() {
+    return this.binaryType === 'arraybuffer';
+  }
+
+  send(payload) {
     if (this.readyState !== 1) throw new Error('send on a socket that is not open');
-    this.sent.push(JSON.parse(text));
+    const binary = payload instanceof Uint8Array;
+    if (binary !== this.msgpack || (!binary && typeof payload !== 'string')) {
+      throw new Error(`a ${this.msgpack ? 'MessagePack' : 'JSON'} client sent ${payload}`);
+    }
+    this.raw.push(payload);
+    this.sent.push(binary ? decode(payload) : JSON.parse(payload));
   }
 
   close(code, reason) {
@@ -35,8 +56,12 @@ class FakeWS {
     this.onopen?.({});
   }
 
+  // push sends msg to the client: a string as a text message, anything
+  // else encoded in the client's codec.
   push(msg) {
-    this.onmessage?.({ data: typeof msg === 'string' ? msg : JSON.stringify(msg) });
+    let data = msg;
+    if (typeof msg !== 'string') data = this.msgpack ? encode(msg).buffer : JSON.stringify(msg);
+    this.onmessage?.({ data });
   }
 
   drop(code = 1006, reason = '') {
@@ -114,10 +139,11 @@ async function state(p) {
   return r;
 }
 
-test('connects with the JSON subprotocol and sends envelopes', () => {
-  const { client, ws } = setup();
+both('connects with the subprotocol of its codec and sends envelopes', (t, codec) => {
+  const { client, ws } = setup({ codec });
   assert.equal(ws().url, 'ws://test/ws');
-  assert.deepEqual(ws().protocols, [SUBPROTOCOL]);
+  assert.deepEqual(ws().protocols, [codec === 'json' ? SUBPROTOCOL : SUBPROTOCOL_MSGPACK]);
+  assert.equal(ws().msgpack, codec === 'msgpack');
   assert.equal(client.connected, false);
   ws().accept();
   assert.equal(client.connected, true);
@@ -132,8 +158,8 @@ test('connects with the JSON subprotocol and sends envelopes', () => {
   client.close();
 });
 
-test('messages sent before the connection opens wait, in order', () => {
-  const { client, ws } = setup();
+both('messages sent before the connection opens wait, in order', (t, codec) => {
+  const { client, ws } = setup({ codec });
   client.emit('a', 1);
   client.emit('b', 2);
   assert.deepEqual(ws().sent, []);
@@ -145,8 +171,8 @@ test('messages sent before the connection opens wait, in order', () => {
   client.close();
 });
 
-test('events reach their handlers with the envelope', () => {
-  const { client, ws } = setup();
+both('events reach their handlers with the envelope', (t, codec) => {
+  const { client, ws } = setup({ codec });
   ws().accept();
   const got = [];
   const stop = client.on('chat.msg', (data, meta) => got.push(['one', data, meta]));
@@ -163,8 +189,8 @@ test('events reach their handlers with the envelope', () => {
   client.close();
 });
 
-test('a failing handler does not stop the others', (t) => {
-  const { client, ws } = setup();
+both('a failing handler does not stop the others', (t, codec) => {
+  const { client, ws } = setup({ codec });
   ws().accept();
   const reported = [];
   const restore = globalThis.reportError;
@@ -185,8 +211,8 @@ test('a failing handler does not stop the others', (t) => {
   client.close();
 });
 
-test('requests resolve with the reply and reject with the error', async () => {
-  const { client, ws } = setup();
+both('requests resolve with the reply and reject with the error', async (t, codec) => {
+  const { client, ws } = setup({ codec });
   ws().accept();
   const list = client.request('rooms.list', { prefix: 'g' });
   const bad = client.request('rooms.make', { name: '' }, { room: 'x' });
@@ -209,8 +235,8 @@ test('requests resolve with the reply and reject with the error', async () => {
   client.close();
 });
 
-test('a request times out, and its late reply is ignored', async () => {
-  const { client, ws, timers } = setup({ timeout: 1000 });
+both('a request times out, and its late reply is ignored', async (t, codec) => {
+  const { client, ws, timers } = setup({ codec, timeout: 1000 });
   ws().accept();
   const slow = client.request('slow');
   const custom = client.request('slower', null, { timeout: 5000 });
@@ -227,8 +253,8 @@ test('a request times out, and its late reply is ignored', async () => {
   client.close();
 });
 
-test('a request that times out in the queue is never sent', async () => {
-  const { client, ws, timers } = setup({ timeout: 100 });
+both('a request that times out in the queue is never sent', async (t, codec) => {
+  const { client, ws, timers } = setup({ codec, timeout: 100 });
   const r = client.request('queued');
   timers.advance(100);
   assert.equal((await state(r)).err.code, 'timeout');
@@ -237,8 +263,8 @@ test('a request that times out in the queue is never sent', async () => {
   client.close();
 });
 
-test('the connection drops: sent requests fail, queued ones survive, it reconnects', async () => {
-  const { client, ws, timers } = setup();
+both('the connection drops: sent requests fail, queued ones survive, it reconnects', async (t, codec) => {
+  const { client, ws, timers } = setup({ codec });
   const events = [];
   client.on('connect', (e) => events.push(['connect', e]));
   client.on('disconnect', (e) => events.push(['disconnect', e]));
@@ -266,9 +292,9 @@ test('the connection drops: sent requests fail, queued ones survive, it reconnec
   client.close();
 });
 
-test('reconnection backs off exponentially, capped, with jitter', () => {
+both('reconnection backs off exponentially, capped, with jitter', (t, codec) => {
   let rnd = 0;
-  const { client, ws, timers } = setup({ minDelay: 100, maxDelay: 1000, factor: 2, jitter: 0.5, random: () => rnd });
+  const { client, ws, timers } = setup({ codec, minDelay: 100, maxDelay: 1000, factor: 2, jitter: 0.5, random: () => rnd });
   const delays = [];
   for (let i = 0; i < 6; i++) {
     ws().drop(); // every attempt fails
@@ -289,8 +315,8 @@ test('reconnection backs off exponentially, capped, with jitter', () => {
   assert.deepEqual(timers.delays(), []);
 });
 
-test('joined rooms are joined again after a reconnection, before anything else', async () => {
-  const { client, ws, timers } = setup();
+both('joined rooms are joined again after a reconnection, before anything else', async (t, codec) => {
+  const { client, ws, timers } = setup({ codec });
   ws().accept();
   const lobby = client.join('lobby');
   const games = client.join('games');
@@ -322,8 +348,8 @@ test('joined rooms are joined again after a reconnection, before anything else',
   client.close();
 });
 
-test('a refused join is forgotten; a failed re-join is reported', async () => {
-  const { client, ws, timers } = setup();
+both('a refused join is forgotten; a failed re-join is reported', async (t, codec) => {
+  const { client, ws, timers } = setup({ codec });
   ws().accept();
   const errors = [];
   client.on('error', (err) => errors.push(err));
@@ -347,8 +373,8 @@ test('a refused join is forgotten; a failed re-join is reported', async () => {
   client.close();
 });
 
-test('server error events reach the error handlers', () => {
-  const { client, ws } = setup();
+both('server error events reach the error handlers', (t, codec) => {
+  const { client, ws } = setup({ codec });
   ws().accept();
   const errors = [];
   client.on('error', (err) => errors.push([err.code, err.message]));
@@ -361,8 +387,8 @@ test('server error events reach the error handlers', () => {
   client.close();
 });
 
-test('close stops everything', async () => {
-  const { client, ws, timers } = setup();
+both('close stops everything', async (t, codec) => {
+  const { client, ws, timers } = setup({ codec });
   ws().accept();
   const p = client.request('x');
   client.close(4000, 'bye');
@@ -375,8 +401,8 @@ test('close stops everything', async () => {
   assert.equal(timers.tasks.size, 0);
 });
 
-test('close while waiting to reconnect cancels the attempt', () => {
-  const { client, ws, timers } = setup();
+both('close while waiting to reconnect cancels the attempt', (t, codec) => {
+  const { client, ws, timers } = setup({ codec });
   ws().accept();
   ws().drop();
   assert.equal(timers.tasks.size, 1);
@@ -384,8 +410,8 @@ test('close while waiting to reconnect cancels the attempt', () => {
   assert.equal(timers.tasks.size, 0);
 });
 
-test('without reconnect, a drop ends the client', async () => {
-  const { client, ws, timers } = setup({ reconnect: false });
+both('without reconnect, a drop ends the client', async (t, codec) => {
+  const { client, ws, timers } = setup({ codec, reconnect: false });
   const queued = client.request('x');
   ws().drop();
   assert.equal((await state(queued)).err.code, 'closed');
@@ -394,8 +420,8 @@ test('without reconnect, a drop ends the client', async () => {
   assert.equal(client.emit('y'), false);
 });
 
-test('the queue is bounded', async () => {
-  const { client } = setup({ maxQueue: 2 });
+both('the queue is bounded', async (t, codec) => {
+  const { client } = setup({ codec, maxQueue: 2 });
   assert.equal(client.emit('a'), true);
   assert.equal(client.emit('b'), true);
   assert.equal(client.emit('c'), false);
@@ -403,7 +429,20 @@ test('the queue is bounded', async () => {
   client.close();
 });
 
-test('binary messages and stray replies are ignored', () => {
+both('stray replies and non-envelopes are ignored', (t, codec) => {
+  const { client, ws } = setup({ codec });
+  ws().accept();
+  let n = 0;
+  client.on('error', () => n++);
+  ws().push({ i: 77, d: 'nobody asked' });
+  ws().push(42);
+  ws().push('42');
+  ws().push([1, 2]);
+  assert.equal(n, 0);
+  client.close();
+});
+
+test('a JSON client ignores binary messages', () => {
   const { client, ws } = setup();
   ws().accept();
   let n = 0;
@@ -422,5 +461,94 @@ test('a WebSocket is required', () => {
     assert.throws(() => new Client('ws://x'), /no WebSocket/);
   } finally {
     globalThis.WebSocket = saved;
+  }
+});
+
+// ------------------------------------------------------------ MessagePack
+
+const hex = (b) => Buffer.from(b).toString('hex');
+
+test('MessagePack: binary envelopes, as docs/protocol.md shows them', async () => {
+  const { client, ws } = setup({ codec: 'msgpack' });
+  assert.deepEqual(ws().protocols, ['shockwave.msgpack']);
+  assert.equal(ws().binaryType, 'arraybuffer');
+  ws().accept();
+  client.emit('chat.send', { text: 'hi' }, { room: 'lobby' });
+  assert.equal(
+    hex(ws().raw[0]),
+    '83' + 'a165a9636861742e73656e64' + 'a172a56c6f626279' + 'a16481a474657874a26869', // map of 3: e, r, d
+  );
+  const r = client.request('rooms.list', undefined, { traceparent: 'tp' });
+  assert.equal(hex(ws().raw[1]), '83a165aa726f6f6d732e6c697374a16901a174a27470');
+  client.close();
+  await assert.rejects(r, { code: 'closed' });
+});
+
+test('MessagePack: payloads keep bytes, 64-bit integers and times, both ways', async () => {
+  const { client, ws } = setup({ codec: 'msgpack' });
+  ws().accept();
+  const data = { bin: new Uint8Array([0, 255]), big: 2n ** 64n - 1n, neg: -(2 ** 40), when: new Date(1732600000123), f: 0.5 };
+  const r = client.request('echo', data);
+  const [sent] = ws().take();
+  assert.deepEqual(sent, { e: 'echo', i: 1, d: { ...data, big: 2n ** 64n - 1n } });
+  ws().push({ i: 1, d: sent.d });
+  assert.deepEqual(await r, data);
+  client.close();
+});
+
+test('MessagePack: text messages are still JSON; bad binary ones are reported', () => {
+  const { client, ws } = setup({ codec: 'msgpack' });
+  ws().accept();
+  const got = [];
+  client.on('news', (data, meta) => got.push([data, meta.room]));
+  client.on('error', (err) => got.push([err.code, err.message]));
+  ws().push('{"e":"news","r":"a","d":1}');
+  ws().onmessage({ data: encode({ e: 'news', r: 'b', d: 2 }) }); // a view, not an ArrayBuffer
+  ws().onmessage({ data: new Uint8Array([0x91, 0x01, 0x02]).buffer }); // trailing byte
+  ws().onmessage({ data: new Uint8Array([0xa5, 0x61]).buffer }); // truncated
+  ws().onmessage({ data: { size: 3, type: '' } }); // a Blob: binaryType was not honoured; ignored
+  ws().push('not json');
+  const bad = 'the server sent a message that is not MessagePack';
+  assert.deepEqual(got, [
+    [1, 'a'],
+    [2, 'b'],
+    ['bad_message', bad],
+    ['bad_message', bad],
+    ['bad_message', 'the server sent a message that is not JSON'],
+  ]);
+  client.close();
+});
+
+test('MessagePack: ids of any integer width settle requests', async () => {
+  const { client, ws } = setup({ codec: 'msgpack' });
+  ws().accept();
+  const r = client.request('x');
+  ws().onmessage({ data: new Uint8Array([0x82, 0xa1, 0x69, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1, 0xa1, 0x64, 0x07]).buffer });
+  assert.equal(await r, 7);
+  client.close();
+});
+
+test('codec option: explicit protocols win, unknown codecs are refused', () => {
+  let { client, ws } = setup({ codec: 'msgpack', protocols: ['v2', 'shockwave.msgpack'] });
+  assert.deepEqual(ws().protocols, ['v2', 'shockwave.msgpack']);
+  client.close();
+  ({ client, ws } = setup({ codec: undefined }));
+  assert.deepEqual(ws().protocols, ['shockwave.json']);
+  assert.equal(ws().binaryType, 'blob');
+  client.close();
+  assert.throws(() => setup({ codec: 'cbor' }), /unknown codec "cbor"/);
+  assert.throws(() => setup({ codec: 'toString' }), /unknown codec/);
+});
+
+test('an envelope that cannot be encoded fails the call, in both codecs', async () => {
+  for (const codec of ['json', 'msgpack']) {
+    const { client, ws } = setup({ codec });
+    ws().accept();
+    const cyclic = {};
+    cyclic.self = cyclic;
+    assert.throws(() => client.emit('x', cyclic));
+    await assert.rejects(client.request('x', cyclic));
+    assert.deepEqual(ws().sent, []);
+    client.close();
   }
 });

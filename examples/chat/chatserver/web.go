@@ -2,10 +2,8 @@ package chatserver
 
 import (
 	"embed"
-	"io/fs"
 	"net/http"
 
-	"github.com/shockwave-go/shockwave/codec/js"
 	"github.com/shockwave-go/shockwave/examples/internal/serve"
 )
 
@@ -14,16 +12,11 @@ import (
 //go:embed web
 var web embed.FS
 
-// routes serves the page at "/", the browser client module it imports at
-// "/shockwave.js", and the WebSocket at "/ws".
+// routes serves the page at "/", the browser client modules it imports at
+// "/shockwave.js" and "/msgpack.js", and the WebSocket at "/ws".
 func (srv *Server) routes() *http.ServeMux {
-	page, err := fs.Sub(web, "web")
-	if err != nil {
-		panic(err) // the embed has the directory: it cannot fail
-	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", srv.rt)
-	mux.Handle("GET /shockwave.js", serve.Static(http.FileServerFS(js.FS)))
-	mux.Handle("GET /", serve.Static(http.FileServerFS(page)))
+	serve.Page(mux, web, "web")
 	return mux
 }

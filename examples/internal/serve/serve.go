@@ -1,5 +1,6 @@
-// Package serve runs an example's HTTP server until the process is
-// interrupted, then shuts it down in order.
+// Package serve holds what the examples' servers share: Run serves until
+// the process is interrupted, then shuts down in order; Page and Static
+// serve an example's web page with the browser client modules.
 package serve
 
 import (

@@ -1,6 +1,11 @@
 package serve
 
-import "net/http"
+import (
+	"io/fs"
+	"net/http"
+
+	"github.com/shockwave-go/shockwave/codec/js"
+)
 
 // Static adds the headers of an example page's files: a
 // Content-Security-Policy that allows the page's own scripts, styles and
@@ -24,4 +29,18 @@ func BrowseAddr(addr string) string {
 		return "localhost" + addr
 	}
 	return addr
+}
+
+// Page mounts an example's web page on mux: the files of dir in web at
+// "/", and the browser client modules they import (codec/js) at
+// "/shockwave.js" and "/msgpack.js", all with Static's headers.
+func Page(mux *http.ServeMux, web fs.FS, dir string) {
+	page, err := fs.Sub(web, dir)
+	if err != nil {
+		panic(err) // an embedded directory: it cannot fail
+	}
+	lib := Static(http.FileServerFS(js.FS)) // shockwave.js imports msgpack.js
+	mux.Handle("GET /shockwave.js", lib)
+	mux.Handle("GET /msgpack.js", lib)
+	mux.Handle("GET /", Static(http.FileServerFS(page)))
 }

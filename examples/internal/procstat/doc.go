@@ -1,0 +1,3 @@
+// Package procstat reads what the examples' load reports need to know of
+// their own process.
+package procstat
