@@ -19,7 +19,9 @@ import (
 // echoes, and checks the actor's promises: callbacks never overlap,
 // OnOpen comes first and OnClose once and last, and every frame sent
 // reaches the client exactly once, in order per sender.
-func TestActorGuarantees(t *testing.T) {
+func TestActorGuarantees(t *testing.T) { eachTransport(t, testActorGuarantees) }
+
+func testActorGuarantees(t *testing.T) {
 	const (
 		senders    = 16
 		perSender  = 200
@@ -192,7 +194,9 @@ func TestActorGuarantees(t *testing.T) {
 // callbacks of different sessions are not serialised with each other. One
 // session's OnMessage waits until another's has started; if callbacks of
 // different sessions were run one at a time, it would wait forever.
-func TestSessionsRunInParallel(t *testing.T) {
+func TestSessionsRunInParallel(t *testing.T) { eachTransport(t, testSessionsRunInParallel) }
+
+func testSessionsRunInParallel(t *testing.T) {
 	first := make(chan struct{})
 	var once sync.Once
 	h := handler{msg: func(s *session.Session, m session.Message) error {

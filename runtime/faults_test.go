@@ -31,7 +31,9 @@ var errPlain = errors.New("plain failure")
 // TestHandlerFailures makes callbacks of one session panic or fail and
 // checks what its client sees, what OnClose and the error hook get, and
 // that another session of the runtime carries on.
-func TestHandlerFailures(t *testing.T) {
+func TestHandlerFailures(t *testing.T) { eachTransport(t, testHandlerFailures) }
+
+func testHandlerFailures(t *testing.T) {
 	type hookCall struct {
 		s   *session.Session
 		err error
@@ -191,7 +193,9 @@ func TestHandlerFailures(t *testing.T) {
 // (too big, bad UTF-8) and from a raw one (protocol errors), and checks
 // the close code the client gets and the error OnClose gets, while
 // another session keeps echoing.
-func TestBadInput(t *testing.T) {
+func TestBadInput(t *testing.T) { eachTransport(t, testBadInput) }
+
+func testBadInput(t *testing.T) {
 	const maxSize = 1 << 10
 	tr := newTracker()
 	_, url := start(t, handler{
@@ -271,7 +275,9 @@ func TestBadInput(t *testing.T) {
 // TestHeartbeatKeepsAlive checks that a client that answers pings (as
 // wire.Conn does while reading) stays connected across many ping
 // intervals, although it sends nothing of its own.
-func TestHeartbeatKeepsAlive(t *testing.T) {
+func TestHeartbeatKeepsAlive(t *testing.T) { eachTransport(t, testHeartbeatKeepsAlive) }
+
+func testHeartbeatKeepsAlive(t *testing.T) {
 	tr := newTracker()
 	rt, url := start(t, handler{
 		open:  func(s *session.Session) error { tr.opened(s); return nil },
@@ -329,7 +335,9 @@ func TestHeartbeatKeepsAlive(t *testing.T) {
 // client is closed by the idle timeout; a client that does not answer a
 // server's close is dropped after CloseTimeout; a client that stops reading
 // is dropped after WriteTimeout.
-func TestTimeouts(t *testing.T) {
+func TestTimeouts(t *testing.T) { eachTransport(t, testTimeouts) }
+
+func testTimeouts(t *testing.T) {
 	t.Run("no pong", func(t *testing.T) {
 		tr := newTracker()
 		url := startTracked(t, tr, runtime.WithHeartbeat(50*time.Millisecond, 100*time.Millisecond), runtime.WithTick(10*time.Millisecond))
@@ -442,7 +450,9 @@ func startTracked(t *testing.T, tr *tracker, opts ...runtime.Option) string {
 }
 
 // TestOptions checks that New refuses invalid options.
-func TestOptions(t *testing.T) {
+func TestOptions(t *testing.T) { eachTransport(t, testOptions) }
+
+func testOptions(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opt  runtime.Option

@@ -42,7 +42,34 @@ type Options struct {
 	// timeouts. Defaults to a quarter of the shortest timeout, between
 	// 10 ms and 1 s.
 	Tick time.Duration
+	// Transport chooses how sessions wait for their clients: by default
+	// on the event loop where there is one (Linux, plain TCP), else with a
+	// goroutine each.
+	Transport Transport
+	// Pollers is the number of event-loop goroutines. Defaults to
+	// GOMAXPROCS.
+	Pollers int
 }
+
+// Transport is how sessions wait for their clients.
+type Transport uint8
+
+const (
+	// TransportAuto puts the sessions of plain TCP connections on an
+	// event loop (Linux epoll): a session waiting for its client holds
+	// no goroutine and no read buffer, and a burst of messages runs on a
+	// goroutine started for it. Other connections (TLS, other systems)
+	// get a reading goroutine each.
+	TransportAuto Transport = iota
+	// TransportGoroutine gives every session a goroutine reading its
+	// connection: the usual Go way, a few KiB of stack per idle session.
+	TransportGoroutine
+	// TransportInline is the event loop running the callbacks on the
+	// pollers' goroutines themselves: no goroutine is started per burst,
+	// but a callback that blocks stalls every session of its poller. Only
+	// for handlers that never block.
+	TransportInline
+)
 
 // An Option changes Options; it fails New when its value is invalid.
 type Option func(*Options) error
@@ -153,6 +180,22 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // WithWorkers sets the number of draining goroutines.
 func WithWorkers(n int) Option {
 	return func(o *Options) error { o.Workers = n; return positive("workers", n) }
+}
+
+// WithTransport chooses how sessions wait for their clients.
+func WithTransport(t Transport) Option {
+	return func(o *Options) error {
+		o.Transport = t
+		if t > TransportInline {
+			return errors.New("runtime: unknown transport")
+		}
+		return nil
+	}
+}
+
+// WithPollers sets the number of event-loop goroutines.
+func WithPollers(n int) Option {
+	return func(o *Options) error { o.Pollers = n; return positive("pollers", n) }
 }
 
 // WithTick sets the period of the shared timer.

@@ -35,7 +35,9 @@ func joinHandler(ref *rtRef, room string, tr *tracker) handler {
 // TestRoomThousandMembers broadcasts from 4 publishers at once to a room of
 // 1,000 real connections: every member gets every message exactly once, in
 // order per publisher.
-func TestRoomThousandMembers(t *testing.T) {
+func TestRoomThousandMembers(t *testing.T) { eachTransport(t, testRoomThousandMembers) }
+
+func testRoomThousandMembers(t *testing.T) {
 	const (
 		members    = 1000
 		publishers = 4
@@ -146,7 +148,9 @@ func TestRoomThousandMembers(t *testing.T) {
 // frames dropped and counted, every frame either delivered or dropped.
 func TestSlowConsumer(t *testing.T) {
 	for _, policy := range []session.Policy{session.PolicyClose, session.PolicyDropNewest, session.PolicyDropOldest} {
-		t.Run(policy.String(), func(t *testing.T) { testSlowConsumer(t, policy) })
+		t.Run(policy.String(), func(t *testing.T) {
+			eachTransport(t, func(t *testing.T) { testSlowConsumer(t, policy) })
+		})
 	}
 }
 
@@ -425,7 +429,9 @@ func testSlowConsumer(t *testing.T, policy session.Policy) {
 
 // TestRoomMembership covers the room API: Join, Leave, Len, Members,
 // Rooms, BroadcastFrame with an exception, and removal of empty rooms.
-func TestRoomMembership(t *testing.T) {
+func TestRoomMembership(t *testing.T) { eachTransport(t, testRoomMembership) }
+
+func testRoomMembership(t *testing.T) {
 	var ref rtRef
 	tr := newTracker()
 	rt, url := start(t, handler{open: func(s *session.Session) error { tr.opened(s); return nil }})
@@ -504,7 +510,9 @@ func TestRoomMembership(t *testing.T) {
 // TestJoinAfterSessionEnd joins a session that has already ended (from its
 // OnClose, and later from another goroutine). Nothing should be joined, and
 // no room without members should stay registered.
-func TestJoinAfterSessionEnd(t *testing.T) {
+func TestJoinAfterSessionEnd(t *testing.T) { eachTransport(t, testJoinAfterSessionEnd) }
+
+func testJoinAfterSessionEnd(t *testing.T) {
 	var ref rtRef
 	tr := newTracker()
 	rt, url := start(t, handler{
@@ -534,7 +542,9 @@ func TestJoinAfterSessionEnd(t *testing.T) {
 // room alive, and a third goroutine keeps its lock busy, which widens the
 // window between Join finding the session live and Join recording the room
 // in the session's registry entry.
-func TestJoinRacingSessionEnd(t *testing.T) {
+func TestJoinRacingSessionEnd(t *testing.T) { eachTransport(t, testJoinRacingSessionEnd) }
+
+func testJoinRacingSessionEnd(t *testing.T) {
 	const sessions = 150
 	var ref rtRef
 	tr := newTracker()

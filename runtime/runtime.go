@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"iter"
 	"net/http"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -81,9 +83,15 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 	if tick <= 0 {
 		tick = defaultTick(&rt.cfg)
 	}
+	pollers := 0
+	if o.Transport != TransportGoroutine {
+		pollers = cmp.Or(o.Pollers, goruntime.GOMAXPROCS(0))
+	}
 	rt.sched = session.NewScheduler(session.SchedulerConfig{
 		Workers:  o.Workers,
 		Tick:     tick,
+		Pollers:  pollers,
+		Inline:   o.Transport == TransportInline,
 		Sessions: rt.Sessions(),
 	})
 	return rt, nil
@@ -101,8 +109,8 @@ func defaultTick(c *session.Config) time.Duration {
 	return min(max(d/4, 10*time.Millisecond), time.Second)
 }
 
-// ServeHTTP upgrades the request and returns; the session runs on a
-// goroutine of its own, which Shutdown waits for. A request that is not a valid upgrade is answered
+// ServeHTTP upgrades the request and returns; the session runs on its
+// transport (see Transport) until it ends, which Shutdown waits for. A request that is not a valid upgrade is answered
 // with an HTTP error (see wire.Accept); during Shutdown, with 503.
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.mu.Lock()
@@ -146,10 +154,7 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Serve on a fresh goroutine and let the HTTP server's one end: it
 	// holds the request, its buffers and a grown stack, which an idle
 	// session has no use for.
-	go func() {
-		defer rt.serving.Done()
-		s.Serve()
-	}()
+	go s.Serve() // rt.serving.Done when it ends: see hooks.OnClose
 }
 
 // hooks wraps the user's handler with the registry's bookkeeping.
@@ -171,10 +176,11 @@ func (k hooks) OnMessage(s *session.Session, m session.Message) error {
 }
 
 func (k hooks) OnClose(s *session.Session, err error) {
+	defer k.rt.serving.Done() // the session has ended; Shutdown waits for this
 	if k.rt.tel.metrics() {
 		k.rt.tel.onClose(s) // counted before the session leaves the registry
 	}
-	if m, ok := k.rt.sessions.LoadAndDelete(s.ID()); ok {
+	if m, ok := k.rt.sessions.Load(s.ID()); ok {
 		m.mu.Lock()
 		rooms := m.rooms
 		m.rooms, m.gone = nil, true
@@ -182,6 +188,9 @@ func (k hooks) OnClose(s *session.Session, err error) {
 		for _, r := range rooms {
 			r.remove(s)
 		}
+		// Out of the registry last: a session that Len no longer counts
+		// is in no room.
+		k.rt.sessions.Delete(s.ID())
 	}
 	k.rt.h.OnClose(s, err)
 }

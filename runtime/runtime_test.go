@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,9 +13,39 @@ import (
 	"github.com/shockwave-go/shockwave/wire"
 )
 
+// transports are those the tests run on, each test as a subtest per
+// transport: the event loop (the default, where there is one) and a
+// goroutine per session. The inline event loop, whose handlers must not
+// block, has tests of its own.
+var transports = []struct {
+	name string
+	t    runtime.Transport
+}{
+	{"eventloop", runtime.TransportAuto},
+	{"goroutine", runtime.TransportGoroutine},
+}
+
+// eachTransport runs test once per transport.
+func eachTransport(t *testing.T, test func(t *testing.T)) {
+	for _, tr := range transports {
+		t.Run(tr.name, test)
+	}
+}
+
+// transportOf returns the transport of the subtest t runs in.
+func transportOf(t testing.TB) runtime.Transport {
+	for _, tr := range transports {
+		if strings.Contains(t.Name()+"/", "/"+tr.name+"/") {
+			return tr.t
+		}
+	}
+	return runtime.TransportAuto
+}
+
+// start serves h on a runtime of t's transport, shut down when t ends.
 func start(t testing.TB, h session.Handler, opts ...runtime.Option) (*runtime.Runtime, string) {
 	t.Helper()
-	rt, err := runtime.New(h, opts...)
+	rt, err := runtime.New(h, append([]runtime.Option{runtime.WithTransport(transportOf(t))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +77,9 @@ var echo = session.HandlerFunc(func(s *session.Session, m session.Message) error
 	return s.Send(m.Op, m.Data)
 })
 
-func TestEcho(t *testing.T) {
+func TestEcho(t *testing.T) { eachTransport(t, testEcho) }
+
+func testEcho(t *testing.T) {
 	_, url := start(t, echo)
 	c := dial(t, url)
 	for _, n := range []int{0, 10, 1000, 100_000} {
@@ -78,7 +111,9 @@ func (h roomHandler) OnMessage(s *session.Session, m session.Message) error {
 	return nil
 }
 
-func TestRoomBroadcast(t *testing.T) {
+func TestRoomBroadcast(t *testing.T) { eachTransport(t, testRoomBroadcast) }
+
+func testRoomBroadcast(t *testing.T) {
 	var rtp *runtime.Runtime
 	rt, url := start(t, roomHandler{rt: &rtp})
 	rtp = rt
@@ -107,5 +142,50 @@ func waitFor(t testing.TB, cond func() bool) {
 			t.Fatal("condition not met in 10 s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestInline runs the callbacks on the pollers themselves: echo of every
+// size (fragmented too) and a room broadcast, as on the other transports.
+func TestInline(t *testing.T) {
+	rt, url := start(t, echo, runtime.WithTransport(runtime.TransportInline), runtime.WithPollers(1))
+	a, b := dial(t, url), dial(t, url)
+	for _, n := range []int{0, 10, 1000, 100_000, 1 << 20} {
+		p := []byte(strings.Repeat("y", n))
+		if err := a.WriteMessage(wire.OpBinary, p); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := a.ReadMessage(); err != nil || string(got) != string(p) {
+			t.Fatalf("n=%d: %d bytes, %v", n, len(got), err)
+		}
+	}
+	for i := range 200 { // more than a poller's turn of 64 messages
+		op := wire.OpContinuation
+		if i == 0 {
+			op = wire.OpText
+		}
+		if err := a.WriteFrame(op, i == 199, []byte{'a' + byte(i%26)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, got, err := a.ReadMessage(); err != nil || len(got) != 200 {
+		t.Fatalf("fragmented: %d bytes, %v", len(got), err)
+	}
+	var sessions []*session.Session
+	eventually(t, 10*time.Second, "two sessions", func() bool {
+		sessions = slices.Collect(rt.Sessions())
+		return len(sessions) == 2
+	})
+	for _, s := range sessions {
+		rt.Join("r", s)
+	}
+	room, _ := rt.Room("r")
+	if n := room.Broadcast(wire.OpText, []byte("all")); n != 2 {
+		t.Fatalf("broadcast reached %d", n)
+	}
+	for _, c := range []*wire.Conn{a, b} {
+		if _, got, err := c.ReadMessage(); err != nil || string(got) != "all" {
+			t.Fatalf("broadcast: %q %v", got, err)
+		}
 	}
 }

@@ -62,7 +62,9 @@ type loadClient struct {
 // frame, in order and without gaps; Sends after that fail with ErrClosed; a
 // client that never answers the close does not keep Shutdown from
 // returning nil once CloseTimeout has passed; new upgrades get 503.
-func TestShutdownUnderLoad(t *testing.T) {
+func TestShutdownUnderLoad(t *testing.T) { eachTransport(t, testShutdownUnderLoad) }
+
+func testShutdownUnderLoad(t *testing.T) {
 	noLeaks(t)
 	const (
 		clients = 8
@@ -325,7 +327,9 @@ func wantEnd(t testing.TB, c *rawClient) {
 // TestShutdownExpiredContext shuts down with a context that ends before a
 // deaf client would let the closing handshake finish: Shutdown returns the
 // context's error, and still tears everything down.
-func TestShutdownExpiredContext(t *testing.T) {
+func TestShutdownExpiredContext(t *testing.T) { eachTransport(t, testShutdownExpiredContext) }
+
+func testShutdownExpiredContext(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		ctx  func() (context.Context, context.CancelFunc)
@@ -388,7 +392,9 @@ func TestShutdownExpiredContext(t *testing.T) {
 // past the 503 check, not yet registered. That session must not escape the
 // shutdown: either it is refused, or it is closed with 1001 like the
 // others, and Shutdown returns nil without waiting for its context.
-func TestShutdownRacingUpgrade(t *testing.T) {
+func TestShutdownRacingUpgrade(t *testing.T) { eachTransport(t, testShutdownRacingUpgrade) }
+
+func testShutdownRacingUpgrade(t *testing.T) {
 	noLeaks(t)
 	held := make(chan struct{})
 	release := make(chan struct{})
@@ -454,7 +460,9 @@ func TestShutdownRacingUpgrade(t *testing.T) {
 // TestChurn connects and disconnects 2,000 clients, in batches, half with
 // the closing handshake and half abruptly: the registry and the rooms end
 // empty, and no goroutine is left behind.
-func TestChurn(t *testing.T) {
+func TestChurn(t *testing.T) { eachTransport(t, testChurn) }
+
+func testChurn(t *testing.T) {
 	noLeaks(t)
 	const (
 		cycles = 2000
@@ -537,7 +545,9 @@ func TestChurn(t *testing.T) {
 // frame: CloseTimeout bounds the closing handshake, which starts when the
 // close frame is written, not the writing of the backlog before it (that
 // is WriteTimeout's job, per write).
-func TestCloseAfterBacklog(t *testing.T) {
+func TestCloseAfterBacklog(t *testing.T) { eachTransport(t, testCloseAfterBacklog) }
+
+func testCloseAfterBacklog(t *testing.T) {
 	const (
 		frames = 200
 		size   = 64 << 10 // 12.5 MiB in all: more than the socket buffers

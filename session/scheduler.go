@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"iter"
 	"runtime"
 	"sync"
@@ -26,6 +27,9 @@ type Scheduler struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	once     sync.Once
+
+	pollers pollers // the event loop, if any
+	inline  bool
 }
 
 // SchedulerConfig configures a Scheduler. The zero value of each field
@@ -42,6 +46,18 @@ type SchedulerConfig struct {
 	// QueueSize bounds the run queue; when it is full, a session is
 	// drained on a goroutine of its own instead. Defaults to 65536.
 	QueueSize int
+	// Pollers is the number of event-loop goroutines (Linux epoll), which
+	// watch the sockets of every session of a plain TCP connection: such
+	// a session has no goroutine while it waits for its client, and reads
+	// and runs its callbacks when bytes arrive. With 0, or where there is
+	// no event loop (other systems, TLS), every session has a goroutine
+	// reading its connection. See docs/architecture.md.
+	Pollers int
+	// Inline runs the callbacks of event-loop sessions on the poller's
+	// goroutine (up to 64 messages a turn) instead of a goroutine started
+	// per burst of messages: cheaper, but a callback that blocks stalls
+	// every session of its poller. Only for handlers that never block.
+	Inline bool
 }
 
 // NewScheduler starts a Scheduler.
@@ -66,6 +82,9 @@ func NewScheduler(cfg SchedulerConfig) *Scheduler {
 	}
 	sc.runq.Init(cfg.QueueSize)
 	sc.now.Store(time.Now().UnixNano())
+	if cfg.Pollers > 0 && pollSupported && startPollers(sc, cfg.Pollers) == nil {
+		sc.inline = cfg.Inline
+	} // else the goroutine transport serves every session
 	sc.wg.Add(cfg.Workers + 1)
 	for range cfg.Workers {
 		go sc.worker()
@@ -81,13 +100,24 @@ func (sc *Scheduler) Now() int64 { return sc.now.Load() }
 // Close stops the workers and the timer and waits for them. Sessions still
 // open are no longer drained by workers nor timed out; close them first.
 func (sc *Scheduler) Close() {
-	sc.once.Do(func() { close(sc.stop) })
+	sc.once.Do(func() {
+		close(sc.stop)
+		sc.pollers.close()
+	})
 	sc.wg.Wait()
 }
 
+// EventLoop reports whether the scheduler runs an event loop, on which it
+// puts the sessions of plain TCP connections.
+func (sc *Scheduler) EventLoop() bool { return sc.polling() }
+
+func (sc *Scheduler) polling() bool { return len(sc.pollers.ps) > 0 }
+
+var errNoPoller = errors.New("session: no event loop here")
+
 // run drains s on a worker. The caller holds s's stateRunning.
 func (sc *Scheduler) run(s *Session) {
-	if s.raw == nil || !sc.runq.TryPush(s) {
+	if s.raw == nil && s.fd < 0 || !sc.runq.TryPush(s) {
 		// Blocking writes, or a full queue: give s a goroutine.
 		go s.drain()
 		return
@@ -149,6 +179,10 @@ func (sc *Scheduler) timer() {
 func (s *Session) heartbeat(now int64) {
 	cfg := s.cfg
 	if s.state.Load()&stateClosed != 0 {
+		return
+	}
+	if at := s.stalledAt.Load(); at != 0 && now-at > int64(cfg.WriteTimeout) && s.wantWrite.Load() {
+		s.abort(ErrTimeout) // the client stopped reading
 		return
 	}
 	if at := s.closingAt.Load(); at != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,14 @@ type Session struct {
 	pending []*Frame // frames the kernel has not fully taken
 	pendOff int      // bytes of pending[0] already written
 
+	// The event loop's, when the session is on it (fd >= 0).
+	fd        int32
+	poller    *poller
+	rstate    atomic.Uint32 // readIdle, readRunning...
+	wantWrite atomic.Bool   // the drainer waits for room in the send buffer
+	stalledAt atomic.Int64  // since when it waits, for WriteTimeout
+	burst     func()        // readBurst, bound once: go s.burst() does not allocate
+
 	closeSent chan struct{} // closed when the close frame is written or writing is over
 	sentOnce  sync.Once
 	closeOnce sync.Once
@@ -99,12 +108,18 @@ func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
 		sched:     sched,
 		closeSent: make(chan struct{}),
 	}
-	if sc, ok := u.Conn.(syscall.Conn); ok && rawWriteSupported {
+	s.fd = -1
+	var src io.Reader = u.Conn
+	if sched.polling() && s.takeOver(u.Conn) {
+		s.poller = sched.pollers.pick()
+		s.burst = s.readBurst
+		src = fdReader{s.fd}
+	} else if sc, ok := u.Conn.(syscall.Conn); ok && rawWriteSupported {
 		if raw, err := sc.SyscallConn(); err == nil {
 			s.raw = raw
 		}
 	}
-	s.rd.Reset(u.Conn, &wire.ReaderOptions{
+	s.rd.Reset(src, &wire.ReaderOptions{
 		Server:         true,
 		MaxMessageSize: cfg.MaxMessageSize,
 		ReadBufferSize: cfg.ReadBufferSize,
@@ -271,10 +286,17 @@ func (s *Session) setCause(err error) {
 	s.mu.Unlock()
 }
 
-// Serve runs the session on the calling goroutine: OnOpen, then reading
-// and OnMessage until the session ends, then OnClose. It returns when the
-// connection is closed.
+// Serve runs the session: OnOpen, then reading and OnMessage until the
+// session ends, then OnClose. On the goroutine transport it does all that
+// on the calling goroutine and returns when the connection is closed. On
+// the event loop (see SchedulerConfig.Pollers) it returns as soon as the
+// session waits for its client, and the rest runs when there is work;
+// OnClose says when it has ended.
 func (s *Session) Serve() {
+	if s.fd >= 0 {
+		s.servePolled()
+		return
+	}
 	var err error
 	if herr := s.call(func() error { return s.h.OnOpen(s) }); herr != nil {
 		err = handlerError{herr}
@@ -288,50 +310,59 @@ func (s *Session) Serve() {
 func (s *Session) readLoop() error {
 	for {
 		op, p, err := s.rd.Next()
+		if err == nil {
+			err = s.handle(op, p)
+		}
 		if err != nil {
 			return err
 		}
-		s.lastRead.Store(s.sched.Now())
-		switch op {
-		case wire.OpPing:
-			if s.ctl.Load() != nil || s.queueLen() > 0 {
-				// Uncork: each ping gets its pong, after what the
-				// messages before it caused.
-				s.drainOwn()
-			}
-			pong := NewFrame(wire.OpPong, p)
-			s.queued.Add(int64(pong.Len()))
-			if old := s.ctl.Swap(pong); old != nil {
-				s.done(old) // answer the latest ping only (RFC 6455 5.5.3)
-			}
-		case wire.OpPong:
-		case wire.OpClose:
-			code, reason, err := wire.ParseClosePayload(p)
-			if err != nil {
-				return err
-			}
-			return wire.CloseError{Code: code, Reason: string(reason)}
-		default:
-			if s.state.Load()&stateClosing != 0 {
-				break // closing: messages are discarded (RFC 6455 1.4)
-			}
-			s.state.Or(stateInHandler)
-			err := s.call(func() error { return s.h.OnMessage(s, Message{Op: op, Data: p}) })
-			s.state.And(^stateInHandler)
-			if err != nil {
-				return handlerError{err}
-			}
-		}
-		// Cork: while the next frame is already buffered, keep what the
-		// callbacks sent for one vectored write before the next read that
-		// may block. Sends from elsewhere during a callback wait too (their
-		// kick saw stateInHandler), so every path of this loop comes here.
-		// The read buffer bounds the batch, and so does half the mailbox:
-		// a burst of small messages must not overflow it.
-		if !s.rd.HasFrame() || s.corkFull() {
+	}
+}
+
+// handle handles a message or control frame read from the client: it
+// answers pings, ends on a close frame, and calls OnMessage.
+func (s *Session) handle(op wire.Opcode, p []byte) error {
+	s.lastRead.Store(s.sched.Now())
+	switch op {
+	case wire.OpPing:
+		if s.ctl.Load() != nil || s.queueLen() > 0 {
+			// Uncork: each ping gets its pong, after what the
+			// messages before it caused.
 			s.drainOwn()
 		}
+		pong := NewFrame(wire.OpPong, p)
+		s.queued.Add(int64(pong.Len()))
+		if old := s.ctl.Swap(pong); old != nil {
+			s.done(old) // answer the latest ping only (RFC 6455 5.5.3)
+		}
+	case wire.OpPong:
+	case wire.OpClose:
+		code, reason, err := wire.ParseClosePayload(p)
+		if err != nil {
+			return err
+		}
+		return wire.CloseError{Code: code, Reason: string(reason)}
+	default:
+		if s.state.Load()&stateClosing != 0 {
+			break // closing: messages are discarded (RFC 6455 1.4)
+		}
+		s.state.Or(stateInHandler)
+		err := s.call(func() error { return s.h.OnMessage(s, Message{Op: op, Data: p}) })
+		s.state.And(^stateInHandler)
+		if err != nil {
+			return handlerError{err}
+		}
 	}
+	// Cork: while the next frame is already buffered, keep what the
+	// callbacks sent for one vectored write before the next read that
+	// may block. Sends from elsewhere during a callback wait too (their
+	// kick saw stateInHandler), so every frame read ends here.
+	// The read buffer bounds the batch, and so does half the mailbox:
+	// a burst of small messages must not overflow it.
+	if !s.rd.HasFrame() || s.corkFull() {
+		s.drainOwn()
+	}
+	return nil
 }
 
 // corkFull reports whether the cork holds enough: half the mailbox's
@@ -398,9 +429,12 @@ func (s *Session) finish(cause error) {
 	}
 	s.setCause(cause)
 	if linger && s.state.Load()&stateClosed == 0 {
-		wire.Linger(s.nc, s.cfg.CloseTimeout)
+		s.linger()
 	}
 	s.closeTransport()
+	if s.fd >= 0 {
+		s.releaseFD()
+	}
 	s.rd.Release()
 	s.mu.Lock()
 	cause = s.cause
@@ -416,7 +450,11 @@ func (s *Session) finish(cause error) {
 func (s *Session) closeTransport() {
 	s.closeOnce.Do(func() {
 		s.state.Or(stateClosed | stateClosing)
-		s.nc.Close()
+		if s.fd >= 0 {
+			s.shutdownFD()
+		} else {
+			s.nc.Close()
+		}
 		s.markCloseSent()
 		s.kick(s.state.Load()) // a drainer releases what is queued
 	})

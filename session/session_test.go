@@ -24,10 +24,11 @@ import (
 // correct run never comes near, on a busy 2-core machine under -race.
 const bound = 30 * time.Second
 
-// transports are the two writing paths of a session: a socket (vectored
-// writes that never wait, and writeSlow) and a net.Conn that is not one
-// (blocking writes on a goroutine of their own).
-var transports = []string{"tcp", "pipe"}
+// transports are the ways a session runs: on a socket with a reader
+// goroutine (vectored writes that never wait, and writeSlow), on a
+// net.Conn that is not a socket (blocking writes on a goroutine of their
+// own), and on the event loop (epoll, where there is one).
+var transports = []string{"tcp", "pipe", "epoll"}
 
 // funcs implements Handler with optional functions.
 type funcs struct {
@@ -67,7 +68,9 @@ func echoFuncs(ended chan<- error) funcs {
 // harness runs sessions on a Scheduler of its own.
 type harness struct {
 	t     *testing.T
+	sc    SchedulerConfig
 	sched *Scheduler
+	poll  *Scheduler // with an event loop, made on first use
 	mu    sync.Mutex
 	live  map[*Session]struct{}
 }
@@ -88,9 +91,39 @@ func newHarness(t *testing.T, sc SchedulerConfig) *harness {
 			}
 		}
 	}
+	h.sc = sc
 	h.sched = NewScheduler(sc)
 	t.Cleanup(h.sched.Close) // registered first: runs after every session has ended
 	return h
+}
+
+// scheduler returns the scheduler of transport's sessions.
+func (h *harness) scheduler(transport string) *Scheduler {
+	if transport != "epoll" {
+		return h.sched
+	}
+	if h.poll == nil {
+		sc := h.sc
+		sc.Pollers = 1
+		h.poll = NewScheduler(sc)
+		if !h.poll.EventLoop() {
+			h.t.Skip("no event loop on this system") // the other transports cover it
+		}
+		h.t.Cleanup(h.poll.Close)
+	}
+	return h.poll
+}
+
+// ending wraps a handler to report the end of its session: on the event
+// loop, Serve returns long before.
+type ending struct {
+	Handler
+	end func()
+}
+
+func (e ending) OnClose(s *Session, err error) {
+	defer e.end()
+	e.Handler.OnClose(s, err)
 }
 
 // conn is a session on one end of a connection, and a raw client on the
@@ -100,7 +133,7 @@ type conn struct {
 	s      *Session
 	client net.Conn
 	rd     *wire.Reader
-	done   chan struct{} // closed when Serve has returned
+	done   chan struct{} // closed when the session has ended
 	wmu    sync.Mutex
 }
 
@@ -135,39 +168,38 @@ func (h *harness) serve(transport string, hd Handler, cfg Config, buffered []byt
 	t.Helper()
 	var srv, cli net.Conn
 	switch transport {
-	case "tcp":
+	case "tcp", "epoll":
 		srv, cli = tcpPair(t)
 	case "pipe":
 		srv, cli = net.Pipe()
 	default:
 		t.Fatalf("unknown transport %q", transport)
 	}
-	s := New(wire.Upgraded{Conn: srv, Buffered: buffered, Subprotocol: "chat"}, hd, h.sched, &cfg)
 	c := &conn{
 		t:      t,
-		s:      s,
 		client: cli,
 		rd:     wire.NewReader(cli, &wire.ReaderOptions{MaxMessageSize: 64 << 20}),
 		done:   make(chan struct{}),
 	}
+	var s *Session
+	end := func() {
+		h.mu.Lock()
+		delete(h.live, s)
+		h.mu.Unlock()
+		close(c.done)
+	}
+	s = New(wire.Upgraded{Conn: srv, Buffered: buffered, Subprotocol: "chat"}, ending{hd, end}, h.scheduler(transport), &cfg)
+	c.s = s
 	h.mu.Lock()
 	h.live[s] = struct{}{}
 	h.mu.Unlock()
-	go func() {
-		defer close(c.done)
-		defer func() {
-			h.mu.Lock()
-			delete(h.live, s)
-			h.mu.Unlock()
-		}()
-		s.Serve()
-	}()
+	go s.Serve()
 	t.Cleanup(func() {
 		cli.Close()
 		select {
 		case <-c.done:
 		case <-time.After(bound):
-			t.Errorf("Serve did not return %v after the client closed", bound)
+			t.Errorf("the session did not end %v after the client closed", bound)
 		}
 	})
 	return c
@@ -238,7 +270,7 @@ func (c *conn) mustEnd() {
 	}
 }
 
-// waitEnd waits for Serve to return.
+// waitEnd waits for the session to end.
 func (c *conn) waitEnd() {
 	c.t.Helper()
 	select {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shockwave-go/shockwave/wire"
@@ -75,6 +76,9 @@ func (s *Session) drain() {
 func (s *Session) flush() bool {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
+	if len(s.pending) > 0 && s.flushPending(sc) {
+		return true // what the kernel did not take last time: still waiting
+	}
 	for {
 		st := s.state.Load()
 		frames := sc.frames[:0]
@@ -145,6 +149,10 @@ func (s *Session) markCloseSent() {
 // socket. What the kernel does not take goes to writeSlow on a goroutine
 // of its own, and write reports true.
 func (s *Session) write(sc *scratch, frames []*Frame) bool {
+	if s.fd >= 0 {
+		s.pending, s.pendOff = append(s.pending[:0], frames...), 0
+		return s.flushPending(sc)
+	}
 	if s.raw == nil {
 		s.pending, s.pendOff = append(s.pending[:0], frames...), 0
 		s.writeBlocking()
@@ -171,6 +179,75 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 		s.done(f)
 	}
 	return false
+}
+
+// flushPending writes s.pending on the event loop, without waiting. When
+// the kernel does not take it all, the session waits for room: it keeps
+// stateRunning, its poller hands it to a worker when the socket turns
+// writable (EPOLLOUT), and the worker's drain comes back here. It reports
+// whether the session waits (or a worker already took over).
+func (s *Session) flushPending(sc *scratch) bool {
+	for len(s.pending) > 0 {
+		n, err := sc.writevFD(s.fd, s.pending, s.pendOff)
+		if err != nil {
+			for _, f := range s.pending {
+				s.done(f)
+			}
+			s.clearPending()
+			s.abort(err)
+			return false
+		}
+		if obs := s.cfg.Observer; obs != nil && n > 0 {
+			obs.Wrote(s, completed(s.pending, n+s.pendOff), n)
+		}
+		n += s.pendOff
+		i := 0
+		for ; i < len(s.pending) && n >= s.pending[i].Len(); i++ {
+			n -= s.pending[i].Len()
+			s.done(s.pending[i])
+		}
+		if i == len(s.pending) {
+			s.clearPending()
+			return false
+		}
+		copy(s.pending, s.pending[i:])
+		clear(s.pending[len(s.pending)-i:])
+		s.pending, s.pendOff = s.pending[:len(s.pending)-i], n
+		// Wait for room: arm, then look without writing (once armed, the
+		// poller may hand pending to a worker at any time). Room that came
+		// before the arming sends no event, but shows.
+		s.stalledAt.Store(s.sched.Now())
+		s.wantWrite.Store(true)
+		if !writable(s.fd) || !s.wantWrite.CompareAndSwap(true, false) {
+			return true
+		}
+		s.stalledAt.Store(0) // room already: write on
+	}
+	return false
+}
+
+func (s *Session) clearPending() {
+	clear(s.pending)
+	s.pending, s.pendOff = s.pending[:0], 0
+}
+
+// discardAll releases every frame the session still holds, once nobody
+// will write any more.
+func (s *Session) discardAll() {
+	for _, f := range s.pending {
+		s.done(f)
+	}
+	s.clearPending()
+	for _, slot := range []*atomic.Pointer[Frame]{&s.ctl, &s.ping, &s.closeF} {
+		if f := slot.Swap(nil); f != nil {
+			s.done(f)
+		}
+	}
+	if mb := s.mb.Load(); mb != nil {
+		for f, ok := mb.Pop(); ok; f, ok = mb.Pop() {
+			s.done(f)
+		}
+	}
 }
 
 // completed returns how many of frames n bytes finish.

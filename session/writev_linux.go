@@ -24,18 +24,34 @@ func (ss *sysScratch) init() {
 // reports 0 bytes written. It does not allocate.
 func (sc *scratch) writev(raw syscall.RawConn, frames []*Frame) (int, error) {
 	ss := &sc.sys
-	ss.iov = ss.iov[:0]
-	for _, f := range frames {
-		a, b := f.parts(0)
-		ss.iov = appendIovec(ss.iov, a)
-		ss.iov = appendIovec(ss.iov, b)
-	}
-	ss.n, ss.err = 0, nil
+	ss.prepare(frames, 0)
 	if err := raw.Write(ss.fn); err != nil {
 		return 0, err
 	}
 	clear(ss.iov) // drop the pointers into frames
 	return ss.n, ss.err
+}
+
+// writevFD is writev on a descriptor of the event loop, from byte off of
+// the first frame.
+func (sc *scratch) writevFD(fd int32, frames []*Frame, off int) (int, error) {
+	ss := &sc.sys
+	ss.prepare(frames, off)
+	ss.writeFD(uintptr(fd))
+	clear(ss.iov)
+	return ss.n, ss.err
+}
+
+// prepare makes the iovecs of frames, skipping off bytes of the first.
+func (ss *sysScratch) prepare(frames []*Frame, off int) {
+	ss.iov = ss.iov[:0]
+	for _, f := range frames {
+		a, b := f.parts(off)
+		ss.iov = appendIovec(ss.iov, a)
+		ss.iov = appendIovec(ss.iov, b)
+		off = 0
+	}
+	ss.n, ss.err = 0, nil
 }
 
 func (ss *sysScratch) writeFD(fd uintptr) bool {

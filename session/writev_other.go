@@ -13,3 +13,7 @@ func (ss *sysScratch) init() {}
 func (sc *scratch) writev(raw syscall.RawConn, frames []*Frame) (int, error) {
 	panic("unreachable")
 }
+
+func (sc *scratch) writevFD(fd int32, frames []*Frame, off int) (int, error) {
+	panic("unreachable")
+}

@@ -221,6 +221,27 @@ func FuzzReader(f *testing.F) {
 						t.Fatalf("%s: got %v, %v; read whole: %v, %v", where, msgs, err, first, firstErr)
 					}
 				}
+				// A non-blocking source, which returns ErrWouldBlock every n
+				// bytes or at random, gives the same as the blocking one.
+				pts := framePoints(data, server, limit)
+				rng := rand.New(rand.NewPCG(seed, 11))
+				every := 1 + int(split)%97
+				nbSources := []struct {
+					name    string
+					chunk   func() int
+					bufSize int
+				}{
+					{fmt.Sprintf("would block every %d bytes", every), func() int { return every }, 512},
+					{"would block at random", func() int { return 1 + rng.IntN(1+int(seed%2000)) }, 0},
+				}
+				for _, nb := range nbSources {
+					src := &blockingReader{data: data, chunk: nb.chunk, t: t}
+					rd := wire.NewReader(src, &wire.ReaderOptions{Server: server, MaxMessageSize: limit, ReadBufferSize: nb.bufSize})
+					msgs, err := readAllNB(t, rd, src, pts, nb.bufSize)
+					if !slices.Equal(msgs, first) || err != firstErr {
+						t.Fatalf("server=%v limit=%d %s: got %v, %v; read whole: %v, %v", server, limit, nb.name, msgs, err, first, firstErr)
+					}
+				}
 			}
 		}
 	})

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"io"
 	"syscall"
 
@@ -13,6 +14,13 @@ const (
 	DefaultReadBufferSize = 16 << 10
 	minReadBufferSize     = 512 // holds any header plus a whole control frame
 )
+
+// ErrWouldBlock is what a Reader's source returns from Read, with no bytes,
+// when it has nothing to read now but may have later, as a non-blocking
+// socket does. Next then returns it too, without its progress: the frame
+// and the message in progress stay where they were, and the next call of
+// Next reads on from there. It is the one error of Next that does not stick.
+var ErrWouldBlock = errors.New("wire: no data available now")
 
 // Reader reads WebSocket messages from a byte stream: it parses frames,
 // unmasks them, reassembles fragmented messages, validates UTF-8 in text
@@ -27,6 +35,13 @@ const (
 // offers syscall.Conn (TCP, Unix), the read buffer goes back to its pool
 // whenever the socket has nothing to read, so an idle connection holds no
 // buffer at all.
+//
+// A Reader also reads from a non-blocking source, one that returns
+// ErrWouldBlock when it has nothing to give: Next returns ErrWouldBlock, and
+// the next call resumes the frame in progress. Then too the read buffer goes
+// back to its pool when it holds no unread bytes, and the assembly buffer is
+// kept only while a message is half read, so a Reader with nothing pending
+// holds no memory (see Holding).
 //
 // A Reader is not safe for concurrent use.
 type Reader struct {
@@ -44,6 +59,13 @@ type Reader struct {
 	msgp   *[]byte // assembly buffer of the message in progress or last returned
 	fragOp Opcode  // opcode of the fragmented message in progress, 0 if none
 	utf8   UTF8Validator
+
+	// The frame in progress, kept here so that Next can stop when the
+	// source would block and resume where it stopped.
+	h     Header
+	stage uint8 // stageHeader, stageInPlace or stageAppend
+	text  bool  // the frame's payload is text, checked as it arrives
+	done  int   // payload bytes unmasked (and checked) so far
 
 	server bool  // frames must be masked (we are the server)
 	rsvOK  uint8 // reserved bits an extension has claimed
@@ -67,6 +89,13 @@ type ReaderOptions struct {
 	// server buffered after the handshake). They are read first.
 	Buffered []byte
 }
+
+// Where next is in a frame.
+const (
+	stageHeader  = iota // between frames, or in a header not yet whole
+	stageInPlace        // in a payload read into the read buffer
+	stageAppend         // in a payload appended to the assembly buffer
+)
 
 // NewReader returns a Reader of src.
 func NewReader(src io.Reader, opts *ReaderOptions) *Reader {
@@ -107,9 +136,11 @@ func (rd *Reader) Reset(src io.Reader, opts *ReaderOptions) {
 // unmasked and, for text, valid UTF-8. It is valid only until the next call
 // of Next: copy it to keep it.
 //
-// An error is sticky: a *ProtocolError says how the peer broke the protocol
-// (its Code is the close code to fail the connection with); any other error
-// comes from the stream. On the steady path Next does not allocate.
+// When the source returns ErrWouldBlock, so does Next; the next call resumes
+// where this one stopped. Any other error is sticky: a *ProtocolError says
+// how the peer broke the protocol (its Code is the close code to fail the
+// connection with); any other error comes from the stream. On the steady
+// path Next does not allocate.
 func (rd *Reader) Next() (Opcode, []byte, error) {
 	if rd.err != nil {
 		return 0, nil, rd.err
@@ -123,10 +154,33 @@ func (rd *Reader) Next() (Opcode, []byte, error) {
 	}
 	op, p, err := rd.next()
 	if err != nil {
+		if errors.Is(err, ErrWouldBlock) {
+			// The message in progress, if any, keeps its assembly buffer;
+			// an empty read buffer goes back to its pool.
+			if rd.r == rd.w {
+				rd.releaseBuf()
+			}
+			return 0, nil, ErrWouldBlock
+		}
 		rd.err = err
 		rd.Release()
 	}
 	return op, p, err
+}
+
+// Holding returns the bytes of pooled buffers the Reader holds now: the
+// capacity of its read buffer and of its assembly buffer. It is zero when
+// the last call of Next returned ErrWouldBlock with no frame or fragmented
+// message in progress, and after a sticky error or Release.
+func (rd *Reader) Holding() int {
+	n := 0
+	if rd.bufp != nil {
+		n += cap(*rd.bufp)
+	}
+	if rd.msgp != nil {
+		n += cap(*rd.msgp)
+	}
+	return n
 }
 
 // HasFrame reports whether a whole frame is already buffered, so that the
@@ -139,6 +193,12 @@ func (rd *Reader) HasFrame() bool {
 	}
 	if rd.bufp == nil {
 		return false
+	}
+	switch rd.stage {
+	case stageInPlace:
+		return int64(rd.w-rd.r) >= rd.h.Length
+	case stageAppend:
+		return int64(rd.w-rd.r) >= rd.h.Length-int64(rd.done)
 	}
 	var h Header
 	n, err := parseHeader((*rd.bufp)[rd.r:rd.w], &h)
@@ -163,51 +223,84 @@ func (rd *Reader) releaseBuf() {
 	rd.r, rd.w = 0, 0
 }
 
+// next reads on from where the last call stopped until a message or a
+// control frame is whole. Its progress is kept in rd, so that it can return
+// when the source would block and be called again.
 func (rd *Reader) next() (Opcode, []byte, error) {
-	var h Header
 	for {
-		if err := rd.readHeader(&h); err != nil {
-			return 0, nil, err
-		}
-		if err := rd.check(&h); err != nil {
-			return 0, nil, err
-		}
-		if h.Opcode.IsControl() {
-			p, err := rd.readInPlace(&h, false)
-			return h.Opcode, p, err
-		}
-		text := h.Opcode == OpText || h.Opcode == OpContinuation && rd.fragOp == OpText
-		if h.Opcode != OpContinuation {
-			if h.Length > rd.maxMsg {
-				return 0, nil, ErrMessageTooBig
+		switch rd.stage {
+		case stageHeader:
+			if err := rd.startFrame(); err != nil {
+				return 0, nil, err
 			}
-			rd.utf8.Reset()
-			if h.Fin && int64(rd.bufSize) >= int64(MaxHeaderSize)+h.Length {
-				p, err := rd.readInPlace(&h, text)
-				if err == nil && text && !rd.utf8.Complete() {
-					err = ErrInvalidUTF8
-				}
-				return h.Opcode, p, err
+		case stageInPlace:
+			p, err := rd.readInPlace()
+			if err != nil {
+				return 0, nil, err
 			}
-			rd.fragOp = h.Opcode
-			if rd.msgp != nil {
-				*rd.msgp = (*rd.msgp)[:0]
-			}
-		} else if rd.msgLen()+h.Length > rd.maxMsg {
-			return 0, nil, ErrMessageTooBig
-		}
-		if err := rd.readAppend(&h, text); err != nil {
-			return 0, nil, err
-		}
-		if h.Fin {
-			op := rd.fragOp
-			rd.fragOp = 0
-			if text && !rd.utf8.Complete() {
+			rd.stage = stageHeader
+			if rd.text && !rd.utf8.Complete() {
 				return 0, nil, ErrInvalidUTF8
 			}
-			return op, *rd.msgp, nil
+			return rd.h.Opcode, p, nil
+		default: // stageAppend
+			if err := rd.readAppend(); err != nil {
+				return 0, nil, err
+			}
+			rd.stage = stageHeader
+			if rd.h.Fin {
+				op := rd.fragOp
+				rd.fragOp = 0
+				if rd.text && !rd.utf8.Complete() {
+					return 0, nil, ErrInvalidUTF8
+				}
+				return op, *rd.msgp, nil
+			}
 		}
 	}
+}
+
+// startFrame reads and checks the next header and decides where the
+// payload goes: in place, in the read buffer, for control frames and for
+// whole messages that fit it; otherwise appended to the assembly buffer.
+func (rd *Reader) startFrame() error {
+	h := &rd.h
+	if err := rd.readHeader(h); err != nil {
+		return err
+	}
+	if err := rd.check(h); err != nil {
+		return err
+	}
+	rd.done = 0
+	if h.Opcode.IsControl() {
+		rd.text = false
+		rd.stage = stageInPlace
+		return nil
+	}
+	rd.text = h.Opcode == OpText || h.Opcode == OpContinuation && rd.fragOp == OpText
+	if h.Opcode != OpContinuation {
+		if h.Length > rd.maxMsg {
+			return ErrMessageTooBig
+		}
+		rd.utf8.Reset()
+		if h.Fin && int64(rd.bufSize) >= int64(MaxHeaderSize)+h.Length {
+			rd.stage = stageInPlace
+			return nil
+		}
+		rd.fragOp = h.Opcode
+		if rd.msgp != nil {
+			*rd.msgp = (*rd.msgp)[:0]
+		}
+	} else if rd.msgLen()+h.Length > rd.maxMsg {
+		return ErrMessageTooBig
+	}
+	// The assembly buffer is sized for the whole frame up front only up to
+	// 1 MiB (or what is buffered), so a peer that announces a long frame
+	// and sends little costs little; readAppend grows it as bytes come.
+	start := int(rd.msgLen())
+	rd.reserve(start, start+int(min(h.Length, int64(max(1<<20, rd.w-rd.r)))))
+	rd.stage = stageAppend
+	return nil
 }
 
 func (rd *Reader) msgLen() int64 {
@@ -327,31 +420,32 @@ func (rd *Reader) rawRead() error {
 	return nil
 }
 
-// readInPlace reads a frame's payload into the read buffer and returns it
-// there, unmasked (and, if text, fed to the UTF-8 validator as it arrives).
-// The caller has made sure the frame fits in the buffer.
-func (rd *Reader) readInPlace(h *Header, text bool) ([]byte, error) {
-	n := int(h.Length)
-	if rd.bufp != nil && rd.r+n > len(*rd.bufp) {
-		rd.compact()
-	}
-	done, pos := 0, 0
+// readInPlace reads the payload of the frame in progress into the read
+// buffer and returns it there, unmasked (and, if text, fed to the UTF-8
+// validator as it arrives). startFrame has made sure the frame fits in the
+// buffer. The payload starts at rd.r; its first rd.done bytes have been
+// unmasked and checked already.
+func (rd *Reader) readInPlace() ([]byte, error) {
+	n := int(rd.h.Length)
 	for {
 		if rd.bufp != nil {
-			avail := min(rd.w-rd.r, n)
-			if chunk := (*rd.bufp)[rd.r+done : rd.r+avail]; len(chunk) > 0 {
-				if h.Masked {
-					pos = Mask(chunk, h.Key, pos)
+			buf, r, done := *rd.bufp, rd.r, rd.done
+			if avail := min(rd.w-r, n); avail > done {
+				chunk := buf[r+done : r+avail]
+				if rd.h.Masked {
+					Mask(chunk, rd.h.Key, done&3)
 				}
-				if text && !rd.utf8.Write(chunk) {
+				if rd.text && !rd.utf8.Write(chunk) {
 					return nil, ErrInvalidUTF8
 				}
-				done = avail
+				rd.done, done = avail, avail
 			}
 			if done == n {
-				p := (*rd.bufp)[rd.r : rd.r+n]
-				rd.r += n
-				return p, nil
+				rd.r = r + n
+				return buf[r : r+n], nil
+			}
+			if r+n > len(buf) {
+				rd.compact()
 			}
 		}
 		if err := rd.fill(); err != nil {
@@ -360,24 +454,22 @@ func (rd *Reader) readInPlace(h *Header, text bool) ([]byte, error) {
 	}
 }
 
-// readAppend appends a frame's payload to the assembly buffer, unmasking it
-// and validating UTF-8 as it arrives. Bytes already in the read buffer are
-// copied; the rest is read straight into the assembly buffer. That buffer
-// grows by size class and is sized for the whole frame up front only up to
-// 1 MiB, so a peer that announces a long frame and sends little costs little.
-func (rd *Reader) readAppend(h *Header, text bool) error {
-	need := int(h.Length)
-	start := int(rd.msgLen())
-	end := start + need
-	rd.reserve(start, min(end, start+max(1<<20, rd.w-rd.r)))
-	pos, got := 0, 0
-	for got < need {
+// readAppend appends the payload of the frame in progress to the assembly
+// buffer, unmasking it and validating UTF-8 as it arrives. Bytes already in
+// the read buffer are copied; the rest is read straight into the assembly
+// buffer, which grows by size class. The assembly buffer's length counts
+// the bytes appended so far, rd.done of them from this frame.
+func (rd *Reader) readAppend() error {
+	need := int(rd.h.Length)
+	for rd.done < need {
+		at := len(*rd.msgp)
+		left := need - rd.done
 		buf := (*rd.msgp)[:cap(*rd.msgp)]
-		if start+got == len(buf) {
-			rd.reserve(start+got, min(end, 2*len(buf)))
+		if at == len(buf) {
+			rd.reserve(at, at+min(left, len(buf)))
 			buf = (*rd.msgp)[:cap(*rd.msgp)]
 		}
-		dst := buf[start+got : min(end, len(buf))]
+		dst := buf[at : at+min(left, len(buf)-at)]
 		var n int
 		if rd.r < rd.w {
 			n = copy(dst, (*rd.bufp)[rd.r:rd.w])
@@ -389,15 +481,15 @@ func (rd *Reader) readAppend(h *Header, text bool) error {
 			}
 		}
 		chunk := dst[:n]
-		if h.Masked {
-			pos = Mask(chunk, h.Key, pos)
+		if rd.h.Masked {
+			Mask(chunk, rd.h.Key, rd.done&3)
 		}
-		if text && !rd.utf8.Write(chunk) {
+		if rd.text && !rd.utf8.Write(chunk) {
 			return ErrInvalidUTF8
 		}
-		got += n
+		rd.done += n
+		*rd.msgp = (*rd.msgp)[:at+n]
 	}
-	*rd.msgp = (*rd.msgp)[:end]
 	return nil
 }
 

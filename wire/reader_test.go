@@ -660,3 +660,61 @@ func TestReaderZeroAllocs(t *testing.T) {
 		t.Errorf("Next: %v allocs per call, want 0", a)
 	}
 }
+
+// BenchmarkReader reads a stream of masked messages of one kind, as a
+// server does, from a source that returns the stream over and over. One op
+// is one call of Next.
+func BenchmarkReader(b *testing.B) {
+	benchmarks := []struct {
+		name  string
+		size  int // payload bytes per op
+		build func(f *frameBuilder)
+	}{
+		{"msg=text/size=16", 16, func(f *frameBuilder) {
+			for range 64 {
+				f.frame(wire.OpText, true, textOf(16))
+			}
+		}},
+		{"msg=binary/size=1000", 1000, func(f *frameBuilder) {
+			for range 16 {
+				f.frame(wire.OpBinary, true, strings.Repeat("b", 1000))
+			}
+		}},
+		{"msg=text/size=8K", 8 << 10, func(f *frameBuilder) {
+			for range 4 {
+				f.frame(wire.OpText, true, textOf(8<<10))
+			}
+		}},
+		{"msg=binary/size=64K", 64 << 10, func(f *frameBuilder) {
+			f.frame(wire.OpBinary, true, strings.Repeat("L", 64<<10))
+		}},
+		{"msg=text/size=64K", 64 << 10, func(f *frameBuilder) {
+			f.frame(wire.OpText, true, textOf(64<<10))
+		}},
+		{"msg=text-fragmented/size=3000", 3000, func(f *frameBuilder) {
+			s := textOf(3000)
+			f.frame(wire.OpText, false, s[:1000]).frame(wire.OpContinuation, false, s[1000:2000]).
+				frame(wire.OpContinuation, true, s[2000:])
+		}},
+	}
+	for _, bm := range benchmarks {
+		b.Run(bm.name, func(b *testing.B) {
+			f := &frameBuilder{masked: true}
+			bm.build(f)
+			rd := wire.NewReader(&loopReader{data: f.b}, &wire.ReaderOptions{Server: true})
+			defer rd.Release()
+			for range 100 { // warm the pools
+				if _, _, err := rd.Next(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(bm.size))
+			for b.Loop() {
+				if _, _, err := rd.Next(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -37,33 +37,41 @@ type Target struct {
 }
 
 // targets are the servers the table runs against: Shockwave's wire.Conn,
-// the runtime (sessions, as examples/echo serves them), and the server at
-// $CONFORMANCE_URL when it is set.
+// the runtime (sessions, as examples/echo serves them) on each of its
+// transports, and the server at $CONFORMANCE_URL when it is set.
 func targets() []Target {
-	ts := []Target{{Name: "wire", Start: startWireEcho}, {Name: "runtime", Start: startRuntimeEcho}}
+	ts := []Target{
+		{Name: "wire", Start: startWireEcho},
+		{Name: "runtime", Start: startRuntimeEcho(runtime.TransportAuto)},
+		{Name: "runtime-goroutine", Start: startRuntimeEcho(runtime.TransportGoroutine)},
+		{Name: "runtime-inline", Start: startRuntimeEcho(runtime.TransportInline)},
+	}
 	if u := os.Getenv("CONFORMANCE_URL"); u != "" {
 		ts = append(ts, Target{Name: "url", Start: func(testing.TB) string { return u }})
 	}
 	return ts
 }
 
-// startRuntimeEcho serves examples/echo's handler on a Runtime in process.
-func startRuntimeEcho(tb testing.TB) string {
-	echo := swsession.HandlerFunc(func(s *swsession.Session, m swsession.Message) error {
-		return s.Send(m.Op, m.Data)
-	})
-	rt, err := runtime.New(echo, runtime.WithMaxMessageSize(maxMessage))
-	if err != nil {
-		tb.Fatal(err)
+// startRuntimeEcho serves examples/echo's handler on a Runtime in process,
+// on the transport tr.
+func startRuntimeEcho(tr runtime.Transport) func(tb testing.TB) string {
+	return func(tb testing.TB) string {
+		echo := swsession.HandlerFunc(func(s *swsession.Session, m swsession.Message) error {
+			return s.Send(m.Op, m.Data)
+		})
+		rt, err := runtime.New(echo, runtime.WithMaxMessageSize(maxMessage), runtime.WithTransport(tr))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		srv := httptest.NewServer(rt)
+		tb.Cleanup(func() {
+			srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			rt.Shutdown(ctx)
+		})
+		return "ws" + strings.TrimPrefix(srv.URL, "http") + "/echo"
 	}
-	srv := httptest.NewServer(rt)
-	tb.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		rt.Shutdown(ctx)
-	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/echo"
 }
 
 // startWireEcho serves an echo loop on wire.Conn in process.

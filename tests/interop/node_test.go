@@ -42,7 +42,8 @@ func TestNodeWS(t *testing.T) {
 		args  []string
 	}{
 		{"wire", serveWireEcho, nil},
-		{"runtime", serveRuntimeEcho, []string{"--subprotocol", nodeSubprotocol}},
+		{"runtime", serveRuntimeEcho(runtime.TransportAuto), []string{"--subprotocol", nodeSubprotocol}},
+		{"runtime-goroutine", serveRuntimeEcho(runtime.TransportGoroutine), []string{"--subprotocol", nodeSubprotocol}},
 	}
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
@@ -209,9 +210,13 @@ func serveWireEcho(t *testing.T) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/echo"
 }
 
-// serveRuntimeEcho serves an echo on the runtime, with a subprotocol, and
-// returns its URL. Cleanup shuts the runtime down.
-func serveRuntimeEcho(t *testing.T) string {
+// serveRuntimeEcho serves an echo on the runtime's transport tr, with a
+// subprotocol, and returns its URL. Cleanup shuts the runtime down.
+func serveRuntimeEcho(tr runtime.Transport) func(t *testing.T) string {
+	return func(t *testing.T) string { return serveRuntimeEchoOn(t, tr) }
+}
+
+func serveRuntimeEchoOn(t *testing.T, tr runtime.Transport) string {
 	t.Helper()
 	rt, err := runtime.New(
 		session.HandlerFunc(func(s *session.Session, m session.Message) error {
@@ -219,6 +224,7 @@ func serveRuntimeEcho(t *testing.T) string {
 		}),
 		runtime.WithMaxMessageSize(maxMsg),
 		runtime.WithSubprotocols(nodeSubprotocol),
+		runtime.WithTransport(tr),
 	)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,366 @@
+package session
+
+import (
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/puzpuzpuz/xsync/v3"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+const pollSupported = true
+
+// A poller watches the sockets of event-loop sessions with one epoll
+// instance and one goroutine, edge-triggered: each event says that bytes
+// arrived (or the peer hung up), or that a full send buffer has room again,
+// and the poller only hands the session to whoever runs it.
+type poller struct {
+	epfd  int
+	wake  int // an eventfd that interrupts epoll_wait for Close
+	conns *xsync.MapOf[int32, *Session]
+	stop  atomic.Bool // set before wake is written
+}
+
+func newPoller() (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, err
+	}
+	return &poller{epfd: epfd, wake: wake, conns: xsync.NewMapOf[int32, *Session]()}, nil
+}
+
+// add watches s's socket. Its first event reports what is already there.
+func (p *poller) add(s *Session) error {
+	p.conns.Store(s.fd, s)
+	ev := unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+		Fd:     s.fd,
+	}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(s.fd), &ev); err != nil {
+		p.conns.Delete(s.fd)
+		return err
+	}
+	return nil
+}
+
+// remove stops watching s's socket, before it is closed.
+func (p *poller) remove(s *Session) {
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(s.fd), nil)
+	p.conns.Compute(s.fd, func(old *Session, loaded bool) (*Session, bool) {
+		return old, !loaded || old == s // delete only our own entry
+	})
+}
+
+// loop waits for events until close; it is the poller's goroutine.
+func (p *poller) loop(sc *Scheduler) {
+	defer sc.wg.Done()
+	defer unix.Close(p.epfd)
+	defer unix.Close(p.wake)
+	var events [256]unix.EpollEvent
+	for {
+		n, err := unix.EpollWait(p.epfd, events[:], -1)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			panic("session: epoll_wait: " + err.Error()) // only a bug gets here
+		}
+		for i := range events[:n] {
+			ev := &events[i]
+			if ev.Fd == int32(p.wake) {
+				if p.stop.Load() {
+					return
+				}
+				continue
+			}
+			if s, ok := p.conns.Load(ev.Fd); ok {
+				s.onEvent(ev.Events)
+			}
+		}
+	}
+}
+
+// close makes loop return.
+func (p *poller) close() {
+	p.stop.Store(true)
+	unix.Write(p.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+}
+
+// Read states of an event-loop session.
+const (
+	readIdle    uint32 = iota // waiting for an event
+	readRunning               // a burst is reading
+	readAgain                 // an event came during the burst: read again
+	readDone                  // the session is ending: no more reading
+)
+
+// takeOver moves nc's socket to the event loop: it keeps a duplicate of the
+// descriptor, non-blocking like the original, and closes nc, so that Go's
+// own poller lets go of it. It reports false, leaving nc as it was, when nc
+// is not a plain TCP connection.
+func (s *Session) takeOver(nc net.Conn) bool {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	fd := -1
+	if err := raw.Control(func(orig uintptr) {
+		fd, err = unix.FcntlInt(orig, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil || fd < 0 {
+		return false
+	}
+	tc.Close()
+	s.fd = int32(fd)
+	s.raw = nil
+	return true
+}
+
+// servePolled runs OnOpen, then reads what is already there and leaves the
+// session to its poller. The caller's goroutine is free when it returns.
+func (s *Session) servePolled() {
+	s.rstate.Store(readRunning)
+	if herr := s.call(func() error { return s.h.OnOpen(s) }); herr != nil {
+		s.endBurst(handlerError{herr})
+		return
+	}
+	s.drainOwn()
+	if err := s.poller.add(s); err != nil {
+		s.endBurst(err)
+		return
+	}
+	s.readBurst()
+}
+
+// onEvent is called by the poller with the events of s's socket.
+func (s *Session) onEvent(ev uint32) {
+	if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && s.wantWrite.CompareAndSwap(true, false) {
+		// The writer waits for room: it still holds stateRunning.
+		s.stalledAt.Store(0)
+		s.sched.run(s)
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+		return
+	}
+	for {
+		switch st := s.rstate.Load(); st {
+		case readIdle:
+			if s.rstate.CompareAndSwap(readIdle, readRunning) {
+				if s.sched.inline {
+					s.readInline()
+				} else {
+					go s.burst()
+				}
+				return
+			}
+		case readRunning:
+			if s.rstate.CompareAndSwap(readRunning, readAgain) {
+				return
+			}
+		default:
+			return // readAgain already, or readDone
+		}
+	}
+}
+
+// inlineFrames is how many frames a burst reads on the poller's goroutine
+// before it moves to one of its own, so that a busy client cannot starve
+// the poller's other sessions.
+const inlineFrames = 64
+
+// readInline reads a burst on the poller's goroutine, for handlers that
+// never block.
+func (s *Session) readInline() {
+	for range inlineFrames {
+		if !s.readOne() {
+			return
+		}
+	}
+	go s.burst()
+}
+
+// readBurst reads and handles messages until the socket has nothing more to
+// give, or the session ends.
+func (s *Session) readBurst() {
+	for s.readOne() {
+	}
+}
+
+// readOne reads and handles one message. It reports whether the burst goes
+// on: false once the socket is drained (the session is idle again) or the
+// session has ended.
+func (s *Session) readOne() bool {
+	op, p, err := s.rd.Next()
+	if err == wire.ErrWouldBlock {
+		s.drainOwn()
+		if s.rstate.CompareAndSwap(readRunning, readIdle) {
+			return false
+		}
+		s.rstate.Store(readRunning) // an event came meanwhile
+		return true
+	}
+	if err == nil {
+		err = s.handle(op, p)
+	}
+	if err != nil {
+		if s.sched.inline {
+			go s.endBurst(err) // the end may wait for the closing handshake
+		} else {
+			s.endBurst(err)
+		}
+		return false
+	}
+	return true
+}
+
+// endBurst ends the session after its reading stopped with cause.
+func (s *Session) endBurst(cause error) {
+	s.rstate.Store(readDone)
+	s.finish(cause)
+}
+
+// shutdownFD stops the socket both ways, waking up the reader (its next
+// read sees the end) and failing any write, but leaves the descriptor open
+// for releaseFD, so that its number cannot be reused under a reader or a
+// writer still using it.
+func (s *Session) shutdownFD() {
+	unix.Shutdown(int(s.fd), unix.SHUT_RDWR)
+}
+
+// releaseFD closes the socket once nobody uses it: the reader has finished
+// (it calls this), and no drainer holds the writing side, which is then
+// taken for good.
+func (s *Session) releaseFD() {
+	for i := 0; ; i++ {
+		st := s.state.Load()
+		if st&stateRunning == 0 && s.state.CompareAndSwap(st, st|stateRunning) {
+			break
+		}
+		if s.wantWrite.CompareAndSwap(true, false) {
+			go s.drain() // a writer waiting for room: let it fail and let go
+		}
+		if i < 100 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// Frames still queued are released by nobody else now.
+	s.discardAll()
+	s.poller.remove(s)
+	unix.Close(int(s.fd))
+}
+
+// linger is wire.Linger for the session's connection, after a close frame
+// sent for a protocol error.
+func (s *Session) linger() {
+	if s.fd < 0 {
+		wire.Linger(s.nc, s.cfg.CloseTimeout)
+		return
+	}
+	// On the event loop: a net.Conn of its own on the socket, for once.
+	dup, err := unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(dup), "")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err == nil {
+		wire.Linger(nc, s.cfg.CloseTimeout)
+	}
+}
+
+// writable reports whether a write to the socket would not block now (or
+// fail at once).
+func writable(fd int32) bool {
+	fds := [1]unix.PollFd{{Fd: fd, Events: unix.POLLOUT}}
+	for {
+		n, err := unix.Poll(fds[:], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return err != nil || n > 0
+	}
+}
+
+// fdReader reads a non-blocking socket for a wire.Reader.
+type fdReader struct{ fd int32 }
+
+func (r fdReader) Read(p []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(r.fd), p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return 0, wire.ErrWouldBlock
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// pollers are a Scheduler's event loop.
+type pollers struct {
+	ps   []*poller
+	next uint32
+	mu   sync.Mutex
+}
+
+func startPollers(sc *Scheduler, n int) error {
+	for range n {
+		p, err := newPoller()
+		if err != nil {
+			for _, p := range sc.pollers.ps {
+				p.close()
+			}
+			return err
+		}
+		sc.pollers.ps = append(sc.pollers.ps, p)
+	}
+	sc.wg.Add(n)
+	for _, p := range sc.pollers.ps {
+		go p.loop(sc)
+	}
+	return nil
+}
+
+// pick returns the poller of a new session, in turn.
+func (pp *pollers) pick() *poller {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	p := pp.ps[pp.next%uint32(len(pp.ps))]
+	pp.next++
+	return p
+}
+
+func (pp *pollers) close() {
+	for _, p := range pp.ps {
+		p.close()
+	}
+}
