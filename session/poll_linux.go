@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/puzpuzpuz/xsync/v3"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -22,10 +21,14 @@ const pollSupported = true
 // arrived (or the peer hung up), or that a full send buffer has room again,
 // and the poller only hands the session to whoever runs it.
 type poller struct {
-	epfd  int
-	wake  int // an eventfd that interrupts epoll_wait for Close
-	conns *xsync.MapOf[int32, *Session]
-	stop  atomic.Bool // set before wake is written
+	epfd int
+	wake int         // an eventfd that interrupts epoll_wait for Close
+	stop atomic.Bool // set before wake is written
+
+	// The sessions by descriptor: 8 bytes a connection. Lookups are
+	// lock-free; mu serialises the changes, growing included.
+	mu    sync.Mutex
+	table atomic.Pointer[[]atomic.Pointer[Session]]
 }
 
 func newPoller() (*poller, error) {
@@ -44,18 +47,18 @@ func newPoller() (*poller, error) {
 		unix.Close(wake)
 		return nil, err
 	}
-	return &poller{epfd: epfd, wake: wake, conns: xsync.NewMapOf[int32, *Session]()}, nil
+	return &poller{epfd: epfd, wake: wake}, nil
 }
 
 // add watches s's socket. Its first event reports what is already there.
 func (p *poller) add(s *Session) error {
-	p.conns.Store(s.fd, s)
+	p.set(s.fd, nil, s)
 	ev := unix.EpollEvent{
 		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
 		Fd:     s.fd,
 	}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(s.fd), &ev); err != nil {
-		p.conns.Delete(s.fd)
+		p.set(s.fd, s, nil)
 		return err
 	}
 	return nil
@@ -64,9 +67,37 @@ func (p *poller) add(s *Session) error {
 // remove stops watching s's socket, before it is closed.
 func (p *poller) remove(s *Session) {
 	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(s.fd), nil)
-	p.conns.Compute(s.fd, func(old *Session, loaded bool) (*Session, bool) {
-		return old, !loaded || old == s // delete only our own entry
-	})
+	p.set(s.fd, s, nil)
+}
+
+// set makes fd's entry new if it is old.
+func (p *poller) set(fd int32, old, new *Session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.table.Load()
+	if t == nil || int(fd) >= len(*t) {
+		if new == nil {
+			return
+		}
+		n := max(1024, 2*int(fd))
+		nt := make([]atomic.Pointer[Session], n)
+		if t != nil {
+			for i := range *t {
+				nt[i].Store((*t)[i].Load())
+			}
+		}
+		p.table.Store(&nt)
+		t = &nt
+	}
+	(*t)[fd].CompareAndSwap(old, new)
+}
+
+// session returns the session of fd, or nil.
+func (p *poller) session(fd int32) *Session {
+	if t := p.table.Load(); t != nil && fd >= 0 && int(fd) < len(*t) {
+		return (*t)[fd].Load()
+	}
+	return nil
 }
 
 // loop waits for events until close; it is the poller's goroutine.
@@ -91,7 +122,7 @@ func (p *poller) loop(sc *Scheduler) {
 				}
 				continue
 			}
-			if s, ok := p.conns.Load(ev.Fd); ok {
+			if s := p.session(ev.Fd); s != nil {
 				s.onEvent(ev.Events)
 			}
 		}
@@ -131,9 +162,11 @@ func (s *Session) takeOver(nc net.Conn) bool {
 	}); err != nil || fd < 0 {
 		return false
 	}
-	tc.Close()
-	s.fd = int32(fd)
-	s.raw = nil
+	if a, ok := tc.RemoteAddr().(*net.TCPAddr); ok {
+		s.remote = a.AddrPort()
+	}
+	tc.Close() // and let it go: a TCPConn and its addresses weigh more than the rest of an idle session
+	s.nc, s.fd, s.raw = nil, int32(fd), nil
 	return true
 }
 
@@ -170,7 +203,7 @@ func (s *Session) onEvent(ev uint32) {
 				if s.sched.inline {
 					s.readInline()
 				} else {
-					go s.burst()
+					s.sched.runBurst(s)
 				}
 				return
 			}
@@ -197,7 +230,7 @@ func (s *Session) readInline() {
 			return
 		}
 	}
-	go s.burst()
+	s.sched.runBurst(s)
 }
 
 // readBurst reads and handles messages until the socket has nothing more to

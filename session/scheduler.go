@@ -30,6 +30,43 @@ type Scheduler struct {
 
 	pollers pollers // the event loop, if any
 	inline  bool
+
+	// Bursts of event-loop sessions run on bursters: goroutines that
+	// wait for the next burst once done, keeping the stack the callbacks
+	// grew, up to maxIdleBursters of them. When none waits, a burst gets
+	// a new one: a callback that blocks never holds up another session.
+	burstq       chan *Session // unbuffered: a send finds a waiting burster or fails
+	idleBursters atomic.Int32
+}
+
+// maxIdleBursters is how many bursters may wait for work, per core.
+const maxIdleBursters = 4
+
+// runBurst reads s's burst of messages on a burster. The caller has set
+// s's read state to readRunning.
+func (sc *Scheduler) runBurst(s *Session) {
+	select {
+	case sc.burstq <- s:
+	default:
+		go sc.burster(s)
+	}
+}
+
+func (sc *Scheduler) burster(s *Session) {
+	for {
+		s.readBurst()
+		if sc.idleBursters.Add(1) > int32(maxIdleBursters*runtime.GOMAXPROCS(0)) {
+			sc.idleBursters.Add(-1)
+			return
+		}
+		select {
+		case s = <-sc.burstq:
+			sc.idleBursters.Add(-1)
+		case <-sc.stop:
+			sc.idleBursters.Add(-1)
+			return
+		}
+	}
 }
 
 // SchedulerConfig configures a Scheduler. The zero value of each field
@@ -76,6 +113,7 @@ func NewScheduler(cfg SchedulerConfig) *Scheduler {
 	}
 	sc := &Scheduler{
 		wake:     make(chan struct{}, cfg.Workers),
+		burstq:   make(chan *Session),
 		tick:     cfg.Tick,
 		sessions: cfg.Sessions,
 		stop:     make(chan struct{}),

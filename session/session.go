@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,13 +68,16 @@ type Session struct {
 
 	// The event loop's, when the session is on it (fd >= 0).
 	fd        int32
+	remote    netip.AddrPort // the client's address, nc being closed
 	poller    *poller
 	rstate    atomic.Uint32 // readIdle, readRunning...
 	wantWrite atomic.Bool   // the drainer waits for room in the send buffer
 	stalledAt atomic.Int64  // since when it waits, for WriteTimeout
-	burst     func()        // readBurst, bound once: go s.burst() does not allocate
 
-	closeSent chan struct{} // closed when the close frame is written or writing is over
+	// The close frame is written, or writing is over: sent is set, then
+	// sentCh (made by finish when it has to wait) closed, once.
+	sent      atomic.Bool
+	sentCh    atomic.Pointer[chan struct{}]
 	sentOnce  sync.Once
 	closeOnce sync.Once
 
@@ -100,19 +104,17 @@ func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
 		cfg = &c
 	}
 	s := &Session{
-		id:        lastID.Add(1),
-		nc:        u.Conn,
-		sub:       u.Subprotocol,
-		h:         h,
-		cfg:       cfg,
-		sched:     sched,
-		closeSent: make(chan struct{}),
+		id:    lastID.Add(1),
+		nc:    u.Conn,
+		sub:   u.Subprotocol,
+		h:     h,
+		cfg:   cfg,
+		sched: sched,
 	}
 	s.fd = -1
 	var src io.Reader = u.Conn
 	if sched.polling() && s.takeOver(u.Conn) {
 		s.poller = sched.pollers.pick()
-		s.burst = s.readBurst
 		src = fdReader{s.fd}
 	} else if sc, ok := u.Conn.(syscall.Conn); ok && rawWriteSupported {
 		if raw, err := sc.SyscallConn(); err == nil {
@@ -136,7 +138,12 @@ func (s *Session) ID() uint64 { return s.id }
 func (s *Session) Subprotocol() string { return s.sub }
 
 // RemoteAddr returns the client's network address.
-func (s *Session) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
+func (s *Session) RemoteAddr() net.Addr {
+	if s.nc == nil {
+		return net.TCPAddrFromAddrPort(s.remote) // on the event loop
+	}
+	return s.nc.RemoteAddr()
+}
 
 // Dropped returns how many frames sent to this session were dropped by the
 // backpressure policy.
@@ -420,12 +427,7 @@ func (s *Session) finish(cause error) {
 	}
 	if s.state.Load()&stateClosing != 0 {
 		s.drainOwn()
-		t := time.NewTimer(s.cfg.CloseTimeout)
-		select {
-		case <-s.closeSent:
-		case <-t.C:
-		}
-		t.Stop()
+		s.waitCloseSent()
 	}
 	s.setCause(cause)
 	if linger && s.state.Load()&stateClosed == 0 {
@@ -443,6 +445,22 @@ func (s *Session) finish(cause error) {
 	}
 	s.mu.Unlock()
 	s.call(func() error { s.h.OnClose(s, cause); return nil })
+}
+
+// waitCloseSent waits until the close frame is written, or writing is
+// over, for CloseTimeout at most.
+func (s *Session) waitCloseSent() {
+	ch := make(chan struct{})
+	s.sentCh.Store(&ch)
+	if s.sent.Load() {
+		return // markCloseSent came first: it may have missed ch
+	}
+	t := time.NewTimer(s.cfg.CloseTimeout)
+	select {
+	case <-ch:
+	case <-t.C:
+	}
+	t.Stop()
 }
 
 // closeTransport closes the connection once and releases what the session

@@ -142,7 +142,12 @@ func (s *Session) done(f *Frame) {
 }
 
 func (s *Session) markCloseSent() {
-	s.sentOnce.Do(func() { close(s.closeSent) })
+	s.sentOnce.Do(func() {
+		s.sent.Store(true)
+		if ch := s.sentCh.Load(); ch != nil {
+			close(*ch)
+		}
+	})
 }
 
 // write writes frames with one vectored write that does not wait for the
