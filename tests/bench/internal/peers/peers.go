@@ -14,6 +14,7 @@ package peers
 
 import (
 	"fmt"
+	"github.com/shockwave-go/shockwave/runtime"
 	"io"
 	"net"
 	"net/http"
@@ -58,15 +59,18 @@ type Options struct {
 	RoomMailbox int
 }
 
-// Libs lists the libraries, Shockwave first.
-var Libs = []string{"shockwave", "gws", "gorilla", "coder", "nbio"}
+// Libs lists the libraries, Shockwave first: on its default transport (the
+// event loop, on Linux), then with a goroutine per connection.
+var Libs = []string{"shockwave", "shockwave-goroutine", "gws", "gorilla", "coder", "nbio"}
 
 // New returns the server of library lib. nbio's handler works only inside
 // its own engine: use Start for it.
 func New(lib string, o Options) (Server, error) {
 	switch lib {
 	case "shockwave":
-		return newShockwave(o)
+		return newShockwave(o, runtime.TransportAuto)
+	case "shockwave-goroutine":
+		return newShockwave(o, runtime.TransportGoroutine)
 	case "gws":
 		return newGws(), nil
 	case "gorilla":

@@ -20,9 +20,9 @@ type swServer struct {
 	sunk             atomic.Int64
 }
 
-func newShockwave(o Options) (*swServer, error) {
+func newShockwave(o Options, tr runtime.Transport) (*swServer, error) {
 	s := &swServer{}
-	base := []runtime.Option{runtime.WithMaxMessageSize(MaxMessage)}
+	base := []runtime.Option{runtime.WithMaxMessageSize(MaxMessage), runtime.WithTransport(tr)}
 	var err error
 	s.echo, err = runtime.New(session.HandlerFunc(func(ss *session.Session, m session.Message) error {
 		return ss.Send(m.Op, m.Data)
