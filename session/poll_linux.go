@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -20,10 +21,15 @@ const pollSupported = true
 // instance and one goroutine, edge-triggered: each event says that bytes
 // arrived (or the peer hung up), or that a full send buffer has room again,
 // and the poller only hands the session to whoever runs it.
+//
+// The poller's goroutine never blocks in epoll_wait: the epoll descriptor
+// is itself registered with Go's netpoller (an epoll instance is readable
+// while it has events), so the goroutine parks like any network goroutine
+// and holds no thread, and its epoll_wait calls never wait.
 type poller struct {
 	epfd int
-	wake int         // an eventfd that interrupts epoll_wait for Close
-	stop atomic.Bool // set before wake is written
+	file *os.File        // epfd, for Go's netpoller
+	raw  syscall.RawConn // of file
 
 	// The sessions by descriptor: 8 bytes a connection. Lookups are
 	// lock-free; mu serialises the changes, growing included.
@@ -36,32 +42,46 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(epfd), "epoll") // pollable, being non-blocking
+	raw, err := f.SyscallConn()
 	if err != nil {
-		unix.Close(epfd)
+		f.Close()
 		return nil, err
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(wake)
-		return nil, err
-	}
-	return &poller{epfd: epfd, wake: wake}, nil
+	return &poller{epfd: epfd, file: f, raw: raw}, nil
 }
 
 // add watches s's socket. Its first event reports what is already there.
 func (p *poller) add(s *Session) error {
 	p.set(s.fd, nil, s)
-	ev := unix.EpollEvent{
-		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
-		Fd:     s.fd,
-	}
+	ev := unix.EpollEvent{Events: readEvents, Fd: s.fd}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(s.fd), &ev); err != nil {
 		p.set(s.fd, s, nil)
 		return err
 	}
 	return nil
+}
+
+// The events a poller watches: reading always, writing only while a
+// writer waits for room (so that the ACKs of every write do not wake the
+// poller for nothing).
+const (
+	readEvents  = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+	writeEvents = readEvents | unix.EPOLLOUT
+)
+
+// watchWrite starts or stops watching s's socket for room to write. When
+// it starts and there is room already, the poller gets the event at once.
+func (p *poller) watchWrite(s *Session, on bool) {
+	ev := unix.EpollEvent{Events: readEvents, Fd: s.fd}
+	if on {
+		ev.Events = writeEvents
+	}
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(s.fd), &ev)
 }
 
 // remove stops watching s's socket, before it is closed.
@@ -103,37 +123,34 @@ func (p *poller) session(fd int32) *Session {
 // loop waits for events until close; it is the poller's goroutine.
 func (p *poller) loop(sc *Scheduler) {
 	defer sc.wg.Done()
-	defer unix.Close(p.epfd)
-	defer unix.Close(p.wake)
-	var events [256]unix.EpollEvent
-	for {
-		n, err := unix.EpollWait(p.epfd, events[:], -1)
-		if err != nil {
-			if err == unix.EINTR {
-				continue
+	var events [128]unix.EpollEvent
+	n := 0
+	poll := func(fd uintptr) bool {
+		for {
+			var err error
+			if n, err = unix.EpollWait(int(fd), events[:], 0); err != unix.EINTR {
+				return n != 0 // nothing yet: park until the epoll fd is readable
 			}
-			panic("session: epoll_wait: " + err.Error()) // only a bug gets here
 		}
-		for i := range events[:n] {
+	}
+	for {
+		if err := p.raw.Read(poll); err != nil {
+			return // closed
+		}
+		for i := range events[:max(n, 0)] {
 			ev := &events[i]
-			if ev.Fd == int32(p.wake) {
-				if p.stop.Load() {
-					return
-				}
-				continue
-			}
 			if s := p.session(ev.Fd); s != nil {
 				s.onEvent(ev.Events)
 			}
 		}
+		// Let the bursts just handed out run before looking again: the
+		// next epoll_wait then finds more events at once, and parks less.
+		runtime.Gosched()
 	}
 }
 
-// close makes loop return.
-func (p *poller) close() {
-	p.stop.Store(true)
-	unix.Write(p.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
-}
+// close makes loop return, and closes the epoll instance.
+func (p *poller) close() { p.file.Close() }
 
 // Read states of an event-loop session.
 const (
@@ -190,6 +207,7 @@ func (s *Session) servePolled() {
 func (s *Session) onEvent(ev uint32) {
 	if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && s.wantWrite.CompareAndSwap(true, false) {
 		// The writer waits for room: it still holds stateRunning.
+		s.poller.watchWrite(s, false)
 		s.stalledAt.Store(0)
 		s.sched.run(s)
 	}
@@ -322,19 +340,6 @@ func (s *Session) linger() {
 	f.Close()
 	if err == nil {
 		wire.Linger(nc, s.cfg.CloseTimeout)
-	}
-}
-
-// writable reports whether a write to the socket would not block now (or
-// fail at once).
-func writable(fd int32) bool {
-	fds := [1]unix.PollFd{{Fd: fd, Events: unix.POLLOUT}}
-	for {
-		n, err := unix.Poll(fds[:], 0)
-		if err == unix.EINTR {
-			continue
-		}
-		return err != nil || n > 0
 	}
 }
 

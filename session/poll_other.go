@@ -14,6 +14,8 @@ const pollSupported = false
 
 type poller struct{}
 
+func (p *poller) watchWrite(s *Session, on bool) { panic("unreachable") }
+
 type pollers struct{ ps []*poller }
 
 func startPollers(sc *Scheduler, n int) error { return errNoPoller }
@@ -27,9 +29,8 @@ func (s *Session) takeOver(nc net.Conn) bool { return false }
 func (s *Session) servePolled() { panic("unreachable") }
 func (s *Session) shutdownFD()  { panic("unreachable") }
 func (s *Session) releaseFD()   { panic("unreachable") }
+func (s *Session) readBurst()   { panic("unreachable") }
 func (s *Session) linger()      { wire.Linger(s.nc, s.cfg.CloseTimeout) }
-
-func writable(fd int32) bool { panic("unreachable") }
 
 type fdReader struct{ fd int32 }
 

@@ -39,8 +39,10 @@ type Scheduler struct {
 	idleBursters atomic.Int32
 }
 
-// maxIdleBursters is how many bursters may wait for work, per core.
-const maxIdleBursters = 4
+// maxIdleBursters is how many bursters may wait for work, per core: as
+// many as one poll hands out, so that bursts reuse them (a new goroutine
+// would grow its stack again).
+const maxIdleBursters = 128
 
 // runBurst reads s's burst of messages on a burster. The caller has set
 // s's read state to readRunning.

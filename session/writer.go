@@ -190,7 +190,7 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 // the kernel does not take it all, the session waits for room: it keeps
 // stateRunning, its poller hands it to a worker when the socket turns
 // writable (EPOLLOUT), and the worker's drain comes back here. It reports
-// whether the session waits (or a worker already took over).
+// whether the session waits.
 func (s *Session) flushPending(sc *scratch) bool {
 	for len(s.pending) > 0 {
 		n, err := sc.writevFD(s.fd, s.pending, s.pendOff)
@@ -218,15 +218,12 @@ func (s *Session) flushPending(sc *scratch) bool {
 		copy(s.pending, s.pending[i:])
 		clear(s.pending[len(s.pending)-i:])
 		s.pending, s.pendOff = s.pending[:len(s.pending)-i], n
-		// Wait for room: arm, then look without writing (once armed, the
-		// poller may hand pending to a worker at any time). Room that came
-		// before the arming sends no event, but shows.
+		// Wait for room: from here on, pending is the poller's to hand to
+		// a worker. Watching EPOLLOUT reports room that came before at once.
 		s.stalledAt.Store(s.sched.Now())
 		s.wantWrite.Store(true)
-		if !writable(s.fd) || !s.wantWrite.CompareAndSwap(true, false) {
-			return true
-		}
-		s.stalledAt.Store(0) // room already: write on
+		s.poller.watchWrite(s, true)
+		return true
 	}
 	return false
 }

@@ -3,10 +3,11 @@
 // with github.com/chromedp/chromedp.
 //
 // Without Chromium the tests are skipped, except under CI (the CI
-// environment variable set), where they fail: .ci/run installs it. With
-// SHOCKWAVE_SCREENSHOT=1, TestChat writes docs/chat.png, the README's
-// picture of two browsers chatting.
+// environment variable set), where they fail: .ci/run installs it.
+// TestChat drives two chat pages, TestGame the game's canvas page. With
+// SHOCKWAVE_SCREENSHOT=1 they write docs/chat.png (two browsers chatting)
+// and docs/game.png (a match with three bots).
 //
 //	go test ./tests/browser/
-//	SHOCKWAVE_SCREENSHOT=1 go test -run TestChat ./tests/browser/
+//	SHOCKWAVE_SCREENSHOT=1 go test ./tests/browser/
 package browser

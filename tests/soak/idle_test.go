@@ -13,6 +13,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +21,17 @@ import (
 	"github.com/shockwave-go/shockwave/session"
 )
 
-var idleConns = flag.Int("idle.conns", 10_000, "connections held open by TestIdleMemory")
+var idleConns = flag.Int("idle.conns", 0, "connections held open by TestIdleMemory (0: as many as the fd limit allows, at most 20,000)")
+
+// maxConns is how many connections the fd limit lets each side hold, with
+// room for the rest of the process, at most 20,000.
+func maxConns() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<40 {
+		return 10_000
+	}
+	return max(1000, min(20_000, int(rl.Cur)-200))
+}
 
 // memStats is what the server process reports about itself.
 type memStats struct {
@@ -169,8 +180,8 @@ func waitSessions(t *testing.T, addr, what string, cond func(memStats) bool) mem
 // default), and a goroutine per session.
 var transports = []string{"eventloop", "goroutine"}
 
-// TestIdleMemory holds -idle.conns idle sessions open against a server in
-// another process and reports what each costs that server: Go heap and
+// TestIdleMemory holds -idle.conns idle sessions (by default as many as
+// the fd limit allows) open against a server in another process and reports what each costs that server: Go heap and
 // goroutine stacks (MemStats, after GC) and RSS. On the event loop, an
 // idle session must cost at most 1 KiB of heap and stack.
 func TestIdleMemory(t *testing.T) {
@@ -181,8 +192,11 @@ func TestIdleMemory(t *testing.T) {
 
 func testIdleMemory(t *testing.T, transport string) {
 	n := *idleConns
-	if testing.Short() {
+	switch {
+	case testing.Short():
 		n = 1000
+	case n <= 0:
+		n = maxConns()
 	}
 	srv := startServer(t, transport)
 	defer srv.stop()

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
+	"github.com/shockwave-go/shockwave/examples/internal/procstat"
 )
 
 func main() {
@@ -198,11 +199,7 @@ func (c *child) report() string {
 
 // selfCPU returns the user and system CPU time of this process.
 func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(procstat.CPUSeconds() * float64(time.Second))
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
