@@ -57,18 +57,16 @@ type Transport uint8
 const (
 	// TransportAuto puts the sessions of plain TCP connections on an
 	// event loop (Linux epoll): a session waiting for its client holds
-	// no goroutine and no read buffer, and a burst of messages runs on a
-	// goroutine started for it. Other connections (TLS, other systems)
-	// get a reading goroutine each.
+	// no goroutine and no read buffer. When bytes arrive, its callbacks
+	// run on the poller's goroutine, in turn with the other sessions that
+	// have work; a callback that blocks for more than a few milliseconds
+	// costs the poller its goroutine, and the poller goes on with a new
+	// one. Other connections (TLS, other systems) get a reading goroutine
+	// each.
 	TransportAuto Transport = iota
 	// TransportGoroutine gives every session a goroutine reading its
 	// connection: the usual Go way, a few KiB of stack per idle session.
 	TransportGoroutine
-	// TransportInline is the event loop running the callbacks on the
-	// pollers' goroutines themselves: no goroutine is started per burst,
-	// but a callback that blocks stalls every session of its poller. Only
-	// for handlers that never block.
-	TransportInline
 )
 
 // An Option changes Options; it fails New when its value is invalid.
@@ -186,7 +184,7 @@ func WithWorkers(n int) Option {
 func WithTransport(t Transport) Option {
 	return func(o *Options) error {
 		o.Transport = t
-		if t > TransportInline {
+		if t > TransportGoroutine {
 			return errors.New("runtime: unknown transport")
 		}
 		return nil

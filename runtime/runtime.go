@@ -91,7 +91,6 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 		Workers:  o.Workers,
 		Tick:     tick,
 		Pollers:  pollers,
-		Inline:   o.Transport == TransportInline,
 		Sessions: rt.Sessions(),
 	})
 	return rt, nil

@@ -2,9 +2,10 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
-	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,8 +16,7 @@ import (
 
 // transports are those the tests run on, each test as a subtest per
 // transport: the event loop (the default, where there is one) and a
-// goroutine per session. The inline event loop, whose handlers must not
-// block, has tests of its own.
+// goroutine per session.
 var transports = []struct {
 	name string
 	t    runtime.Transport
@@ -145,10 +145,21 @@ func waitFor(t testing.TB, cond func() bool) {
 	}
 }
 
-// TestInline runs the callbacks on the pollers themselves: echo of every
-// size (fragmented too) and a room broadcast, as on the other transports.
-func TestInline(t *testing.T) {
-	rt, url := start(t, echo, runtime.WithTransport(runtime.TransportInline), runtime.WithPollers(1))
+// TestEventLoopTurns checks the event loop's turns on one poller: echo of
+// every size, a fragmented message longer than one turn, and a session
+// whose callback blocks, which must not hold up the other sessions of its
+// poller (the watchdog gives the poller a new goroutine).
+func TestEventLoopTurns(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	h := session.HandlerFunc(func(s *session.Session, m session.Message) error {
+		if string(m.Data) == "block" {
+			<-release
+		}
+		return s.Send(m.Op, m.Data)
+	})
+	_, url := start(t, h, runtime.WithTransport(runtime.TransportAuto), runtime.WithPollers(1))
 	a, b := dial(t, url), dial(t, url)
 	for _, n := range []int{0, 10, 1000, 100_000, 1 << 20} {
 		p := []byte(strings.Repeat("y", n))
@@ -159,7 +170,7 @@ func TestInline(t *testing.T) {
 			t.Fatalf("n=%d: %d bytes, %v", n, len(got), err)
 		}
 	}
-	for i := range 200 { // more than a poller's turn of 64 messages
+	for i := range 200 { // more than one turn of 64 messages
 		op := wire.OpContinuation
 		if i == 0 {
 			op = wire.OpText
@@ -171,21 +182,21 @@ func TestInline(t *testing.T) {
 	if _, got, err := a.ReadMessage(); err != nil || len(got) != 200 {
 		t.Fatalf("fragmented: %d bytes, %v", len(got), err)
 	}
-	var sessions []*session.Session
-	eventually(t, 10*time.Second, "two sessions", func() bool {
-		sessions = slices.Collect(rt.Sessions())
-		return len(sessions) == 2
-	})
-	for _, s := range sessions {
-		rt.Join("r", s)
+	// a blocks in its callback; b, on the same poller, still gets its echoes.
+	if err := a.WriteMessage(wire.OpText, []byte("block")); err != nil {
+		t.Fatal(err)
 	}
-	room, _ := rt.Room("r")
-	if n := room.Broadcast(wire.OpText, []byte("all")); n != 2 {
-		t.Fatalf("broadcast reached %d", n)
-	}
-	for _, c := range []*wire.Conn{a, b} {
-		if _, got, err := c.ReadMessage(); err != nil || string(got) != "all" {
-			t.Fatalf("broadcast: %q %v", got, err)
+	for i := range 100 {
+		p := []byte(fmt.Sprint(i))
+		if err := b.WriteMessage(wire.OpText, p); err != nil {
+			t.Fatal(err)
 		}
+		if _, got, err := b.ReadMessage(); err != nil || string(got) != string(p) {
+			t.Fatalf("b while a blocks: %q %v", got, err)
+		}
+	}
+	once.Do(func() { close(release) })
+	if _, got, err := a.ReadMessage(); err != nil || string(got) != "block" {
+		t.Fatalf("a after the block: %q %v", got, err)
 	}
 }

@@ -31,14 +31,14 @@
 // On Linux, a Scheduler with Pollers (the runtime's default) takes plain
 // TCP connections off Go's netpoller and watches them with epoll: a session
 // waiting for its client then has no goroutine at all. When bytes arrive,
-// a goroutine kept for such bursts (or a new one, if none is free, so a
-// callback that blocks never holds up another session) reads and runs the
-// callbacks until the socket is drained, then lets the session go idle
-// again. Writes that the kernel does not take wait for the socket to turn
-// writable (EPOLLOUT) instead of a goroutine. Callbacks see no difference,
-// except that, with SchedulerConfig.Inline, bursts run on the poller's own
-// goroutine and must never block. TLS and other systems use the goroutine
-// transport.
+// the session takes its turn on the poller's goroutine — up to 64 messages,
+// then the next session with work — and reads and runs its callbacks until
+// the socket is drained, then goes idle again. A callback that blocks does
+// not hold up the poller's other sessions for long: after 5 ms, a watchdog
+// gives the poller a new goroutine, and the blocked one ends with its
+// turn. Writes that the kernel does not take wait for the socket to turn
+// writable (EPOLLOUT) instead of a goroutine. Callbacks see no difference.
+// TLS and other systems use the goroutine transport.
 //
 // # Backpressure
 //

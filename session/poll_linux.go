@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shockwave-go/shockwave/mailbox"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -35,7 +36,23 @@ type poller struct {
 	// lock-free; mu serialises the changes, growing included.
 	mu    sync.Mutex
 	table atomic.Pointer[[]atomic.Pointer[Session]]
+
+	// Bursts run on the poller's goroutine, one session's turn after
+	// another. A turn that takes longer than handoverAfter (a callback
+	// that blocks) costs the goroutine its job: the Scheduler's watchdog
+	// starts a new one for the poller (gen counts them), and the old one
+	// ends with its turn.
+	ready mailbox.Queue[*Session] // sessions whose turn is due
+	gen   atomic.Uint32
+	since atomic.Int64 // when the running turn started (Unix ns), or 0
 }
+
+// handoverAfter is how long a turn may keep the poller's goroutine before
+// the watchdog gives the poller a new one; watchdogTick how often it looks.
+const (
+	handoverAfter = 5 * time.Millisecond
+	watchdogTick  = 2 * time.Millisecond
+)
 
 func newPoller() (*poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -52,7 +69,9 @@ func newPoller() (*poller, error) {
 		f.Close()
 		return nil, err
 	}
-	return &poller{epfd: epfd, file: f, raw: raw}, nil
+	p := &poller{epfd: epfd, file: f, raw: raw}
+	p.ready.Init(readyQueueSize)
+	return p, nil
 }
 
 // add watches s's socket. Its first event reports what is already there.
@@ -120,8 +139,14 @@ func (p *poller) session(fd int32) *Session {
 	return nil
 }
 
-// loop waits for events until close; it is the poller's goroutine.
-func (p *poller) loop(sc *Scheduler) {
+// readyQueueSize bounds the sessions waiting for their turn on a poller;
+// past it, a burst runs on a goroutine of its own.
+const readyQueueSize = 4096
+
+// loop is the poller's goroutine, of generation gen: it serves the
+// sessions whose turn is due, then waits for events, until close, or until
+// the watchdog replaced it during a turn.
+func (p *poller) loop(sc *Scheduler, gen uint32) {
 	defer sc.wg.Done()
 	var events [128]unix.EpollEvent
 	n := 0
@@ -134,6 +159,14 @@ func (p *poller) loop(sc *Scheduler) {
 		}
 	}
 	for {
+		for s, ok := p.ready.Pop(); ok; s, ok = p.ready.Pop() {
+			start := time.Now().UnixNano()
+			p.since.Store(start)
+			s.turn(p)
+			if !p.since.CompareAndSwap(start, 0) || p.gen.Load() != gen {
+				return // the watchdog gave the poller a new goroutine
+			}
+		}
 		if err := p.raw.Read(poll); err != nil {
 			return // closed
 		}
@@ -143,9 +176,30 @@ func (p *poller) loop(sc *Scheduler) {
 				s.onEvent(ev.Events)
 			}
 		}
-		// Let the bursts just handed out run before looking again: the
-		// next epoll_wait then finds more events at once, and parks less.
-		runtime.Gosched()
+	}
+}
+
+// watchdog gives a poller whose goroutine is stuck in a turn (a callback
+// that blocks) a new goroutine, so that its other sessions wait
+// handoverAfter at most. It is the Scheduler's goroutine, while there are
+// pollers.
+func (sc *Scheduler) watchdog() {
+	defer sc.wg.Done()
+	t := time.NewTicker(watchdogTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-sc.stop:
+			return
+		}
+		now := time.Now().UnixNano()
+		for _, p := range sc.pollers.ps {
+			if st := p.since.Load(); st != 0 && now-st > int64(handoverAfter) && p.since.CompareAndSwap(st, 0) {
+				sc.wg.Add(1) // the stuck goroutine still counts: never from zero
+				go p.loop(sc, p.gen.Add(1))
+			}
+		}
 	}
 }
 
@@ -218,11 +272,7 @@ func (s *Session) onEvent(ev uint32) {
 		switch st := s.rstate.Load(); st {
 		case readIdle:
 			if s.rstate.CompareAndSwap(readIdle, readRunning) {
-				if s.sched.inline {
-					s.readInline()
-				} else {
-					s.sched.runBurst(s)
-				}
+				s.due()
 				return
 			}
 		case readRunning:
@@ -235,33 +285,41 @@ func (s *Session) onEvent(ev uint32) {
 	}
 }
 
-// inlineFrames is how many frames a burst reads on the poller's goroutine
-// before it moves to one of its own, so that a busy client cannot starve
-// the poller's other sessions.
-const inlineFrames = 64
+// turnFrames is how many messages a session reads in one turn on its
+// poller, so that a busy client cannot starve the others: then it goes
+// back in line.
+const turnFrames = 64
 
-// readInline reads a burst on the poller's goroutine, for handlers that
-// never block.
-func (s *Session) readInline() {
-	for range inlineFrames {
-		if !s.readOne() {
+// due puts s in line for a turn on its poller, or, if the line is full,
+// gives the burst a goroutine.
+func (s *Session) due() {
+	if !s.poller.ready.TryPush(s) {
+		go s.readBurst()
+	}
+}
+
+// turn reads and handles up to turnFrames messages on the poller's
+// goroutine.
+func (s *Session) turn(p *poller) {
+	for range turnFrames {
+		if !s.readOne(true) {
 			return
 		}
 	}
-	s.sched.runBurst(s)
+	s.due()
 }
 
 // readBurst reads and handles messages until the socket has nothing more to
 // give, or the session ends.
 func (s *Session) readBurst() {
-	for s.readOne() {
+	for s.readOne(false) {
 	}
 }
 
 // readOne reads and handles one message. It reports whether the burst goes
 // on: false once the socket is drained (the session is idle again) or the
-// session has ended.
-func (s *Session) readOne() bool {
+// session has ended. onPoller says whose goroutine runs it.
+func (s *Session) readOne(onPoller bool) bool {
 	op, p, err := s.rd.Next()
 	if err == wire.ErrWouldBlock {
 		s.drainOwn()
@@ -275,7 +333,7 @@ func (s *Session) readOne() bool {
 		err = s.handle(op, p)
 	}
 	if err != nil {
-		if s.sched.inline {
+		if onPoller {
 			go s.endBurst(err) // the end may wait for the closing handshake
 		} else {
 			s.endBurst(err)
@@ -381,10 +439,11 @@ func startPollers(sc *Scheduler, n int) error {
 		}
 		sc.pollers.ps = append(sc.pollers.ps, p)
 	}
-	sc.wg.Add(n)
+	sc.wg.Add(n + 1)
 	for _, p := range sc.pollers.ps {
-		go p.loop(sc)
+		go p.loop(sc, 0)
 	}
+	go sc.watchdog()
 	return nil
 }
 

@@ -29,46 +29,6 @@ type Scheduler struct {
 	once     sync.Once
 
 	pollers pollers // the event loop, if any
-	inline  bool
-
-	// Bursts of event-loop sessions run on bursters: goroutines that
-	// wait for the next burst once done, keeping the stack the callbacks
-	// grew, up to maxIdleBursters of them. When none waits, a burst gets
-	// a new one: a callback that blocks never holds up another session.
-	burstq       chan *Session // unbuffered: a send finds a waiting burster or fails
-	idleBursters atomic.Int32
-}
-
-// maxIdleBursters is how many bursters may wait for work, per core: as
-// many as one poll hands out, so that bursts reuse them (a new goroutine
-// would grow its stack again).
-const maxIdleBursters = 128
-
-// runBurst reads s's burst of messages on a burster. The caller has set
-// s's read state to readRunning.
-func (sc *Scheduler) runBurst(s *Session) {
-	select {
-	case sc.burstq <- s:
-	default:
-		go sc.burster(s)
-	}
-}
-
-func (sc *Scheduler) burster(s *Session) {
-	for {
-		s.readBurst()
-		if sc.idleBursters.Add(1) > int32(maxIdleBursters*runtime.GOMAXPROCS(0)) {
-			sc.idleBursters.Add(-1)
-			return
-		}
-		select {
-		case s = <-sc.burstq:
-			sc.idleBursters.Add(-1)
-		case <-sc.stop:
-			sc.idleBursters.Add(-1)
-			return
-		}
-	}
 }
 
 // SchedulerConfig configures a Scheduler. The zero value of each field
@@ -92,11 +52,6 @@ type SchedulerConfig struct {
 	// no event loop (other systems, TLS), every session has a goroutine
 	// reading its connection. See docs/architecture.md.
 	Pollers int
-	// Inline runs the callbacks of event-loop sessions on the poller's
-	// goroutine (up to 64 messages a turn) instead of a goroutine started
-	// per burst of messages: cheaper, but a callback that blocks stalls
-	// every session of its poller. Only for handlers that never block.
-	Inline bool
 }
 
 // NewScheduler starts a Scheduler.
@@ -115,16 +70,15 @@ func NewScheduler(cfg SchedulerConfig) *Scheduler {
 	}
 	sc := &Scheduler{
 		wake:     make(chan struct{}, cfg.Workers),
-		burstq:   make(chan *Session),
 		tick:     cfg.Tick,
 		sessions: cfg.Sessions,
 		stop:     make(chan struct{}),
 	}
 	sc.runq.Init(cfg.QueueSize)
 	sc.now.Store(time.Now().UnixNano())
-	if cfg.Pollers > 0 && pollSupported && startPollers(sc, cfg.Pollers) == nil {
-		sc.inline = cfg.Inline
-	} // else the goroutine transport serves every session
+	if cfg.Pollers > 0 && pollSupported {
+		startPollers(sc, cfg.Pollers) // if it fails, the goroutine transport serves every session
+	}
 	sc.wg.Add(cfg.Workers + 1)
 	for range cfg.Workers {
 		go sc.worker()

@@ -44,7 +44,6 @@ func targets() []Target {
 		{Name: "wire", Start: startWireEcho},
 		{Name: "runtime", Start: startRuntimeEcho(runtime.TransportAuto)},
 		{Name: "runtime-goroutine", Start: startRuntimeEcho(runtime.TransportGoroutine)},
-		{Name: "runtime-inline", Start: startRuntimeEcho(runtime.TransportInline)},
 	}
 	if u := os.Getenv("CONFORMANCE_URL"); u != "" {
 		ts = append(ts, Target{Name: "url", Start: func(testing.TB) string { return u }})

@@ -60,9 +60,8 @@ type Options struct {
 }
 
 // Libs lists the libraries, Shockwave first: on its default transport (the
-// event loop, on Linux), then with the callbacks on the pollers, then with
-// a goroutine per connection.
-var Libs = []string{"shockwave", "shockwave-inline", "shockwave-goroutine", "gws", "gorilla", "coder", "nbio"}
+// event loop, on Linux), then with a goroutine per connection.
+var Libs = []string{"shockwave", "shockwave-goroutine", "gws", "gorilla", "coder", "nbio"}
 
 // New returns the server of library lib. nbio's handler works only inside
 // its own engine: use Start for it.
@@ -72,8 +71,6 @@ func New(lib string, o Options) (Server, error) {
 		return newShockwave(o, runtime.TransportAuto)
 	case "shockwave-goroutine":
 		return newShockwave(o, runtime.TransportGoroutine)
-	case "shockwave-inline":
-		return newShockwave(o, runtime.TransportInline)
 	case "gws":
 		return newGws(), nil
 	case "gorilla":
