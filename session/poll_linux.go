@@ -162,7 +162,7 @@ func (p *poller) loop(sc *Scheduler, gen uint32) {
 		for s, ok := p.ready.Pop(); ok; s, ok = p.ready.Pop() {
 			start := time.Now().UnixNano()
 			p.since.Store(start)
-			s.turn(p)
+			s.turn()
 			if !p.since.CompareAndSwap(start, 0) || p.gen.Load() != gen {
 				return // the watchdog gave the poller a new goroutine
 			}
@@ -300,7 +300,7 @@ func (s *Session) due() {
 
 // turn reads and handles up to turnFrames messages on the poller's
 // goroutine.
-func (s *Session) turn(p *poller) {
+func (s *Session) turn() {
 	for range turnFrames {
 		if !s.readOne(true) {
 			return
