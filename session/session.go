@@ -36,13 +36,14 @@ var lastID atomic.Uint64
 // Session is the actor of one WebSocket connection: its handler's callbacks,
 // never concurrent, and a bounded mailbox of frames to write. It is not a
 // goroutine of its own: its callbacks run on the goroutine reading the
-// connection, and its mailbox is drained by whichever goroutine finds the
-// session idle with work to do — the reader after a callback (so an echo
-// costs no goroutine hop), or one of the Scheduler's workers when another
-// goroutine sends. Whoever drains writes everything pending in one vectored
-// write, without blocking: what the kernel does not take at once is left to
-// a goroutine started for that session alone, so a client that stops
-// reading never holds up anyone else.
+// connection (on the event loop, its poller's, in turns), and its mailbox
+// is drained by whichever goroutine finds the session idle with work to do
+// — the reader after a callback (so an echo costs no goroutine hop), or one
+// of the Scheduler's workers when another goroutine sends. Whoever drains
+// writes everything pending in one vectored write, without blocking: what
+// the kernel does not take at once is left to a goroutine started for that
+// session alone (on the event loop, to the socket's next EPOLLOUT), so a
+// client that stops reading never holds up anyone else.
 //
 // Send, Enqueue, Close and the accessors are safe for concurrent use.
 type Session struct {
