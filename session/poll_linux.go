@@ -159,13 +159,21 @@ func (p *poller) loop(sc *Scheduler, gen uint32) {
 		}
 	}
 	for {
+		// Whoever puts a session in line (an event here, or a turn that
+		// used up its messages) serves the line before it parks or ends,
+		// so none is left waiting.
 		for s, ok := p.ready.Pop(); ok; s, ok = p.ready.Pop() {
+			if p.gen.Load() != gen {
+				s.turn() // replaced: the watchdog watches the new goroutine
+				continue
+			}
 			start := time.Now().UnixNano()
 			p.since.Store(start)
 			s.turn()
-			if !p.since.CompareAndSwap(start, 0) || p.gen.Load() != gen {
-				return // the watchdog gave the poller a new goroutine
-			}
+			p.since.CompareAndSwap(start, 0)
+		}
+		if p.gen.Load() != gen {
+			return // the watchdog gave the poller a new goroutine
 		}
 		if err := p.raw.Read(poll); err != nil {
 			return // closed
