@@ -29,7 +29,6 @@ func (s *Session) takeOver(nc net.Conn) bool { return false }
 func (s *Session) servePolled() { panic("unreachable") }
 func (s *Session) shutdownFD()  { panic("unreachable") }
 func (s *Session) releaseFD()   { panic("unreachable") }
-func (s *Session) readBurst()   { panic("unreachable") }
 func (s *Session) linger()      { wire.Linger(s.nc, s.cfg.CloseTimeout) }
 
 type fdReader struct{ fd int32 }
