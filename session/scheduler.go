@@ -13,10 +13,11 @@ import (
 )
 
 // Scheduler is the machinery sessions share: a few worker goroutines that
-// drain the mailboxes of sessions that others sent to, and one timer
-// goroutine that keeps a coarse clock and drives every session's heartbeat,
-// idle and closing timeouts, so that no session has a timer of its own.
-// A Runtime owns one; Close stops it.
+// drain the mailboxes of sessions that others sent to, one timer goroutine
+// that keeps a coarse clock and drives every session's heartbeat, idle,
+// write and closing timeouts, so that no session has a timer of its own,
+// and, with Pollers, the event loop and its watchdog. A Runtime owns one;
+// Close stops it.
 type Scheduler struct {
 	runq     mailbox.Queue[*Session]
 	wake     chan struct{}
