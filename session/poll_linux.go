@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -152,8 +153,13 @@ func (p *poller) loop(sc *Scheduler, gen uint32) {
 	n := 0
 	poll := func(fd uintptr) bool {
 		for {
-			var err error
-			if n, err = unix.EpollWait(int(fd), events[:], 0); err != unix.EINTR {
+			// Raw, like the reads and writes (see fdReader): it never waits.
+			r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+			if e != syscall.EINTR {
+				n = 0
+				if e == 0 {
+					n = int(r)
+				}
 				return n != 0 // nothing yet: park until the epoll fd is readable
 			}
 		}
@@ -178,7 +184,7 @@ func (p *poller) loop(sc *Scheduler, gen uint32) {
 		if err := p.raw.Read(poll); err != nil {
 			return // closed
 		}
-		for i := range events[:max(n, 0)] {
+		for i := range events[:n] {
 			ev := &events[i]
 			if s := p.session(ev.Fd); s != nil {
 				s.onEvent(ev.Events)
@@ -412,20 +418,25 @@ func (s *Session) linger() {
 // fdReader reads a non-blocking socket for a wire.Reader.
 type fdReader struct{ fd int32 }
 
+// It reads with a raw system call, like the writes of the event loop (see
+// scratch.writevFD): the socket never blocks.
 func (r fdReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	for {
-		n, err := unix.Read(int(r.fd), p)
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(r.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		switch {
-		case err == unix.EINTR:
+		case e == syscall.EINTR:
 			continue
-		case err == unix.EAGAIN:
+		case e == syscall.EAGAIN:
 			return 0, wire.ErrWouldBlock
-		case err != nil:
-			return 0, err
-		case n == 0 && len(p) > 0:
+		case e != 0:
+			return 0, e
+		case n == 0:
 			return 0, io.EOF
 		}
-		return n, nil
+		return int(n), nil
 	}
 }
 

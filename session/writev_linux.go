@@ -37,7 +37,17 @@ func (sc *scratch) writev(raw syscall.RawConn, frames []*Frame) (int, error) {
 func (sc *scratch) writevFD(fd int32, frames []*Frame, off int) (int, error) {
 	ss := &sc.sys
 	ss.prepare(frames, off)
-	ss.writeFD(uintptr(fd))
+	for {
+		// A raw system call: the socket never blocks, so the goroutine
+		// need not let go of its P (and the runtime's monitor thread, which
+		// takes the P of a system call it sees twice, has nothing to take:
+		// on a busy event loop that cost thousands of thread switches a
+		// second).
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&ss.iov[0])), uintptr(len(ss.iov)))
+		if ss.setResult(n, e) {
+			break
+		}
+	}
 	clear(ss.iov)
 	return ss.n, ss.err
 }
@@ -57,17 +67,25 @@ func (ss *sysScratch) prepare(frames []*Frame, off int) {
 func (ss *sysScratch) writeFD(fd uintptr) bool {
 	for {
 		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&ss.iov[0])), uintptr(len(ss.iov)))
-		switch e {
-		case 0:
-			ss.n = int(n)
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-		default:
-			ss.err = e
+		if ss.setResult(n, e) {
+			return true // never wait for writability here
 		}
-		return true // never wait for writability here
 	}
+}
+
+// setResult records the outcome of a writev: EAGAIN is 0 bytes written. It
+// reports false for EINTR, when the call is to be made again.
+func (ss *sysScratch) setResult(n uintptr, e syscall.Errno) bool {
+	switch e {
+	case 0:
+		ss.n = int(n)
+	case syscall.EINTR:
+		return false
+	case syscall.EAGAIN:
+	default:
+		ss.err = e
+	}
+	return true
 }
 
 func appendIovec(iov []syscall.Iovec, b []byte) []syscall.Iovec {
