@@ -45,7 +45,7 @@ type member struct {
 	rooms []*Room
 	gone  bool // the session has ended: it joins nothing more
 
-	upgrade trace.SpanContext // the handshake's span, linked from each message's
+	upgrade *trace.SpanContext // the handshake's span, linked from each message's; nil unless traced
 }
 
 // New returns a Runtime serving sessions with handler h.
@@ -139,7 +139,8 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := &member{s: s}
 	if span != nil {
 		span.SetAttributes(attribute.Int64("shockwave.session.id", int64(s.ID())))
-		m.upgrade = span.SpanContext()
+		sc := span.SpanContext()
+		m.upgrade = &sc
 	}
 	rt.sessions.Store(s.ID(), m)
 	// Shutdown sets closing before it closes the registered sessions: a
@@ -165,8 +166,8 @@ func (k hooks) OnMessage(s *session.Session, m session.Message) error {
 	if t := k.rt.tel; t.tracer != nil || t.metrics() {
 		var upgrade trace.SpanContext
 		if t.tracer != nil {
-			if mb, ok := k.rt.sessions.Load(s.ID()); ok {
-				upgrade = mb.upgrade
+			if mb, ok := k.rt.sessions.Load(s.ID()); ok && mb.upgrade != nil {
+				upgrade = *mb.upgrade
 			}
 		}
 		return t.onMessage(k.rt.h, s, m, upgrade)

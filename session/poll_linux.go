@@ -248,10 +248,11 @@ func (s *Session) takeOver(nc net.Conn) bool {
 		return false
 	}
 	if a, ok := tc.RemoteAddr().(*net.TCPAddr); ok {
-		s.remote = a.AddrPort()
+		ap := a.AddrPort()
+		s.raddr, s.rport = ap.Addr(), ap.Port()
 	}
 	tc.Close() // and let it go: a TCPConn and its addresses weigh more than the rest of an idle session
-	s.nc, s.fd, s.raw = nil, int32(fd), nil
+	s.fd = int32(fd)
 	return true
 }
 
@@ -399,7 +400,7 @@ func (s *Session) releaseFD() {
 // sent for a protocol error.
 func (s *Session) linger() {
 	if s.fd < 0 {
-		wire.Linger(s.nc, s.cfg.CloseTimeout)
+		wire.Linger(s.conn.Conn, s.cfg.CloseTimeout)
 		return
 	}
 	// On the event loop: a net.Conn of its own on the socket, for once.
@@ -415,17 +416,18 @@ func (s *Session) linger() {
 	}
 }
 
-// fdReader reads a non-blocking socket for a wire.Reader.
-type fdReader struct{ fd int32 }
+// fdReader reads a non-blocking socket for a wire.Reader: it is the
+// session's fd, so that the Reader's source costs no allocation.
+type fdReader int32
 
 // It reads with a raw system call, like the writes of the event loop (see
 // scratch.writevFD): the socket never blocks.
-func (r fdReader) Read(p []byte) (int, error) {
+func (fd *fdReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(r.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(*fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		switch {
 		case e == syscall.EINTR:
 			continue

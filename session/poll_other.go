@@ -29,8 +29,8 @@ func (s *Session) takeOver(nc net.Conn) bool { return false }
 func (s *Session) servePolled() { panic("unreachable") }
 func (s *Session) shutdownFD()  { panic("unreachable") }
 func (s *Session) releaseFD()   { panic("unreachable") }
-func (s *Session) linger()      { wire.Linger(s.nc, s.cfg.CloseTimeout) }
+func (s *Session) linger()      { wire.Linger(s.conn.Conn, s.cfg.CloseTimeout) }
 
-type fdReader struct{ fd int32 }
+type fdReader int32
 
-func (fdReader) Read([]byte) (int, error) { panic("unreachable") }
+func (*fdReader) Read([]byte) (int, error) { panic("unreachable") }

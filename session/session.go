@@ -48,8 +48,7 @@ var lastID atomic.Uint64
 // Send, Enqueue, Close and the accessors are safe for concurrent use.
 type Session struct {
 	id    uint64
-	nc    net.Conn
-	raw   syscall.RawConn // nil when the transport is not a socket
+	conn  *netConn // on the goroutine transport; nil on the event loop
 	sub   string
 	h     Handler
 	cfg   *Config
@@ -68,32 +67,37 @@ type Session struct {
 	pendOff int      // bytes of pending[0] already written
 
 	// The event loop's, when the session is on it (fd >= 0).
-	fd        int32
-	remote    netip.AddrPort // the client's address, nc being closed
 	poller    *poller
+	raddr     netip.Addr   // the client's address and port, the net.Conn being closed
+	stalledAt atomic.Int64 // since when the drainer waits for room, for WriteTimeout
+	fd        int32
 	rstate    atomic.Uint32 // readIdle, readRunning...
-	wantWrite atomic.Bool   // the drainer waits for room in the send buffer
-	stalledAt atomic.Int64  // since when it waits, for WriteTimeout
+	rport     uint16
+	wantWrite atomic.Bool // the drainer waits for room in the send buffer
 
 	// The close frame is written, or writing is over: sent is set, then
-	// sentCh (made by finish when it has to wait) closed, once.
+	// sentCh (made by finish when it has to wait) closed.
 	sent      atomic.Bool
+	closeCode atomic.Int32 // the code of the close frame sent, or 0
 	sentCh    atomic.Pointer[chan struct{}]
-	sentOnce  sync.Once
-	closeOnce sync.Once
 
 	lastRead  atomic.Int64 // Scheduler clock of the last frame read
 	pingSent  atomic.Int64 // when the unanswered ping was sent, or 0
-	closeCode atomic.Int32 // the code of the close frame sent, or 0
 	closingAt atomic.Int64 // when the close frame was written (the handshake's clock), or 0
 
-	mu     sync.Mutex // guards cause, ctx and cancel
+	mu     sync.Mutex // guards cause, ctx and cancel, and closing the transport
 	cause  error
 	ctx    context.Context
 	cancel context.CancelFunc
 
 	value   any // user state, see State; owned by the callbacks
 	dropped atomic.Uint64
+}
+
+// netConn is a session's connection on the goroutine transport.
+type netConn struct {
+	net.Conn
+	raw syscall.RawConn // for non-blocking writes; nil when Conn is not a socket
 }
 
 // New makes the session of a connection upgraded by wire.Upgrade. It does
@@ -106,21 +110,24 @@ func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
 	}
 	s := &Session{
 		id:    lastID.Add(1),
-		nc:    u.Conn,
 		sub:   u.Subprotocol,
 		h:     h,
 		cfg:   cfg,
 		sched: sched,
+		fd:    -1,
 	}
-	s.fd = -1
-	var src io.Reader = u.Conn
+	var src io.Reader
 	if sched.polling() && s.takeOver(u.Conn) {
 		s.poller = sched.pollers.pick()
-		src = fdReader{s.fd}
-	} else if sc, ok := u.Conn.(syscall.Conn); ok && rawWriteSupported {
-		if raw, err := sc.SyscallConn(); err == nil {
-			s.raw = raw
+		src = (*fdReader)(&s.fd)
+	} else {
+		s.conn = &netConn{Conn: u.Conn}
+		if sc, ok := u.Conn.(syscall.Conn); ok && rawWriteSupported {
+			if raw, err := sc.SyscallConn(); err == nil {
+				s.conn.raw = raw
+			}
 		}
+		src = u.Conn
 	}
 	s.rd.Reset(src, &wire.ReaderOptions{
 		Server:         true,
@@ -140,10 +147,10 @@ func (s *Session) Subprotocol() string { return s.sub }
 
 // RemoteAddr returns the client's network address.
 func (s *Session) RemoteAddr() net.Addr {
-	if s.nc == nil {
-		return net.TCPAddrFromAddrPort(s.remote) // on the event loop
+	if s.conn == nil {
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.raddr, s.rport)) // on the event loop
 	}
-	return s.nc.RemoteAddr()
+	return s.conn.RemoteAddr()
 }
 
 // Dropped returns how many frames sent to this session were dropped by the
@@ -467,16 +474,22 @@ func (s *Session) waitCloseSent() {
 // closeTransport closes the connection once and releases what the session
 // holds.
 func (s *Session) closeTransport() {
-	s.closeOnce.Do(func() {
-		s.state.Or(stateClosed | stateClosing)
+	// Under mu, so that a second caller returns once the transport is
+	// closed (finish releases the descriptor next).
+	s.mu.Lock()
+	first := s.state.Or(stateClosed|stateClosing)&stateClosed == 0
+	if first {
 		if s.fd >= 0 {
 			s.shutdownFD()
 		} else {
-			s.nc.Close()
+			s.conn.Close()
 		}
+	}
+	s.mu.Unlock()
+	if first {
 		s.markCloseSent()
 		s.kick(s.state.Load()) // a drainer releases what is queued
-	})
+	}
 }
 
 // abort ends the session at once with cause, without a closing handshake.

@@ -142,12 +142,11 @@ func (s *Session) done(f *Frame) {
 }
 
 func (s *Session) markCloseSent() {
-	s.sentOnce.Do(func() {
-		s.sent.Store(true)
+	if s.sent.CompareAndSwap(false, true) {
 		if ch := s.sentCh.Load(); ch != nil {
 			close(*ch)
 		}
-	})
+	}
 }
 
 // write writes frames with one vectored write that does not wait for the
@@ -158,12 +157,12 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 		s.pending, s.pendOff = append(s.pending[:0], frames...), 0
 		return s.flushPending(sc)
 	}
-	if s.raw == nil {
+	if s.conn.raw == nil {
 		s.pending, s.pendOff = append(s.pending[:0], frames...), 0
 		s.writeBlocking()
 		return false
 	}
-	n, err := sc.writev(s.raw, frames)
+	n, err := sc.writev(s.conn.raw, frames)
 	if err != nil {
 		for _, f := range frames {
 			s.done(f)
@@ -285,9 +284,9 @@ func (s *Session) writeBlocking() {
 			bufs = append(bufs, b)
 		}
 	}
-	s.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	n, err := bufs.WriteTo(s.nc)
-	s.nc.SetWriteDeadline(time.Time{})
+	s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	n, err := bufs.WriteTo(s.conn.Conn)
+	s.conn.SetWriteDeadline(time.Time{})
 	if obs := s.cfg.Observer; obs != nil && n > 0 {
 		frames := len(s.pending)
 		if err != nil {

@@ -11,11 +11,11 @@ import (
 const rawReadSupported = true
 
 // onReadable is called by the runtime poller with the socket's descriptor.
-// It reads into rd.rawDst, or into the read buffer, which it borrows only for
+// It reads into rd.raw.dst, or into the read buffer, which it borrows only for
 // the read: when the socket has nothing to give and the buffer holds no
 // unread bytes, the buffer goes back to its pool before the goroutine parks.
 func (rd *Reader) onReadable(fd uintptr) bool {
-	dst := rd.rawDst
+	dst := rd.raw.dst
 	if dst == nil {
 		if rd.bufp == nil {
 			rd.bufp = bufpool.Get(rd.bufSize)
@@ -28,12 +28,12 @@ func (rd *Reader) onReadable(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if rd.rawDst == nil && rd.r == rd.w {
+			if rd.raw.dst == nil && rd.r == rd.w {
 				rd.releaseBuf()
 			}
 			return false
 		}
-		rd.rawN, rd.rawErr = max(n, 0), err
+		rd.raw.n, rd.raw.err = max(n, 0), err
 		return true
 	}
 }

@@ -46,11 +46,7 @@ var ErrWouldBlock = errors.New("wire: no data available now")
 // A Reader is not safe for concurrent use.
 type Reader struct {
 	src     io.Reader
-	raw     syscall.RawConn // nil when src is not a socket
-	rawFn   func(fd uintptr) bool
-	rawDst  []byte // where rawFn reads to; nil means the read buffer
-	rawN    int
-	rawErr  error
+	raw     *rawReads // nil when src is not a socket
 	bufSize int
 
 	bufp *[]byte // read buffer; nil while it holds nothing
@@ -62,10 +58,10 @@ type Reader struct {
 
 	// The frame in progress, kept here so that Next can stop when the
 	// source would block and resume where it stopped.
-	h     Header
 	stage uint8 // stageHeader, stageInPlace or stageAppend
 	text  bool  // the frame's payload is text, checked as it arrives
-	done  int   // payload bytes unmasked (and checked) so far
+	h     Header
+	done  int // payload bytes unmasked (and checked) so far
 
 	server bool  // frames must be masked (we are the server)
 	rsvOK  uint8 // reserved bits an extension has claimed
@@ -121,9 +117,9 @@ func (rd *Reader) Reset(src io.Reader, opts *ReaderOptions) {
 	o.ReadBufferSize = max(o.ReadBufferSize, minReadBufferSize)
 	*rd = Reader{src: src, bufSize: o.ReadBufferSize, server: o.Server, maxMsg: o.MaxMessageSize}
 	if sc, ok := src.(syscall.Conn); ok && rawReadSupported {
-		if raw, err := sc.SyscallConn(); err == nil {
-			rd.raw = raw
-			rd.rawFn = rd.onReadable
+		if conn, err := sc.SyscallConn(); err == nil {
+			rd.raw = &rawReads{conn: conn}
+			rd.raw.fn = rd.onReadable
 		}
 	}
 	if len(o.Buffered) > 0 {
@@ -365,10 +361,22 @@ func (rd *Reader) compact() {
 	rd.r, rd.w = 0, n
 }
 
+// rawReads is what a Reader of a blocking socket needs to read it through
+// syscall.RawConn, so that its read buffer is borrowed only while bytes
+// come: a separate allocation, as most Readers (on the event loop, or of
+// other streams) have no use for it.
+type rawReads struct {
+	conn syscall.RawConn
+	fn   func(fd uintptr) bool // onReadable, bound once
+	dst  []byte                // where fn reads to; nil means the read buffer
+	n    int
+	err  error
+}
+
 // fill reads more bytes into the read buffer, after rd.w.
 func (rd *Reader) fill() error {
 	if rd.raw != nil {
-		rd.rawDst = nil
+		rd.raw.dst = nil
 		return rd.rawRead()
 	}
 	if rd.bufp == nil {
@@ -388,10 +396,10 @@ func (rd *Reader) fill() error {
 // readDirect reads straight into p, bypassing the read buffer.
 func (rd *Reader) readDirect(p []byte) (int, error) {
 	if rd.raw != nil {
-		rd.rawDst = p
+		rd.raw.dst = p
 		err := rd.rawRead()
-		rd.rawDst = nil
-		return rd.rawN, err
+		rd.raw.dst = nil
+		return rd.raw.n, err
 	}
 	n, err := rd.src.Read(p)
 	if n > 0 {
@@ -404,18 +412,19 @@ func (rd *Reader) readDirect(p []byte) (int, error) {
 }
 
 func (rd *Reader) rawRead() error {
-	rd.rawN, rd.rawErr = 0, nil
-	if err := rd.raw.Read(rd.rawFn); err != nil {
+	raw := rd.raw
+	raw.n, raw.err = 0, nil
+	if err := raw.conn.Read(raw.fn); err != nil {
 		return err
 	}
-	if rd.rawErr != nil {
-		return rd.rawErr
+	if raw.err != nil {
+		return raw.err
 	}
-	if rd.rawN == 0 {
+	if raw.n == 0 {
 		return io.EOF
 	}
-	if rd.rawDst == nil {
-		rd.w += rd.rawN
+	if raw.dst == nil {
+		rd.w += raw.n
 	}
 	return nil
 }
