@@ -176,6 +176,7 @@ func (s *Session) heartbeat(now int64) {
 	if s.state.Load()&stateClosed != 0 {
 		return
 	}
+	s.retireMailbox()
 	if at := s.stalledAt.Load(); at != 0 && now-at > int64(cfg.WriteTimeout) && s.wantWrite.Load() {
 		s.abort(ErrTimeout) // the client stopped reading
 		return

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,6 +28,7 @@ const (
 	stateClosed                       // the transport is closed
 	stateDiscard                      // drop queued frames instead of writing them
 	stateCloseSent                    // the close frame is written or being written
+	stateRetiring                     // the timer is taking the empty mailbox away
 
 	senderShift        = 8
 	senderOne   uint64 = 1 << senderShift
@@ -198,27 +201,66 @@ func (s *Session) SendFrame(f *Frame) error { return s.Enqueue(f, s.cfg.Policy) 
 // takes over one reference to f whatever it returns: the caller must not
 // Release it. It never blocks and does not allocate.
 func (s *Session) Enqueue(f *Frame, p Policy) error {
-	if st := s.state.Add(senderOne); st&(stateClosing|stateClosed) != 0 {
+	st := s.state.Add(senderOne)
+	if st&(stateClosing|stateClosed) != 0 {
 		s.state.Add(^(senderOne - 1))
 		f.Release()
 		return ErrClosed
+	}
+	for st&stateRetiring != 0 { // a moment: see retireMailbox
+		runtime.Gosched()
+		st = s.state.Load()
 	}
 	err := s.push(f, p)
 	s.kick(s.state.Add(^(senderOne - 1)))
 	return err
 }
 
-// mailbox returns the mailbox, making it on first use: a session that is
-// never sent anything does not pay for one.
+// mailbox returns the mailbox, taking one from its pool when the session
+// has none: a session that is never sent anything does not pay for one,
+// and one that has been quiet for a tick gave it back (see retireMailbox).
+// Only senders call it.
 func (s *Session) mailbox() *mailbox.Queue[*Frame] {
 	if q := s.mb.Load(); q != nil {
 		return q
 	}
-	q := mailbox.New[*Frame](s.cfg.MailboxSize)
+	pool := &mailboxPools[bits.Len(uint(max(s.cfg.MailboxSize, 2)-1))]
+	q, _ := pool.Get().(*mailbox.Queue[*Frame])
+	if q == nil {
+		q = mailbox.New[*Frame](s.cfg.MailboxSize)
+	}
 	if s.mb.CompareAndSwap(nil, q) {
 		return q
 	}
+	pool.Put(q)
 	return s.mb.Load()
+}
+
+// mailboxPools hold empty mailboxes, by capacity (log2).
+var mailboxPools [31]sync.Pool
+
+// retireMailbox gives an empty mailbox back to its pool, so that a session
+// holds no mailbox (4 KiB at the default size) while it is quiet. The
+// timer calls it once a tick; it gives up whenever the session is busy.
+// While it works it holds stateRunning, so no drainer pops, and
+// stateRetiring, so that a sender that comes meanwhile waits for it (and
+// no sender was counted in when it started).
+func (s *Session) retireMailbox() {
+	mb := s.mb.Load()
+	if mb == nil || mb.Len() != 0 {
+		return
+	}
+	st := s.state.Load()
+	if st&(stateRunning|stateInHandler|stateRetiring) != 0 || st>>senderShift != 0 ||
+		!s.state.CompareAndSwap(st, st|stateRunning|stateRetiring) {
+		return
+	}
+	if mb.Len() == 0 {
+		s.mb.Store(nil)
+		mailboxPools[bits.Len(uint(mb.Cap()-1))].Put(mb)
+	}
+	s.state.And(^(stateRunning | stateRetiring))
+	s.kick(s.state.Load()) // work that came meanwhile
 }
 
 func (s *Session) push(f *Frame, p Policy) error {

@@ -154,11 +154,10 @@ func (s *Session) markCloseSent() {
 // of its own, and write reports true.
 func (s *Session) write(sc *scratch, frames []*Frame) bool {
 	if s.fd >= 0 {
-		s.pending, s.pendOff = append(s.pending[:0], frames...), 0
-		return s.flushPending(sc)
+		return s.writePolled(sc, frames, 0)
 	}
 	if s.conn.raw == nil {
-		s.pending, s.pendOff = append(s.pending[:0], frames...), 0
+		s.pending, s.pendOff = append([]*Frame(nil), frames...), 0
 		s.writeBlocking()
 		return false
 	}
@@ -175,7 +174,7 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 	}
 	for i, f := range frames {
 		if n < f.Len() {
-			s.pending, s.pendOff = append(s.pending[:0], frames[i:]...), n
+			s.pending, s.pendOff = append([]*Frame(nil), frames[i:]...), n
 			go s.writeSlow()
 			return true
 		}
@@ -185,51 +184,53 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 	return false
 }
 
-// flushPending writes s.pending on the event loop, without waiting. When
-// the kernel does not take it all, the session waits for room: it keeps
-// stateRunning, its poller hands it to a worker when the socket turns
-// writable (EPOLLOUT), and the worker's drain comes back here. It reports
-// whether the session waits.
+// flushPending writes what the kernel did not take last time, on the
+// event loop. It reports whether the session still waits for room.
 func (s *Session) flushPending(sc *scratch) bool {
-	for len(s.pending) > 0 {
-		n, err := sc.writevFD(s.fd, s.pending, s.pendOff)
-		if err != nil {
-			for _, f := range s.pending {
-				s.done(f)
-			}
-			s.clearPending()
-			s.abort(err)
-			return false
+	frames, off := s.pending, s.pendOff
+	s.pending, s.pendOff = nil, 0
+	return s.writePolled(sc, frames, off)
+}
+
+// writePolled writes frames on the event loop, from byte off of the first,
+// without waiting. When the kernel does not take it all, the rest becomes
+// s.pending and the session waits for room: it keeps stateRunning, its
+// poller hands it to a worker when the socket turns writable (EPOLLOUT),
+// and the worker's drain comes back to flushPending. It reports whether the
+// session waits. s.pending is a slice of its own only while a write waits,
+// so that a quiet session keeps no array of frame pointers.
+func (s *Session) writePolled(sc *scratch, frames []*Frame, off int) bool {
+	n, err := sc.writevFD(s.fd, frames, off)
+	if err != nil {
+		for _, f := range frames {
+			s.done(f)
 		}
-		if obs := s.cfg.Observer; obs != nil && n > 0 {
-			obs.Wrote(s, completed(s.pending, n+s.pendOff), n)
-		}
-		n += s.pendOff
-		i := 0
-		for ; i < len(s.pending) && n >= s.pending[i].Len(); i++ {
-			n -= s.pending[i].Len()
-			s.done(s.pending[i])
-		}
-		if i == len(s.pending) {
-			s.clearPending()
-			return false
-		}
-		copy(s.pending, s.pending[i:])
-		clear(s.pending[len(s.pending)-i:])
-		s.pending, s.pendOff = s.pending[:len(s.pending)-i], n
-		// Wait for room: from here on, pending is the poller's to hand to
-		// a worker. Watching EPOLLOUT reports room that came before at once.
-		s.stalledAt.Store(s.sched.Now())
-		s.wantWrite.Store(true)
-		s.poller.watchWrite(s, true)
-		return true
+		s.abort(err)
+		return false
 	}
-	return false
+	if obs := s.cfg.Observer; obs != nil && n > 0 {
+		obs.Wrote(s, completed(frames, n+off), n)
+	}
+	n += off
+	i := 0
+	for ; i < len(frames) && n >= frames[i].Len(); i++ {
+		n -= frames[i].Len()
+		s.done(frames[i])
+	}
+	if i == len(frames) {
+		return false
+	}
+	s.pending, s.pendOff = append([]*Frame(nil), frames[i:]...), n
+	// Wait for room: from here on, pending is the poller's to hand to a
+	// worker. Watching EPOLLOUT reports room that came before at once.
+	s.stalledAt.Store(s.sched.Now())
+	s.wantWrite.Store(true)
+	s.poller.watchWrite(s, true)
+	return true
 }
 
 func (s *Session) clearPending() {
-	clear(s.pending)
-	s.pending, s.pendOff = s.pending[:0], 0
+	s.pending, s.pendOff = nil, 0
 }
 
 // discardAll releases every frame the session still holds, once nobody
@@ -297,8 +298,7 @@ func (s *Session) writeBlocking() {
 	for _, f := range s.pending {
 		s.done(f)
 	}
-	clear(s.pending)
-	s.pending = s.pending[:0]
+	s.clearPending()
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = ErrTimeout
