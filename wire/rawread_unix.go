@@ -12,8 +12,9 @@ const rawReadSupported = true
 
 // onReadable is called by the runtime poller with the socket's descriptor.
 // It reads into rd.raw.dst, or into the read buffer, which it borrows only for
-// the read: when the socket has nothing to give and the buffer holds no
-// unread bytes, the buffer goes back to its pool before the goroutine parks.
+// the read: when the socket has nothing to give, before the goroutine
+// parks, the buffer goes back to its pool if it holds no unread bytes, or
+// is traded for a small one if it holds a few (see shrinkBuf).
 func (rd *Reader) onReadable(fd uintptr) bool {
 	dst := rd.raw.dst
 	if dst == nil {
@@ -28,8 +29,8 @@ func (rd *Reader) onReadable(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if rd.raw.dst == nil && rd.r == rd.w {
-				rd.releaseBuf()
+			if rd.raw.dst == nil {
+				rd.shrinkBuf() // the goroutine is about to park
 			}
 			return false
 		}

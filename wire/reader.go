@@ -39,9 +39,10 @@ var ErrWouldBlock = errors.New("wire: no data available now")
 // A Reader also reads from a non-blocking source, one that returns
 // ErrWouldBlock when it has nothing to give: Next returns ErrWouldBlock, and
 // the next call resumes the frame in progress. Then too the read buffer goes
-// back to its pool when it holds no unread bytes, and the assembly buffer is
-// kept only while a message is half read, so a Reader with nothing pending
-// holds no memory (see Holding).
+// back to its pool when it holds no unread bytes (and a few unread bytes
+// wait in a 512-byte buffer), and the assembly buffer is kept only while a
+// message is half read, so a Reader with nothing pending holds no memory
+// (see Holding).
 //
 // A Reader is not safe for concurrent use.
 type Reader struct {
@@ -152,10 +153,9 @@ func (rd *Reader) Next() (Opcode, []byte, error) {
 	if err != nil {
 		if errors.Is(err, ErrWouldBlock) {
 			// The message in progress, if any, keeps its assembly buffer;
-			// an empty read buffer goes back to its pool.
-			if rd.r == rd.w {
-				rd.releaseBuf()
-			}
+			// an empty read buffer goes back to its pool, and a few bytes
+			// move to a small one.
+			rd.shrinkBuf()
 			return 0, nil, ErrWouldBlock
 		}
 		rd.err = err
@@ -209,6 +209,33 @@ func (rd *Reader) Release() {
 		bufpool.Put(rd.msgp)
 		rd.msgp = nil
 	}
+}
+
+// smallBuf is the read buffer of a Reader that waits with a few bytes of a
+// frame: a peer that sends a header byte and goes quiet pins 512 bytes, not
+// a whole read buffer. The next fill grows it back.
+const smallBuf = 512
+
+// shrinkBuf gives the read buffer back if it holds nothing, or trades it
+// for a small one if it holds less than smallBuf bytes. It is for a Reader
+// about to wait.
+func (rd *Reader) shrinkBuf() {
+	switch n := rd.w - rd.r; {
+	case n == 0:
+		rd.releaseBuf()
+	case n < smallBuf && rd.bufp != nil && len(*rd.bufp) > smallBuf:
+		rd.moveBuf(smallBuf)
+	}
+}
+
+// moveBuf moves the unread bytes to the front of a new pooled buffer of
+// length size, and gives the old one back.
+func (rd *Reader) moveBuf(size int) {
+	bp := bufpool.Get(size)
+	rd.w = copy(*bp, (*rd.bufp)[rd.r:rd.w])
+	rd.r = 0
+	bufpool.Put(rd.bufp)
+	rd.bufp = bp
 }
 
 func (rd *Reader) releaseBuf() {
@@ -375,6 +402,9 @@ type rawReads struct {
 
 // fill reads more bytes into the read buffer, after rd.w.
 func (rd *Reader) fill() error {
+	if rd.bufp != nil && len(*rd.bufp) < rd.bufSize {
+		rd.moveBuf(rd.bufSize) // shrunk while waiting: bytes are coming
+	}
 	if rd.raw != nil {
 		rd.raw.dst = nil
 		return rd.rawRead()

@@ -376,8 +376,8 @@ func TestReaderWouldBlockHolding(t *testing.T) {
 		op      wire.Opcode // 0: ErrWouldBlock
 		holding int
 	}{
-		{0, 0, 0},                          // nothing yet
-		{1, 0, wire.DefaultReadBufferSize}, // a header byte
+		{0, 0, 0},   // nothing yet
+		{1, 0, 512}, // a header byte: kept in a small buffer
 		{small - 1, wire.OpText, wire.DefaultReadBufferSize}, // the message, in place
 		{0, 0, 0},                    // nothing buffered: the buffer goes back
 		{10, 0, poolCap(40_000)},     // large: payload goes to the assembly buffer
@@ -385,7 +385,7 @@ func TestReaderWouldBlockHolding(t *testing.T) {
 		{large - small - 20_010, wire.OpBinary, poolCap(40_000)},
 		{0, 0, 0},
 		{first - large, 0, poolCap(4)}, // first fragment: assembly kept
-		{3, 0, poolCap(4) + wire.DefaultReadBufferSize},
+		{3, 0, poolCap(4) + 512},
 		{len(f.b) - first - 3, wire.OpText, poolCap(8) + wire.DefaultReadBufferSize},
 	}
 	for i, s := range steps {
