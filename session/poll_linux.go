@@ -175,6 +175,7 @@ func (p *poller) loop(sc *Scheduler, gen uint32) {
 			}
 			start := time.Now().UnixNano()
 			p.since.Store(start)
+			sc.pollers.wakeWatchdog()
 			s.turn()
 			p.since.CompareAndSwap(start, 0)
 		}
@@ -196,23 +197,78 @@ func (p *poller) loop(sc *Scheduler, gen uint32) {
 // watchdog gives a poller whose goroutine is stuck in a turn (a callback
 // that blocks) a new goroutine, so that its other sessions wait
 // handoverAfter at most. It is the Scheduler's goroutine, while there are
-// pollers.
+// pollers. When it has seen no turn for watchdogRest, it sleeps until the
+// next turn starts (see wakeWatchdog): an idle server does not wake up
+// every watchdogTick.
 func (sc *Scheduler) watchdog() {
 	defer sc.wg.Done()
+	pp := &sc.pollers
 	t := time.NewTicker(watchdogTick)
 	defer t.Stop()
+	quiet := 0
 	for {
 		select {
 		case <-t.C:
 		case <-sc.stop:
 			return
 		}
-		now := time.Now().UnixNano()
-		for _, p := range sc.pollers.ps {
-			if st := p.since.Load(); st != 0 && now-st > int64(handoverAfter) && p.since.CompareAndSwap(st, 0) {
-				sc.wg.Add(1) // the stuck goroutine still counts: never from zero
-				go p.loop(sc, p.gen.Add(1))
-			}
+		if pp.check(sc) {
+			quiet = 0
+			continue
+		}
+		if quiet++; quiet < int(watchdogRest/watchdogTick) {
+			continue
+		}
+		// Sleep, unless a turn started meanwhile: either this sees its
+		// since, or its poller sees asleep (both are sequentially
+		// consistent atomics).
+		pp.asleep.Store(true)
+		if pp.check(sc) {
+			pp.asleep.Store(false)
+			quiet = 0
+			continue
+		}
+		t.Stop()
+		select {
+		case <-pp.wake:
+		case <-sc.stop:
+			return
+		}
+		quiet = 0
+		t.Reset(watchdogTick)
+	}
+}
+
+// watchdogRest is how long the watchdog looks without seeing a turn before
+// it sleeps.
+const watchdogRest = 100 * time.Millisecond
+
+// check replaces the goroutine of any poller stuck in a turn for longer
+// than handoverAfter. It reports whether any turn is running.
+func (pp *pollers) check(sc *Scheduler) bool {
+	busy := false
+	now := time.Now().UnixNano()
+	for _, p := range pp.ps {
+		st := p.since.Load()
+		if st == 0 {
+			continue
+		}
+		busy = true
+		if now-st > int64(handoverAfter) && p.since.CompareAndSwap(st, 0) {
+			sc.wg.Add(1) // the stuck goroutine still counts: never from zero
+			go p.loop(sc, p.gen.Add(1))
+		}
+	}
+	return busy
+}
+
+// wakeWatchdog wakes the watchdog if it sleeps. A poller calls it when a
+// turn starts, after setting its since.
+func (pp *pollers) wakeWatchdog() {
+	if pp.asleep.Load() && pp.asleep.CompareAndSwap(true, false) {
+		select {
+		case pp.wake <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -447,6 +503,9 @@ type pollers struct {
 	ps   []*poller
 	next uint32
 	mu   sync.Mutex
+
+	asleep atomic.Bool   // the watchdog sleeps until wake
+	wake   chan struct{} // buffered
 }
 
 func startPollers(sc *Scheduler, n int) error {
@@ -460,6 +519,7 @@ func startPollers(sc *Scheduler, n int) error {
 		}
 		sc.pollers.ps = append(sc.pollers.ps, p)
 	}
+	sc.pollers.wake = make(chan struct{}, 1)
 	sc.wg.Add(n + 1)
 	for _, p := range sc.pollers.ps {
 		go p.loop(sc, 0)
