@@ -59,7 +59,7 @@ type Session struct {
 	rd    wire.Reader
 
 	state  atomic.Uint64
-	mb     atomic.Pointer[mailbox.Queue[*Frame]] // made by the first Enqueue
+	mb     atomic.Pointer[mailbox.Queue[*Frame]] // from a pool while frames come (see mailbox)
 	queued atomic.Int64                          // bytes accepted and not yet written
 	ctl    atomic.Pointer[Frame]                 // a pong to send, ahead of the mailbox
 	ping   atomic.Pointer[Frame]                 // a heartbeat ping, likewise
