@@ -34,7 +34,7 @@ func NewFrame(op wire.Opcode, payload []byte) *Frame {
 	f := framePool.Get().(*Frame)
 	f.op = op
 	h := wire.Header{Fin: true, Opcode: op, Length: int64(len(payload))}
-	if n := len(payload); n+wire.MaxHeaderSize <= bufpool.MaxPooled {
+	if n := len(payload); bufpool.Cap(n+wire.MaxHeaderSize) == bufpool.Cap(n) {
 		// The header goes right-aligned in front of the payload, so the
 		// frame is one contiguous run of bytes.
 		f.bufp = bufpool.Get(wire.MaxHeaderSize + n)
@@ -44,8 +44,10 @@ func NewFrame(op wire.Opcode, payload []byte) *Frame {
 		copy(b[wire.MaxHeaderSize:], payload)
 		f.head, f.body = nil, b[off:]
 	} else {
-		// A payload of the largest pool class: keep the header apart so
-		// the payload buffer stays pooled.
+		// A payload that fills its buffer class (64 KiB, say) or is past
+		// the largest: the header goes apart, so the payload's buffer is
+		// not of the next class up (four times the size), and stays
+		// pooled.
 		f.bufp = bufpool.Get(n)
 		copy(*f.bufp, payload)
 		f.head, f.body = wire.AppendHeader(f.hdr[:0], h), *f.bufp

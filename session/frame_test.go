@@ -73,6 +73,9 @@ func TestNewFrame(t *testing.T) {
 		{wire.OpText, 512 - wire.MaxHeaderSize},
 		{wire.OpText, 512 - wire.MaxHeaderSize + 1},
 		{wire.OpBinary, 1 << 20},
+		{wire.OpBinary, 64<<10 - wire.MaxHeaderSize},
+		{wire.OpBinary, 64<<10 - wire.MaxHeaderSize + 1},
+		{wire.OpBinary, 64 << 10},
 		{wire.OpBinary, shared},
 		{wire.OpBinary, shared + 1},
 		{wire.OpBinary, bufpool.MaxPooled + 1},
@@ -93,11 +96,16 @@ func TestNewFrame(t *testing.T) {
 				}
 				payload[tc.n-1] ^= 0xFF
 			}
-			// A header apart from the payload (two parts) only when
-			// the payload fills the largest pool class.
+			// A header apart from the payload (two parts) only when the
+			// header would take the buffer to the next class up; the
+			// payload's buffer is then of the payload's class.
 			a, b := f.parts(0)
-			if two := len(b) > 0; two != (tc.n > shared) {
-				t.Errorf("payload of %d bytes in %d+%d bytes: two parts = %v", tc.n, len(a), len(b), two)
+			two := bufpool.Cap(tc.n+wire.MaxHeaderSize) != bufpool.Cap(tc.n)
+			if got := len(b) > 0; got != two {
+				t.Errorf("payload of %d bytes in %d+%d bytes: two parts = %v, want %v", tc.n, len(a), len(b), got, two)
+			}
+			if c := cap(*f.bufp); two && c != bufpool.Cap(tc.n) {
+				t.Errorf("payload of %d bytes in a buffer of %d", tc.n, c)
 			}
 			f.Release()
 		})

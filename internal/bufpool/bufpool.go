@@ -35,6 +35,15 @@ func class(n int) int {
 	return -1
 }
 
+// Cap returns the capacity of the buffer Get(n) returns: the size of n's
+// class, or n itself past MaxPooled.
+func Cap(n int) int {
+	if i := class(n); i >= 0 {
+		return classes[i]
+	}
+	return n
+}
+
 // Get returns a buffer whose length is n and whose capacity is that of the
 // smallest class holding n bytes. Its contents are undefined.
 // It allocates only when the class's pool is empty or n > MaxPooled.
