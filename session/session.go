@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unique"
 
 	"github.com/shockwave-go/shockwave/mailbox"
 	"github.com/shockwave-go/shockwave/wire"
@@ -51,8 +52,8 @@ var lastID atomic.Uint64
 // Send, Enqueue, Close and the accessors are safe for concurrent use.
 type Session struct {
 	id    uint64
-	conn  *netConn // on the goroutine transport; nil on the event loop
-	sub   string
+	conn  *netConn              // on the goroutine transport; nil on the event loop
+	sub   unique.Handle[string] // the subprotocol, interned (zero for none)
 	h     Handler
 	cfg   *Config
 	sched *Scheduler
@@ -65,9 +66,7 @@ type Session struct {
 	ping   atomic.Pointer[Frame]                 // a heartbeat ping, likewise
 	closeF atomic.Pointer[Frame]                 // the close frame, sent after the mailbox
 
-	// Owned by the drainer (the holder of stateRunning).
-	pending []*Frame // frames the kernel has not fully taken
-	pendOff int      // bytes of pending[0] already written
+	pending *pendingWrite // what the kernel has not taken; the drainer's (the holder of stateRunning)
 
 	// The event loop's, when the session is on it (fd >= 0).
 	poller    *poller
@@ -88,13 +87,18 @@ type Session struct {
 	pingSent  atomic.Int64 // when the unanswered ping was sent, or 0
 	closingAt atomic.Int64 // when the close frame was written (the handshake's clock), or 0
 
-	mu     sync.Mutex // guards cause, ctx and cancel, and closing the transport
-	cause  error
-	ctx    context.Context
-	cancel context.CancelFunc
+	mu    sync.Mutex // guards cause and ctx, and closing the transport
+	cause error
+	ctx   *sessionContext // made by the first call of Context
 
 	value   any // user state, see State; owned by the callbacks
 	dropped atomic.Uint64
+}
+
+// sessionContext is a session's context, apart: few sessions ask for one.
+type sessionContext struct {
+	context.Context
+	cancel context.CancelFunc
 }
 
 // netConn is a session's connection on the goroutine transport.
@@ -113,11 +117,13 @@ func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
 	}
 	s := &Session{
 		id:    lastID.Add(1),
-		sub:   u.Subprotocol,
 		h:     h,
 		cfg:   cfg,
 		sched: sched,
 		fd:    -1,
+	}
+	if u.Subprotocol != "" {
+		s.sub = unique.Make(u.Subprotocol)
 	}
 	var src io.Reader
 	if sched.polling() && s.takeOver(u.Conn) {
@@ -146,7 +152,12 @@ func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
 func (s *Session) ID() uint64 { return s.id }
 
 // Subprotocol returns the subprotocol chosen in the handshake, or "".
-func (s *Session) Subprotocol() string { return s.sub }
+func (s *Session) Subprotocol() string {
+	if s.sub == (unique.Handle[string]{}) {
+		return ""
+	}
+	return s.sub.Value()
+}
 
 // RemoteAddr returns the client's network address.
 func (s *Session) RemoteAddr() net.Addr {
@@ -165,12 +176,13 @@ func (s *Session) Context() context.Context {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ctx == nil {
-		s.ctx, s.cancel = context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(context.Background())
+		s.ctx = &sessionContext{ctx, cancel}
 		if s.state.Load()&stateClosed != 0 {
-			s.cancel()
+			cancel()
 		}
 	}
-	return s.ctx
+	return s.ctx.Context
 }
 
 // State returns the session's user state of type T, creating a zero T on
@@ -490,8 +502,8 @@ func (s *Session) finish(cause error) {
 	s.rd.Release()
 	s.mu.Lock()
 	cause = s.cause
-	if s.cancel != nil {
-		s.cancel()
+	if s.ctx != nil {
+		s.ctx.cancel()
 	}
 	s.mu.Unlock()
 	s.call(func() error { s.h.OnClose(s, cause); return nil })

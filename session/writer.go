@@ -76,7 +76,7 @@ func (s *Session) drain() {
 func (s *Session) flush() bool {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	if len(s.pending) > 0 && s.flushPending(sc) {
+	if s.pending != nil && s.flushPending(sc) {
 		return true // what the kernel did not take last time: still waiting
 	}
 	for {
@@ -157,8 +157,7 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 		return s.writePolled(sc, frames, 0)
 	}
 	if s.conn.raw == nil {
-		s.pending, s.pendOff = append([]*Frame(nil), frames...), 0
-		s.writeBlocking()
+		s.writeBlocking(frames, 0)
 		return false
 	}
 	n, err := sc.writev(s.conn.raw, frames)
@@ -174,7 +173,7 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 	}
 	for i, f := range frames {
 		if n < f.Len() {
-			s.pending, s.pendOff = append([]*Frame(nil), frames[i:]...), n
+			s.setPending(frames[i:], n)
 			go s.writeSlow()
 			return true
 		}
@@ -187,8 +186,7 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 // flushPending writes what the kernel did not take last time, on the
 // event loop. It reports whether the session still waits for room.
 func (s *Session) flushPending(sc *scratch) bool {
-	frames, off := s.pending, s.pendOff
-	s.pending, s.pendOff = nil, 0
+	frames, off := s.takePending()
 	return s.writePolled(sc, frames, off)
 }
 
@@ -220,7 +218,7 @@ func (s *Session) writePolled(sc *scratch, frames []*Frame, off int) bool {
 	if i == len(frames) {
 		return false
 	}
-	s.pending, s.pendOff = append([]*Frame(nil), frames[i:]...), n
+	s.setPending(frames[i:], n)
 	// Wait for room: from here on, pending is the poller's to hand to a
 	// worker. Watching EPOLLOUT reports room that came before at once.
 	s.stalledAt.Store(s.sched.Now())
@@ -229,17 +227,34 @@ func (s *Session) writePolled(sc *scratch, frames []*Frame, off int) bool {
 	return true
 }
 
-func (s *Session) clearPending() {
-	s.pending, s.pendOff = nil, 0
+// pendingWrite is a write the kernel has not fully taken: frames, the
+// first of them from byte off on. A session has one only while it waits
+// for room, so that a quiet session keeps no array of frame pointers.
+type pendingWrite struct {
+	frames []*Frame
+	off    int
+}
+
+func (s *Session) setPending(frames []*Frame, off int) {
+	s.pending = &pendingWrite{frames: append([]*Frame(nil), frames...), off: off}
+}
+
+func (s *Session) takePending() ([]*Frame, int) {
+	p := s.pending
+	if p == nil {
+		return nil, 0
+	}
+	s.pending = nil
+	return p.frames, p.off
 }
 
 // discardAll releases every frame the session still holds, once nobody
 // will write any more.
 func (s *Session) discardAll() {
-	for _, f := range s.pending {
+	frames, _ := s.takePending()
+	for _, f := range frames {
 		s.done(f)
 	}
-	s.clearPending()
 	for _, slot := range []*atomic.Pointer[Frame]{&s.ctl, &s.ping, &s.closeF} {
 		if f := slot.Swap(nil); f != nil {
 			s.done(f)
@@ -267,19 +282,20 @@ func completed(frames []*Frame, n int) int {
 // to WriteTimeout, then goes on draining. It runs on a goroutine of its
 // own, holding stateRunning, so only this session waits.
 func (s *Session) writeSlow() {
-	s.writeBlocking()
+	s.writeBlocking(s.takePending())
 	s.drain()
 }
 
-// writeBlocking writes s.pending, waiting up to WriteTimeout.
-func (s *Session) writeBlocking() {
-	bufs := make(net.Buffers, 0, 2*len(s.pending))
-	for i, f := range s.pending {
-		off := 0
-		if i == 0 {
-			off = s.pendOff
+// writeBlocking writes frames, the first from byte off on, waiting up to
+// WriteTimeout.
+func (s *Session) writeBlocking(frames []*Frame, off int) {
+	bufs := make(net.Buffers, 0, 2*len(frames))
+	for i, f := range frames {
+		from := off
+		if i > 0 {
+			from = 0
 		}
-		a, b := f.parts(off)
+		a, b := f.parts(from)
 		bufs = append(bufs, a)
 		if len(b) > 0 {
 			bufs = append(bufs, b)
@@ -289,16 +305,15 @@ func (s *Session) writeBlocking() {
 	n, err := bufs.WriteTo(s.conn.Conn)
 	s.conn.SetWriteDeadline(time.Time{})
 	if obs := s.cfg.Observer; obs != nil && n > 0 {
-		frames := len(s.pending)
+		written := len(frames)
 		if err != nil {
-			frames = completed(s.pending, int(n)+s.pendOff)
+			written = completed(frames, int(n)+off)
 		}
-		obs.Wrote(s, frames, int(n))
+		obs.Wrote(s, written, int(n))
 	}
-	for _, f := range s.pending {
+	for _, f := range frames {
 		s.done(f)
 	}
-	s.clearPending()
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = ErrTimeout

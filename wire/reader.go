@@ -56,6 +56,8 @@ type Reader struct {
 	msgp   *[]byte // assembly buffer of the message in progress or last returned
 	fragOp Opcode  // opcode of the fragmented message in progress, 0 if none
 	utf8   UTF8Validator
+	server bool  // frames must be masked (we are the server)
+	rsvOK  uint8 // reserved bits an extension has claimed
 
 	// The frame in progress, kept here so that Next can stop when the
 	// source would block and resume where it stopped.
@@ -64,8 +66,6 @@ type Reader struct {
 	h     Header
 	done  int // payload bytes unmasked (and checked) so far
 
-	server bool  // frames must be masked (we are the server)
-	rsvOK  uint8 // reserved bits an extension has claimed
 	maxMsg int64
 	err    error // sticky
 }
