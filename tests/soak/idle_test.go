@@ -57,7 +57,10 @@ func idleServer() {
 	if os.Getenv("SHOCKWAVE_TRANSPORT") == "goroutine" {
 		tr = runtime.TransportGoroutine
 	}
-	rt, err := runtime.New(session.NopHandler{}, runtime.WithTransport(tr))
+	// No heartbeat: the test's clients never read, so they cannot answer
+	// a ping, and a ramp slower than the default 45 s (-race on a busy
+	// machine) would see its first sessions closed for a missing pong.
+	rt, err := runtime.New(session.NopHandler{}, runtime.WithTransport(tr), runtime.WithHeartbeat(-1, 0))
 	if err != nil {
 		panic(err)
 	}
