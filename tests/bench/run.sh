@@ -8,7 +8,8 @@
 #
 # Every server runs pinned to CPU 0 with GOMAXPROCS=1, the load generator
 # pinned to CPU 1; the machine needs 2 cores at least, taskset, and an fd
-# limit of 20,000 (10,000 idle connections on each side). The script first
+# limit of 20,000 for each process (19,800 idle connections on each side,
+# the load generator being another process). The script first
 # waits, up to WAIT_QUIET seconds (default 600), for the 1-minute load
 # average to drop below MAX_LOAD (default 1.5): numbers taken on a busy
 # machine say little.
@@ -22,7 +23,7 @@ if [ "$(nproc --all)" -lt 2 ]; then
 fi
 ulimit -n 20000 2>/dev/null || true
 if [ "$(ulimit -n)" -lt 20000 ]; then
-	echo "run.sh: the fd limit is $(ulimit -n); 10,000 idle connections need 20,000" >&2
+	echo "run.sh: the fd limit is $(ulimit -n); 19,800 idle connections need 20,000" >&2
 	exit 1
 fi
 
