@@ -390,10 +390,22 @@ func (s *Session) readBurst() {
 // readOne reads and handles one message. It reports whether the burst goes
 // on: false once the socket is drained (the session is idle again) or the
 // session has ended. onPoller says whose goroutine runs it.
+//
+// The session's wire.Reader comes from a pool when bytes arrive and goes
+// back when the socket is drained between messages (an idle session holds
+// none); only the holder of the burst touches it.
 func (s *Session) readOne(onPoller bool) bool {
+	if s.rd == nil {
+		s.rd = readerPool.Get().(*wire.Reader)
+		s.rd.Reset((*fdReader)(&s.fd), s.readerOptions(nil))
+	}
 	op, p, err := s.rd.Next()
 	if err == wire.ErrWouldBlock {
 		s.drainOwn()
+		if s.rd.Idle() {
+			readerPool.Put(s.rd)
+			s.rd = nil
+		}
 		if s.rstate.CompareAndSwap(readRunning, readIdle) {
 			return false
 		}

@@ -57,7 +57,7 @@ type Session struct {
 	h     Handler
 	cfg   *Config
 	sched *Scheduler
-	rd    wire.Reader
+	rd    *wire.Reader // on the event loop, from a pool while bytes come (see readOne)
 
 	state  atomic.Uint64
 	mb     atomic.Pointer[mailbox.Queue[*Frame]] // from a pool while frames come (see mailbox)
@@ -138,14 +138,27 @@ func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
 		}
 		src = u.Conn
 	}
-	s.rd.Reset(src, &wire.ReaderOptions{
-		Server:         true,
-		MaxMessageSize: cfg.MaxMessageSize,
-		ReadBufferSize: cfg.ReadBufferSize,
-		Buffered:       u.Buffered,
-	})
+	switch {
+	case s.fd < 0:
+		s.rd = wire.NewReader(src, s.readerOptions(u.Buffered))
+	case len(u.Buffered) > 0: // bytes the HTTP server read past the handshake
+		s.rd = readerPool.Get().(*wire.Reader)
+		s.rd.Reset(src, s.readerOptions(u.Buffered))
+	}
 	s.lastRead.Store(sched.Now())
 	return s
+}
+
+// readerPool holds the Readers of event-loop sessions between their bursts.
+var readerPool = sync.Pool{New: func() any { return new(wire.Reader) }}
+
+func (s *Session) readerOptions(buffered []byte) *wire.ReaderOptions {
+	return &wire.ReaderOptions{
+		Server:         true,
+		MaxMessageSize: s.cfg.MaxMessageSize,
+		ReadBufferSize: s.cfg.ReadBufferSize,
+		Buffered:       buffered,
+	}
 }
 
 // ID returns the session's process-unique id.
@@ -499,7 +512,13 @@ func (s *Session) finish(cause error) {
 	if s.fd >= 0 {
 		s.releaseFD()
 	}
-	s.rd.Release()
+	if s.rd != nil {
+		s.rd.Release()
+		if s.fd >= 0 {
+			readerPool.Put(s.rd)
+		}
+		s.rd = nil
+	}
 	s.mu.Lock()
 	cause = s.cause
 	if s.ctx != nil {

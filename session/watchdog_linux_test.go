@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,4 +45,51 @@ func TestWatchdogSleeps(t *testing.T) {
 	release <- struct{}{}
 	a.mustNext(wire.OpText, "block")
 	waitAsleep("after the blocked turn")
+}
+
+// TestIdleSessionHoldsNothing checks that an event-loop session that has
+// read and written, in place, assembled and fragmented, holds no Reader,
+// mailbox or pending write once it is quiet again.
+func TestIdleSessionHoldsNothing(t *testing.T) {
+	h := newHarness(t, SchedulerConfig{Workers: 2, Tick: time.Millisecond})
+	c := h.serve("epoll", echoFuncs(make(chan error, 1)), Config{}, nil)
+	quiet := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(bound)
+		for {
+			// The burst ends with rstate idle, the drain with stateRunning
+			// clear: after those, this goroutine may look at the fields.
+			// Then a CAS that changes nothing on each of those words orders
+			// the look before the next burst's or drain's writes (which
+			// begin with a CAS on them): the race detector cannot see
+			// that the next burst waits for this test's next message.
+			st := c.s.state.Load()
+			if c.s.rstate.Load() == readIdle && st&(stateRunning|stateInHandler) == 0 && c.s.mb.Load() == nil {
+				rd, pending := c.s.rd != nil, c.s.pending != nil
+				if c.s.state.CompareAndSwap(st, st) && c.s.rstate.CompareAndSwap(readIdle, readIdle) {
+					if rd || pending {
+						t.Fatalf("%s: quiet, the session holds a Reader (%v) or a pending write (%v)", what, rd, pending)
+					}
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not quiet after %v", what, bound)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	c.mustSend(wire.OpText, []byte("small"))
+	c.mustNext(wire.OpText, "small")
+	quiet("after a small message")
+	big := strings.Repeat("b", 100_000)
+	c.mustSend(wire.OpBinary, []byte(big))
+	c.mustNext(wire.OpBinary, big)
+	quiet("after a large message")
+	c.wmu.Lock()
+	c.client.Write(clientFrame(false, wire.OpText, []byte("frag")))
+	c.client.Write(clientFrame(true, wire.OpContinuation, []byte("ment")))
+	c.wmu.Unlock()
+	c.mustNext(wire.OpText, "fragment")
+	quiet("after a fragmented message")
 }

@@ -179,6 +179,15 @@ func (rd *Reader) Holding() int {
 	return n
 }
 
+// Idle reports whether the Reader is between messages with nothing to
+// keep: no frame or fragmented message begun, no buffer held, no error.
+// Reset then loses nothing, so an idle Reader may go back to a pool and
+// another one take over the stream later. A Reader whose source has just
+// returned ErrWouldBlock at the end of a frame is idle.
+func (rd *Reader) Idle() bool {
+	return rd.err == nil && rd.stage == stageHeader && rd.fragOp == 0 && rd.bufp == nil && rd.msgp == nil
+}
+
 // HasFrame reports whether a whole frame is already buffered, so that the
 // next call of Next returns without reading from the stream (or fails at
 // once). A caller that batches its writes can hold them while it is true,

@@ -400,9 +400,16 @@ func TestReaderWouldBlockHolding(t *testing.T) {
 		if got := rd.Holding(); got != s.holding {
 			t.Fatalf("step %d: Holding() = %d, want %d", i, got, s.holding)
 		}
+		// Here a Reader is idle exactly when it holds nothing.
+		if got := rd.Idle(); got != (s.holding == 0) {
+			t.Fatalf("step %d: Idle() = %v", i, got)
+		}
 	}
 	if _, _, err := rd.Next(); err != io.EOF {
 		t.Fatalf("at the end: %v", err)
+	}
+	if rd.Idle() {
+		t.Fatal("after EOF: Idle() = true")
 	}
 	if h := rd.Holding(); h != 0 {
 		t.Fatalf("after EOF: Holding() = %d", h)
