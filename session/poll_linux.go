@@ -356,10 +356,14 @@ func (s *Session) onEvent(ev uint32) {
 	}
 }
 
-// turnFrames is how many messages a session reads in one turn on its
-// poller, so that a busy client cannot starve the others: then it goes
-// back in line.
-const turnFrames = 64
+// A session's turn on its poller ends after turnFrames messages or
+// turnBytes of them, whichever comes first, so that a busy client cannot
+// starve the others (nor a turn of large messages look to the watchdog
+// like a callback that blocks): then it goes back in line.
+const (
+	turnFrames = 64
+	turnBytes  = 256 << 10
+)
 
 // due puts s in line for a turn on its poller, or, if the line is full,
 // gives the burst a goroutine.
@@ -369,12 +373,17 @@ func (s *Session) due() {
 	}
 }
 
-// turn reads and handles up to turnFrames messages on the poller's
-// goroutine.
+// turn reads and handles up to turnFrames messages or turnBytes on the
+// poller's goroutine.
 func (s *Session) turn() {
+	bytes := 0
 	for range turnFrames {
-		if !s.readOne(true) {
+		n, more := s.readOne(true)
+		if !more {
 			return
+		}
+		if bytes += n; bytes >= turnBytes {
+			break
 		}
 	}
 	s.due()
@@ -383,18 +392,22 @@ func (s *Session) turn() {
 // readBurst reads and handles messages until the socket has nothing more to
 // give, or the session ends.
 func (s *Session) readBurst() {
-	for s.readOne(false) {
+	for {
+		if _, more := s.readOne(false); !more {
+			return
+		}
 	}
 }
 
-// readOne reads and handles one message. It reports whether the burst goes
-// on: false once the socket is drained (the session is idle again) or the
-// session has ended. onPoller says whose goroutine runs it.
+// readOne reads and handles one message, and returns its length. It
+// reports whether the burst goes on: false once the socket is drained (the
+// session is idle again) or the session has ended. onPoller says whose
+// goroutine runs it.
 //
 // The session's wire.Reader comes from a pool when bytes arrive and goes
 // back when the socket is drained between messages (an idle session holds
 // none); only the holder of the burst touches it.
-func (s *Session) readOne(onPoller bool) bool {
+func (s *Session) readOne(onPoller bool) (int, bool) {
 	if s.rd == nil {
 		s.rd = readerPool.Get().(*wire.Reader)
 		s.rd.Reset((*fdReader)(&s.fd), s.readerOptions(nil))
@@ -407,10 +420,10 @@ func (s *Session) readOne(onPoller bool) bool {
 			s.rd = nil
 		}
 		if s.rstate.CompareAndSwap(readRunning, readIdle) {
-			return false
+			return 0, false
 		}
 		s.rstate.Store(readRunning) // an event came meanwhile
-		return true
+		return 0, true
 	}
 	if err == nil {
 		err = s.handle(op, p)
@@ -421,9 +434,9 @@ func (s *Session) readOne(onPoller bool) bool {
 		} else {
 			s.endBurst(err)
 		}
-		return false
+		return 0, false
 	}
-	return true
+	return len(p), true
 }
 
 // endBurst ends the session after its reading stopped with cause.
