@@ -31,12 +31,12 @@
 // On Linux, a Scheduler with Pollers (the runtime's default) takes plain
 // TCP connections off Go's netpoller and watches them with epoll: a session
 // waiting for its client then has no goroutine at all. When bytes arrive,
-// the session takes its turn on the poller's goroutine — up to 64 messages,
-// then the next session with work — and reads and runs its callbacks until
-// the socket is drained, then goes idle again. A callback that blocks does
-// not hold up the poller's other sessions for long: after 5 ms, a watchdog
-// gives the poller a new goroutine, and the blocked one ends with its
-// turn. Writes that the kernel does not take wait for the socket to turn
+// the session takes its turn on the poller's goroutine — up to 64 messages
+// or 256 KiB, then the next session with work — and reads and runs its
+// callbacks until the socket is drained, then goes idle again. A callback
+// that blocks does not hold up the poller's other sessions for long: after
+// 5 ms, a watchdog gives the poller a new goroutine, and the blocked one
+// ends with its turn. Writes that the kernel does not take wait for the socket to turn
 // writable (EPOLLOUT) instead of a goroutine. Callbacks see no difference.
 // TLS and other systems use the goroutine transport.
 //
@@ -58,10 +58,11 @@
 // # Memory
 //
 // An idle session holds no read buffer (the wire.Reader borrows one only
-// while bytes are arriving), no timer, and no mailbox ring (16 bytes a
-// slot): a session takes one from a pool when frames are sent to it, and
-// the Scheduler's timer gives it back once it finds it empty. Measured at
-// 19,800 idle sessions (tests/soak TestIdleMemory): about 0.65 KiB each
+// while bytes are arriving; on the event loop the Reader itself comes from
+// a pool for each burst), no timer, and no mailbox ring (16 bytes a slot):
+// a session takes one from a pool when frames are sent to it, and the
+// Scheduler's timer gives it back once it finds it empty. Measured at
+// 19,800 idle sessions (tests/soak TestIdleMemory): about 0.45 KiB each
 // on the event loop; with a reader goroutine each, about 1.7 KiB of heap
 // and 2 KiB of stack.
 //
