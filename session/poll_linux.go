@@ -304,8 +304,7 @@ func (s *Session) takeOver(nc net.Conn) bool {
 		return false
 	}
 	if a, ok := tc.RemoteAddr().(*net.TCPAddr); ok {
-		ap := a.AddrPort()
-		s.raddr, s.rport = ap.Addr(), ap.Port()
+		s.setRemote(a.AddrPort())
 	}
 	tc.Close() // and let it go: a TCPConn and its addresses weigh more than the rest of an idle session
 	s.fd = int32(fd)
@@ -328,9 +327,15 @@ func (s *Session) servePolled() {
 	s.readBurst()
 }
 
+// takeWantWrite clears stateWantWrite and reports whether it was set: the
+// caller then continues the waiting write.
+func (s *Session) takeWantWrite() bool {
+	return s.state.And(^stateWantWrite)&stateWantWrite != 0
+}
+
 // onEvent is called by the poller with the events of s's socket.
 func (s *Session) onEvent(ev uint32) {
-	if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && s.wantWrite.CompareAndSwap(true, false) {
+	if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && s.takeWantWrite() {
 		// The writer waits for room: it still holds stateRunning.
 		s.poller.watchWrite(s, false)
 		s.stalledAt.Store(0)
@@ -462,7 +467,7 @@ func (s *Session) releaseFD() {
 		if st&stateRunning == 0 && s.state.CompareAndSwap(st, st|stateRunning) {
 			break
 		}
-		if s.wantWrite.CompareAndSwap(true, false) {
+		if s.takeWantWrite() {
 			go s.drain() // a writer waiting for room: let it fail and let go
 		}
 		if i < 100 {

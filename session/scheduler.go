@@ -177,7 +177,7 @@ func (s *Session) heartbeat(now int64) {
 		return
 	}
 	s.retireMailbox()
-	if at := s.stalledAt.Load(); at != 0 && now-at > int64(cfg.WriteTimeout) && s.wantWrite.Load() {
+	if at := s.stalledAt.Load(); at != 0 && now-at > int64(cfg.WriteTimeout) && s.state.Load()&stateWantWrite != 0 {
 		s.abort(ErrTimeout) // the client stopped reading
 		return
 	}

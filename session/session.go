@@ -30,8 +30,10 @@ const (
 	stateDiscard                      // drop queued frames instead of writing them
 	stateCloseSent                    // the close frame is written or being written
 	stateRetiring                     // the timer is taking the empty mailbox away
+	stateSent                         // the close frame is written, or writing is over (see sentCh)
+	stateWantWrite                    // event loop: the drainer waits for room in the send buffer
 
-	senderShift        = 8
+	senderShift        = 10
 	senderOne   uint64 = 1 << senderShift
 )
 
@@ -70,18 +72,15 @@ type Session struct {
 
 	// The event loop's, when the session is on it (fd >= 0).
 	poller    *poller
-	raddr     netip.Addr   // the client's address and port, the net.Conn being closed
+	raddr     [16]byte     // the client's address (IPv4 in IPv6), the net.Conn being closed
 	stalledAt atomic.Int64 // since when the drainer waits for room, for WriteTimeout
 	fd        int32
 	rstate    atomic.Uint32 // readIdle, readRunning...
 	rport     uint16
-	wantWrite atomic.Bool // the drainer waits for room in the send buffer
+	rv4       bool // raddr is IPv4
 
-	// The close frame is written, or writing is over: sent is set, then
-	// sentCh (made by finish when it has to wait) closed.
-	sent      atomic.Bool
-	closeCode atomic.Int32 // the code of the close frame sent, or 0
-	sentCh    atomic.Pointer[chan struct{}]
+	closeCode atomic.Int32                  // the code of the close frame sent, or 0
+	sentCh    atomic.Pointer[chan struct{}] // made by finish when it waits for stateSent
 
 	lastRead  atomic.Int64 // Scheduler clock of the last frame read
 	pingSent  atomic.Int64 // when the unanswered ping was sent, or 0
@@ -175,9 +174,19 @@ func (s *Session) Subprotocol() string {
 // RemoteAddr returns the client's network address.
 func (s *Session) RemoteAddr() net.Addr {
 	if s.conn == nil {
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.raddr, s.rport)) // on the event loop
+		a := netip.AddrFrom16(s.raddr) // on the event loop
+		if s.rv4 {
+			a = a.Unmap()
+		}
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, s.rport))
 	}
 	return s.conn.RemoteAddr()
+}
+
+// setRemote keeps the client's address for RemoteAddr, when the net.Conn
+// is let go (on the event loop).
+func (s *Session) setRemote(ap netip.AddrPort) {
+	s.raddr, s.rv4, s.rport = ap.Addr().As16(), ap.Addr().Is4(), ap.Port()
 }
 
 // Dropped returns how many frames sent to this session were dropped by the
@@ -533,7 +542,7 @@ func (s *Session) finish(cause error) {
 func (s *Session) waitCloseSent() {
 	ch := make(chan struct{})
 	s.sentCh.Store(&ch)
-	if s.sent.Load() {
+	if s.state.Load()&stateSent != 0 {
 		return // markCloseSent came first: it may have missed ch
 	}
 	t := time.NewTimer(s.cfg.CloseTimeout)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -1211,5 +1212,18 @@ func TestHeartbeatPingUnderBackpressure(t *testing.T) {
 				t.Errorf("the client got %d pings, want 1: it cannot answer the heartbeat, and will be dropped as dead", g.pings)
 			}
 		})
+	}
+}
+
+// TestRemoteAddrKept checks the address an event-loop session keeps for
+// RemoteAddr once its net.Conn is let go, IPv4 and IPv6.
+func TestRemoteAddrKept(t *testing.T) {
+	for _, a := range []string{"127.0.0.1:80", "10.1.2.3:65535", "[::1]:443", "[2001:db8::1]:9", "[::ffff:10.0.0.1]:1"} {
+		ap := netip.MustParseAddrPort(a)
+		s := &Session{fd: 3}
+		s.setRemote(ap)
+		if got, want := s.RemoteAddr().String(), net.TCPAddrFromAddrPort(ap).String(); got != want {
+			t.Errorf("%s: RemoteAddr() = %s, want %s", a, got, want)
+		}
 	}
 }

@@ -142,7 +142,7 @@ func (s *Session) done(f *Frame) {
 }
 
 func (s *Session) markCloseSent() {
-	if s.sent.CompareAndSwap(false, true) {
+	if s.state.Or(stateSent)&stateSent == 0 {
 		if ch := s.sentCh.Load(); ch != nil {
 			close(*ch)
 		}
@@ -222,7 +222,7 @@ func (s *Session) writePolled(sc *scratch, frames []*Frame, off int) bool {
 	// Wait for room: from here on, pending is the poller's to hand to a
 	// worker. Watching EPOLLOUT reports room that came before at once.
 	s.stalledAt.Store(s.sched.Now())
-	s.wantWrite.Store(true)
+	s.state.Or(stateWantWrite)
 	s.poller.watchWrite(s, true)
 	return true
 }
