@@ -44,8 +44,6 @@ type member struct {
 	mu    sync.Mutex // guards rooms and gone; taken after Room.mu
 	rooms []*Room
 	gone  bool // the session has ended: it joins nothing more
-
-	upgrade *trace.SpanContext // the handshake's span, linked from each message's; nil unless traced
 }
 
 // New returns a Runtime serving sessions with handler h.
@@ -139,8 +137,7 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := &member{s: s}
 	if span != nil {
 		span.SetAttributes(attribute.Int64("shockwave.session.id", int64(s.ID())))
-		sc := span.SpanContext()
-		m.upgrade = &sc
+		rt.tel.upgrades.Store(s.ID(), span.SpanContext())
 	}
 	rt.sessions.Store(s.ID(), m)
 	// Shutdown sets closing before it closes the registered sessions: a
@@ -166,9 +163,7 @@ func (k hooks) OnMessage(s *session.Session, m session.Message) error {
 	if t := k.rt.tel; t.tracer != nil || t.metrics() {
 		var upgrade trace.SpanContext
 		if t.tracer != nil {
-			if mb, ok := k.rt.sessions.Load(s.ID()); ok && mb.upgrade != nil {
-				upgrade = *mb.upgrade
-			}
+			upgrade, _ = t.upgrades.Load(s.ID())
 		}
 		return t.onMessage(k.rt.h, s, m, upgrade)
 	}
@@ -179,6 +174,9 @@ func (k hooks) OnClose(s *session.Session, err error) {
 	defer k.rt.serving.Done() // the session has ended; Shutdown waits for this
 	if k.rt.tel.metrics() {
 		k.rt.tel.onClose(s) // counted before the session leaves the registry
+	}
+	if k.rt.tel.tracer != nil {
+		k.rt.tel.upgrades.Delete(s.ID())
 	}
 	if m, ok := k.rt.sessions.Load(s.ID()); ok {
 		m.mu.Lock()

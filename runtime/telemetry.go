@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/puzpuzpuz/xsync/v3"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -35,8 +36,9 @@ type TraceParenter interface {
 // off, and nil instruments mean metrics are off: the hot paths then test a
 // pointer and do nothing else.
 type telemetry struct {
-	tracer trace.Tracer
-	prop   propagation.TextMapPropagator
+	tracer   trace.Tracer
+	prop     propagation.TextMapPropagator
+	upgrades *xsync.MapOf[uint64, trace.SpanContext] // by session id: the handshake's span, linked from each message's
 
 	meter      metric.Meter
 	msgsIn     metric.Int64Counter
@@ -76,6 +78,7 @@ func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider)
 	t := &telemetry{prop: otel.GetTextMapPropagator()}
 	if enabled(tp) {
 		t.tracer = tp.Tracer(instrumentation)
+		t.upgrades = xsync.NewMapOf[uint64, trace.SpanContext]()
 	}
 	if !enabled(mp) {
 		return t, nil

@@ -251,7 +251,7 @@ func TestTraceEcho(t *testing.T) {
 	k := newOtelKit(t)
 	tr := newTracker()
 	errFail := wire.CloseError{Code: 4000, Reason: "failed"}
-	_, url := start(t, handler{
+	rt, url := start(t, handler{
 		open: func(s *session.Session) error { tr.opened(s); return nil },
 		msg: func(s *session.Session, m session.Message) error {
 			switch string(m.Data) {
@@ -282,6 +282,9 @@ func TestTraceEcho(t *testing.T) {
 	}
 	wantClose(t, readUntilError(c), errFail.Code, errFail.Reason)
 	tr.endErr(t, c.NetConn().LocalAddr()) // every receive span has ended before OnClose
+	if n := runtime.TracedUpgrades(rt); n != 0 {
+		t.Errorf("%d upgrade span contexts kept after the session ended", n)
+	}
 
 	up := k.waitSpans(t, "websocket upgrade", 1)
 	if len(up) != 1 {
