@@ -12,7 +12,7 @@
 //
 // On Linux, sessions of plain TCP connections run on an event loop (epoll,
 // one poller per core): a session waiting for its client holds no
-// goroutine, read buffer, mailbox or timer, about 0.45 KiB in all, and its callbacks
+// goroutine, read buffer, mailbox or timer, about 0.4 KiB in all, and its callbacks
 // run in turns on its poller's goroutine when bytes arrive; a callback that
 // blocks costs the poller its goroutine, not the other sessions their
 // turns. TLS connections and other systems get a goroutine per session;
