@@ -507,22 +507,25 @@ func TestReaderWouldBlockZeroAllocs(t *testing.T) {
 	src := &loopBlockReader{data: f.b, chunk: 777}
 	rd := wire.NewReader(src, &wire.ReaderOptions{Server: true})
 	defer rd.Release()
-	next := func() {
-		for {
-			_, _, err := rd.Next()
-			if err == nil {
-				return
-			}
-			if err != wire.ErrWouldBlock {
-				t.Fatal(err)
-			}
-		}
-	}
+	next := func() { nextMessage(t, rd) }
 	for range 20 { // warm the pools
 		next()
 	}
 	if a := testing.AllocsPerRun(500, next); a != 0 {
 		t.Errorf("Next: %v allocs per message, want 0", a)
+	}
+}
+
+// nextMessage calls Next until it returns a message, past ErrWouldBlock.
+func nextMessage(tb testing.TB, rd *wire.Reader) {
+	for {
+		_, _, err := rd.Next()
+		if err == nil {
+			return
+		}
+		if err != wire.ErrWouldBlock {
+			tb.Fatal(err)
+		}
 	}
 }
 
@@ -578,17 +581,7 @@ func BenchmarkReaderWouldBlock(b *testing.B) {
 			}
 			rd := wire.NewReader(src, &wire.ReaderOptions{Server: true})
 			defer rd.Release()
-			next := func() {
-				for {
-					_, _, err := rd.Next()
-					if err == nil {
-						return
-					}
-					if err != wire.ErrWouldBlock {
-						b.Fatal(err)
-					}
-				}
-			}
+			next := func() { nextMessage(b, rd) }
 			for range 100 { // warm the pools
 				next()
 			}
