@@ -3,6 +3,8 @@ package wire
 import (
 	"errors"
 	"io"
+	"os"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/shockwave-go/shockwave/internal/bufpool"
@@ -67,6 +69,7 @@ type Reader struct {
 	done  int // payload bytes unmasked (and checked) so far
 
 	maxMsg int64
+	budget *Budget
 	err    error // sticky
 }
 
@@ -85,6 +88,12 @@ type ReaderOptions struct {
 	// Buffered holds bytes already read from src (such as what an HTTP
 	// server buffered after the handshake). They are read first.
 	Buffered []byte
+	// Budget, if set, is shared by many Readers and caps the bytes they
+	// hold at once in assembly buffers (messages that do not fit in the
+	// read buffer, or arrive in fragments). A Reader that would go over
+	// it fails with ErrBudgetExhausted (close code 1013, try again later).
+	// Read buffers are not counted: each is bounded by ReadBufferSize.
+	Budget *Budget
 }
 
 // Where next is in a frame.
@@ -116,7 +125,7 @@ func (rd *Reader) Reset(src io.Reader, opts *ReaderOptions) {
 		o.ReadBufferSize = DefaultReadBufferSize
 	}
 	o.ReadBufferSize = max(o.ReadBufferSize, minReadBufferSize)
-	*rd = Reader{src: src, bufSize: o.ReadBufferSize, server: o.Server, maxMsg: o.MaxMessageSize}
+	*rd = Reader{src: src, bufSize: o.ReadBufferSize, server: o.Server, maxMsg: o.MaxMessageSize, budget: o.Budget}
 	if sc, ok := src.(syscall.Conn); ok && rawReadSupported {
 		if conn, err := sc.SyscallConn(); err == nil {
 			rd.raw = &rawReads{conn: conn}
@@ -142,21 +151,23 @@ func (rd *Reader) Next() (Opcode, []byte, error) {
 	if rd.err != nil {
 		return 0, nil, rd.err
 	}
-	if rd.fragOp == 0 && rd.msgp != nil {
-		bufpool.Put(rd.msgp)
-		rd.msgp = nil
+	if rd.fragOp == 0 {
+		rd.putMsg()
 	}
 	if rd.r == rd.w && rd.raw != nil {
 		rd.releaseBuf()
 	}
 	op, p, err := rd.next()
 	if err != nil {
-		if errors.Is(err, ErrWouldBlock) {
+		if errors.Is(err, ErrWouldBlock) || errors.Is(err, os.ErrDeadlineExceeded) {
 			// The message in progress, if any, keeps its assembly buffer;
 			// an empty read buffer goes back to its pool, and a few bytes
-			// move to a small one.
+			// move to a smaller one.
 			rd.shrinkBuf()
-			return 0, nil, ErrWouldBlock
+			if errors.Is(err, ErrWouldBlock) {
+				err = ErrWouldBlock
+			}
+			return 0, nil, err
 		}
 		rd.err = err
 		rd.Release()
@@ -214,26 +225,26 @@ func (rd *Reader) HasFrame() bool {
 // has failed has already done so. Call it when abandoning a Reader.
 func (rd *Reader) Release() {
 	rd.releaseBuf()
-	if rd.msgp != nil {
-		bufpool.Put(rd.msgp)
-		rd.msgp = nil
-	}
+	rd.putMsg()
 }
 
-// smallBuf is the read buffer of a Reader that waits with a few bytes of a
-// frame: a peer that sends a header byte and goes quiet pins 512 bytes, not
-// a whole read buffer. The next fill grows it back.
+// smallBuf is the smallest read buffer of a Reader that waits with a few
+// bytes of a frame: a peer that sends a header byte and goes quiet pins
+// 512 bytes, not a whole read buffer. The next fill grows it back.
 const smallBuf = 512
 
 // shrinkBuf gives the read buffer back if it holds nothing, or trades it
-// for a small one if it holds less than smallBuf bytes. It is for a Reader
-// about to wait.
+// for the smallest size class that holds its unread bytes, so that what a
+// waiting Reader keeps is in proportion to what it was sent. It is for a
+// Reader about to wait.
 func (rd *Reader) shrinkBuf() {
-	switch n := rd.w - rd.r; {
-	case n == 0:
+	n := rd.w - rd.r
+	if n == 0 {
 		rd.releaseBuf()
-	case n < smallBuf && rd.bufp != nil && len(*rd.bufp) > smallBuf:
-		rd.moveBuf(smallBuf)
+		return
+	}
+	if c := bufpool.Cap(max(n, smallBuf)); rd.bufp != nil && c < len(*rd.bufp) {
+		rd.moveBuf(c)
 	}
 }
 
@@ -315,7 +326,7 @@ func (rd *Reader) startFrame() error {
 			return ErrMessageTooBig
 		}
 		rd.utf8.Reset()
-		if h.Fin && int64(rd.bufSize) >= int64(MaxHeaderSize)+h.Length {
+		if h.Fin && h.Length <= int64(rd.bufSize-MaxHeaderSize) {
 			rd.stage = stageInPlace
 			return nil
 		}
@@ -323,17 +334,23 @@ func (rd *Reader) startFrame() error {
 		if rd.msgp != nil {
 			*rd.msgp = (*rd.msgp)[:0]
 		}
-	} else if rd.msgLen()+h.Length > rd.maxMsg {
+	} else if h.Length > rd.maxMsg-rd.msgLen() { // not msgLen+Length: it may overflow
 		return ErrMessageTooBig
 	}
-	// The assembly buffer is sized for the whole frame up front only up to
-	// 1 MiB (or what is buffered), so a peer that announces a long frame
-	// and sends little costs little; readAppend grows it as bytes come.
+	// The assembly buffer is sized for what has arrived, not for what the
+	// header announces: a peer that announces a long frame and sends
+	// little costs little. readAppend grows it as bytes come.
 	start := int(rd.msgLen())
-	rd.reserve(start, start+int(min(h.Length, int64(max(1<<20, rd.w-rd.r)))))
+	if err := rd.reserve(start, max(minAssembly, start+int(min(h.Length, int64(rd.w-rd.r))))); err != nil {
+		return err
+	}
 	rd.stage = stageAppend
 	return nil
 }
+
+// minAssembly is the smallest assembly buffer, for a frame whose payload
+// has not arrived yet.
+const minAssembly = 512
 
 func (rd *Reader) msgLen() int64 {
 	if rd.msgp == nil {
@@ -514,7 +531,11 @@ func (rd *Reader) readAppend() error {
 		left := need - rd.done
 		buf := (*rd.msgp)[:cap(*rd.msgp)]
 		if at == len(buf) {
-			rd.reserve(at, at+min(left, len(buf)))
+			// Full: grow by as much again (the next size class), so the
+			// buffer stays within a few times the bytes received.
+			if err := rd.reserve(at, at+min(left, len(buf))); err != nil {
+				return err
+			}
 			buf = (*rd.msgp)[:cap(*rd.msgp)]
 		}
 		dst := buf[at : at+min(left, len(buf)-at)]
@@ -542,19 +563,33 @@ func (rd *Reader) readAppend() error {
 }
 
 // reserve makes the assembly buffer hold at least n bytes, keeping its
-// first keep bytes.
-func (rd *Reader) reserve(keep, n int) {
+// first keep bytes. The new buffer is taken from the budget before the old
+// one is given back: for a moment both exist.
+func (rd *Reader) reserve(keep, n int) error {
 	if rd.msgp != nil && cap(*rd.msgp) >= n {
 		*rd.msgp = (*rd.msgp)[:keep]
-		return
+		return nil
+	}
+	if !rd.budget.take(int64(bufpool.Cap(n))) {
+		return ErrBudgetExhausted
 	}
 	nb := bufpool.Get(n)
 	if rd.msgp != nil {
 		copy(*nb, (*rd.msgp)[:keep])
-		bufpool.Put(rd.msgp)
+		rd.putMsg()
 	}
 	*nb = (*nb)[:keep]
 	rd.msgp = nb
+	return nil
+}
+
+// putMsg gives the assembly buffer back to its pool and to the budget.
+func (rd *Reader) putMsg() {
+	if rd.msgp != nil {
+		rd.budget.give(int64(cap(*rd.msgp)))
+		bufpool.Put(rd.msgp)
+		rd.msgp = nil
+	}
 }
 
 // unexpected turns the end of the stream inside a frame into
@@ -564,4 +599,53 @@ func unexpected(err error) error {
 		return io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+// ErrBudgetExhausted is the error of a Reader whose message would take its
+// Budget past the limit: too many large messages are being received at
+// once. The peer is told to try again later.
+var ErrBudgetExhausted = &ProtocolError{StatusTryAgainLater, "memory budget for incoming messages exhausted"}
+
+// Budget caps the bytes that many Readers, or many senders, hold at once.
+// Safe for concurrent use. A nil *Budget has no limit.
+type Budget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// NewBudget returns a Budget of limit bytes.
+func NewBudget(limit int64) *Budget { return &Budget{limit: limit} }
+
+// Limit returns the budget's limit, in bytes.
+func (b *Budget) Limit() int64 { return b.limit }
+
+// InUse returns the bytes taken and not yet given back.
+func (b *Budget) InUse() int64 { return b.used.Load() }
+
+// TryTake takes n bytes from the budget if that leaves it within its
+// limit, and reports whether it did.
+func (b *Budget) TryTake(n int64) bool { return b.take(n) }
+
+// Give gives back n bytes taken by TryTake.
+func (b *Budget) Give(n int64) { b.give(n) }
+
+func (b *Budget) take(n int64) bool {
+	if b == nil {
+		return true
+	}
+	for {
+		u := b.used.Load()
+		if n > b.limit-u { // not u+n > limit: it may overflow
+			return false
+		}
+		if b.used.CompareAndSwap(u, u+n) {
+			return true
+		}
+	}
+}
+
+func (b *Budget) give(n int64) {
+	if b != nil {
+		b.used.Add(-n)
+	}
 }

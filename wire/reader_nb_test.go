@@ -379,10 +379,14 @@ func TestReaderWouldBlockHolding(t *testing.T) {
 		{0, 0, 0},   // nothing yet
 		{1, 0, 512}, // a header byte: kept in a small buffer
 		{small - 1, wire.OpText, wire.DefaultReadBufferSize}, // the message, in place
-		{0, 0, 0},                    // nothing buffered: the buffer goes back
-		{10, 0, poolCap(40_000)},     // large: payload goes to the assembly buffer
-		{20_000, 0, poolCap(40_000)}, // half of it
-		{large - small - 20_010, wire.OpBinary, poolCap(40_000)},
+		{0, 0, 0}, // nothing buffered: the buffer goes back
+		// Large: the assembly buffer holds what has come, not what the
+		// header announces; a full one grows to the next size class.
+		{10, 0, 512},          // 2 bytes of payload
+		{510, 0, 4 << 10},     // 512: full
+		{40_000, 0, 16 << 10}, // each read fills its class
+		{40_000, 0, 64 << 10},
+		{40_000, wire.OpBinary, 64 << 10},
 		{0, 0, 0},
 		{first - large, 0, poolCap(4)}, // first fragment: assembly kept
 		{3, 0, poolCap(4) + 512},

@@ -1,0 +1,206 @@
+package wire_test
+
+import (
+	"errors"
+	"io"
+	"math"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// TestReaderContinuationOverflow: a continuation frame that announces a
+// length near 2^63 after a first fragment must fail the size check (it
+// overflowed msgLen+Length and let the peer stream past the limit).
+func TestReaderContinuationOverflow(t *testing.T) {
+	for _, length := range []int64{math.MaxInt64, math.MaxInt64 - 1, math.MaxInt64 - 100, 1 << 62, 1 << 20} {
+		f := &frameBuilder{masked: true}
+		f.frame(wire.OpBinary, false, "a").header(wire.OpContinuation, true, length, "bbbb")
+		rd := wire.NewReader(strings.NewReader(string(f.b)), &wire.ReaderOptions{Server: true, MaxMessageSize: 1 << 20})
+		_, _, err := rd.Next()
+		if !errors.Is(err, wire.ErrMessageTooBig) {
+			t.Errorf("continuation of %d bytes after 1: Next = %v, want ErrMessageTooBig", length, err)
+		}
+		if h := rd.Holding(); h != 0 {
+			t.Errorf("continuation of %d bytes: Holding() = %d after the error", length, h)
+		}
+	}
+	// At the limit exactly, it is a message.
+	f := &frameBuilder{masked: true}
+	f.frame(wire.OpBinary, false, "a").frame(wire.OpContinuation, true, "bcd")
+	rd := wire.NewReader(strings.NewReader(string(f.b)), &wire.ReaderOptions{Server: true, MaxMessageSize: 4})
+	if op, p, err := rd.Next(); err != nil || op != wire.OpBinary || string(p) != "abcd" {
+		t.Errorf("4 bytes in two fragments, limit 4: %v %q %v", op, p, err)
+	}
+}
+
+// TestReaderAnnouncedLength: what a Reader holds for a frame is in
+// proportion to the bytes that came, not to the length its header
+// announces (a 14-byte header and one byte reserved 1 MiB).
+func TestReaderAnnouncedLength(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		first  bool // a first fragment before the frame
+		length int64
+	}{
+		{"whole message", false, 1 << 20},
+		{"largest allowed", false, 16 << 20},
+		{"continuation", true, 8 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &frameBuilder{masked: true}
+			op := wire.OpBinary
+			if tc.first {
+				f.frame(wire.OpBinary, false, "x")
+				op = wire.OpContinuation
+			}
+			f.header(op, true, tc.length, "y")
+			src := &blockingReader{data: f.b, chunk: func() int { return len(f.b) }, stall: true, t: t}
+			rd := wire.NewReader(src, &wire.ReaderOptions{Server: true})
+			defer rd.Release()
+			for range 2 {
+				src.wait = false
+				if _, _, err := rd.Next(); err != wire.ErrWouldBlock {
+					t.Fatalf("Next = %v, want ErrWouldBlock", err)
+				}
+			}
+			if h := rd.Holding(); h > 1024 {
+				t.Errorf("header announcing %d bytes and 1 byte: Holding() = %d, want <= 1 KiB", tc.length, h)
+			}
+		})
+	}
+}
+
+// TestReaderGrowsWithBytes: while a long message arrives, the Reader holds
+// a few times what has come at most.
+func TestReaderGrowsWithBytes(t *testing.T) {
+	const length = 3 << 20
+	payload := strings.Repeat("z", length)
+	f := &frameBuilder{masked: true}
+	f.frame(wire.OpBinary, true, payload)
+	chunk := 1000
+	src := &blockingReader{data: f.b, chunk: func() int { return chunk }, t: t}
+	rd := wire.NewReader(src, &wire.ReaderOptions{Server: true, MaxMessageSize: length})
+	defer rd.Release()
+	for {
+		src.wait = false
+		op, p, err := rd.Next()
+		if err == wire.ErrWouldBlock {
+			if got := rd.Holding(); got > 8*src.off+wire.DefaultReadBufferSize {
+				t.Fatalf("after %d bytes: Holding() = %d", src.off, got)
+			}
+			chunk = min(2*chunk, 256<<10)
+			continue
+		}
+		if err != nil || op != wire.OpBinary || len(p) != length || string(p) != payload {
+			t.Fatalf("Next = %v, %d bytes, %v", op, len(p), err)
+		}
+		return
+	}
+}
+
+// TestReaderBudget: Readers sharing a Budget fail with ErrBudgetExhausted
+// (1013) when their assembly buffers would go over it, give their bytes
+// back when done, and small messages read in place need none of it.
+func TestReaderBudget(t *testing.T) {
+	budget := wire.NewBudget(96 << 10)
+	opts := &wire.ReaderOptions{Server: true, Budget: budget}
+	big := strings.Repeat("b", 40_000) // assembled: 64 KiB class
+	var a, b, c frameBuilder
+	a.masked, b.masked, c.masked = true, true, true
+	a.frame(wire.OpBinary, true, big)
+	b.frame(wire.OpBinary, true, big)
+	c.frame(wire.OpText, true, "small")
+
+	ra := wire.NewReader(strings.NewReader(string(a.b)), opts)
+	if _, p, err := ra.Next(); err != nil || len(p) != len(big) {
+		t.Fatalf("first reader: %d bytes, %v", len(p), err)
+	}
+	if got := budget.InUse(); got != 64<<10 {
+		t.Fatalf("InUse with one message held = %d, want 64 KiB", got)
+	}
+	rb := wire.NewReader(strings.NewReader(string(b.b)), opts)
+	_, _, err := rb.Next()
+	if !errors.Is(err, wire.ErrBudgetExhausted) || wire.CodeOf(err) != wire.StatusTryAgainLater {
+		t.Fatalf("second reader over the budget: %v (code %v), want ErrBudgetExhausted (1013)", err, wire.CodeOf(err))
+	}
+	rc := wire.NewReader(strings.NewReader(string(c.b)), opts)
+	if _, p, err := rc.Next(); err != nil || string(p) != "small" {
+		t.Fatalf("small message with the budget used up: %q, %v", p, err)
+	}
+	if _, _, err := ra.Next(); err != io.EOF {
+		t.Fatalf("first reader at the end: %v", err)
+	}
+	if got := budget.InUse(); got != 0 {
+		t.Fatalf("InUse after every Reader is done = %d", got)
+	}
+	rb = wire.NewReader(strings.NewReader(string(b.b)), opts)
+	if _, p, err := rb.Next(); err != nil || len(p) != len(big) {
+		t.Fatalf("second reader once the budget is free: %d bytes, %v", len(p), err)
+	}
+	rb.Release()
+	if got := budget.InUse(); got != 0 {
+		t.Fatalf("InUse after Release = %d", got)
+	}
+}
+
+// TestReaderDeadline: a read deadline that passes in the middle of a
+// frame does not end the Reader: Next returns the timeout, and once the
+// deadline is moved, reads on where it stopped. Over a socket (read
+// through syscall.RawConn) and over a net.Pipe.
+func TestReaderDeadline(t *testing.T) {
+	for _, kind := range []string{"tcp", "pipe"} {
+		t.Run(kind, func(t *testing.T) {
+			client, server := connPair(t, kind)
+			rd := wire.NewReader(server, &wire.ReaderOptions{Server: true})
+			defer rd.Release()
+			f := &frameBuilder{masked: true}
+			f.frame(wire.OpText, true, strings.Repeat("é", 5000))
+			half := len(f.b) / 2
+			go client.Write(f.b[:half])
+			for i := 0; ; i++ {
+				server.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+				_, _, err := rd.Next()
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("Next with half a frame = %v, want a deadline error", err)
+				}
+				if i == 2 {
+					break
+				}
+			}
+			go client.Write(f.b[half:])
+			server.SetReadDeadline(time.Time{})
+			op, p, err := rd.Next()
+			if err != nil || op != wire.OpText || string(p) != strings.Repeat("é", 5000) {
+				t.Fatalf("Next after the deadline: %v, %d bytes, %v", op, len(p), err)
+			}
+		})
+	}
+}
+
+// connPair returns the two ends of a loopback TCP connection or a
+// net.Pipe, closed when the test ends.
+func connPair(t *testing.T, kind string) (client, server net.Conn) {
+	t.Helper()
+	if kind == "pipe" {
+		client, server = net.Pipe()
+	} else {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		if client, err = net.Dial("tcp", ln.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		if server, err = ln.Accept(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
