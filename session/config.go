@@ -47,6 +47,14 @@ var (
 	// ErrTimeout: the client did not answer a ping, did not finish the
 	// closing handshake, or did not take a write, in time.
 	ErrTimeout = errors.New("session: timeout")
+	// ErrMessageTimeout: a message took longer than MessageTimeout to
+	// arrive; the session was closed with 1008.
+	ErrMessageTimeout = errors.New("session: message took too long to arrive")
+	// ErrOverBudget: the frame was refused because the frames queued in
+	// the whole process are over Config.OutboundBudget and this session
+	// has a backlog of its own; the policy then applied as when the
+	// session's mailbox is full.
+	ErrOverBudget = errors.New("session: outbound memory budget exceeded")
 )
 
 // Defaults of Config.
@@ -58,6 +66,8 @@ const (
 	DefaultPongTimeout    = 15 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultCloseTimeout   = 5 * time.Second
+	DefaultMessageRate    = 1000
+	DefaultMessageTimeout = 60 * time.Second
 )
 
 // Config holds the limits of sessions. The zero value of each field means
@@ -98,8 +108,44 @@ type Config struct {
 	WriteTimeout time.Duration
 	// CloseTimeout bounds the closing handshake. Defaults to 5 s.
 	CloseTimeout time.Duration
-	// Counters, if set, counts drops across all sessions using this
-	// Config.
+	// MessageRate is how many messages a second a client may send on
+	// average, in bursts of up to MessageBurst. Past it, the session stops
+	// reading from the client until the client is within the rate again:
+	// a flood is slowed, as TCP slows a fast sender, and nothing is lost.
+	// Only data messages count. The rate is measured on the Scheduler's
+	// clock, so a paused session reads again up to one Tick late.
+	// Negative disables the limit. Defaults to 1,000.
+	MessageRate float64
+	// MessageBurst is how many messages a client may send at once, above
+	// MessageRate. Defaults to a second's worth of MessageRate.
+	MessageBurst int
+	// MessageTimeout bounds how long one message may take to arrive: from
+	// its first byte (or, when its first bytes came with the message
+	// before it, from that message) to its last. A message that takes
+	// longer closes the session with 1008 and ErrMessageTimeout. It is the
+	// bound on a client that trickles a large message; silence alone is
+	// the heartbeat's to find. Negative disables it. Defaults to 60 s.
+	MessageTimeout time.Duration
+	// InboundBudget, if set, caps the bytes held at once, by every session
+	// sharing it, in messages being assembled (messages larger than the
+	// read buffer, or fragmented). A message that would go over it closes
+	// its session with 1013 (try again later). A Runtime shares one among
+	// all its sessions.
+	InboundBudget *wire.Budget
+	// OutboundBudget, if set, counts the bytes of every frame queued by the
+	// sessions sharing it (a frame shared by a room counts once). While it
+	// is exceeded, a frame sent to a session whose own backlog is over
+	// 64 KiB (or MaxQueuedBytes, if lower) is refused under Policy, with
+	// ErrOverBudget for the drop policies: the sessions that keep up are
+	// served, the ones that hoard memory are cut. A Runtime shares one
+	// among all its sessions.
+	OutboundBudget *wire.Budget
+	// AbortSlow disconnects a session refused under PolicyClose at once,
+	// without a closing handshake, instead of sending a close frame it
+	// will probably not read and waiting up to CloseTimeout for its answer.
+	AbortSlow bool
+	// Counters, if set, counts drops and the limits that acted across all
+	// sessions using this Config.
 	Counters *Counters
 	// OnError, if set, is called with the value of every panic recovered
 	// from a handler callback (and the session it belongs to).
@@ -109,6 +155,9 @@ type Config struct {
 	Observer Observer
 
 	normalized bool
+	rateIv     int64 // the Scheduler-clock time one message costs, or 0: no limit
+	rateTau    int64 // how far ahead of the clock the cost may run: MessageBurst of them
+	backlog    int64 // the backlog past which OutboundBudget refuses frames
 }
 
 func (c *Config) withDefaults() Config {
@@ -134,6 +183,18 @@ func (c *Config) withDefaults() Config {
 	def(&o.PongTimeout, DefaultPongTimeout)
 	def(&o.WriteTimeout, DefaultWriteTimeout)
 	def(&o.CloseTimeout, DefaultCloseTimeout)
+	def(&o.MessageTimeout, DefaultMessageTimeout)
+	if o.MessageRate == 0 {
+		o.MessageRate = DefaultMessageRate
+	}
+	if o.MessageRate > 0 {
+		if o.MessageBurst <= 0 {
+			o.MessageBurst = max(1, int(o.MessageRate))
+		}
+		o.rateIv = max(1, int64(float64(time.Second)/o.MessageRate))
+		o.rateTau = int64(o.MessageBurst) * o.rateIv
+	}
+	o.backlog = min(o.MaxQueuedBytes, 64<<10)
 	if o.Counters == nil {
 		o.Counters = new(Counters)
 	}
@@ -141,12 +202,19 @@ func (c *Config) withDefaults() Config {
 	return o
 }
 
-// Counters count what the backpressure policies did. Safe for concurrent
-// use.
+// Counters count what the backpressure policies and the limits did. Safe
+// for concurrent use.
 type Counters struct {
 	DroppedNewest atomic.Uint64 // frames dropped by PolicyDropNewest
 	DroppedOldest atomic.Uint64 // frames dropped by PolicyDropOldest
 	ClosedSlow    atomic.Uint64 // sessions closed by PolicyClose
+
+	Throttled       atomic.Uint64 // times a session stopped reading for MessageRate
+	Paused          atomic.Uint64 // times a session stopped reading while its mailbox was half full
+	MessageTimeouts atomic.Uint64 // sessions closed by MessageTimeout
+	TooBig          atomic.Uint64 // sessions closed for a message over MaxMessageSize (1009)
+	InboundBudget   atomic.Uint64 // sessions closed by InboundBudget (1013)
+	OutboundBudget  atomic.Uint64 // frames refused by OutboundBudget
 }
 
 // Normalize returns c with every zero field set to its default, as New

@@ -23,6 +23,8 @@ type Frame struct {
 	head []byte // the header, when it is not in front of the payload in *bufp
 	body []byte // the rest of the frame, in *bufp
 	hdr  [wire.MaxHeaderSize]byte
+
+	budget atomic.Pointer[wire.Budget] // the OutboundBudget it counts against, if any
 }
 
 var framePool = sync.Pool{New: func() any { return new(Frame) }}
@@ -85,10 +87,21 @@ func (f *Frame) Retain(n int) { f.refs.Add(int32(n)) }
 func (f *Frame) Release() {
 	switch n := f.refs.Add(-1); {
 	case n == 0:
+		if b := f.budget.Swap(nil); b != nil {
+			b.Give(int64(cap(*f.bufp)))
+		}
 		bufpool.Put(f.bufp)
 		f.bufp, f.head, f.body = nil, nil, nil
 		framePool.Put(f)
 	case n < 0:
 		panic("session: Frame released more often than retained")
+	}
+}
+
+// count makes the frame count against b until its last Release, once
+// however many sessions it is queued to.
+func (f *Frame) count(b *wire.Budget) {
+	if f.budget.Load() == nil && f.budget.CompareAndSwap(nil, b) {
+		b.Take(int64(cap(*f.bufp)))
 	}
 }

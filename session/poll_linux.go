@@ -281,6 +281,7 @@ const (
 	readIdle    uint32 = iota // waiting for an event
 	readRunning               // a burst is reading
 	readAgain                 // an event came during the burst: read again
+	readPaused                // stopped at the read gate: reopen puts it back in line
 	readDone                  // the session is ending: no more reading
 )
 
@@ -413,9 +414,19 @@ func (s *Session) readBurst() {
 // back when the socket is drained between messages (an idle session holds
 // none); only the holder of the burst touches it.
 func (s *Session) readOne(onPoller bool) (int, bool) {
+	if s.gateShut() {
+		// Stop here; reopen puts the session back in line. Events that
+		// come meanwhile change nothing: the next burst reads until the
+		// socket is drained.
+		s.rstate.Store(readPaused)
+		if s.pause() {
+			return 0, false
+		}
+		s.rstate.Store(readRunning)
+	}
 	if s.rd == nil {
 		s.rd = readerPool.Get().(*wire.Reader)
-		s.rd.Reset((*fdReader)(&s.fd), s.readerOptions(nil))
+		s.rd.Reset((*fdReader)(s), s.readerOptions(nil))
 	}
 	op, p, err := s.rd.Next()
 	if err == wire.ErrWouldBlock {
@@ -442,6 +453,16 @@ func (s *Session) readOne(onPoller bool) (int, bool) {
 		return 0, false
 	}
 	return len(p), true
+}
+
+// resumePolled lets a session paused at the read gate read again, on a
+// goroutine of its own: the caller is not its poller (the poller's line is
+// served by the poller's goroutine alone, which may be parked), and pauses
+// are for clients that send too much, not the steady path.
+func (s *Session) resumePolled() {
+	if s.rstate.CompareAndSwap(readPaused, readRunning) {
+		go s.readBurst()
+	}
 }
 
 // endBurst ends the session after its reading stopped with cause.
@@ -503,17 +524,19 @@ func (s *Session) linger() {
 }
 
 // fdReader reads a non-blocking socket for a wire.Reader: it is the
-// session's fd, so that the Reader's source costs no allocation.
-type fdReader int32
+// session, so that the Reader's source costs no allocation, and tells the
+// session when bytes come (see bytesCame).
+type fdReader Session
 
 // It reads with a raw system call, like the writes of the event loop (see
 // scratch.writevFD): the socket never blocks.
-func (fd *fdReader) Read(p []byte) (int, error) {
+func (r *fdReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	s := (*Session)(r)
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(*fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(s.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		switch {
 		case e == syscall.EINTR:
 			continue
@@ -524,6 +547,7 @@ func (fd *fdReader) Read(p []byte) (int, error) {
 		case n == 0:
 			return 0, io.EOF
 		}
+		s.bytesCame()
 		return int(n), nil
 	}
 }

@@ -26,11 +26,12 @@ func (pp *pollers) close() {}
 
 func (s *Session) takeOver(nc net.Conn) bool { return false }
 
-func (s *Session) servePolled() { panic("unreachable") }
-func (s *Session) shutdownFD()  { panic("unreachable") }
-func (s *Session) releaseFD()   { panic("unreachable") }
-func (s *Session) linger()      { wire.Linger(s.conn.Conn, s.cfg.CloseTimeout) }
+func (s *Session) servePolled()  { panic("unreachable") }
+func (s *Session) resumePolled() { panic("unreachable") }
+func (s *Session) shutdownFD()   { panic("unreachable") }
+func (s *Session) releaseFD()    { panic("unreachable") }
+func (s *Session) linger()       { wire.Linger(s.conn.Conn, s.cfg.CloseTimeout) }
 
-type fdReader int32
+type fdReader Session
 
 func (*fdReader) Read([]byte) (int, error) { panic("unreachable") }

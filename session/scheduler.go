@@ -187,8 +187,20 @@ func (s *Session) heartbeat(now int64) {
 		}
 		return
 	}
+	if s.state.Load()&stateReadPaused != 0 {
+		s.reopen() // the rate may allow it now
+	}
+	// While the reader is paused at the read gate, we stopped reading, not
+	// the client: there is no silence to find, only pings to keep sending.
+	paused := s.state.Load()&stateReadPaused != 0
+	if ms := s.msgStart.Load(); !paused && cfg.MessageTimeout > 0 && ms != 0 && now-ms > int64(cfg.MessageTimeout) {
+		if s.startClose(ErrMessageTimeout, wire.StatusPolicyViolation, "message timeout") {
+			cfg.Counters.MessageTimeouts.Add(1)
+		}
+		return
+	}
 	last := s.lastRead.Load()
-	if cfg.IdleTimeout > 0 && now-last > int64(cfg.IdleTimeout) {
+	if !paused && cfg.IdleTimeout > 0 && now-last > int64(cfg.IdleTimeout) {
 		s.startClose(ErrTimeout, 1001, "idle timeout")
 		return
 	}
@@ -196,7 +208,7 @@ func (s *Session) heartbeat(now int64) {
 		return
 	}
 	if ps := s.pingSent.Load(); ps != 0 && last < ps {
-		if now-ps > int64(cfg.PongTimeout) {
+		if !paused && now-ps > int64(cfg.PongTimeout) {
 			s.abort(ErrTimeout) // half-open: nothing came back
 		}
 		return

@@ -23,15 +23,16 @@ import (
 // calls in progress, so that a close frame is written only after every
 // frame accepted before it.
 const (
-	stateRunning   uint64 = 1 << iota // a drainer owns the writing side
-	stateInHandler                    // the reader is in a callback and drains when it returns
-	stateClosing                      // a close frame is on its way: no new frames
-	stateClosed                       // the transport is closed
-	stateDiscard                      // drop queued frames instead of writing them
-	stateCloseSent                    // the close frame is written or being written
-	stateRetiring                     // the timer is taking the empty mailbox away
-	stateSent                         // the close frame is written, or writing is over (see sentCh)
-	stateWantWrite                    // event loop: the drainer waits for room in the send buffer
+	stateRunning    uint64 = 1 << iota // a drainer owns the writing side
+	stateInHandler                     // the reader is in a callback and drains when it returns
+	stateClosing                       // a close frame is on its way: no new frames
+	stateClosed                        // the transport is closed
+	stateDiscard                       // drop queued frames instead of writing them
+	stateCloseSent                     // the close frame is written or being written
+	stateRetiring                      // the timer is taking the empty mailbox away
+	stateSent                          // the close frame is written, or writing is over (see sentCh)
+	stateWantWrite                     // event loop: the drainer waits for room in the send buffer
+	stateReadPaused                    // the reader stopped at the read gate (see gate.go)
 
 	senderShift        = 10
 	senderOne   uint64 = 1 << senderShift
@@ -82,7 +83,9 @@ type Session struct {
 	closeCode atomic.Int32                  // the code of the close frame sent, or 0
 	sentCh    atomic.Pointer[chan struct{}] // made by finish when it waits for stateSent
 
-	lastRead  atomic.Int64 // Scheduler clock of the last frame read
+	lastRead  atomic.Int64 // Scheduler clock of the last bytes read
+	msgStart  atomic.Int64 // when the message arriving now began, or 0 (MessageTimeout)
+	tat       atomic.Int64 // when the client's messages are paid for (MessageRate); the reader's
 	pingSent  atomic.Int64 // when the unanswered ping was sent, or 0
 	closingAt atomic.Int64 // when the close frame was written (the handshake's clock), or 0
 
@@ -103,7 +106,8 @@ type sessionContext struct {
 // netConn is a session's connection on the goroutine transport.
 type netConn struct {
 	net.Conn
-	raw syscall.RawConn // for non-blocking writes; nil when Conn is not a socket
+	raw  syscall.RawConn // for non-blocking writes; nil when Conn is not a socket
+	gate chan struct{}   // wakes the reader paused at the read gate
 }
 
 // New makes the session of a connection upgraded by wire.Upgrade. It does
@@ -127,9 +131,9 @@ func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
 	var src io.Reader
 	if sched.polling() && s.takeOver(u.Conn) {
 		s.poller = sched.pollers.pick()
-		src = (*fdReader)(&s.fd)
+		src = (*fdReader)(s)
 	} else {
-		s.conn = &netConn{Conn: u.Conn}
+		s.conn = &netConn{Conn: u.Conn, gate: make(chan struct{}, 1)}
 		if sc, ok := u.Conn.(syscall.Conn); ok && rawWriteSupported {
 			if raw, err := sc.SyscallConn(); err == nil {
 				s.conn.raw = raw
@@ -139,7 +143,9 @@ func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
 	}
 	switch {
 	case s.fd < 0:
-		s.rd = wire.NewReader(src, s.readerOptions(u.Buffered))
+		o := s.readerOptions(u.Buffered)
+		o.OnRead = s.bytesCame // on the event loop, fdReader tells
+		s.rd = wire.NewReader(src, o)
 	case len(u.Buffered) > 0: // bytes the HTTP server read past the handshake
 		s.rd = readerPool.Get().(*wire.Reader)
 		s.rd.Reset(src, s.readerOptions(u.Buffered))
@@ -157,6 +163,31 @@ func (s *Session) readerOptions(buffered []byte) *wire.ReaderOptions {
 		MaxMessageSize: s.cfg.MaxMessageSize,
 		ReadBufferSize: s.cfg.ReadBufferSize,
 		Buffered:       buffered,
+		Budget:         s.cfg.InboundBudget,
+	}
+}
+
+// bytesCame is told by the reader that bytes arrived: the client is not
+// silent, and the message it sends has begun, if none had.
+func (s *Session) bytesCame() {
+	now := s.sched.Now()
+	if s.lastRead.Load() != now {
+		s.lastRead.Store(now)
+	}
+	if s.msgStart.Load() == 0 {
+		s.msgStart.Store(now)
+	}
+}
+
+// frameRead restarts the MessageTimeout clock after a frame: with no
+// bytes of another one waiting it stops, otherwise the next message's
+// clock starts now. A control frame between the fragments of a message
+// leaves the message's clock running.
+func (s *Session) frameRead(control bool) {
+	if !s.rd.Pending() {
+		s.msgStart.Store(0)
+	} else if !control {
+		s.msgStart.Store(s.sched.Now())
 	}
 }
 
@@ -300,12 +331,25 @@ func (s *Session) retireMailbox() {
 func (s *Session) push(f *Frame, p Policy) error {
 	mb := s.mailbox()
 	n := int64(f.Len())
+	over := false
+	if b := s.cfg.OutboundBudget; b != nil {
+		f.count(b)
+		over = b.Exceeded() && s.queued.Load() >= s.cfg.backlog
+	}
 	for tries := 0; ; tries++ {
 		q := s.queued.Add(n)
-		if (q == n || q <= s.cfg.MaxQueuedBytes) && mb.TryPush(f) {
+		if !over && (q == n || q <= s.cfg.MaxQueuedBytes) && mb.TryPush(f) {
 			return nil
 		}
 		s.queued.Add(-n)
+		if over {
+			s.cfg.Counters.OutboundBudget.Add(1)
+			if p != PolicyClose {
+				s.dropped.Add(1)
+				f.Release()
+				return ErrOverBudget
+			}
+		}
 		if p == PolicyDropOldest && tries < 64 {
 			if old, ok := mb.Pop(); ok {
 				s.queued.Add(-int64(old.Len()))
@@ -331,6 +375,13 @@ func (s *Session) push(f *Frame, p Policy) error {
 }
 
 func (s *Session) closeSlow() {
+	if s.cfg.AbortSlow {
+		if s.state.Load()&(stateClosing|stateClosed) == 0 {
+			s.cfg.Counters.ClosedSlow.Add(1)
+			s.abort(ErrSlowConsumer)
+		}
+		return
+	}
 	if s.startClose(ErrSlowConsumer, s.cfg.SlowCode, "slow consumer") {
 		s.cfg.Counters.ClosedSlow.Add(1)
 		s.state.Or(stateDiscard)
@@ -366,6 +417,7 @@ func (s *Session) startClose(cause error, code wire.StatusCode, reason string) b
 	s.queued.Add(int64(cf.Len()))
 	s.closeF.Store(cf)
 	s.kick(s.state.Load())
+	s.reopen() // the client's answer must be read
 	return true
 }
 
@@ -400,6 +452,9 @@ func (s *Session) Serve() {
 
 func (s *Session) readLoop() error {
 	for {
+		if s.gateShut() {
+			s.waitGate()
+		}
 		op, p, err := s.rd.Next()
 		if err == nil {
 			err = s.handle(op, p)
@@ -413,7 +468,7 @@ func (s *Session) readLoop() error {
 // handle handles a message or control frame read from the client: it
 // answers pings, ends on a close frame, and calls OnMessage.
 func (s *Session) handle(op wire.Opcode, p []byte) error {
-	s.lastRead.Store(s.sched.Now())
+	s.frameRead(op.IsControl())
 	switch op {
 	case wire.OpPing:
 		if s.ctl.Load() != nil || s.queueLen() > 0 {
@@ -437,6 +492,7 @@ func (s *Session) handle(op wire.Opcode, p []byte) error {
 		if s.state.Load()&stateClosing != 0 {
 			break // closing: messages are discarded (RFC 6455 1.4)
 		}
+		s.charge()
 		s.state.Or(stateInHandler)
 		err := s.call(func() error { return s.h.OnMessage(s, Message{Op: op, Data: p}) })
 		s.state.And(^stateInHandler)
@@ -507,6 +563,12 @@ func (s *Session) finish(cause error) {
 	case errors.As(cause, &pe):
 		// The stream cannot be parsed any more: after the close frame,
 		// linger so the client reads it before the connection goes.
+		switch pe.Code {
+		case wire.StatusMessageTooBig:
+			s.cfg.Counters.TooBig.Add(1)
+		case wire.StatusTryAgainLater:
+			s.cfg.Counters.InboundBudget.Add(1)
+		}
 		linger = s.startClose(cause, pe.Code, pe.Msg)
 	}
 	if s.state.Load()&stateClosing != 0 {
@@ -571,6 +633,7 @@ func (s *Session) closeTransport() {
 	if first {
 		s.markCloseSent()
 		s.kick(s.state.Load()) // a drainer releases what is queued
+		s.reopen()             // a paused reader sees the end
 	}
 }
 

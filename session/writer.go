@@ -64,7 +64,9 @@ func (s *Session) drain() {
 		if s.flush() {
 			return
 		}
-		s.state.And(^stateRunning)
+		if s.state.And(^stateRunning)&stateReadPaused != 0 {
+			s.reopen() // the reader waits for the mailbox to go down
+		}
 		if !s.tryAcquire() {
 			return
 		}

@@ -70,6 +70,7 @@ type Reader struct {
 
 	maxMsg int64
 	budget *Budget
+	onRead func()
 	err    error // sticky
 }
 
@@ -94,6 +95,11 @@ type ReaderOptions struct {
 	// it fails with ErrBudgetExhausted (close code 1013, try again later).
 	// Read buffers are not counted: each is bounded by ReadBufferSize.
 	Budget *Budget
+	// OnRead, if set, is called on the reading goroutine after every read
+	// from src that brought bytes, before they are parsed: for a caller
+	// that watches whether a peer sends anything at all (a heartbeat),
+	// not only whether its messages are whole.
+	OnRead func()
 }
 
 // Where next is in a frame.
@@ -125,7 +131,7 @@ func (rd *Reader) Reset(src io.Reader, opts *ReaderOptions) {
 		o.ReadBufferSize = DefaultReadBufferSize
 	}
 	o.ReadBufferSize = max(o.ReadBufferSize, minReadBufferSize)
-	*rd = Reader{src: src, bufSize: o.ReadBufferSize, server: o.Server, maxMsg: o.MaxMessageSize, budget: o.Budget}
+	*rd = Reader{src: src, bufSize: o.ReadBufferSize, server: o.Server, maxMsg: o.MaxMessageSize, budget: o.Budget, onRead: o.OnRead}
 	if sc, ok := src.(syscall.Conn); ok && rawReadSupported {
 		if conn, err := sc.SyscallConn(); err == nil {
 			rd.raw = &rawReads{conn: conn}
@@ -197,6 +203,13 @@ func (rd *Reader) Holding() int {
 // returned ErrWouldBlock at the end of a frame is idle.
 func (rd *Reader) Idle() bool {
 	return rd.err == nil && rd.stage == stageHeader && rd.fragOp == 0 && rd.bufp == nil && rd.msgp == nil
+}
+
+// Pending reports whether bytes of a frame or of a fragmented message have
+// been read and not yet returned by Next: the peer is in the middle of
+// sending something.
+func (rd *Reader) Pending() bool {
+	return rd.err == nil && (rd.w > rd.r || rd.stage != stageHeader || rd.fragOp != 0)
 }
 
 // HasFrame reports whether a whole frame is already buffered, so that the
@@ -441,6 +454,7 @@ func (rd *Reader) fill() error {
 	n, err := rd.src.Read((*rd.bufp)[rd.w:])
 	rd.w += n
 	if n > 0 {
+		rd.read()
 		return nil
 	}
 	if err == nil {
@@ -459,6 +473,7 @@ func (rd *Reader) readDirect(p []byte) (int, error) {
 	}
 	n, err := rd.src.Read(p)
 	if n > 0 {
+		rd.read()
 		return n, nil
 	}
 	if err == nil {
@@ -482,7 +497,15 @@ func (rd *Reader) rawRead() error {
 	if raw.dst == nil {
 		rd.w += raw.n
 	}
+	rd.read()
 	return nil
+}
+
+// read tells OnRead that bytes came.
+func (rd *Reader) read() {
+	if rd.onRead != nil {
+		rd.onRead()
+	}
 }
 
 // readInPlace reads the payload of the frame in progress into the read
@@ -625,6 +648,13 @@ func (b *Budget) InUse() int64 { return b.used.Load() }
 // TryTake takes n bytes from the budget if that leaves it within its
 // limit, and reports whether it did.
 func (b *Budget) TryTake(n int64) bool { return b.take(n) }
+
+// Take takes n bytes from the budget, even past its limit: for memory
+// that is already in use and is refused later (see Exceeded).
+func (b *Budget) Take(n int64) { b.used.Add(n) }
+
+// Exceeded reports whether more bytes are taken than the limit.
+func (b *Budget) Exceeded() bool { return b.used.Load() > b.limit }
 
 // Give gives back n bytes taken by TryTake.
 func (b *Budget) Give(n int64) { b.give(n) }

@@ -22,7 +22,9 @@ type swServer struct {
 
 func newShockwave(o Options, tr runtime.Transport) (*swServer, error) {
 	s := &swServer{}
-	base := []runtime.Option{runtime.WithMaxMessageSize(MaxMessage), runtime.WithTransport(tr)}
+	// No message rate limit: the peers have none, and the load generator
+	// sends as fast as the server takes.
+	base := []runtime.Option{runtime.WithMaxMessageSize(MaxMessage), runtime.WithTransport(tr), runtime.WithMessageRate(-1, 0)}
 	var err error
 	s.echo, err = runtime.New(session.HandlerFunc(func(ss *session.Session, m session.Message) error {
 		return ss.Send(m.Op, m.Data)
