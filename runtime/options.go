@@ -49,6 +49,10 @@ type Options struct {
 	// Pollers is the number of event-loop goroutines. Defaults to
 	// GOMAXPROCS.
 	Pollers int
+	// Limits bound connections per Runtime and per client address, the
+	// upgrade rate per address and the rooms per session. Zero fields mean
+	// their defaults, negative ones no limit; see Limits.
+	Limits Limits
 }
 
 // Transport is how sessions wait for their clients.
@@ -74,17 +78,28 @@ type Option func(*Options) error
 
 // DefaultOptions returns the defaults, spelled out.
 func DefaultOptions() Options {
-	return Options{Session: session.Config{
-		MaxMessageSize: session.DefaultMaxMessageSize,
-		MailboxSize:    session.DefaultMailboxSize,
-		MaxQueuedBytes: session.DefaultMaxQueuedBytes,
-		Policy:         session.PolicyClose,
-		SlowCode:       wire.StatusPolicyViolation,
-		PingInterval:   session.DefaultPingInterval,
-		PongTimeout:    session.DefaultPongTimeout,
-		WriteTimeout:   session.DefaultWriteTimeout,
-		CloseTimeout:   session.DefaultCloseTimeout,
-	}}
+	return Options{
+		Session: session.Config{
+			MaxMessageSize: session.DefaultMaxMessageSize,
+			MailboxSize:    session.DefaultMailboxSize,
+			MaxQueuedBytes: session.DefaultMaxQueuedBytes,
+			Policy:         session.PolicyClose,
+			SlowCode:       wire.StatusPolicyViolation,
+			PingInterval:   session.DefaultPingInterval,
+			PongTimeout:    session.DefaultPongTimeout,
+			WriteTimeout:   session.DefaultWriteTimeout,
+			CloseTimeout:   session.DefaultCloseTimeout,
+		},
+		Limits: Limits{
+			MaxConnections:           DefaultMaxConnections,
+			MaxConnectionsPerAddress: DefaultMaxConnectionsPerAddress,
+			UpgradeRate:              DefaultUpgradeRate,
+			UpgradeBurst:             DefaultUpgradeBurst,
+			MaxRoomsPerSession:       DefaultMaxRoomsPerSession,
+			MaxAddresses:             DefaultMaxAddresses,
+			Exempt:                   loopback(),
+		},
+	}
 }
 
 func positive[T int | int64 | time.Duration](name string, v T) error {
@@ -194,6 +209,14 @@ func WithTransport(t Transport) Option {
 // WithPollers sets the number of event-loop goroutines.
 func WithPollers(n int) Option {
 	return func(o *Options) error { o.Pollers = n; return positive("pollers", n) }
+}
+
+// WithLimits sets the admission limits. Zero fields mean their defaults
+// and negative ones no limit, so WithLimits(Limits{MaxConnections: 1000})
+// changes that limit alone, and a negative UpgradeRate turns the upgrade
+// bucket off.
+func WithLimits(l Limits) Option {
+	return func(o *Options) error { o.Limits = l; return l.check() }
 }
 
 // WithTick sets the period of the shared timer.

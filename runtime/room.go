@@ -33,22 +33,31 @@ type Room struct {
 }
 
 // Join adds s to the room called name, creating the room if need be, and
-// returns the room, or nil if s has ended. Joining twice is harmless. A
-// session leaves its rooms when it ends.
+// returns the room, or nil if s has ended or is in
+// Limits.MaxRoomsPerSession rooms already (JoinRoom says which). Joining
+// twice is harmless. A session leaves its rooms when it ends.
 func (rt *Runtime) Join(name string, s *session.Session) *Room {
+	r, _ := rt.JoinRoom(name, s)
+	return r
+}
+
+// JoinRoom is Join with the reason of a failure: session.ErrClosed if s
+// has ended, ErrTooManyRooms if it is in Limits.MaxRoomsPerSession rooms
+// and name is not one of them.
+func (rt *Runtime) JoinRoom(name string, s *session.Session) (*Room, error) {
 	m, ok := rt.sessions.Load(s.ID())
 	if !ok {
-		return nil
+		return nil, session.ErrClosed
 	}
 	for {
 		r, _ := rt.rooms.LoadOrCompute(name, func() *Room {
 			return &Room{name: name, rt: rt, members: make(map[uint64]*session.Session)}
 		})
-		if joined, retry := r.add(m); !retry {
-			if !joined {
-				return nil
+		if retry, err := r.add(m); !retry {
+			if err != nil {
+				return nil, err
 			}
-			return r
+			return r, nil
 		}
 	}
 }
@@ -73,29 +82,38 @@ func (rt *Runtime) Rooms() iter.Seq[*Room] {
 // Name returns the room's name.
 func (r *Room) Name() string { return r.name }
 
-// add makes m a member. It reports whether m is a member now, and whether
-// the room was removed meanwhile, so the caller must retry with a new one.
-func (r *Room) add(m *member) (joined, retry bool) {
+// add makes m a member. It reports whether the room was removed
+// meanwhile, so the caller must retry with a new one, or else why m could
+// not join.
+func (r *Room) add(m *member) (retry bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.dead {
-		return false, true
+		return true, nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.gone {
-		if len(r.members) == 0 {
-			r.kill()
-		}
-		return false, false
-	}
 	id := m.s.ID()
-	if _, in := r.members[id]; !in {
-		r.members[id] = m.s
-		r.snap.Store(nil)
-		m.rooms = append(m.rooms, r)
+	_, in := r.members[id]
+	switch n := r.rt.adm.lim.MaxRoomsPerSession; {
+	case m.gone:
+		err = session.ErrClosed
+	case in:
+		return false, nil
+	case n >= 0 && len(m.rooms) >= n:
+		r.rt.adm.refused.RoomsPerSession.Add(1)
+		err = ErrTooManyRooms
 	}
-	return true, false
+	if err != nil {
+		if len(r.members) == 0 {
+			r.kill() // made for this join: no empty room stays behind
+		}
+		return false, err
+	}
+	r.members[id] = m.s
+	r.snap.Store(nil)
+	m.rooms = append(m.rooms, r)
+	return false, nil
 }
 
 // Leave removes s from the room and reports whether it was a member.

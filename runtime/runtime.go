@@ -31,6 +31,7 @@ type Runtime struct {
 	rooms    *xsync.MapOf[string, *Room]
 	counters session.Counters
 	tel      *telemetry
+	adm      *admission
 
 	mu       sync.Mutex // guards closing and the Add side of serving
 	closing  bool
@@ -43,7 +44,8 @@ type member struct {
 	s     *session.Session
 	mu    sync.Mutex // guards rooms and gone; taken after Room.mu
 	rooms []*Room
-	gone  bool // the session has ended: it joins nothing more
+	gone  bool    // the session has ended: it joins nothing more
+	addr  addrKey // what it counts in the admission table, for release
 }
 
 // New returns a Runtime serving sessions with handler h.
@@ -54,8 +56,12 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 			return nil, err
 		}
 	}
+	if err := o.Limits.check(); err != nil {
+		return nil, err
+	}
 	rt := &Runtime{
 		h:        h,
+		adm:      newAdmission(o.Limits.withDefaults()),
 		sessions: xsync.NewMapOf[uint64, *member](),
 		rooms:    xsync.NewMapOf[string, *Room](),
 		accept: wire.AcceptOptions{
@@ -107,8 +113,10 @@ func defaultTick(c *session.Config) time.Duration {
 }
 
 // ServeHTTP upgrades the request and returns; the session runs on its
-// transport (see Transport) until it ends, which Shutdown waits for. A request that is not a valid upgrade is answered
-// with an HTTP error (see wire.Accept); during Shutdown, with 503.
+// transport (see Transport) until it ends, which Shutdown waits for. A
+// request over a limit is refused before the upgrade, with 503 or 429
+// (see Limits); one that is not a valid upgrade is answered with an HTTP
+// error (see wire.Accept); during Shutdown, with 503.
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.mu.Lock()
 	if rt.closing {
@@ -118,6 +126,13 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt.serving.Add(1)
 	rt.mu.Unlock()
+	// Before the span and the hijack: a flood of refusals costs little.
+	addr, refused := rt.adm.admit(r.RemoteAddr)
+	if refused.status != 0 {
+		refused.write(w)
+		rt.serving.Done()
+		return
+	}
 
 	var span trace.Span
 	if rt.tel.tracer != nil {
@@ -130,11 +145,12 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 		}
+		rt.adm.release(addr)
 		rt.serving.Done()
 		return
 	}
 	s := session.New(u, hooks{rt}, rt.sched, &rt.cfg)
-	m := &member{s: s}
+	m := &member{s: s, addr: addr}
 	if span != nil {
 		span.SetAttributes(attribute.Int64("shockwave.session.id", int64(s.ID())))
 		rt.tel.upgrades.Store(s.ID(), span.SpanContext())
@@ -187,7 +203,8 @@ func (k hooks) OnClose(s *session.Session, err error) {
 			r.remove(s)
 		}
 		// Out of the registry last: a session that Len no longer counts
-		// is in no room.
+		// is in no room, and no longer counts against the limits.
+		k.rt.adm.release(m.addr)
 		k.rt.sessions.Delete(s.ID())
 	}
 	k.rt.h.OnClose(s, err)
@@ -214,6 +231,9 @@ func (rt *Runtime) Len() int { return rt.sessions.Size() }
 
 // Counters returns the backpressure counters of all sessions.
 func (rt *Runtime) Counters() *session.Counters { return rt.cfg.Counters }
+
+// Refused returns the counts of what the limits refused (see Limits).
+func (rt *Runtime) Refused() *Refused { return &rt.adm.refused }
 
 // Shutdown stops accepting upgrades (they get 503), closes every session
 // with 1001 (going away) after the frames already in its mailbox, and waits

@@ -124,6 +124,9 @@ func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider)
 	drops, e := m.Int64ObservableCounter("shockwave.mailbox.drops", metric.WithUnit("{frame}"),
 		metric.WithDescription("Frames dropped by the backpressure policy, and sessions closed by it."))
 	add(e)
+	refused, e := m.Int64ObservableCounter("shockwave.limits.refused", metric.WithUnit("{event}"),
+		metric.WithDescription("Upgrades and joins refused by a limit, by shockwave.limit."))
+	add(e)
 	if err != nil {
 		return nil, err
 	}
@@ -131,14 +134,21 @@ func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider)
 		return metric.WithAttributeSet(attribute.NewSet(attribute.String("shockwave.policy", p.String())))
 	}
 	dropNewest, dropOldest, closed := policy(session.PolicyDropNewest), policy(session.PolicyDropOldest), policy(session.PolicyClose)
+	limits := make([]metric.ObserveOption, len(refusedCounters))
+	for i, c := range refusedCounters {
+		limits[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("shockwave.limit", c.limit)))
+	}
 	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		c := rt.cfg.Counters
 		o.ObserveInt64(active, int64(rt.Len()))
 		o.ObserveInt64(drops, int64(c.DroppedNewest.Load()), dropNewest)
 		o.ObserveInt64(drops, int64(c.DroppedOldest.Load()), dropOldest)
 		o.ObserveInt64(drops, int64(c.ClosedSlow.Load()), closed)
+		for i, lc := range refusedCounters {
+			o.ObserveInt64(refused, int64(lc.count(rt.Refused()).Load()), limits[i])
+		}
 		return nil
-	}, active, drops)
+	}, active, drops, refused)
 	return t, err
 }
 
