@@ -37,3 +37,17 @@ func WithMessageTimeout(d time.Duration) Option {
 func WithAbortSlow() Option {
 	return func(o *Options) error { o.Session.AbortSlow = true; return nil }
 }
+
+// MemoryInUse returns the bytes the Runtime's sessions hold now against
+// their memory budgets: inbound, in messages being assembled; outbound,
+// in frames queued to be written (see Limits). A budget that is off
+// reports 0.
+func (rt *Runtime) MemoryInUse() (inbound, outbound int64) {
+	if b := rt.cfg.InboundBudget; b != nil {
+		inbound = b.InUse()
+	}
+	if b := rt.cfg.OutboundBudget; b != nil {
+		outbound = b.InUse()
+	}
+	return inbound, outbound
+}

@@ -29,9 +29,9 @@ func (rd *Reader) onReadable(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if rd.raw.dst == nil {
-				rd.shrinkBuf() // the goroutine is about to park
-			}
+			// The goroutine is about to park. When reading into the
+			// assembly buffer, the read buffer is empty: it goes back too.
+			rd.shrinkBuf()
 			return false
 		}
 		rd.raw.n, rd.raw.err = max(n, 0), err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
 )
 
 var idleConns = flag.Int("idle.conns", 0, "connections held open by TestIdleMemory (0: as many as the fd limit allows, at most 20,000)")
@@ -36,10 +37,12 @@ func maxConns() int {
 // memStats is what the server process reports about itself.
 type memStats struct {
 	Heap, Stack, Sys uint64
-	RSS              uint64
+	RSS, PeakRSS     uint64
 	Sessions         int
 	Goroutines       int
-	FDs              int // open descriptors, where /proc tells
+	FDs              int   // open descriptors, where /proc tells
+	Inbound          int64 // bytes of messages being assembled (Runtime.MemoryInUse)
+	Refused          uint64
 }
 
 // TestMain turns the test binary into the idle server when asked to, so the
@@ -60,7 +63,14 @@ func idleServer() {
 	// No heartbeat: the test's clients never read, so they cannot answer
 	// a ping, and a ramp slower than the default 45 s (-race on a busy
 	// machine) would see its first sessions closed for a missing pong.
-	rt, err := runtime.New(session.NopHandler{}, runtime.WithTransport(tr), runtime.WithHeartbeat(-1, 0))
+	opts := []runtime.Option{runtime.WithTransport(tr), runtime.WithHeartbeat(-1, 0)}
+	var h session.Handler = session.NopHandler{}
+	if os.Getenv("SHOCKWAVE_BUDGET") != "" { // see TestBudgetUnderLoad
+		h = session.HandlerFunc(func(s *session.Session, m session.Message) error { return s.Send(m.Op, m.Data) })
+		opts = append(opts, runtime.WithMaxMessageSize(budgetMessage),
+			func(o *runtime.Options) error { o.Session.InboundBudget = wire.NewBudget(budgetInbound); return nil })
+	}
+	rt, err := runtime.New(h, opts...)
 	if err != nil {
 		panic(err)
 	}
@@ -76,9 +86,11 @@ func idleServer() {
 		var ms goruntime.MemStats
 		goruntime.ReadMemStats(&ms)
 		fds, _ := os.ReadDir("/proc/self/fd")
+		inbound, _ := rt.MemoryInUse()
 		json.NewEncoder(w).Encode(memStats{
-			Heap: ms.HeapInuse, Stack: ms.StackInuse, Sys: ms.Sys, RSS: rss(),
+			Heap: ms.HeapInuse, Stack: ms.StackInuse, Sys: ms.Sys, RSS: procStatus("VmRSS:"), PeakRSS: procStatus("VmHWM:"),
 			Sessions: rt.Len(), Goroutines: goruntime.NumGoroutine(), FDs: len(fds),
+			Inbound: inbound, Refused: rt.Counters().InboundBudget.Load(),
 		})
 	})
 	fmt.Println(ln.Addr().String())
@@ -89,10 +101,12 @@ func idleServer() {
 	http.Serve(ln, mux)
 }
 
-func rss() uint64 {
+// procStatus returns a size in bytes from /proc/self/status: "VmRSS:",
+// the resident set, or "VmHWM:", its peak.
+func procStatus(key string) uint64 {
 	b, _ := os.ReadFile("/proc/self/status")
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
 			kb, _ := strconv.ParseUint(f[1], 10, 64)
 			return kb << 10
 		}
@@ -106,11 +120,13 @@ type server struct {
 	stop func()
 }
 
-// startServer starts the idle server on transport ("" or "goroutine").
-func startServer(t *testing.T, transport string) server {
+// startServer starts the idle server on transport ("" or "goroutine"),
+// with more environment variables if any.
+func startServer(t *testing.T, transport string, env ...string) server {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SHOCKWAVE_IDLE_SERVER=1", "SHOCKWAVE_TRANSPORT="+transport)
+	cmd.Env = append(cmd.Env, env...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr

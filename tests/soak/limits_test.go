@@ -1,0 +1,212 @@
+package soak
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// maskedFrame encodes a client frame header announcing length bytes,
+// followed by the first len(p) of them.
+func maskedFrame(op wire.Opcode, length int64, p []byte) []byte {
+	h := wire.Header{Fin: true, Opcode: op, Masked: true, Length: length, Key: [4]byte{1, 2, 3, 4}}
+	b := wire.AppendHeader(nil, h)
+	start := len(b)
+	b = append(b, p...)
+	wire.Mask(b[start:], h.Key, 0)
+	return b
+}
+
+// TestHeaderOnlyMemory: 1,000 connections that each send a frame header
+// announcing the largest message and one byte of it, then nothing, cost the
+// server less than 1 KiB each over what they cost idle: memory is taken as
+// bytes arrive, not as lengths are announced (it was 1 MiB each).
+func TestHeaderOnlyMemory(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			const n = 1000
+			srv := startServer(t, tr, "SHOCKWAVE_BUDGET=1")
+			defer srv.stop()
+			conns := upgrade(t, srv.addr, n)
+			defer closeAll(conns)
+			idle := waitSessions(t, srv.addr, "every session open", func(st memStats) bool { return st.Sessions >= n })
+			frame := maskedFrame(wire.OpBinary, budgetMessage, []byte{'x'}) // a 14-byte header
+			for _, c := range conns {
+				if _, err := c.Write(frame); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Each waiting message holds its smallest assembly buffer.
+			held := waitSessions(t, srv.addr, "every header read", func(st memStats) bool { return st.Inbound >= n*512 })
+			per := float64(int64(held.Heap+held.Stack)-int64(idle.Heap+idle.Stack)) / n
+			t.Logf("%s: %d connections, each a header announcing %d bytes and 1 byte: %.0f B each over idle (%d B of assembly buffers in all)",
+				tr, n, budgetMessage, per, held.Inbound)
+			if per > 1024 {
+				t.Errorf("a header costs %.0f B, more than 1 KiB", per)
+			}
+		})
+	}
+}
+
+// The server of TestBudgetUnderLoad: messages up to 1 MiB, and 16 MiB for
+// all the messages being assembled at once.
+const (
+	budgetMessage = 1 << 20
+	budgetInbound = 16 << 20
+)
+
+// TestBudgetUnderLoad: 200 clients send a 1 MiB message (the largest) at
+// once, 200 MiB in all, to a server whose inbound budget is 16 MiB. The
+// ones that would take it past its budget are closed with 1013 (try again
+// later), the others are echoed, the server's peak RSS grows by a fraction
+// of what the messages weigh, and small round trips of other clients all
+// complete meanwhile (their latency is logged, not judged).
+func TestBudgetUnderLoad(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			const big, small = 200, 8
+			srv := startServer(t, tr, "SHOCKWAVE_BUDGET=1")
+			defer srv.stop()
+			bigs := upgrade(t, srv.addr, big)
+			defer closeAll(bigs)
+			smalls := upgrade(t, srv.addr, small)
+			defer closeAll(smalls)
+			base := waitSessions(t, srv.addr, "every session open", func(st memStats) bool { return st.Sessions >= big+small })
+
+			stop := make(chan struct{})
+			var rtts []time.Duration
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			errs := make(chan error, big+small)
+			for i, c := range smalls {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					d, err := pingPong(c, i, stop)
+					mu.Lock()
+					rtts = append(rtts, d...)
+					mu.Unlock()
+					if err != nil {
+						errs <- fmt.Errorf("small client %d: %w", i, err)
+					}
+				}()
+			}
+			frame := maskedFrame(wire.OpBinary, budgetMessage, make([]byte, budgetMessage))
+			var echoed sync.WaitGroup
+			var nEchoed, nRefused int
+			var cmu sync.Mutex
+			for _, c := range bigs {
+				echoed.Add(1)
+				go func() {
+					defer echoed.Done()
+					code, err := sendBig(c, frame)
+					cmu.Lock()
+					defer cmu.Unlock()
+					switch {
+					case err != nil:
+						errs <- err
+					case code == wire.StatusTryAgainLater:
+						nRefused++
+					default:
+						nEchoed++
+					}
+				}()
+			}
+			echoed.Wait()
+			close(stop)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			after := stats(t, srv.addr)
+			slices.Sort(rtts)
+			pct := func(p float64) time.Duration {
+				if len(rtts) == 0 {
+					return 0
+				}
+				return rtts[int(p*float64(len(rtts)-1))]
+			}
+			grew := int64(after.PeakRSS) - int64(base.PeakRSS)
+			t.Logf("%s: %d of %d 1 MiB messages echoed, %d refused with 1013 (server counted %d); peak RSS +%d MiB; "+
+				"%d small round trips meanwhile: p50 %v, p99 %v, max %v",
+				tr, nEchoed, big, nRefused, after.Refused, grew>>20, len(rtts), pct(0.5), pct(0.99), pct(1))
+			if nEchoed+nRefused != big || nEchoed == 0 {
+				t.Errorf("%d echoed and %d refused of %d", nEchoed, nRefused, big)
+			}
+			// Without the budget the messages held 200 MiB at once.
+			if grew > 4*budgetInbound+32<<20 {
+				t.Errorf("peak RSS grew by %d MiB with a budget of %d MiB", grew>>20, budgetInbound>>20)
+			}
+		})
+	}
+}
+
+// sendBig writes frame and reads until its echo or a close frame; it
+// returns the close code, or 0 for the echo.
+func sendBig(c net.Conn, frame []byte) (wire.StatusCode, error) {
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(frame)
+		werr <- err
+	}()
+	rd := wire.NewReader(c, &wire.ReaderOptions{MaxMessageSize: 2 << 20})
+	defer rd.Release()
+	for {
+		op, p, err := rd.Next()
+		switch {
+		case err != nil:
+			return 0, fmt.Errorf("big client: %w", err)
+		case op == wire.OpClose:
+			code, _, _ := wire.ParseClosePayload(p)
+			<-werr // the write fails or ends: either is fine once refused
+			return code, nil
+		case op == wire.OpBinary:
+			if len(p) != budgetMessage {
+				return 0, fmt.Errorf("big client: echo of %d bytes", len(p))
+			}
+			return 0, <-werr
+		}
+	}
+}
+
+// pingPong sends small messages one at a time and times their echoes,
+// until stop.
+func pingPong(c net.Conn, id int, stop <-chan struct{}) ([]time.Duration, error) {
+	rd := wire.NewReader(c, nil)
+	defer rd.Release()
+	var rtts []time.Duration
+	var msg [16]byte
+	for seq := uint64(0); ; seq++ {
+		select {
+		case <-stop:
+			return rtts, nil
+		default:
+		}
+		binary.BigEndian.PutUint64(msg[:], uint64(id))
+		binary.BigEndian.PutUint64(msg[8:], seq)
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		start := time.Now()
+		if _, err := c.Write(maskedFrame(wire.OpBinary, 16, msg[:])); err != nil {
+			return rtts, err
+		}
+		op, p, err := rd.Next()
+		if errors.Is(err, io.EOF) || err == nil && (op != wire.OpBinary || string(p) != string(msg[:])) {
+			return rtts, fmt.Errorf("round trip %d: %v %q %v", seq, op, p, err)
+		}
+		if err != nil {
+			return rtts, err
+		}
+		rtts = append(rtts, time.Since(start))
+		time.Sleep(time.Millisecond)
+	}
+}
