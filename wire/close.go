@@ -1,6 +1,9 @@
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
 
 // ParseClosePayload parses the payload of a close frame. An empty payload
 // yields StatusNoStatusRcvd. A payload of one byte, a code that may not be
@@ -26,9 +29,11 @@ func ParseClosePayload(p []byte) (code StatusCode, reason []byte, err error) {
 
 // AppendClosePayload appends the payload of a close frame carrying code and
 // reason to dst. StatusNoStatusRcvd gives an empty payload. A code that may
-// not be sent is replaced by StatusInternalError, and a reason is cut to fit
-// in a control frame (123 bytes) at a UTF-8 boundary, so the result is always
-// a valid close payload.
+// not be sent is replaced by StatusInternalError, each byte of reason that
+// is not part of valid UTF-8 by U+FFFD, and the reason is cut to fit in a
+// control frame (123 bytes) at a character boundary, so the result is
+// always a valid close payload: a peer fails a connection whose close
+// reason is not UTF-8. It does not allocate.
 func AppendClosePayload(dst []byte, code StatusCode, reason string) []byte {
 	if code == StatusNoStatusRcvd {
 		return dst
@@ -36,14 +41,23 @@ func AppendClosePayload(dst []byte, code StatusCode, reason string) []byte {
 	if !code.Sendable() {
 		code = StatusInternalError
 	}
-	const max = MaxControlPayload - 2
-	if len(reason) > max {
-		n := max
-		for n > 0 && reason[n]&0xC0 == 0x80 { // do not split a character
-			n--
-		}
-		reason = reason[:n]
-	}
 	dst = binary.BigEndian.AppendUint16(dst, uint16(code))
-	return append(dst, reason...)
+	room := MaxControlPayload - 2
+	if len(reason) <= room && utf8.ValidString(reason) {
+		return append(dst, reason...)
+	}
+	for len(reason) > 0 {
+		r, n := utf8.DecodeRuneInString(reason)
+		char := reason[:n]
+		if r == utf8.RuneError && n == 1 {
+			char = string(utf8.RuneError)
+		}
+		if len(char) > room {
+			break
+		}
+		dst = append(dst, char...)
+		room -= len(char)
+		reason = reason[n:]
+	}
+	return dst
 }

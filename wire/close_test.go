@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -142,6 +143,12 @@ func TestAppendClosePayload(t *testing.T) {
 		{"cut before a 4-byte character", 1000, long[:120] + "🎉", closeBody(1000, long[:120])},
 		{"cut after a 4-byte character", 1000, long[:119] + "🎉" + "🎉", closeBody(1000, long[:119]+"🎉")},
 		{"only 4-byte characters", 1000, strings.Repeat("🎉", 40), closeBody(1000, strings.Repeat("🎉", 30))},
+		// A peer fails a connection whose close reason is not UTF-8.
+		{"invalid byte is replaced", 1000, "bad \xff end", closeBody(1000, "bad \uFFFD end")},
+		{"surrogate is replaced", 1000, "\xed\xa0\x80", closeBody(1000, "\uFFFD\uFFFD\uFFFD")},
+		{"truncated character is replaced", 1000, "x\xe2\x82", closeBody(1000, "x\uFFFD\uFFFD")},
+		{"replacement that does not fit is cut", 1000, long[:121] + "\xff", closeBody(1000, long[:121])},
+		{"long reason with an invalid byte", 1000, "\xff" + long, closeBody(1000, "\uFFFD"+long[:120])},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,13 +164,61 @@ func TestAppendClosePayload(t *testing.T) {
 			if err != nil {
 				t.Fatalf("result does not parse: %v", err)
 			}
-			if !strings.HasPrefix(tt.reason, string(reason)) || !utf8.Valid(reason) {
+			// Ranging over a string yields U+FFFD for each invalid byte.
+			var valid strings.Builder
+			for _, r := range tt.reason {
+				valid.WriteRune(r)
+			}
+			if !strings.HasPrefix(valid.String(), string(reason)) || !utf8.Valid(reason) {
 				t.Fatalf("reason %q is not a valid prefix of %q", reason, tt.reason)
 			}
 			if tt.code.Sendable() && code != tt.code {
 				t.Fatalf("code %d, want %d", code, tt.code)
 			}
 		})
+	}
+}
+
+func TestAppendClosePayloadAllocs(t *testing.T) {
+	buf := make([]byte, 0, wire.MaxControlPayload)
+	for _, reason := range []string{"bye", strings.Repeat("x", 200), "bad \xff " + strings.Repeat("é", 100)} {
+		if n := testing.AllocsPerRun(100, func() { wire.AppendClosePayload(buf[:0], 1000, reason) }); n != 0 {
+			t.Errorf("AppendClosePayload(%.10q...): %v allocs per run, want 0", reason, n)
+		}
+	}
+}
+
+// TestCloseErrorAs: errors.As finds a CloseError, value or pointer, for a
+// target of either kind (gorilla/websocket's users write *CloseError), and
+// CloseStatus and CodeOf see it.
+func TestCloseErrorAs(t *testing.T) {
+	want := wire.CloseError{Code: 4001, Reason: "bye"}
+	errs := map[string]error{
+		"value":           want,
+		"wrapped value":   fmt.Errorf("read: %w", want),
+		"pointer":         &want,
+		"wrapped pointer": fmt.Errorf("read: %w", &want),
+		"joined":          errors.Join(errors.New("x"), want),
+	}
+	for name, err := range errs {
+		var v wire.CloseError
+		if !errors.As(err, &v) || v != want {
+			t.Errorf("%s: errors.As into a CloseError = %v", name, v)
+		}
+		var p *wire.CloseError
+		if !errors.As(err, &p) || p == nil || *p != want {
+			t.Errorf("%s: errors.As into a *CloseError = %v", name, p)
+		}
+		if got := wire.CloseStatus(err); got != want.Code {
+			t.Errorf("%s: CloseStatus = %v", name, got)
+		}
+		if got := wire.CodeOf(err); got != want.Code {
+			t.Errorf("%s: CodeOf = %v", name, got)
+		}
+	}
+	var p *wire.CloseError
+	if errors.As(errors.New("x"), &p) || errors.As(wire.ErrMessageTooBig, &p) {
+		t.Error("errors.As found a CloseError in another error")
 	}
 }
 

@@ -1,9 +1,12 @@
 package wire
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -23,13 +26,15 @@ type Options struct {
 	// ReadBufferSize is the size of the pooled read buffer; messages that fit
 	// in it are returned without a copy. Defaults to DefaultReadBufferSize.
 	ReadBufferSize int
-	// CloseTimeout bounds how long Close waits for the peer's close frame.
-	// Defaults to DefaultCloseTimeout.
+	// CloseTimeout bounds the whole of Close: sending the close frame
+	// (waiting for another write to finish, if need be) and waiting for the
+	// peer's. It bounds likewise the close frame sent when the peer breaks
+	// the protocol or closes. Defaults to DefaultCloseTimeout.
 	CloseTimeout time.Duration
-	// OnPing, if set, is called by ReadMessage with the payload of every
-	// ping, before the pong is sent. OnPong likewise for every pong. They run
-	// on the goroutine calling ReadMessage; the payload is valid only during
-	// the call.
+	// OnPing, if set, is called by Read with the payload of every ping,
+	// before the pong is sent. OnPong likewise for every pong. They run on
+	// the goroutine calling Read; the payload is valid only during the
+	// call.
 	OnPing func(payload []byte)
 	OnPong func(payload []byte)
 }
@@ -37,10 +42,12 @@ type Options struct {
 // Conn is a WebSocket connection, server or client side. Get one from Accept
 // or Dial.
 //
-// One goroutine may read (ReadMessage) while any number write: writes are
-// serialised inside Conn, so frames never interleave. ReadMessage answers
-// pings and the closing handshake itself, so a connection must be read for
-// those to work.
+// One goroutine may read (Read or ReadMessage) while any number write:
+// writes are serialised inside Conn, so frames never interleave. Read
+// answers pings and the closing handshake itself, so a connection must be
+// read for those to work.
+//
+// Lock order: readMu, then wlock; an interrupter's mutex is taken alone.
 type Conn struct {
 	nc          net.Conn
 	rd          Reader
@@ -49,12 +56,21 @@ type Conn struct {
 	subprotocol string
 	opts        Options
 
-	readMu   sync.Mutex
+	readMu   sync.Mutex    // held by the reading goroutine
 	readDone chan struct{} // closed when reading has ended
+	rint     interrupter   // ends a read when its context ends
+	pongOwed bool          // readMu guards pongOwed, pongLen and pong
+	pongLen  uint8
+	pong     [MaxControlPayload]byte // payload of the ping not yet answered
 
-	wmu       sync.Mutex
-	closeSent bool  // wmu guards closeSent, werr and the scratch below
-	werr      error // sticky write error
+	// wlock serialises writes: a one-slot channel rather than a sync.Mutex,
+	// so that a writer can stop waiting for it when its context ends (a
+	// write blocked on a peer that does not read holds it).
+	wlock     chan struct{}
+	wint      interrupter // ends a write when its context ends
+	closeSent bool        // wlock guards closeSent, wfrag, werr and the scratch
+	wfrag     Opcode      // opcode of the fragmented message being sent, or 0
+	werr      error       // sticky write error
 	whdr      [MaxHeaderSize]byte
 	wctl      [MaxControlPayload]byte
 	warr      [2][]byte
@@ -64,7 +80,13 @@ type Conn struct {
 }
 
 func newConn(nc net.Conn, server bool, buffered []byte, subprotocol string, o *Options) *Conn {
-	c := &Conn{nc: nc, server: server, subprotocol: subprotocol, readDone: make(chan struct{})}
+	c := &Conn{
+		nc:          nc,
+		server:      server,
+		subprotocol: subprotocol,
+		readDone:    make(chan struct{}),
+		wlock:       make(chan struct{}, 1),
+	}
 	if o != nil {
 		c.opts = *o
 	}
@@ -89,26 +111,66 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 
 // NetConn returns the underlying connection. Reading from or writing to it
 // corrupts the WebSocket stream; it is there for deadlines and addresses.
+// Deadlines work as Read and Write describe.
 func (c *Conn) NetConn() net.Conn { return c.nc }
 
-// ReadMessage returns the next text or binary message. The payload is valid
-// only until the next call of ReadMessage: copy it to keep it.
+// Read returns the next text or binary message, waiting for it until ctx
+// ends. The payload is valid only until the next call of Read or
+// ReadMessage: copy it to keep it.
 //
 // Pings are answered with pongs, and a close frame is answered and returned
-// as a CloseError. When the peer breaks the protocol, ReadMessage fails the
+// as a CloseError. When the peer breaks the protocol, Read fails the
 // connection with the matching close code and returns the *ProtocolError.
-// Every error is final: the connection is closed by then. On the steady path
-// ReadMessage does not allocate.
-func (c *Conn) ReadMessage() (Opcode, []byte, error) {
+// Those errors, and the transport's, are final: the connection is closed by
+// then.
+//
+// When ctx ends first, Read returns ctx.Err() and the connection stays
+// usable: a message half received is kept, and a later Read returns it
+// whole. A read deadline set with NetConn().SetReadDeadline does the same,
+// with an error matching os.ErrDeadlineExceeded; reading goes on once the
+// deadline is moved. (A Read whose ctx ends clears that deadline.) A ping
+// read before ctx ended is answered all the same, by this Read or, if its
+// pong could not go out in time, by the next.
+//
+// On the steady path Read does not allocate when ctx cannot end, as with
+// context.Background; otherwise it makes the allocations of
+// context.AfterFunc.
+func (c *Conn) Read(ctx context.Context) (Opcode, []byte, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	return c.readMessage()
+	if ctx.Done() == nil {
+		return c.readMessage(ctx)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
+	}
+	stop := c.rint.arm(ctx, c.nc, false)
+	op, p, err := c.readMessage(ctx)
+	if c.rint.disarm(stop, c.nc, false) && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = ctx.Err()
+	}
+	return op, p, err
 }
 
-func (c *Conn) readMessage() (Opcode, []byte, error) {
+// ReadMessage is Read(context.Background()): it waits for the next message
+// as long as it takes, or until a read deadline set with
+// NetConn().SetReadDeadline passes.
+func (c *Conn) ReadMessage() (Opcode, []byte, error) {
+	return c.Read(context.Background())
+}
+
+func (c *Conn) readMessage(ctx context.Context) (Opcode, []byte, error) {
+	if c.pongOwed {
+		if err := c.answerPing(ctx, c.pong[:c.pongLen]); err != nil {
+			return 0, nil, c.fail(err)
+		}
+	}
 	for {
 		op, p, err := c.rd.Next()
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return 0, nil, err // the Reader resumes where it stopped
+			}
 			return 0, nil, c.fail(err)
 		}
 		switch op {
@@ -116,7 +178,7 @@ func (c *Conn) readMessage() (Opcode, []byte, error) {
 			if c.opts.OnPing != nil {
 				c.opts.OnPing(p)
 			}
-			if err := c.writeControl(OpPong, p); err != nil && !errors.Is(err, ErrClosed) {
+			if err := c.answerPing(ctx, p); err != nil {
 				return 0, nil, c.fail(err)
 			}
 		case OpPong:
@@ -131,7 +193,38 @@ func (c *Conn) readMessage() (Opcode, []byte, error) {
 	}
 }
 
-// peerClosed answers a close frame and returns what ReadMessage reports.
+// answerPing sends the pong for a ping. A pong that could not go out before
+// ctx ended or a write deadline passed is kept, for the next read to send,
+// and reading goes on: the read sees ctx's end itself. Only the latest such
+// pong is kept, as RFC 6455 section 5.5.3 allows. Once our close frame is
+// sent, no pong is due. Any other error ends the connection.
+func (c *Conn) answerPing(ctx context.Context, p []byte) error {
+	err := c.writeFrame(ctx, OpPong, true, p)
+	var cut *cutError
+	switch {
+	case err == nil:
+	case errors.As(err, &cut):
+		return err
+	case errors.Is(err, ErrClosed):
+	case interrupted(err):
+		c.pongLen = uint8(copy(c.pong[:], p))
+		c.pongOwed = true
+		return nil
+	default:
+		return err
+	}
+	c.pongOwed = false
+	return nil
+}
+
+// interrupted reports whether err is a context's end or a deadline, which
+// leave the connection usable.
+func interrupted(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// peerClosed answers a close frame and returns what Read reports.
 func (c *Conn) peerClosed(p []byte) error {
 	code, reason, err := ParseClosePayload(p)
 	if err != nil {
@@ -142,104 +235,222 @@ func (c *Conn) peerClosed(p []byte) error {
 	// our close frame already, that was the answer. The echo is best
 	// effort: a peer that drops the connection right after its close frame
 	// must still be reported as having closed.
-	c.writeClose(code, "")
+	ctx, cancel := c.closeContext()
+	c.writeClose(ctx, code, "")
+	cancel()
 	return ce
+}
+
+// closeContext bounds what ending the connection writes and waits for: a
+// peer that does not read must not hold it longer than CloseTimeout.
+func (c *Conn) closeContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), c.opts.CloseTimeout)
 }
 
 // fail ends reading with err: a protocol error is reported to the peer with
 // its close code, and the transport lingers until the peer has read it;
 // otherwise the transport is closed at once.
 func (c *Conn) fail(err error) error {
+	select {
+	case <-c.readDone:
+		return err // failed already; err is the Reader's sticky error
+	default:
+	}
 	var pe *ProtocolError
-	if errors.As(err, &pe) && c.writeClose(pe.Code, pe.Msg) == nil {
-		c.closeOnce.Do(func() { Linger(c.nc, c.opts.CloseTimeout) })
+	if errors.As(err, &pe) {
+		ctx, cancel := c.closeContext()
+		if c.writeClose(ctx, pe.Code, pe.Msg) == nil {
+			deadline, _ := ctx.Deadline()
+			c.closeOnce.Do(func() { Linger(c.nc, time.Until(deadline)) })
+		}
+		cancel()
 	}
 	c.closeTransport()
 	c.rd.err = err
-	select {
-	case <-c.readDone:
-	default:
-		close(c.readDone)
-	}
+	close(c.readDone)
 	return err
 }
 
-// WriteMessage writes p as one message of type op (OpText or OpBinary) in
-// one frame. A server writes header and payload with one vectored write and
-// does not copy p; a client masks a pooled copy. It does not allocate on the
-// steady path. Text must be valid UTF-8: it is not checked here.
+// WriteMessage is Write(context.Background(), op, p): it waits as long as
+// the peer takes, or until a write deadline set with
+// NetConn().SetWriteDeadline passes.
 func (c *Conn) WriteMessage(op Opcode, p []byte) error {
-	return c.WriteFrame(op, true, p)
+	return c.Write(context.Background(), op, p)
+}
+
+// Write writes p as one message of type op (OpText or OpBinary; any other
+// is ErrWriteNotData) in one frame, waiting until ctx ends. A server writes
+// header and payload with one vectored write and does not copy p; a client
+// masks a pooled copy. Text must be valid UTF-8: it is not checked here.
+//
+// When ctx ends, or a write deadline set with NetConn().SetWriteDeadline
+// passes, before any of the frame went out (while another write held the
+// connection, or the peer's window was full), Write returns ctx.Err() (or
+// the deadline error) and the connection is as it was. When that happens
+// with part of the frame sent, the peer would wait for the rest forever:
+// the connection is closed, and the error matches ErrClosed. (Over TLS,
+// crypto/tls refuses every write after one has timed out.)
+//
+// A frame that RFC 6455 forbids is refused with a *UsageError (see the
+// ErrWrite values) and nothing is sent. On the steady path Write does not
+// allocate when ctx cannot end, as with context.Background.
+func (c *Conn) Write(ctx context.Context, op Opcode, p []byte) error {
+	if op != OpText && op != OpBinary {
+		return ErrWriteNotData
+	}
+	return c.writeFrame(ctx, op, true, p)
 }
 
 // WriteFrame writes one frame, for sending a message in fragments: the first
 // frame has the message's opcode, the others OpContinuation, and the last
-// has fin set. Control frames may be sent between fragments; another
-// message may not.
+// has fin set. Pings and pongs may be sent between fragments; another
+// message may not. A frame out of that order, a reserved opcode, a close
+// frame (Close sends it), or a control frame without fin or longer than
+// 125 bytes is refused with a *UsageError and nothing is sent. Deadlines
+// work as for Write.
 func (c *Conn) WriteFrame(op Opcode, fin bool, p []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.closeSent {
-		return ErrClosed
-	}
-	return c.writeFrameLocked(op, fin, p)
+	return c.writeFrame(context.Background(), op, fin, p)
 }
 
-// Ping sends a ping with payload p (at most 125 bytes).
-func (c *Conn) Ping(p []byte) error { return c.writeControl(OpPing, p) }
+// Ping sends a ping with payload p (at most 125 bytes, or
+// ErrWriteControlTooLong).
+func (c *Conn) Ping(p []byte) error { return c.writeFrame(context.Background(), OpPing, true, p) }
 
-// Pong sends an unsolicited pong with payload p (at most 125 bytes).
-func (c *Conn) Pong(p []byte) error { return c.writeControl(OpPong, p) }
+// Pong sends an unsolicited pong with payload p (at most 125 bytes, or
+// ErrWriteControlTooLong).
+func (c *Conn) Pong(p []byte) error { return c.writeFrame(context.Background(), OpPong, true, p) }
 
-func (c *Conn) writeControl(op Opcode, p []byte) error {
-	if len(p) > MaxControlPayload {
-		return ErrControlTooLong
+// writeFrame sends a frame other than close, refusing what RFC 6455
+// forbids: the rules on a frame alone are checked before the write lock,
+// the order of fragments under it.
+func (c *Conn) writeFrame(ctx context.Context, op Opcode, fin bool, p []byte) error {
+	switch {
+	case op.IsReserved():
+		return ErrWriteReservedOpcode
+	case op == OpClose:
+		return ErrWriteClose
+	case op.IsControl() && !fin:
+		return ErrWriteFragmentedControl
+	case op.IsControl() && len(p) > MaxControlPayload:
+		return ErrWriteControlTooLong
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.closeSent {
+	if err := c.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer c.unlockWrite()
+	switch {
+	case c.closeSent:
 		return ErrClosed
+	case op == OpContinuation && c.wfrag == 0:
+		return ErrWriteUnexpectedContinue
+	case (op == OpText || op == OpBinary) && c.wfrag != 0:
+		return ErrWriteExpectedContinue
 	}
-	return c.writeFrameLocked(op, true, p)
+	if err := c.writeLocked(ctx, op, fin, p); err != nil {
+		return err
+	}
+	if !op.IsControl() {
+		if fin {
+			c.wfrag = 0
+		} else if op != OpContinuation {
+			c.wfrag = op
+		}
+	}
+	return nil
 }
 
 // writeClose sends a close frame once; later calls return ErrClosed.
-func (c *Conn) writeClose(code StatusCode, reason string) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+func (c *Conn) writeClose(ctx context.Context, code StatusCode, reason string) error {
+	if err := c.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer c.unlockWrite()
 	if c.closeSent {
 		return ErrClosed
 	}
 	c.closeSent = true
-	return c.writeFrameLocked(OpClose, true, AppendClosePayload(c.wctl[:0], code, reason))
+	return c.writeLocked(ctx, OpClose, true, AppendClosePayload(c.wctl[:0], code, reason))
 }
 
-func (c *Conn) writeFrameLocked(op Opcode, fin bool, p []byte) error {
+// lockWrite takes the write lock, or gives up when ctx ends.
+func (c *Conn) lockWrite(ctx context.Context) error {
+	select {
+	case c.wlock <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case c.wlock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Conn) unlockWrite() { <-c.wlock }
+
+// writeLocked writes a frame, ended by ctx or a write deadline. One that
+// ends it before any byte went out leaves the connection as it was; one
+// that cuts the frame closes it. Other errors stick.
+func (c *Conn) writeLocked(ctx context.Context, op Opcode, fin bool, p []byte) error {
 	if c.werr != nil {
 		return c.werr
 	}
+	if ctx.Done() == nil {
+		n, err := c.send(op, fin, p)
+		return c.writeFailed(err, n, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	stop := c.wint.arm(ctx, c.nc, true)
+	n, err := c.send(op, fin, p)
+	if c.wint.disarm(stop, c.nc, true) && errors.Is(err, os.ErrDeadlineExceeded) {
+		return c.writeFailed(err, n, ctx.Err())
+	}
+	return c.writeFailed(err, n, err)
+}
+
+// writeFailed classifies the error of a write that sent n bytes: a
+// deadline that passed before the first byte leaves the connection as it
+// was and returns cause (the deadline's error or ctx's); one that cut the
+// frame closes the connection.
+func (c *Conn) writeFailed(err error, n int64, cause error) error {
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, os.ErrDeadlineExceeded):
+		c.werr = err
+	case n == 0:
+		return cause
+	default:
+		c.werr = &cutError{cause}
+		c.closeTransport()
+	}
+	return c.werr
+}
+
+// send writes a frame and returns the bytes written.
+func (c *Conn) send(op Opcode, fin bool, p []byte) (int64, error) {
 	h := Header{Fin: fin, Opcode: op, Length: int64(len(p))}
-	var err error
 	switch {
 	case !c.server:
 		h.Masked = true
 		key := rand.Uint32()
 		h.Key = [4]byte{byte(key), byte(key >> 8), byte(key >> 16), byte(key >> 24)}
-		err = c.writeMasked(h, p)
+		return c.writeMasked(h, p)
 	case c.vectored:
 		c.warr = [2][]byte{AppendHeader(c.whdr[:0], h), p}
 		c.wbufs = c.warr[:]
-		_, err = c.wbufs.WriteTo(c.nc)
+		n, err := c.wbufs.WriteTo(c.nc)
 		c.warr = [2][]byte{} // do not keep the caller's payload alive
+		return n, err
 	default:
 		bp := bufpool.Get(MaxHeaderSize + len(p))
-		_, err = c.nc.Write(append(AppendHeader((*bp)[:0], h), p...))
+		n, err := c.nc.Write(append(AppendHeader((*bp)[:0], h), p...))
 		bufpool.Put(bp)
+		return int64(n), err
 	}
-	if err != nil {
-		c.werr = err
-	}
-	return err
 }
 
 // maskChunk bounds the buffer a client masks its payload in: longer
@@ -248,51 +459,63 @@ const maskChunk = 64 << 10
 
 // writeMasked writes a client frame: the payload is masked into a pooled
 // copy (the caller's bytes are not touched), in chunks of at most maskChunk.
-func (c *Conn) writeMasked(h Header, p []byte) error {
+func (c *Conn) writeMasked(h Header, p []byte) (int64, error) {
 	bp := bufpool.Get(MaxHeaderSize + min(len(p), maskChunk))
 	defer bufpool.Put(bp)
 	b := AppendHeader((*bp)[:0], h)
 	pos := 0
+	var sent int64
 	for {
 		n := min(len(p), cap(b)-len(b))
 		start := len(b)
 		b = append(b, p[:n]...)
 		pos = Mask(b[start:], h.Key, pos)
 		p = p[n:]
-		if _, err := c.nc.Write(b); err != nil || len(p) == 0 {
-			return err
+		m, err := c.nc.Write(b)
+		sent += int64(m)
+		if err != nil || len(p) == 0 {
+			return sent, err
 		}
 		b = b[:0]
 	}
 }
 
 // Close performs the closing handshake: it sends a close frame with code and
-// reason (cut to 123 bytes), waits up to CloseTimeout for the peer's close
-// frame, and closes the transport. If another goroutine is in ReadMessage,
-// that call sees the peer's answer and returns it; otherwise Close reads and
-// discards messages until the answer comes. Close may be called from any
-// goroutine; once a close frame has been sent, it closes the transport and
-// returns ErrClosed.
+// reason, waits for the peer's close frame, and closes the transport, all
+// within CloseTimeout. A code that may not be sent is replaced by
+// StatusInternalError, and the reason is made valid UTF-8 and cut to 123
+// bytes (see AppendClosePayload). If another goroutine is in Read, that
+// call sees the peer's answer and returns it; otherwise Close reads and
+// discards messages until the answer comes. A write blocked on a peer that
+// does not read holds Close until CloseTimeout at most: then the transport
+// is closed, which ends that write too.
+//
+// Close may be called from any goroutine; once a close frame has been
+// sent, it closes the transport and returns ErrClosed.
 func (c *Conn) Close(code StatusCode, reason string) error {
-	if err := c.writeClose(code, reason); err != nil {
+	ctx, cancel := c.closeContext()
+	defer cancel()
+	if err := c.writeClose(ctx, code, reason); err != nil {
 		c.closeTransport()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("websocket: close frame not sent within CloseTimeout (%v): %w", c.opts.CloseTimeout, err)
+		}
 		return err
 	}
 	if c.readMu.TryLock() {
-		c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
+		deadline, _ := ctx.Deadline()
+		c.nc.SetReadDeadline(deadline)
 		for {
-			if _, _, err := c.readMessage(); err != nil {
+			if _, _, err := c.readMessage(ctx); err != nil {
 				break
 			}
 		}
 		c.readMu.Unlock()
 	} else {
-		t := time.NewTimer(c.opts.CloseTimeout)
 		select {
 		case <-c.readDone:
-		case <-t.C:
+		case <-ctx.Done():
 		}
-		t.Stop()
 	}
 	c.closeTransport()
 	return nil
@@ -325,4 +548,57 @@ func (c *Conn) closeTransport() error {
 	err := ErrClosed
 	c.closeOnce.Do(func() { err = c.nc.Close() })
 	return err
+}
+
+// interrupter ends a read or a write blocked on a net.Conn when a context
+// ends, by moving the connection's deadline to the past, and clears the
+// deadline afterwards. The function context.AfterFunc runs may run late,
+// after the call it was armed for has returned: gen tells it so, and it
+// then leaves the deadline alone.
+type interrupter struct {
+	mu    sync.Mutex
+	gen   uint64 // mu guards gen and fired
+	fired bool
+}
+
+// arm makes ctx's end interrupt the read (or write) on nc. The caller
+// passes what it returns to disarm once the read or write returns.
+func (g *interrupter) arm(ctx context.Context, nc net.Conn, write bool) (stop func() bool) {
+	g.mu.Lock()
+	g.gen++
+	gen := g.gen
+	g.mu.Unlock()
+	return context.AfterFunc(ctx, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.gen == gen {
+			g.fired = true
+			setDeadline(nc, write, time.Unix(1, 0))
+		}
+	})
+}
+
+// disarm undoes arm and reports whether ctx's end moved the deadline, which
+// it then clears.
+func (g *interrupter) disarm(stop func() bool, nc net.Conn, write bool) bool {
+	if stop() {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gen++
+	fired := g.fired
+	if fired {
+		g.fired = false
+		setDeadline(nc, write, time.Time{})
+	}
+	return fired
+}
+
+func setDeadline(nc net.Conn, write bool, t time.Time) {
+	if write {
+		nc.SetWriteDeadline(t)
+	} else {
+		nc.SetReadDeadline(t)
+	}
 }

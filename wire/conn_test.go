@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -110,4 +111,63 @@ func TestCloseFromServer(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != 4001 || ce.Reason != "go away" {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestConnZeroAllocs: on the steady path a round trip through an echo
+// server (WriteMessage and ReadMessage on both sides, or Write and Read
+// with a context that cannot end) does not allocate, once the pools are
+// warm. Allocations are counted process-wide, so the server's count too.
+func TestConnZeroAllocs(t *testing.T) {
+	if raceEnabled() {
+		t.Skip("the race detector makes sync.Pool drop buffers")
+	}
+	c := dial(t, echoServer(t, nil), nil)
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		f    func(p []byte) ([]byte, error)
+	}{
+		{"WriteMessage/ReadMessage", func(p []byte) ([]byte, error) {
+			if err := c.WriteMessage(wire.OpBinary, p); err != nil {
+				return nil, err
+			}
+			_, got, err := c.ReadMessage()
+			return got, err
+		}},
+		{"Write/Read", func(p []byte) ([]byte, error) {
+			if err := c.Write(ctx, wire.OpBinary, p); err != nil {
+				return nil, err
+			}
+			_, got, err := c.Read(ctx)
+			return got, err
+		}},
+	}
+	for _, tt := range tests {
+		for _, n := range []int{32, 1 << 10, 64 << 10} {
+			p := bytes.Repeat([]byte{0xA5}, n)
+			roundTrip := func() {
+				if got, err := tt.f(p); err != nil || len(got) != n {
+					t.Fatalf("%s: %d bytes, %v", tt.name, len(got), err)
+				}
+			}
+			for range 10 {
+				roundTrip()
+			}
+			if a := testing.AllocsPerRun(100, roundTrip); a != 0 {
+				t.Errorf("%s of %d bytes: %v allocs per round trip, want 0", tt.name, n, a)
+			}
+		}
+	}
+}
+
+// raceEnabled reports whether the test was built with -race.
+func raceEnabled() bool {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-race" {
+				return s.Value == "true"
+			}
+		}
+	}
+	return false
 }

@@ -7,11 +7,13 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -35,20 +37,48 @@ type DialOptions struct {
 	// TLSConfig configures TLS for wss:// URLs. Defaults to a config with
 	// the URL's host as ServerName.
 	TLSConfig *tls.Config
+
+	// HandshakeTimeout bounds the opening handshake when ctx has no earlier
+	// deadline: the TCP connect, the TLS handshake for wss://, sending the
+	// upgrade request and reading the response, so that a server that
+	// accepts and never answers does not hold Dial for ever.
+	// Defaults to DefaultDialTimeout.
+	HandshakeTimeout time.Duration
 }
 
-// Dial opens a WebSocket connection to a ws:// or wss:// URL. The context
-// bounds the dial and the handshake, not the connection after it. The
-// response is returned even when the handshake fails, if the server sent
-// one; its body is closed.
+// DefaultDialTimeout bounds the client's side of the opening handshake,
+// as gorilla/websocket's DefaultDialer does (45 s there), with room for a
+// slow network and TLS.
+const DefaultDialTimeout = 30 * time.Second
+
+// maxResponseHeader bounds the response to the upgrade request, status line
+// and header together: a server sending header lines without end must not
+// make Dial hold ever more memory. It is net/http's server default for a
+// request header.
+const maxResponseHeader = 1 << 20
+
+// Dial opens a WebSocket connection to a ws:// or wss:// URL. The context,
+// and HandshakeTimeout, bound the dial and the handshake, not the
+// connection after it. The response is returned even when the handshake
+// fails, if the server sent one; its body is closed.
+//
+// The handshake fails, with a *HandshakeError, unless the server answers
+// 101 with the right Sec-WebSocket-Accept, a subprotocol that was offered
+// (or none), and no extension (none is offered).
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
 	var o DialOptions
 	if opts != nil {
 		o = *opts
 	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultDialTimeout
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, nil, err
+	}
+	if u.Hostname() == "" {
+		return nil, nil, errors.New("websocket: URL " + strqt(rawURL) + " has no host")
 	}
 	var secure bool
 	switch u.Scheme {
@@ -70,22 +100,35 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	nc, err := dial(ctx, "tcp", addr)
+	hctx, cancel := context.WithTimeout(ctx, o.HandshakeTimeout)
+	defer cancel()
+	nc, err := dial(hctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, dialError(ctx, hctx, &o, err)
 	}
-	// Bound the handshake by ctx: a cancel unblocks any read or write.
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	c, resp, err := handshake(ctx, nc, u, secure, &o)
+	// Bound the handshake by hctx: its end unblocks any read or write.
+	stop := context.AfterFunc(hctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	c, resp, err := handshake(hctx, nc, u, secure, &o)
 	if !stop() || err != nil {
 		nc.Close()
-		if err == nil || ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return nil, resp, err
+		return nil, resp, dialError(ctx, hctx, &o, err)
 	}
 	nc.SetDeadline(time.Time{})
 	return c, resp, nil
+}
+
+// dialError returns what ended the handshake: the caller's ctx
+// (ctx.Err()), HandshakeTimeout, or else err. A context that ends as the
+// handshake succeeds ends it too, as its deadline may have cut the
+// connection.
+func dialError(ctx, hctx context.Context, o *DialOptions, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case hctx.Err() != nil:
+		return fmt.Errorf("websocket: no handshake within HandshakeTimeout (%v): %w", o.HandshakeTimeout, context.DeadlineExceeded)
+	}
+	return err
 }
 
 func handshake(ctx context.Context, nc net.Conn, u *url.URL, secure bool, o *DialOptions) (*Conn, *http.Response, error) {
@@ -135,7 +178,8 @@ func handshake(ctx context.Context, nc net.Conn, u *url.URL, secure bool, o *Dia
 	if err := bw.Flush(); err != nil {
 		return nil, nil, err
 	}
-	br := bufio.NewReaderSize(nc, 4096)
+	lr := &headerLimit{r: nc, n: maxResponseHeader}
+	br := bufio.NewReaderSize(lr, 4096)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		return nil, nil, err
@@ -149,21 +193,56 @@ func handshake(ctx context.Context, nc net.Conn, u *url.URL, secure bool, o *Dia
 		}
 		return nil, resp, &HandshakeError{Status: resp.StatusCode, Msg: msg}
 	}
+	if msg := checkResponse(resp.Header, key, o.Subprotocols); msg != "" {
+		return nil, resp, &HandshakeError{Status: resp.StatusCode, Msg: msg}
+	}
+	return newConn(nc, false, buffered(br), resp.Header.Get("Sec-WebSocket-Protocol"), &o.Options), resp, nil
+}
+
+// checkResponse checks the header of a 101 response (RFC 6455 section
+// 4.1) and says what is wrong with it, or returns "". Each field the
+// handshake depends on must stand once: a second line could say something
+// else than the one checked.
+func checkResponse(h http.Header, key string, offered []string) string {
 	var acc [28]byte
+	accept := h.Values("Sec-WebSocket-Accept")
+	subs := h.Values("Sec-WebSocket-Protocol")
+	var ext string
+	headerTokens(h, "Sec-WebSocket-Extensions", func(t string) bool { ext = t; return false })
 	switch {
-	case !headerHasToken(resp.Header, "Upgrade", "websocket"):
-		return nil, resp, &HandshakeError{Status: resp.StatusCode, Msg: "response lacks Upgrade: websocket"}
-	case !headerHasToken(resp.Header, "Connection", "upgrade"):
-		return nil, resp, &HandshakeError{Status: resp.StatusCode, Msg: "response lacks Connection: Upgrade"}
-	case resp.Header.Get("Sec-WebSocket-Accept") != string(AcceptKey(&acc, key)):
-		return nil, resp, &HandshakeError{Status: resp.StatusCode, Msg: "wrong Sec-WebSocket-Accept"}
+	case !headerHasToken(h, "Upgrade", "websocket"):
+		return "response lacks Upgrade: websocket"
+	case !headerHasToken(h, "Connection", "upgrade"):
+		return "response lacks Connection: Upgrade"
+	case len(accept) != 1 || accept[0] != string(AcceptKey(&acc, key)):
+		return "wrong Sec-WebSocket-Accept"
+	case len(subs) > 1:
+		return "server chose more than one subprotocol"
+	case len(subs) == 1 && subs[0] != "" && !slices.Contains(offered, subs[0]):
+		return "server chose subprotocol " + strconv.Quote(subs[0]) + ", which was not offered"
+	case ext != "":
+		return "server chose extension " + strconv.Quote(ext) + ", which was not offered"
 	}
-	sub := resp.Header.Get("Sec-WebSocket-Protocol")
-	if sub != "" && !slices.Contains(o.Subprotocols, sub) {
-		return nil, resp, &HandshakeError{Status: resp.StatusCode, Msg: "server chose subprotocol " + strqt(sub) + ", which was not offered"}
+	return ""
+}
+
+// headerLimit reads from r until n bytes have come, then fails: it bounds
+// what the response to the upgrade request may take.
+type headerLimit struct {
+	r io.Reader
+	n int
+}
+
+var errResponseTooLong = errors.New("websocket: response header longer than 1 MiB")
+
+func (l *headerLimit) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errResponseTooLong
 	}
-	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
-		return nil, resp, &HandshakeError{Status: resp.StatusCode, Msg: "server chose extensions " + strqt(ext) + ", which were not offered"}
+	if len(p) > l.n {
+		p = p[:l.n]
 	}
-	return newConn(nc, false, buffered(br), sub, &o.Options), resp, nil
+	n, err := l.r.Read(p)
+	l.n -= n
+	return n, err
 }

@@ -85,9 +85,26 @@ func (c StatusCode) String() string {
 
 // CloseError is the close frame a peer sent, or the one this side sent when
 // it failed the connection. It is a value: compare codes, not pointers.
+// errors.As fills a *CloseError target as well as a CloseError one, for
+// code written against gorilla/websocket, whose CloseError is a pointer.
 type CloseError struct {
 	Code   StatusCode
 	Reason string
+}
+
+// As lets errors.As find a CloseError for a **CloseError target (a
+// variable of type *CloseError), which a value in the chain would not
+// match by type, and a *CloseError in the chain for a CloseError target.
+func (e CloseError) As(target any) bool {
+	switch t := target.(type) {
+	case **CloseError:
+		*t = &e
+		return true
+	case *CloseError:
+		*t = e
+		return true
+	}
+	return false
 }
 
 func (e CloseError) Error() string {
@@ -139,6 +156,46 @@ var (
 // ErrClosed is returned by writes after the close frame was sent, and by
 // every call on a connection whose transport is closed. It is net.ErrClosed.
 var ErrClosed = net.ErrClosed
+
+// UsageError is a frame the caller asked to send that RFC 6455 forbids: the
+// caller's mistake, not the peer's, so it is not a *ProtocolError. Nothing
+// was sent and the connection is still usable. Test with errors.Is and the
+// ErrWrite values below; errors.Is also matches a UsageError with the
+// *ProtocolError of the same rule broken by a peer (ErrWriteControlTooLong
+// with ErrControlTooLong, and so on), for code that checks either.
+type UsageError struct {
+	Msg  string
+	rule *ProtocolError // the same rule broken by a peer, if there is one
+}
+
+func (e *UsageError) Error() string { return "websocket: cannot send: " + e.Msg }
+
+// Is reports whether target is the *ProtocolError of the same rule.
+func (e *UsageError) Is(target error) bool { return e.rule != nil && target == e.rule }
+
+// The frames a write refuses to send. Each is a *UsageError.
+var (
+	ErrWriteReservedOpcode     = &UsageError{"reserved opcode", ErrReservedOpcode}
+	ErrWriteControlTooLong     = &UsageError{"control frame payload longer than 125 bytes", ErrControlTooLong}
+	ErrWriteFragmentedControl  = &UsageError{"control frame without fin", ErrFragmentedControl}
+	ErrWriteUnexpectedContinue = &UsageError{"continuation frame without a fragmented message begun", ErrUnexpectedContinue}
+	ErrWriteExpectedContinue   = &UsageError{"new message while a fragmented one is unfinished", ErrExpectedContinue}
+	ErrWriteNotData            = &UsageError{"WriteMessage takes OpText or OpBinary; Ping, Pong and Close send the others", nil}
+	ErrWriteClose              = &UsageError{"close frames are sent by Close, which does the closing handshake", nil}
+)
+
+// cutError is what a write returns when its deadline or context ended it
+// after part of its frame went out: the peer waits for the rest of a frame
+// that will never come, so the connection is closed. It is ErrClosed for
+// errors.Is, and deliberately not a deadline or context error: those mean
+// the connection is still usable.
+type cutError struct{ cause error }
+
+func (e *cutError) Error() string {
+	return "websocket: frame cut short by " + e.cause.Error() + "; connection closed"
+}
+
+func (e *cutError) Unwrap() error { return net.ErrClosed }
 
 // CodeOf maps err to the close code that reports it on the wire (for a
 // ProtocolError or CloseError) or locally (StatusAbnormalClosure for a
