@@ -17,8 +17,6 @@ package main
 import (
 	"flag"
 	"log"
-	"net/http"
-	"time"
 
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
 	"github.com/shockwave-go/shockwave/examples/internal/otelsetup"
@@ -40,7 +38,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Addr: *addr, Handler: chat, ReadHeaderTimeout: 10 * time.Second}
+	srv := serve.NewServer(*addr, chat)
 
 	log.Printf("chat: open http://%s in a browser", serve.BrowseAddr(*addr))
 	if err := serve.Run(srv, chat.Shutdown); err != nil {

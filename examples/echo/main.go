@@ -13,7 +13,6 @@ import (
 	"flag"
 	"log"
 	"net/http"
-	"time"
 
 	"github.com/shockwave-go/shockwave/examples/internal/otelsetup"
 	"github.com/shockwave-go/shockwave/examples/internal/serve"
@@ -23,6 +22,9 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "address to listen on")
+	// A conformance tool opens hundreds of connections a second from one
+	// address; from loopback it is exempt anyway.
+	rate := flag.Float64("upgrade-rate", runtime.DefaultUpgradeRate, "upgrades a second per client address; negative: no limit")
 	flag.Parse()
 
 	// Before runtime.New, which looks at the global providers once.
@@ -31,13 +33,14 @@ func main() {
 	echo := session.HandlerFunc(func(s *session.Session, m session.Message) error {
 		return s.Send(m.Op, m.Data)
 	})
-	rt, err := runtime.New(echo, runtime.WithMaxMessageSize(16<<20))
+	rt, err := runtime.New(echo, runtime.WithMaxMessageSize(16<<20),
+		runtime.WithLimits(runtime.Limits{UpgradeRate: *rate}))
 	if err != nil {
 		log.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /echo", rt)
-	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := serve.NewServer(*addr, mux)
 
 	log.Printf("echo: listening on ws://%s/echo", *addr)
 	if err := serve.Run(srv, rt.Shutdown); err != nil {

@@ -19,8 +19,6 @@ package main
 import (
 	"flag"
 	"log"
-	"net/http"
-	"time"
 
 	"github.com/shockwave-go/shockwave/examples/game/gameserver"
 	"github.com/shockwave-go/shockwave/examples/internal/otelsetup"
@@ -42,7 +40,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Addr: *addr, Handler: game, ReadHeaderTimeout: 10 * time.Second}
+	srv := serve.NewServer(*addr, game)
 
 	log.Printf("game: open http://%s in a browser", serve.BrowseAddr(*addr))
 	if err := serve.Run(srv, game.Shutdown); err != nil {

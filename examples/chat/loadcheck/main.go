@@ -31,6 +31,7 @@ import (
 
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
 	"github.com/shockwave-go/shockwave/examples/internal/procstat"
+	"github.com/shockwave-go/shockwave/examples/internal/serve"
 )
 
 func main() {
@@ -98,7 +99,7 @@ func serveChat(addr string) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: chat, ReadHeaderTimeout: 10 * time.Second}
+	srv := serve.NewServer("", chat)
 	fmt.Printf("listening %s\n", ln.Addr())
 	go func() {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
