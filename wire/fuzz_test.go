@@ -1,14 +1,23 @@
 package wire_test
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/shockwave-go/shockwave/wire"
@@ -163,10 +172,55 @@ func FuzzClosePayload(f *testing.F) {
 	})
 }
 
-// fuzzReaderLimits are the MaxMessageSize values FuzzReader tries: 64 KiB,
-// and one small enough for short inputs to exceed.
-var fuzzReaderLimits = []int64{64 << 10, 300}
+// fuzzReaderLimits are the MaxMessageSize values FuzzReader tries: the
+// default, 64 KiB, and one small enough for short inputs to exceed.
+var fuzzReaderLimits = []int64{wire.DefaultMaxMessageSize, 64 << 10, 300}
 
+// maxHolding bounds the memory of a Reader that has been given fed bytes:
+// a few times what arrived, plus a read buffer. A length that a header
+// merely announces must not reserve memory.
+func maxHolding(fed int) int { return 4*fed + 64<<10 }
+
+// meteredReader is a Reader's source that counts the bytes it gives and,
+// before each Read, checks that the Reader holds no more than maxHolding
+// of them. Reads are when a Reader waits for a peer: what it holds then is
+// what a peer that stops sending can make it keep.
+type meteredReader struct {
+	src   io.Reader
+	rd    *wire.Reader
+	fed   int
+	t     testing.TB
+	where string
+}
+
+func (m *meteredReader) Read(p []byte) (int, error) {
+	m.check()
+	n, err := m.src.Read(p)
+	m.fed += n
+	return n, err
+}
+
+func (m *meteredReader) check() {
+	if h := m.rd.Holding(); h > maxHolding(m.fed) {
+		m.t.Fatalf("%s: the Reader holds %d bytes after %d bytes of input", m.where, h, m.fed)
+	}
+}
+
+// newMeteredReader returns a Reader of src, through a meteredReader.
+func newMeteredReader(t testing.TB, where string, src io.Reader, opts *wire.ReaderOptions) *wire.Reader {
+	m := &meteredReader{src: src, t: t, where: where}
+	m.rd = wire.NewReader(m, opts)
+	return m.rd
+}
+
+// FuzzReader reads fuzzed streams as a server (masked frames) and as a
+// client, with three size limits, from sources that give the input whole,
+// in two pieces at the fuzzed split, in random chunks, and with
+// ErrWouldBlock between pieces. Every way must give what refDecode gives,
+// no message over the limit, and hold memory in proportion to the bytes
+// given so far (maxHolding): testdata/fuzz/FuzzReader has the two reported
+// length bugs, a continuation announcing 2^63-1 bytes after a first
+// fragment, and a 14-byte header announcing 16 MiB followed by one byte.
 func FuzzReader(f *testing.F) {
 	for _, tc := range readerCases {
 		for _, masked := range []bool{false, true} {
@@ -197,9 +251,9 @@ func FuzzReader(f *testing.F) {
 					{"random chunks", &chunkReader{data: data, rng: rand.New(rand.NewPCG(seed, 7)), max: 1 + int(seed%600)}, 512},
 				}
 				for i, src := range sources {
-					rd := wire.NewReader(src.r, &wire.ReaderOptions{Server: server, MaxMessageSize: limit, ReadBufferSize: src.bufSize})
-					msgs, err := readAll(t, rd, len(data)/2+2)
 					where := fmt.Sprintf("server=%v limit=%d %s", server, limit, src.name)
+					rd := newMeteredReader(t, where, src.r, &wire.ReaderOptions{Server: server, MaxMessageSize: limit, ReadBufferSize: src.bufSize})
+					msgs, err := readAll(t, rd, len(data)/2+2)
 					for _, m := range msgs {
 						switch {
 						case int64(len(m.p)) > limit:
@@ -235,11 +289,12 @@ func FuzzReader(f *testing.F) {
 					{"would block at random", func() int { return 1 + rng.IntN(1+int(seed%2000)) }, 0},
 				}
 				for _, nb := range nbSources {
+					where := fmt.Sprintf("server=%v limit=%d %s", server, limit, nb.name)
 					src := &blockingReader{data: data, chunk: nb.chunk, t: t}
-					rd := wire.NewReader(src, &wire.ReaderOptions{Server: server, MaxMessageSize: limit, ReadBufferSize: nb.bufSize})
+					rd := newMeteredReader(t, where, src, &wire.ReaderOptions{Server: server, MaxMessageSize: limit, ReadBufferSize: nb.bufSize})
 					msgs, err := readAllNB(t, rd, src, pts, nb.bufSize)
 					if !slices.Equal(msgs, first) || err != firstErr {
-						t.Fatalf("server=%v limit=%d %s: got %v, %v; read whole: %v, %v", server, limit, nb.name, msgs, err, first, firstErr)
+						t.Fatalf("%s: got %v, %v; read whole: %v, %v", where, msgs, err, first, firstErr)
 					}
 				}
 			}
@@ -375,4 +430,318 @@ func boolToUint(b bool) uint64 {
 		return 1
 	}
 	return 0
+}
+
+// memConn is a net.Conn in memory: reads come from in, made on the first
+// Read from what was written before it (a peer's answer to a request),
+// and writes go to out. Nothing blocks, so deadlines are ignored.
+type memConn struct {
+	in      io.Reader
+	respond func(written []byte) []byte
+	out     bytes.Buffer
+}
+
+func (c *memConn) Read(p []byte) (int, error) {
+	if c.in == nil && c.respond != nil {
+		c.in = bytes.NewReader(c.respond(c.out.Bytes()))
+	}
+	if c.in == nil {
+		return 0, io.EOF
+	}
+	return c.in.Read(p)
+}
+
+func (c *memConn) Write(p []byte) (int, error)      { return c.out.Write(p) }
+func (c *memConn) Close() error                     { return nil }
+func (c *memConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (c *memConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (c *memConn) SetDeadline(time.Time) error      { return nil }
+func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
+
+// hijackRecorder is a ResponseRecorder that can be hijacked: the
+// connection is a memConn, and br holds what the client sent after its
+// request.
+type hijackRecorder struct {
+	*httptest.ResponseRecorder
+	conn memConn
+	br   *bufio.Reader
+}
+
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return &h.conn, bufio.NewReadWriter(h.br, bufio.NewWriter(&h.conn)), nil
+}
+
+// The server side of FuzzAccept and the client side of FuzzDialResponse.
+var (
+	fuzzSubprotocols = []string{"chat", "superchat"}
+	fuzzOrigins      = []string{"*.example.com"}
+)
+
+// refHasToken reports whether a comma-separated list, in any of the header
+// lines vals, holds token, as RFC 9110 section 5.6.1 reads lists:
+// elements trimmed of spaces and tabs, compared ignoring ASCII case.
+func refHasToken(vals []string, token string) bool {
+	return slices.ContainsFunc(refTokens(vals), func(t string) bool {
+		return strings.ToLower(t) == token // token is lower case ASCII
+	})
+}
+
+// refTokens returns the elements of comma-separated lists.
+func refTokens(vals []string) []string {
+	var ts []string
+	for _, v := range vals {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.Trim(t, " \t"); t != "" {
+				ts = append(ts, t)
+			}
+		}
+	}
+	return ts
+}
+
+// refAcceptKey is Sec-WebSocket-Accept as RFC 6455 section 4.2.2 defines it.
+func refAcceptKey(key string) string {
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// refAcceptStatus is the status RFC 6455 section 4.2.1 gives a request,
+// checked in the order Accept documents: 101 for an upgrade, or the
+// refusal. The origin check is left out (0 means "101 or 403").
+func refAcceptStatus(r *http.Request) int {
+	key := r.Header.Get("Sec-WebSocket-Key")
+	raw, err := base64.StdEncoding.DecodeString(key)
+	switch {
+	case r.Method != http.MethodGet:
+		return http.StatusMethodNotAllowed
+	case r.ProtoMajor < 1 || r.ProtoMajor == 1 && r.ProtoMinor < 1:
+		return http.StatusBadRequest
+	case !refHasToken(r.Header.Values("Connection"), "upgrade") || !refHasToken(r.Header.Values("Upgrade"), "websocket"):
+		return http.StatusUpgradeRequired
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		return http.StatusUpgradeRequired
+	case len(key) != 24 || err != nil || len(raw) != 16:
+		return http.StatusBadRequest
+	}
+	return 0
+}
+
+// originVerdict says what must become of r's Origin, whatever the
+// patterns: no Origin, or one naming the request's host, must be allowed;
+// one that is no URL with a host must be refused.
+func originVerdict(r *http.Request) (mustAllow, mustRefuse bool) {
+	origin := r.Header.Get("Origin")
+	u, err := url.Parse(origin)
+	switch {
+	case origin == "":
+		return true, false
+	case err != nil || u.Host == "":
+		return false, true
+	}
+	return strings.EqualFold(u.Host, r.Host), false
+}
+
+// FuzzAccept runs the server's side of the opening handshake on requests
+// built from fuzzed header values (a value with newlines is several
+// header lines). A refusal is a 4xx status, the one RFC 6455 gives; an
+// upgrade answers 101 with the right Sec-WebSocket-Accept and the first of
+// the server's subprotocols the client offered, and hands over the bytes
+// that followed the request.
+func FuzzAccept(f *testing.F) {
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	f.Add("GET", uint8(1), uint8(1), "Upgrade", "websocket", "13", key, "chat", "", "", "example.com", []byte{})
+	f.Add("GET", uint8(1), uint8(1), "keep-alive, Upgrade", "WebSocket", "13", key, "a, superchat,chat", "permessage-deflate; client_max_window_bits",
+		"https://app.example.com", "example.com", []byte("\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"))
+	f.Add("GET", uint8(1), uint8(0), "Upgrade", "websocket", "13", key, "", "", "", "example.com", []byte{})
+	f.Add("POST", uint8(1), uint8(1), "Upgrade", "websocket", "13", key, "", "", "", "example.com", []byte{})
+	f.Add("GET", uint8(2), uint8(0), "close\nUpgrade", "h2c, websocket", "13", key, "\n, ,chat", "", "", "example.com", []byte{})
+	f.Add("GET", uint8(1), uint8(1), "Upgrade", "websocket", "8\n13", key, "", "", "", "example.com", []byte{})
+	f.Add("GET", uint8(1), uint8(1), "Upgrade", "websocket", "13", "dGhlIHNhbXBsZSBub25jZQ", "", "", "", "example.com", []byte{})
+	f.Add("GET", uint8(1), uint8(1), "Upgrade", "websocket", "13", "AAAAAAAAAAAAAAAAAAAAAAAAAA==", "", "", "", "example.com", []byte{})
+	f.Add("GET", uint8(1), uint8(1), "Upgrade", "websocket", "13", key, "", "", "http://evil.test", "example.com", []byte{})
+	f.Add("GET", uint8(1), uint8(1), "Upgrade", "websocket", "13", key, "", "", "null", "example.com", []byte{})
+	f.Add("GET", uint8(1), uint8(1), "Upgrade", "websocket", "13", key, "", "", "https://EXAMPLE.com:443", "example.com:443", []byte{})
+	f.Fuzz(func(t *testing.T, method string, major, minor uint8, connection, upgrade, version, key, protocol, extensions, origin, host string, after []byte) {
+		r := &http.Request{
+			Method: method, URL: &url.URL{Path: "/"}, Host: host, Header: make(http.Header),
+			Proto: fmt.Sprintf("HTTP/%d.%d", major, minor), ProtoMajor: int(major), ProtoMinor: int(minor),
+		}
+		for name, v := range map[string]string{
+			"Connection": connection, "Upgrade": upgrade, "Sec-WebSocket-Version": version,
+			"Sec-WebSocket-Key": key, "Sec-WebSocket-Protocol": protocol,
+			"Sec-WebSocket-Extensions": extensions, "Origin": origin,
+		} {
+			if v != "" {
+				for line := range strings.SplitSeq(v, "\n") {
+					r.Header.Add(name, line)
+				}
+			}
+		}
+		after = after[:min(len(after), 4096)]
+		w := &hijackRecorder{ResponseRecorder: httptest.NewRecorder(), br: bufio.NewReaderSize(bytes.NewReader(after), 4096)}
+		w.br.Peek(len(after)) // buffered, as an HTTP server leaves them
+		u, err := wire.Upgrade(w, r, &wire.AcceptOptions{Subprotocols: fuzzSubprotocols, OriginPatterns: fuzzOrigins})
+
+		want := refAcceptStatus(r)
+		if err != nil {
+			var he *wire.HandshakeError
+			if !errors.As(err, &he) || he.Status != w.Code || w.conn.out.Len() != 0 {
+				t.Fatalf("%v: status %d, %d bytes written to the connection", err, w.Code, w.conn.out.Len())
+			}
+			if w.Code != want && (want != 0 || w.Code != http.StatusForbidden) {
+				t.Fatalf("refused with %d (%v), want %d", w.Code, err, want)
+			}
+			if mustAllow, _ := originVerdict(r); w.Code == http.StatusForbidden && mustAllow {
+				t.Fatalf("refused Origin %q, Host %q", r.Header.Get("Origin"), r.Host)
+			}
+			return
+		}
+		if _, mustRefuse := originVerdict(r); want != 0 || mustRefuse {
+			t.Fatalf("upgraded, want %d: %+v", want, r.Header)
+		}
+		resp, rerr := http.ReadResponse(bufio.NewReader(&w.conn.out), nil)
+		if rerr != nil {
+			t.Fatalf("101 response %q: %v", w.conn.out.String(), rerr)
+		}
+		wantSub := ""
+		for _, s := range fuzzSubprotocols {
+			if slices.Contains(refTokens(r.Header.Values("Sec-WebSocket-Protocol")), s) {
+				wantSub = s
+				break
+			}
+		}
+		switch {
+		case resp.StatusCode != http.StatusSwitchingProtocols ||
+			!refHasToken(resp.Header.Values("Upgrade"), "websocket") || !refHasToken(resp.Header.Values("Connection"), "upgrade"):
+			t.Fatalf("response %q", w.conn.out.String())
+		case resp.Header.Get("Sec-WebSocket-Accept") != refAcceptKey(r.Header.Get("Sec-WebSocket-Key")):
+			t.Fatalf("key %q: Sec-WebSocket-Accept %q", r.Header.Get("Sec-WebSocket-Key"), resp.Header.Get("Sec-WebSocket-Accept"))
+		case u.Subprotocol != wantSub || resp.Header.Get("Sec-WebSocket-Protocol") != wantSub:
+			t.Fatalf("offered %q: chose %q (response %q), want %q", r.Header.Values("Sec-WebSocket-Protocol"),
+				u.Subprotocol, resp.Header.Get("Sec-WebSocket-Protocol"), wantSub)
+		case !bytes.Equal(u.Buffered, after):
+			t.Fatalf("Buffered = %q, want %q", u.Buffered, after)
+		}
+	})
+}
+
+// TestAcceptTokenLists checks how the Connection and Upgrade lists are
+// read: elements trimmed of spaces and tabs only and compared ignoring
+// ASCII case only, as RFC 9110 reads lists (FuzzAccept found "\rUpgrade"
+// taken for "upgrade").
+func TestAcceptTokenLists(t *testing.T) {
+	const upgraded = http.StatusSwitchingProtocols
+	for _, tc := range []struct {
+		name, connection, upgrade string
+		want                      int
+	}{
+		{"plain", "Upgrade", "websocket", upgraded},
+		{"capitals", "UPGRADE", "WebSocket", upgraded},
+		{"list with spaces and tabs", "keep-alive ,\tUpgrade\t", " websocket ", upgraded},
+		{"empty elements", ",,Upgrade,", "h2c,,websocket", upgraded},
+		{"carriage return", "\rUpgrade", "websocket", http.StatusUpgradeRequired},
+		{"vertical tab", "Upgrade", "\vwebsocket", http.StatusUpgradeRequired},
+		{"no-break space", "\u00a0Upgrade", "websocket", http.StatusUpgradeRequired},
+		{"next line", "Upgrade\u0085", "websocket", http.StatusUpgradeRequired},
+		{"long s", "Upgrade", "web\u017focket", http.StatusUpgradeRequired},
+		{"kelvin sign", "Upgrade", "websoc\u212aet", http.StatusUpgradeRequired},
+		{"prefix", "Upgrade", "websocket2", http.StatusUpgradeRequired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "http://example.com/ws", nil)
+			r.Header.Set("Connection", tc.connection)
+			r.Header.Set("Upgrade", tc.upgrade)
+			r.Header.Set("Sec-WebSocket-Version", "13")
+			r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+			w := &hijackRecorder{ResponseRecorder: httptest.NewRecorder(), br: bufio.NewReader(strings.NewReader(""))}
+			_, err := wire.Upgrade(w, r, nil)
+			got := w.Code
+			if err == nil {
+				got = upgraded
+			}
+			if got != tc.want {
+				t.Fatalf("Connection %q, Upgrade %q: status %d (%v), want %d", tc.connection, tc.upgrade, got, err, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzDialResponse runs the client's side of the opening handshake
+// against fuzzed server responses, in which "{accept}" stands for the
+// right Sec-WebSocket-Accept. Dial succeeds only on a 101 that RFC 6455
+// section 4.1 accepts, then reads the frames that followed the response;
+// any other answer is an error, a *HandshakeError with the status when the
+// server answered with another one.
+func FuzzDialResponse(f *testing.F) {
+	const ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+	for _, s := range []string{
+		ok + "\r\n",
+		ok + "Sec-WebSocket-Protocol: superchat\r\n\r\n\x81\x02hi\x89\x00\x88\x02\x03\xe8",
+		ok + "Sec-WebSocket-Protocol: other\r\n\r\n",
+		ok + "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+		ok + "\r\n\x82\x7f\x7f\xff\xff\xff\xff\xff\xff\xff",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: keep-alive\r\nSec-WebSocket-Accept: {accept}\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 403 Forbidden\r\nContent-Length: 4294967296\r\n\r\nno",
+		"HTTP/1.1 426 Upgrade Required\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nx",
+		"HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n",
+		"HTTP/1.1 101",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		var sent []byte   // the response, with the accept key in place
+		var accept string // the right key
+		nc := &memConn{respond: func(req []byte) []byte {
+			r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(req)))
+			if err != nil {
+				t.Fatalf("Dial sent %q: %v", req, err)
+			}
+			accept = refAcceptKey(r.Header.Get("Sec-WebSocket-Key"))
+			sent = bytes.ReplaceAll(answer, []byte("{accept}"), []byte(accept))
+			return sent
+		}}
+		c, resp, err := wire.Dial(context.Background(), "ws://example.com/ws", &wire.DialOptions{
+			Subprotocols:   fuzzSubprotocols,
+			NetDialContext: func(context.Context, string, string) (net.Conn, error) { return nc, nil },
+		})
+		if err != nil {
+			var he *wire.HandshakeError
+			switch {
+			case c != nil:
+				t.Fatalf("%v, and a connection", err)
+			case resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && (!errors.As(err, &he) || he.Status != resp.StatusCode):
+				t.Fatalf("status %d: %v", resp.StatusCode, err)
+			}
+			return
+		}
+		defer c.CloseNow()
+		want, rerr := http.ReadResponse(bufio.NewReader(bytes.NewReader(sent)), nil)
+		if rerr != nil {
+			t.Fatalf("accepted %q, which net/http does not read: %v", sent, rerr)
+		}
+		sub := want.Header.Get("Sec-WebSocket-Protocol")
+		switch {
+		case want.StatusCode != http.StatusSwitchingProtocols || resp.StatusCode != want.StatusCode:
+			t.Fatalf("accepted status %d", want.StatusCode)
+		case !refHasToken(want.Header.Values("Upgrade"), "websocket") || !refHasToken(want.Header.Values("Connection"), "upgrade"):
+			t.Fatalf("accepted %q without the upgrade headers", sent)
+		case want.Header.Get("Sec-WebSocket-Accept") != accept:
+			t.Fatalf("accepted %q with a wrong Sec-WebSocket-Accept", sent)
+		case sub != "" && !slices.Contains(fuzzSubprotocols, sub) || c.Subprotocol() != sub:
+			t.Fatalf("accepted subprotocol %q (Subprotocol() = %q)", sub, c.Subprotocol())
+		case want.Header.Get("Sec-WebSocket-Extensions") != "":
+			t.Fatalf("accepted extensions %q", want.Header.Get("Sec-WebSocket-Extensions"))
+		}
+		for range len(sent) + 1 {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+		t.Fatalf("ReadMessage did not fail after %d messages", len(sent)+1)
+	})
 }

@@ -31,29 +31,47 @@ func validKey(key string) bool {
 }
 
 // headerHasToken reports whether a comma-separated header field of h, in any
-// of its lines, lists token (case-insensitive).
+// of its lines, lists token, which must be lower-case ASCII.
 func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for v != "" {
-			var t string
-			t, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
+	found := false
+	headerTokens(h, name, func(t string) bool {
+		found = asciiEqualFold(t, token)
+		return !found
+	})
+	return found
 }
 
-// headerTokens calls f with each token of a comma-separated header field.
+// headerTokens calls f with each token of a comma-separated header field,
+// until f returns false. Tokens are trimmed of spaces and tabs only, as
+// RFC 9110 section 5.6.1 reads lists (strings.TrimSpace would also take
+// U+0085 and U+00A0, which are part of a value).
 func headerTokens(h http.Header, name string, f func(string) bool) {
 	for _, v := range h.Values(name) {
 		for v != "" {
 			var t string
 			t, v, _ = strings.Cut(v, ",")
-			if t = strings.TrimSpace(t); t != "" && !f(t) {
+			if t = strings.Trim(t, " \t"); t != "" && !f(t) {
 				return
 			}
 		}
 	}
+}
+
+// asciiEqualFold reports whether s equals the lower-case ASCII lower,
+// ignoring ASCII case only: header tokens are ASCII, and strings.EqualFold
+// would take "webſocket" (U+017F) for "websocket".
+func asciiEqualFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
