@@ -43,6 +43,43 @@
 // slow consumers closed with 1008, a ping after 30 s of silence and 15 s to
 // answer, 10 s write and 5 s close timeouts, 10 s to write the handshake's
 // response (reading the request is bounded by the http.Server's
-// ReadHeaderTimeout, which examples set). Cross-origin browser pages are
-// refused unless allowed by WithOriginPatterns.
+// ReadHeaderTimeout). Cross-origin browser pages are refused unless allowed
+// by WithOriginPatterns.
+//
+// Options.Limits (WithLimits) bounds what clients may take before the
+// handler sees them: 50,000 sessions in all (then 503), 1,024 per client
+// address and 20 upgrades a second with bursts of 100 per address (then
+// 429), 64 rooms per session (ErrTooManyRooms). Refusals come before the
+// hijack, with a Retry-After header, and are counted in Runtime.Refused
+// and the metric shockwave.limits.refused. An IPv6 client counts as its
+// /64; loopback is exempt from the per-address limits.
+//
+// # The http.Server in front
+//
+// The Runtime upgrades the requests an http.Server hands it; before that,
+// the server alone guards the connection. One that faces the internet
+// should set:
+//
+//   - ReadHeaderTimeout (such as 10 s): without it, a client that sends
+//     its headers a byte at a time holds a connection for ever.
+//   - IdleTimeout (such as 30 s): without it, and without ReadTimeout,
+//     keep-alive connections between requests are held for ever.
+//   - MaxHeaderBytes (such as 8 KiB): net/http's default is 1 MiB, and an
+//     upgrade request's headers are a few hundred bytes, a few KiB with
+//     cookies.
+//
+// ReadTimeout and WriteTimeout may be set for the server's other handlers:
+// they do not cut sessions short, because net/http clears a connection's
+// deadlines when it is hijacked (the Runtime bounds the handshake's
+// response itself, see WithHandshakeTimeout).
+//
+// Behind a reverse proxy, the Runtime sees the proxy's address in
+// RemoteAddr, and the per-address limits would count every client as one
+// (or none, for a proxy on loopback, which is exempt): run a middleware
+// before the Runtime that sets RemoteAddr from the proxy's
+// X-Forwarded-For or Forwarded header, trusting it only from the proxy,
+// or turn the per-address limits off (negative) and let the proxy limit.
+// The proxy must pass the Upgrade and Connection headers on, and its
+// read timeout must be longer than the ping interval (30 s by default),
+// or it closes quiet sessions.
 package runtime

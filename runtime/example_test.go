@@ -155,3 +155,37 @@ func ExampleRuntime_Shutdown() {
 	fmt.Println(err)
 	// Output: websocket: handshake failed (HTTP 503): server answered 503 Service Unavailable: shockwave: shutting down
 }
+
+// Limits for a small public server: fewer sessions than the default, and
+// fewer rooms per session; the fields left zero keep their defaults, and
+// a negative one turns its limit off. Here one session fills the server:
+// the next upgrade is refused before the hijack, with 503 and when to try
+// again, and counted.
+func ExampleWithLimits() {
+	rt, err := runtime.New(session.NopHandler{}, runtime.WithLimits(runtime.Limits{
+		MaxConnections:     1,
+		MaxRoomsPerSession: 8,
+		UpgradeRate:        -1, // the proxy in front limits the rate
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	defer rt.Shutdown(context.Background())
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	c, _, err := wire.Dial(context.Background(), url, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseNow()
+	_, resp, err := wire.Dial(context.Background(), url, nil)
+	fmt.Println(err)
+	fmt.Println("Retry-After:", resp.Header.Get("Retry-After"))
+	fmt.Println("refused:", rt.Refused().Connections.Load())
+	// Output:
+	// websocket: handshake failed (HTTP 503): server answered 503 Service Unavailable: shockwave: too many connections
+	// Retry-After: 5
+	// refused: 1
+}
