@@ -56,10 +56,11 @@ type Limits struct {
 	// it holds UpgradeBurst upgrade requests and refills at UpgradeRate a
 	// second. A request that finds it empty is refused with 429 Too Many
 	// Requests and a Retry-After of when the next token comes. The bucket
-	// is off if either is negative. Default to 20 a second and 100: a NAT's
-	// worth of clients reconnecting at once after a restart gets in within
-	// seconds as long as it backs off, and one address cannot make OnOpen
-	// (often an authentication lookup) run more than 20 times a second.
+	// is off if either is negative. Default to 20 a second and 100: after
+	// a server restart, a hundred clients behind one NAT get back in at
+	// once and a thousand within a minute if they back off, while one
+	// address cannot make OnOpen (often an authentication lookup) run more
+	// than 20 times a second.
 	UpgradeRate  float64
 	UpgradeBurst int
 
@@ -86,8 +87,8 @@ type Limits struct {
 	// not apply to; their sessions still count in MaxConnections. Defaults
 	// to loopback (127.0.0.0/8 and ::1): the machine itself, or a proxy on
 	// it that did not pass the client's address on, where limiting the one
-	// address would limit every client together. A non-nil empty slice
-	// exempts nothing.
+	// address would limit every client together; load tests on one
+	// machine stay out of them too. A non-nil empty slice exempts nothing.
 	Exempt []netip.Prefix
 }
 
