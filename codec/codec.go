@@ -225,6 +225,11 @@ func decodeMsgpack(data []byte, v any) error {
 	d.r.Reset(data)
 	err := d.dec.Decode(v)
 	d.r.Reset(nil)
-	msgpackDecoders.Put(d)
+	// The decoder keeps the buffer it read its longest string or bin
+	// into (up to len(data) bytes): one that read a large message is
+	// dropped, so that the pool does not pin a buffer of any size.
+	if len(data) <= maxKeptBuf {
+		msgpackDecoders.Put(d)
+	}
 	return err
 }

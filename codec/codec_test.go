@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -242,8 +243,34 @@ func TestNoAliasing(t *testing.T) {
 	}
 }
 
+// decodeTargets returns new values of the types the fuzz targets decode
+// into: structs, and the slices and maps whose length a MessagePack
+// header announces, which the library allocates up front.
+func decodeTargets() []any {
+	return []any{
+		new(Chat), new(Snapshot), new(any), new([]byte), new(string),
+		new([]int), new([]string), new([]Entity), new([]any),
+		new(map[string]int), new(map[string]any),
+	}
+}
+
+// allocated returns the bytes allocated on the heap so far, by all
+// goroutines.
+func allocated() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.TotalAlloc
+}
+
+// maxDecodeAlloc bounds what decoding n bytes into every one of
+// decodeTargets may allocate. A decoded value can be larger than its
+// encoding (a one-byte nil becomes a 48-byte Entity), so the bound is a
+// multiple of n, but not of a length the input merely announces.
+func maxDecodeAlloc(n int) uint64 { return 1<<20 + 2048*uint64(n) }
+
 // FuzzDecode decodes arbitrary bytes with every codec into several types:
-// it must return an error or a value, never panic.
+// it must return an error or a value, never panic, and allocate in
+// proportion to the input, whatever lengths and counts it announces.
 func FuzzDecode(f *testing.F) {
 	for _, c := range []Codec{JSON, MsgPack} {
 		for _, v := range []any{chatMessage(), snapshot(3), map[string]any{"a": []any{1, "x", nil}}} {
@@ -252,22 +279,110 @@ func FuzzDecode(f *testing.F) {
 			f.Add(b[:len(b)/2])
 		}
 	}
-	f.Add([]byte("\xdd\xff\xff\xff\xff"))          // an array claiming 4G elements
-	f.Add([]byte("\xdb\xff\xff\xff\xff"))          // a string claiming 4 GB
-	f.Add([]byte("\xdf\x7f\xff\xff\xff\xa1a\xc0")) // a huge map
-	f.Add([]byte(`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[`))
+	for _, tc := range hugeCounts {
+		f.Add([]byte(tc.in))
+	}
+	f.Add([]byte(strings.Repeat("[", 10001) + strings.Repeat("]", 10001)))
+	f.Add([]byte(strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001)))
+	f.Add([]byte(strings.Repeat("\x91", 10001) + "\xc0"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, c := range []Codec{JSON, MsgPack, Raw} {
-			var chat Chat
-			var snap Snapshot
-			var anyv any
-			var raw []byte
-			_ = c.Decode(data, &chat)
-			_ = c.Decode(data, &snap)
-			_ = c.Decode(data, &anyv)
-			_ = c.Decode(data, &raw)
+			before := allocated()
+			for _, v := range decodeTargets() {
+				_ = c.Decode(data, v)
+			}
+			if n := allocated() - before; n > maxDecodeAlloc(len(data)) {
+				t.Fatalf("%s: decoding %d bytes (%.40q) allocated %d bytes", c.Name(), len(data), data, n)
+			}
 		}
 	})
+}
+
+// hugeCounts are MessagePack values of ten bytes or so whose header
+// announces far more elements or bytes than follow.
+var hugeCounts = []struct {
+	name, in string
+}{
+	{"array32", "\xdd\xff\xff\xff\xff\xc0\xc0\xc0\xc0\xc0"},
+	{"map32", "\xdf\xff\xff\xff\xff\xa1a\xc0\xa1b\xc0"},
+	{"str32", "\xdb\xff\xff\xff\xffabcde"},
+	{"bin32", "\xc6\xff\xff\xff\xffabcde"},
+	{"ext32", "\xc9\xff\xff\xff\xff\x01abcd"},
+	{"array16", "\xdc\xff\xff\xc0\xc0\xc0\xc0\xc0\xc0\xc0"},
+	{"map16", "\xde\xff\xff\xa1a\xc0\xa1b\xc0\xc0\xc0"},
+	{"array32 in an array", "\x92\xc0\xdd\xff\xff\xff\xff\xc0\xc0\xc0"},
+	{"map32 in a map", "\x81\xa1a\xdf\xff\xff\xff\xff\xa1a\xc0"},
+	{"array32 of 2^31", "\xdd\x80\x00\x00\x00\xc0\xc0\xc0\xc0\xc0"},
+}
+
+// TestMsgpackHugeCounts decodes ten-byte inputs that announce 4G
+// elements into slices and maps, through Decode and through the Router's
+// envelope. The msgpack library allocates what a header announces (an
+// array32 of 2^20 nils, 10 bytes, costs it 16 MiB as []int, 80 MiB as
+// map[string]any: see the "library" case); our decoder checks every
+// length against the bytes left first, so each input fails at once.
+func TestMsgpackHugeCounts(t *testing.T) {
+	const budget = 64 << 10
+	envelope := func(payload string) []byte { return []byte("\x82\xa1e\xa1x\xa1d" + payload) }
+	for _, tc := range hugeCounts {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, v := range decodeTargets() {
+				decode := func() error { return MsgPack.Decode([]byte(tc.in), v) }
+				routed := func() error {
+					h, err := msgpackCodec{}.parseEnvelope(envelope(tc.in))
+					if err != nil {
+						return err
+					}
+					return msgpackCodec{}.decodeParsed(h.data, v)
+				}
+				for _, f := range []func() error{decode, routed} {
+					f() // once for the library's caches of types
+					before := allocated()
+					err := f()
+					if n := allocated() - before; err == nil || n > budget {
+						t.Errorf("%T: %v, %d bytes allocated", v, err, n)
+					}
+				}
+			}
+		})
+	}
+	t.Run("library", func(t *testing.T) {
+		// Without our check: 2^20 elements announced in ten bytes.
+		in := []byte("\xdd\x00\x10\x00\x00\xc0\xc0\xc0\xc0\xc0")
+		var v []int
+		before := allocated()
+		_ = msgpack.Unmarshal(in, &v)
+		if n := allocated() - before; n < 8<<20 {
+			t.Logf("msgpack.Unmarshal allocated %d bytes: the library no longer preallocates; Decode's check stays as a defence", n)
+		}
+	})
+}
+
+// TestMsgpackDecoderPool checks that a decoder that read a large message
+// does not go back to the pool with the buffer it grew for it.
+func TestMsgpackDecoderPool(t *testing.T) {
+	big, err := MsgPack.Append(nil, strings.Repeat("x", 1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s string
+	if err := MsgPack.Decode(big, &s); err != nil || len(s) != 1<<20 {
+		t.Fatalf("Decode: %d bytes, %v", len(s), err)
+	}
+	// The library keeps its read buffer in the unexported field buf; a
+	// version without it makes this test pass vacuously.
+	var got []*msgpackDecoder
+	for range 4 {
+		d := msgpackDecoders.Get().(*msgpackDecoder)
+		got = append(got, d)
+		buf := reflect.ValueOf(d.dec).Elem().FieldByName("buf")
+		if buf.IsValid() && buf.Cap() > maxKeptBuf {
+			t.Errorf("a pooled decoder holds a buffer of %d bytes", buf.Cap())
+		}
+	}
+	for _, d := range got {
+		msgpackDecoders.Put(d)
+	}
 }
 
 // FuzzRoundTrip builds values from fuzzed fields and checks that every

@@ -202,7 +202,9 @@ func parseJSON(data []byte, h *inHeader) error {
 				return errSyntax
 			}
 			vs := skipSpace(data, p+1)
-			if p, err = skipValue(data, vs, 0); err != nil {
+			// The envelope is the first level, as encoding/json counts
+			// levels: a message it finds nested too deeply is refused.
+			if p, err = skipValue(data, vs, 1); err != nil {
 				return err
 			}
 			if len(key) == 1 {

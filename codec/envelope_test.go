@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -103,15 +104,21 @@ func TestParseJSONEnvelopeErrors(t *testing.T) {
 		{`{"e":"x","i":"1"}`, errBadID},
 		{`{"e":"x","i":18446744073709551616}`, errBadID},
 		{`{"e":"x","d":` + strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1) + `}`, errTooDeep},
+		// The envelope counts as a level, as encoding/json counts it.
+		{`{"e":"x","d":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`, errTooDeep},
+		{`{"e":"x","d":` + strings.Repeat("[", maxDepth-1) + strings.Repeat("]", maxDepth-1) + `}`, nil},
 	} {
 		_, err := parse(jsonCodec{}, []byte(tc.in))
 		if err != tc.want {
 			t.Errorf("%.60q: got %v, want %v", tc.in, err, tc.want)
 		}
-		if err == errSyntax || err == errTrailingEnv {
+		if err == errSyntax || err == errTrailingEnv || err == errTooDeep {
 			if json.Valid([]byte(tc.in)) {
-				t.Errorf("%q: syntax error, but encoding/json finds it valid", tc.in)
+				t.Errorf("%.60q: %v, but encoding/json finds it valid", tc.in, err)
 			}
+		}
+		if err == nil && !json.Valid([]byte(tc.in)) {
+			t.Errorf("%.60q: parsed, but encoding/json finds it invalid", tc.in)
 		}
 	}
 }
@@ -185,6 +192,86 @@ func TestParseMsgpackEnvelopeErrors(t *testing.T) {
 		if err != tc.want {
 			t.Errorf("%.40q: got %v, want %v", tc.in, err, tc.want)
 		}
+	}
+}
+
+// TestMsgpackLengths checks every MessagePack header that carries a
+// length or a count at its boundaries: announcing what follows parses,
+// one more byte or element, or the largest number the header holds, is a
+// syntax error, found without reading or allocating past the input.
+func TestMsgpackLengths(t *testing.T) {
+	const k = 3 // bytes or elements that follow the header
+	for _, tc := range []struct {
+		name  string
+		code  byte
+		width int  // bytes of the length; 0 if in the code
+		elems int  // values per element: 0 for bytes, 1 array, 2 map
+		ext   bool // a type byte follows the length
+	}{
+		{"fixstr", 0xa0, 0, 0, false},
+		{"str8", 0xd9, 1, 0, false},
+		{"str16", 0xda, 2, 0, false},
+		{"str32", 0xdb, 4, 0, false},
+		{"bin8", 0xc4, 1, 0, false},
+		{"bin16", 0xc5, 2, 0, false},
+		{"bin32", 0xc6, 4, 0, false},
+		{"ext8", 0xc7, 1, 0, true},
+		{"ext16", 0xc8, 2, 0, true},
+		{"ext32", 0xc9, 4, 0, true},
+		{"fixarray", 0x90, 0, 1, false},
+		{"array16", 0xdc, 2, 1, false},
+		{"array32", 0xdd, 4, 1, false},
+		{"fixmap", 0x80, 0, 2, false},
+		{"map16", 0xde, 2, 2, false},
+		{"map32", 0xdf, 4, 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			largest := uint64(1)<<(8*tc.width) - 1
+			if tc.width == 0 {
+				largest = 31 // fixstr; fixarray and fixmap hold 15
+				if tc.elems > 0 {
+					largest = 15
+				}
+			}
+			value := func(n uint64) []byte {
+				b := []byte{tc.code}
+				if tc.width == 0 {
+					b[0] |= byte(n)
+				}
+				for i := tc.width - 1; i >= 0; i-- {
+					b = append(b, byte(n>>(8*i)))
+				}
+				if tc.ext {
+					b = append(b, 0x01)
+				}
+				body := k * max(1, tc.elems)
+				return append(b, bytes.Repeat([]byte{0xc0}, body)...)
+			}
+			for _, n := range []uint64{k, k + 1, largest} {
+				v := value(n)
+				end, err := mpSkip(v, 0, 0)
+				if ok := n == k; ok != (err == nil) || ok && end != len(v) || !ok && err != errSyntax {
+					t.Errorf("announcing %d: mpSkip(% x) = %d, %v", n, v, end, err)
+				}
+				// In an envelope, as the payload and as a field.
+				env := append([]byte("\x82\xa1e\xa1x\xa1d"), v...)
+				if _, err := parse(msgpackCodec{}, env); (n == k) != (err == nil) {
+					t.Errorf("announcing %d: envelope % x: %v", n, env, err)
+				}
+				switch {
+				case tc.code == 0xa0 || tc.code >= 0xd9 && tc.code <= 0xdb:
+					s, end, err := mpStr(v, 0)
+					if (n == k) != (err == nil) || err == nil && (len(s) != k || end != len(v)) {
+						t.Errorf("announcing %d: mpStr(% x) = %q, %d, %v", n, v, s, end, err)
+					}
+				case tc.elems == 2:
+					pairs, end, err := mpMapHeader(v, 0)
+					if (n == k) != (err == nil) || err == nil && (pairs != k || end != 1+tc.width) {
+						t.Errorf("announcing %d: mpMapHeader(% x) = %d, %d, %v", n, v, pairs, end, err)
+					}
+				}
+			}
+		})
 	}
 }
 
@@ -288,7 +375,28 @@ func FuzzParseEnvelope(f *testing.F) {
 	} {
 		f.Add(mp(f, v))
 	}
+	for _, tc := range hugeCounts {
+		f.Add([]byte("\x82\xa1e\xa1x\xa1d" + tc.in))
+	}
+	f.Add([]byte("\xdf\xff\xff\xff\xff\xa1e\xa1x"))
+	f.Add([]byte(`{"e":"x","d":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`))
+	f.Add([]byte("\x82\xa1e\xa1x\xa1d" + strings.Repeat("\x91", maxDepth) + "\xc0"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The payload of an envelope that parses decodes into the types
+		// a handler takes, in proportion to the message.
+		for _, c := range []envelopeCodec{jsonCodec{}, msgpackCodec{}} {
+			h, err := c.parseEnvelope(data)
+			if err != nil || h.data == nil {
+				continue
+			}
+			before := allocated()
+			for _, v := range decodeTargets() {
+				_ = c.decodeParsed(h.data, v)
+			}
+			if n := allocated() - before; n > maxDecodeAlloc(len(data)) {
+				t.Fatalf("%s: decoding a payload of %d bytes (%.40q) allocated %d bytes", c.Name(), len(h.data), h.data, n)
+			}
+		}
 		h, err := jsonCodec{}.parseEnvelope(data)
 		switch err {
 		case nil:

@@ -503,7 +503,8 @@ func (r *Router) HandleRooms(rt *runtime.Runtime, allow func(s *session.Session,
 // copied into a frame.
 var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// maxKeptBuf is the largest encoding buffer returned to the pool.
+// maxKeptBuf is the largest buffer a pool of this package keeps: an
+// encoding buffer, or what a pooled MessagePack decoder may have grown.
 const maxKeptBuf = 64 << 10
 
 // encodeFrame encodes an envelope into a new frame of the codec's type.
