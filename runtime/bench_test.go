@@ -17,7 +17,7 @@ import (
 func BenchmarkEcho(b *testing.B) {
 	for _, n := range []int{32, 1024, 64 << 10} {
 		b.Run(fmt.Sprintf("%dB", n), func(b *testing.B) {
-			_, url := start(b, echo)
+			_, url := start(b, echo, swrt.WithMessageRate(-1, 0)) // a client's round trips, as fast as they go
 			c := dial(b, url)
 			p := make([]byte, n)
 			b.SetBytes(int64(n))

@@ -6,11 +6,14 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/puzpuzpuz/xsync/v3"
+
+	"github.com/shockwave-go/shockwave/wire"
 )
 
 // Limits bound what clients may take of a Runtime before its handler has
@@ -83,6 +86,24 @@ type Limits struct {
 	// of a full Runtime fit with room for refilling buckets.
 	MaxAddresses int
 
+	// InboundMemory bounds the bytes that the Runtime's sessions hold at
+	// once in messages being assembled (longer than the read buffer, or
+	// fragmented). A message that would take more closes its session with
+	// 1013 (try again later): 1,000 clients each sending a message of
+	// MaxMessageSize cannot take 1,000 times that. Read buffers are not
+	// counted (each is ReadBufferSize at most, and only while bytes come).
+	// Defaults to 256 MiB, or a quarter of the Go memory limit
+	// (GOMEMLIMIT, debug.SetMemoryLimit) when that is lower.
+	InboundMemory int64
+
+	// OutboundMemory bounds the bytes of frames queued to be written, a
+	// frame that a room shares counted once. While it is exceeded, a frame
+	// to a session whose own backlog is over 64 KiB is refused under the
+	// session's Policy (PolicyClose closes it as a slow consumer): 10,000
+	// slow consumers cannot hold MaxQueuedBytes each, and the sessions
+	// that keep up are still served. Defaults as InboundMemory.
+	OutboundMemory int64
+
 	// Exempt lists the client addresses that the per-address limits do
 	// not apply to; their sessions still count in MaxConnections. Defaults
 	// to loopback (127.0.0.0/8 and ::1): the machine itself, or a proxy on
@@ -101,6 +122,24 @@ const (
 	DefaultMaxRoomsPerSession       = 64
 	DefaultMaxAddresses             = 65_536
 )
+
+// DefaultMemory is the default of Limits.InboundMemory and OutboundMemory,
+// unless the Go memory limit is lower than four times it.
+const DefaultMemory = 256 << 20
+
+// defaultMemory is DefaultMemory, or a quarter of the Go memory limit when
+// that is lower.
+func defaultMemory() int64 {
+	return min(DefaultMemory, debug.SetMemoryLimit(-1)/4)
+}
+
+// budget returns a budget of n bytes, or nil (no limit) for n < 0.
+func budget(n int64) *wire.Budget {
+	if n < 0 {
+		return nil
+	}
+	return wire.NewBudget(n)
+}
 
 // loopback is the default of Limits.Exempt; a fresh slice each time, so
 // that no caller can change another's.
@@ -123,18 +162,25 @@ type Refused struct {
 	RoomsPerSession       atomic.Uint64 // joins over MaxRoomsPerSession
 }
 
-// refusedCounters names Refused's counters by the value of the metric's
-// shockwave.limit attribute. A new limit is a field of Refused and a line
-// here.
-var refusedCounters = []struct {
+// limitCounters names the counters of the limits, the Runtime's (Refused)
+// and the sessions' (session.Counters), by the value of the metric's
+// shockwave.limit attribute. A new limit is a counter and a line here.
+var limitCounters = []struct {
 	limit string
-	count func(*Refused) *atomic.Uint64
+	count func(*Runtime) *atomic.Uint64
 }{
-	{"connections", func(c *Refused) *atomic.Uint64 { return &c.Connections }},
-	{"connections_per_address", func(c *Refused) *atomic.Uint64 { return &c.ConnectionsPerAddress }},
-	{"upgrade_rate", func(c *Refused) *atomic.Uint64 { return &c.UpgradeRate }},
-	{"addresses", func(c *Refused) *atomic.Uint64 { return &c.Addresses }},
-	{"rooms_per_session", func(c *Refused) *atomic.Uint64 { return &c.RoomsPerSession }},
+	{"connections", func(rt *Runtime) *atomic.Uint64 { return &rt.adm.refused.Connections }},
+	{"connections_per_address", func(rt *Runtime) *atomic.Uint64 { return &rt.adm.refused.ConnectionsPerAddress }},
+	{"upgrade_rate", func(rt *Runtime) *atomic.Uint64 { return &rt.adm.refused.UpgradeRate }},
+	{"addresses", func(rt *Runtime) *atomic.Uint64 { return &rt.adm.refused.Addresses }},
+	{"rooms_per_session", func(rt *Runtime) *atomic.Uint64 { return &rt.adm.refused.RoomsPerSession }},
+	// The sessions': reading paused, sessions closed, frames refused.
+	{"message_rate", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.Throttled }},
+	{"backpressure", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.Paused }},
+	{"message_size", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.TooBig }},
+	{"message_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.MessageTimeouts }},
+	{"inbound_memory", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.InboundBudget }},
+	{"outbound_memory", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.OutboundBudget }},
 }
 
 // check reports values no default can make sense of.
@@ -161,6 +207,12 @@ func (l Limits) withDefaults() Limits {
 	def(&l.UpgradeBurst, DefaultUpgradeBurst)
 	def(&l.MaxRoomsPerSession, DefaultMaxRoomsPerSession)
 	def(&l.MaxAddresses, DefaultMaxAddresses)
+	if l.InboundMemory == 0 {
+		l.InboundMemory = defaultMemory()
+	}
+	if l.OutboundMemory == 0 {
+		l.OutboundMemory = defaultMemory()
+	}
 	if l.UpgradeRate == 0 {
 		l.UpgradeRate = DefaultUpgradeRate
 	}

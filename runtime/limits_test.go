@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -503,6 +504,8 @@ func TestLimitMetrics(t *testing.T) {
 
 	want := map[string]int64{
 		"connections": 1, "connections_per_address": 1, "upgrade_rate": 1, "addresses": 1, "rooms_per_session": 1,
+		// The sessions' limits did not act.
+		"message_rate": 0, "backpressure": 0, "message_size": 0, "message_timeout": 0, "inbound_memory": 0, "outbound_memory": 0,
 	}
 	got := k.collect(t).points("shockwave.limits.refused", "shockwave.limit")
 	if !sameCounts(got, want) {
@@ -513,6 +516,13 @@ func TestLimitMetrics(t *testing.T) {
 		"connections": int64(c.Connections.Load()), "connections_per_address": int64(c.ConnectionsPerAddress.Load()),
 		"upgrade_rate": int64(c.UpgradeRate.Load()), "addresses": int64(c.Addresses.Load()),
 		"rooms_per_session": int64(c.RoomsPerSession.Load()),
+	}
+	sc := rt.Counters()
+	for k, v := range map[string]*atomic.Uint64{
+		"message_rate": &sc.Throttled, "backpressure": &sc.Paused, "message_size": &sc.TooBig,
+		"message_timeout": &sc.MessageTimeouts, "inbound_memory": &sc.InboundBudget, "outbound_memory": &sc.OutboundBudget,
+	} {
+		gotGo[k] = int64(v.Load())
 	}
 	if !sameCounts(gotGo, want) {
 		t.Errorf("Refused() = %v, want %v", gotGo, want)

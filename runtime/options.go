@@ -89,6 +89,9 @@ func DefaultOptions() Options {
 			PongTimeout:    session.DefaultPongTimeout,
 			WriteTimeout:   session.DefaultWriteTimeout,
 			CloseTimeout:   session.DefaultCloseTimeout,
+			MessageRate:    session.DefaultMessageRate,
+			MessageBurst:   session.DefaultMessageRate,
+			MessageTimeout: session.DefaultMessageTimeout,
 		},
 		Limits: Limits{
 			MaxConnections:           DefaultMaxConnections,
@@ -97,6 +100,8 @@ func DefaultOptions() Options {
 			UpgradeBurst:             DefaultUpgradeBurst,
 			MaxRoomsPerSession:       DefaultMaxRoomsPerSession,
 			MaxAddresses:             DefaultMaxAddresses,
+			InboundMemory:            defaultMemory(),
+			OutboundMemory:           defaultMemory(),
 			Exempt:                   loopback(),
 		},
 	}

@@ -59,9 +59,16 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 	if err := o.Limits.check(); err != nil {
 		return nil, err
 	}
+	lim := o.Limits.withDefaults()
+	if o.Session.InboundBudget == nil {
+		o.Session.InboundBudget = budget(lim.InboundMemory)
+	}
+	if o.Session.OutboundBudget == nil {
+		o.Session.OutboundBudget = budget(lim.OutboundMemory)
+	}
 	rt := &Runtime{
 		h:        h,
-		adm:      newAdmission(o.Limits.withDefaults()),
+		adm:      newAdmission(lim),
 		sessions: xsync.NewMapOf[uint64, *member](),
 		rooms:    xsync.NewMapOf[string, *Room](),
 		accept: wire.AcceptOptions{

@@ -31,6 +31,20 @@ func WithMessageTimeout(d time.Duration) Option {
 	}
 }
 
+// WithMemoryBudget sets the process-wide bounds of the Runtime's sessions
+// together: inbound, the bytes of messages being assembled; outbound, the
+// bytes of frames queued to be written. See Limits.InboundMemory and
+// Limits.OutboundMemory.
+func WithMemoryBudget(inbound, outbound int64) Option {
+	return func(o *Options) error {
+		o.Limits.InboundMemory, o.Limits.OutboundMemory = inbound, outbound
+		if inbound == 0 || outbound == 0 {
+			return errors.New("runtime: memory budgets must not be 0 (negative disables them)")
+		}
+		return nil
+	}
+}
+
 // WithAbortSlow makes a session refused under session.PolicyClose be
 // disconnected at once, without the closing handshake; see
 // session.Config.AbortSlow.

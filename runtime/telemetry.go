@@ -125,7 +125,8 @@ func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider)
 		metric.WithDescription("Frames dropped by the backpressure policy, and sessions closed by it."))
 	add(e)
 	refused, e := m.Int64ObservableCounter("shockwave.limits.refused", metric.WithUnit("{event}"),
-		metric.WithDescription("Upgrades and joins refused by a limit, by shockwave.limit."))
+		metric.WithDescription("Times a limit acted, by shockwave.limit: upgrades and joins refused, "+
+			"sessions stopped reading (message_rate, backpressure) or closed, frames refused (outbound_memory)."))
 	add(e)
 	if err != nil {
 		return nil, err
@@ -134,8 +135,8 @@ func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider)
 		return metric.WithAttributeSet(attribute.NewSet(attribute.String("shockwave.policy", p.String())))
 	}
 	dropNewest, dropOldest, closed := policy(session.PolicyDropNewest), policy(session.PolicyDropOldest), policy(session.PolicyClose)
-	limits := make([]metric.ObserveOption, len(refusedCounters))
-	for i, c := range refusedCounters {
+	limits := make([]metric.ObserveOption, len(limitCounters))
+	for i, c := range limitCounters {
 		limits[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("shockwave.limit", c.limit)))
 	}
 	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -144,8 +145,8 @@ func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider)
 		o.ObserveInt64(drops, int64(c.DroppedNewest.Load()), dropNewest)
 		o.ObserveInt64(drops, int64(c.DroppedOldest.Load()), dropOldest)
 		o.ObserveInt64(drops, int64(c.ClosedSlow.Load()), closed)
-		for i, lc := range refusedCounters {
-			o.ObserveInt64(refused, int64(lc.count(rt.Refused()).Load()), limits[i])
+		for i, lc := range limitCounters {
+			o.ObserveInt64(refused, int64(lc.count(rt).Load()), limits[i])
 		}
 		return nil
 	}, active, drops, refused)

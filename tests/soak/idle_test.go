@@ -19,7 +19,6 @@ import (
 
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
-	"github.com/shockwave-go/shockwave/wire"
 )
 
 var idleConns = flag.Int("idle.conns", 0, "connections held open by TestIdleMemory (0: as many as the fd limit allows, at most 20,000)")
@@ -68,7 +67,7 @@ func idleServer() {
 	if os.Getenv("SHOCKWAVE_BUDGET") != "" { // see TestBudgetUnderLoad
 		h = session.HandlerFunc(func(s *session.Session, m session.Message) error { return s.Send(m.Op, m.Data) })
 		opts = append(opts, runtime.WithMaxMessageSize(budgetMessage),
-			func(o *runtime.Options) error { o.Session.InboundBudget = wire.NewBudget(budgetInbound); return nil })
+			runtime.WithMemoryBudget(budgetInbound, -1))
 	}
 	rt, err := runtime.New(h, opts...)
 	if err != nil {
