@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shockwave-go/shockwave/internal/bufpool"
@@ -63,10 +64,7 @@ type Conn struct {
 	pongLen  uint8
 	pong     [MaxControlPayload]byte // payload of the ping not yet answered
 
-	// wlock serialises writes: a one-slot channel rather than a sync.Mutex,
-	// so that a writer can stop waiting for it when its context ends (a
-	// write blocked on a peer that does not read holds it).
-	wlock     chan struct{}
+	wlock     writeLock
 	wint      interrupter // ends a write when its context ends
 	closeSent bool        // wlock guards closeSent, wfrag, werr and the scratch
 	wfrag     Opcode      // opcode of the fragmented message being sent, or 0
@@ -85,7 +83,7 @@ func newConn(nc net.Conn, server bool, buffered []byte, subprotocol string, o *O
 		server:      server,
 		subprotocol: subprotocol,
 		readDone:    make(chan struct{}),
-		wlock:       make(chan struct{}, 1),
+		wlock:       writeLock{wake: make(chan struct{}, 1)},
 	}
 	if o != nil {
 		c.opts = *o
@@ -267,6 +265,7 @@ func (c *Conn) fail(err error) error {
 	}
 	c.closeTransport()
 	c.rd.err = err
+	c.rd.Release() // Next does not touch its buffers once err is set
 	close(c.readDone)
 	return err
 }
@@ -334,10 +333,10 @@ func (c *Conn) writeFrame(ctx context.Context, op Opcode, fin bool, p []byte) er
 	case op.IsControl() && len(p) > MaxControlPayload:
 		return ErrWriteControlTooLong
 	}
-	if err := c.lockWrite(ctx); err != nil {
+	if err := c.wlock.lock(ctx); err != nil {
 		return err
 	}
-	defer c.unlockWrite()
+	defer c.wlock.unlock()
 	switch {
 	case c.closeSent:
 		return ErrClosed
@@ -361,10 +360,10 @@ func (c *Conn) writeFrame(ctx context.Context, op Opcode, fin bool, p []byte) er
 
 // writeClose sends a close frame once; later calls return ErrClosed.
 func (c *Conn) writeClose(ctx context.Context, code StatusCode, reason string) error {
-	if err := c.lockWrite(ctx); err != nil {
+	if err := c.wlock.lock(ctx); err != nil {
 		return err
 	}
-	defer c.unlockWrite()
+	defer c.wlock.unlock()
 	if c.closeSent {
 		return ErrClosed
 	}
@@ -372,22 +371,49 @@ func (c *Conn) writeClose(ctx context.Context, code StatusCode, reason string) e
 	return c.writeLocked(ctx, OpClose, true, AppendClosePayload(c.wctl[:0], code, reason))
 }
 
-// lockWrite takes the write lock, or gives up when ctx ends.
-func (c *Conn) lockWrite(ctx context.Context) error {
-	select {
-	case c.wlock <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case c.wlock <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+// writeLock serialises writes. It is a mutex whose waiters can give up
+// when their context ends, as they must when the write holding it is
+// blocked on a peer that does not read, which sync.Mutex does not allow:
+// an atomic state word for the path without contention, as cheap as a
+// sync.Mutex (a channel used as the lock cost twice as much per write), and
+// a one-slot channel that wakes a waiter.
+type writeLock struct {
+	state atomic.Int32 // unlocked, locked, or contended: waiters may sleep
+	wake  chan struct{}
 }
 
-func (c *Conn) unlockWrite() { <-c.wlock }
+const (
+	unlocked int32 = iota
+	locked
+	contended
+)
+
+// lock takes the lock, or gives up when ctx ends.
+func (l *writeLock) lock(ctx context.Context) error {
+	if l.state.CompareAndSwap(unlocked, locked) {
+		return nil
+	}
+	for l.state.Swap(contended) != unlocked {
+		select {
+		case <-l.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// unlock releases the lock and, if someone may be waiting, wakes one
+// waiter, which tries again. A wake-up left for a waiter that gave up
+// makes a later one try once more, no harm done.
+func (l *writeLock) unlock() {
+	if l.state.Swap(unlocked) == contended {
+		select {
+		case l.wake <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	}
+}
 
 // writeLocked writes a frame, ended by ctx or a write deadline. One that
 // ends it before any byte went out leaves the connection as it was; one
@@ -507,6 +533,9 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		c.nc.SetReadDeadline(deadline)
 		for {
 			if _, _, err := c.readMessage(ctx); err != nil {
+				if interrupted(err) { // no answer in time
+					c.fail(ErrClosed)
+				}
 				break
 			}
 		}

@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -87,6 +88,39 @@ func ExampleDial() {
 	// Output:
 	// handshake: 101 Switching Protocols
 	// binary [1 2 3]
+}
+
+// A read with a timeout of its own: when the context ends, Read returns its
+// error and the connection stays usable, with nothing lost.
+func ExampleConn_Read() {
+	srv := httptest.NewServer(http.HandlerFunc(exampleEcho))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := wire.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseNow()
+
+	// Nothing was sent, so nothing comes back in time.
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, _, err = c.Read(short)
+	cancelShort()
+	fmt.Println(errors.Is(err, context.DeadlineExceeded))
+
+	if err := c.Write(ctx, wire.OpText, []byte("hello")); err != nil {
+		log.Fatal(err)
+	}
+	_, p, err := c.Read(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s\n", p)
+	c.Close(wire.StatusNormalClosure, "")
+	// Output:
+	// true
+	// hello
 }
 
 // Encoding and decoding frames by hand, with the masked "Hello" of RFC 6455
