@@ -1,16 +1,21 @@
 package soak
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/shockwave-go/shockwave/runtime"
+	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -208,5 +213,75 @@ func pingPong(c net.Conn, id int, stop <-chan struct{}) ([]time.Duration, error)
 		}
 		rtts = append(rtts, time.Since(start))
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestStreamingClients: clients that write 64 KiB messages without waiting
+// for their echoes, reading them on another goroutine, against a server
+// with the default options. A blocking server slows such a client through
+// TCP; the runtime must too, by reading less, not close it as a slow
+// consumer (it closed some of 8 on two of three runs of an independent
+// load generator).
+func TestStreamingClients(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			const conns, perConn, size = 8, 300, 64 << 10
+			transport := runtime.TransportAuto
+			if tr == "goroutine" {
+				transport = runtime.TransportGoroutine
+			}
+			echo := session.HandlerFunc(func(s *session.Session, m session.Message) error { return s.Send(m.Op, m.Data) })
+			rt, err := runtime.New(echo, runtime.WithTransport(transport))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(rt)
+			defer srv.Close()
+			defer rt.Shutdown(context.Background())
+			frame := maskedFrame(wire.OpBinary, size, make([]byte, size))
+			var wg sync.WaitGroup
+			errs := make(chan error, 2*conns)
+			for i := range conns {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				c, _, err := wire.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+				cancel()
+				if err != nil {
+					t.Fatal(err)
+				}
+				nc := c.NetConn()
+				nc.SetDeadline(time.Now().Add(60 * time.Second))
+				wg.Add(2)
+				go func() { // the writer: never waits for an echo
+					defer wg.Done()
+					for range perConn {
+						if _, err := nc.Write(frame); err != nil {
+							errs <- fmt.Errorf("client %d write: %w", i, err)
+							return
+						}
+					}
+				}()
+				go func() {
+					defer wg.Done()
+					defer c.CloseNow()
+					for n := range perConn {
+						if _, p, err := c.ReadMessage(); err != nil || len(p) != size {
+							errs <- fmt.Errorf("client %d, echo %d of %d: %d bytes, %w", i, n, perConn, len(p), err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			c := rt.Counters()
+			t.Logf("%s: %d clients x %d messages of 64 KiB echoed; reading paused %d times, %d closed as slow",
+				tr, conns, perConn, c.Paused.Load(), c.ClosedSlow.Load())
+			if n := c.ClosedSlow.Load(); n != 0 {
+				t.Errorf("%d sessions closed as slow consumers", n)
+			}
+		})
 	}
 }
