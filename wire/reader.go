@@ -451,16 +451,29 @@ func (rd *Reader) fill() error {
 	if rd.bufp == nil {
 		rd.bufp = bufpool.Get(rd.bufSize)
 	}
-	n, err := rd.src.Read((*rd.bufp)[rd.w:])
+	n, err := rd.readSrc((*rd.bufp)[rd.w:])
 	rd.w += n
-	if n > 0 {
-		rd.read()
-		return nil
-	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
 	return err
+}
+
+// maxEmptyReads is how many reads in a row may bring neither bytes nor an
+// error (net.Pipe does, for an empty write) before the source is taken
+// as broken, as bufio does.
+const maxEmptyReads = 100
+
+// readSrc reads from src into p, past empty reads.
+func (rd *Reader) readSrc(p []byte) (int, error) {
+	for range maxEmptyReads {
+		n, err := rd.src.Read(p)
+		if n > 0 {
+			rd.read()
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return 0, io.ErrNoProgress
 }
 
 // readDirect reads straight into p, bypassing the read buffer.
@@ -471,15 +484,7 @@ func (rd *Reader) readDirect(p []byte) (int, error) {
 		rd.raw.dst = nil
 		return rd.raw.n, err
 	}
-	n, err := rd.src.Read(p)
-	if n > 0 {
-		rd.read()
-		return n, nil
-	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return 0, err
+	return rd.readSrc(p)
 }
 
 func (rd *Reader) rawRead() error {

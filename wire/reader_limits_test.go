@@ -204,3 +204,45 @@ func connPair(t *testing.T, kind string) (client, server net.Conn) {
 	t.Cleanup(func() { client.Close(); server.Close() })
 	return client, server
 }
+
+// emptyReads returns (0, nil) empty times before each read of its data,
+// as net.Pipe does for empty writes.
+type emptyReads struct {
+	data  []byte
+	empty int
+	left  int
+}
+
+func (r *emptyReads) Read(p []byte) (int, error) {
+	if r.left > 0 {
+		r.left--
+		return 0, nil
+	}
+	r.left = r.empty
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.data[:1]) // a byte at a time
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestReaderEmptyReads: reads that bring nothing and no error are passed
+// over, a few of them; a source that only does that fails with
+// io.ErrNoProgress instead of spinning.
+func TestReaderEmptyReads(t *testing.T) {
+	f := &frameBuilder{masked: true}
+	f.frame(wire.OpText, true, "hi").frame(wire.OpBinary, true, strings.Repeat("x", 20_000))
+	rd := wire.NewReader(&emptyReads{data: f.b, empty: 5, left: 5}, &wire.ReaderOptions{Server: true})
+	defer rd.Release()
+	if _, p, err := rd.Next(); err != nil || string(p) != "hi" {
+		t.Fatalf("first: %q %v", p, err)
+	}
+	if _, p, err := rd.Next(); err != nil || len(p) != 20_000 {
+		t.Fatalf("second: %d bytes, %v", len(p), err)
+	}
+	rd = wire.NewReader(&emptyReads{data: f.b, empty: 1000, left: 1000}, nil)
+	if _, _, err := rd.Next(); !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("only empty reads: %v", err)
+	}
+}
