@@ -97,19 +97,27 @@ func (s *Session) reopen() {
 		s.resumePolled()
 		return
 	}
-	select {
-	case s.conn.gate <- struct{}{}:
-	default:
+	if ch := s.conn.gate.Load(); ch != nil { // made before the flag was set
+		select {
+		case *ch <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // waitGate is the goroutine transport's pause: the reader waits until
 // the gate reopens.
 func (s *Session) waitGate() {
+	ch := s.conn.gate.Load()
+	if ch == nil { // the reader's alone: no other goroutine makes it
+		c := make(chan struct{}, 1)
+		ch = &c
+		s.conn.gate.Store(ch)
+	}
 	if !s.pause() {
 		return
 	}
 	for s.state.Load()&stateReadPaused != 0 {
-		<-s.conn.gate // a token may be stale: the flag says
+		<-*ch // a token may be stale: the flag says
 	}
 }

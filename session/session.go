@@ -106,8 +106,8 @@ type sessionContext struct {
 // netConn is a session's connection on the goroutine transport.
 type netConn struct {
 	net.Conn
-	raw  syscall.RawConn // for non-blocking writes; nil when Conn is not a socket
-	gate chan struct{}   // wakes the reader paused at the read gate
+	raw  syscall.RawConn               // for non-blocking writes; nil when Conn is not a socket
+	gate atomic.Pointer[chan struct{}] // wakes the reader paused at the read gate; made by its first pause
 }
 
 // New makes the session of a connection upgraded by wire.Upgrade. It does
@@ -133,7 +133,7 @@ func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
 		s.poller = sched.pollers.pick()
 		src = (*fdReader)(s)
 	} else {
-		s.conn = &netConn{Conn: u.Conn, gate: make(chan struct{}, 1)}
+		s.conn = &netConn{Conn: u.Conn}
 		if sc, ok := u.Conn.(syscall.Conn); ok && rawWriteSupported {
 			if raw, err := sc.SyscallConn(); err == nil {
 				s.conn.raw = raw
