@@ -42,6 +42,10 @@ const (
 	// CodeBadRequest: a request the handler refused, such as a room.join
 	// without a room.
 	CodeBadRequest = "bad_request"
+	// CodeTooManyRooms: a room.join from a session already in
+	// runtime.Limits.MaxRoomsPerSession rooms. The client may leave one
+	// and try again.
+	CodeTooManyRooms = "too_many_rooms"
 )
 
 // Error is the error object a client receives, as the "x" of a reply to a
@@ -474,7 +478,8 @@ func (r *Router) publish(ctx context.Context, room *runtime.Room, except *sessio
 // name as the envelope's room, and, if it sent a request, gets an empty
 // reply once it has joined or left, or an error. allow, if not nil, is
 // asked before each join; the error it returns is sent back (an *Error as
-// it is) and the session does not join.
+// it is) and the session does not join. A join past
+// runtime.Limits.MaxRoomsPerSession fails with CodeTooManyRooms.
 func (r *Router) HandleRooms(rt *runtime.Runtime, allow func(s *session.Session, room string) error) {
 	On(r, EventJoin, func(s *session.Session, ev Event[struct{}]) error {
 		if ev.Room == "" {
@@ -485,10 +490,14 @@ func (r *Router) HandleRooms(rt *runtime.Runtime, allow func(s *session.Session,
 				return err
 			}
 		}
-		if rt.Join(ev.Room, s) == nil {
-			return session.ErrClosed
+		_, err := rt.JoinRoom(ev.Room, s)
+		if errors.Is(err, runtime.ErrTooManyRooms) {
+			// The client's doing, and one it can undo: tell it so,
+			// rather than "internal error".
+			return &Error{Code: CodeTooManyRooms, Message: fmt.Sprintf(
+				"cannot join %q: this connection is in as many rooms as it may be; leave one first", ev.Room)}
 		}
-		return nil
+		return err // nil, or session.ErrClosed: nobody is left to read the reply
 	})
 	On(r, EventLeave, func(s *session.Session, ev Event[struct{}]) error {
 		if ev.Room == "" {

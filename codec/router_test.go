@@ -562,6 +562,48 @@ func TestRouterRoomsAndPublish(t *testing.T) {
 	waitUntil(t, "the member to leave", func() bool { return room.Len() == len(clients)-1 })
 }
 
+// TestRouterTooManyRooms: a join past MaxRoomsPerSession is answered with
+// too_many_rooms, as a reply or an error event, and joins nothing; after
+// leaving a room, the session may join another.
+func TestRouterTooManyRooms(t *testing.T) {
+	r, log := testRouter()
+	rt, url := serve(t, r, runtime.WithLimits(runtime.Limits{MaxRoomsPerSession: 2}))
+	r.HandleRooms(rt, nil)
+	c := dialCodec(t, url, nil)
+	for i, room := range []string{"a", "b", "a"} { // a room joined again is not one more
+		if rep := c.request(env{E: EventJoin, R: room, I: uint64(i + 1)}); rep.X != nil {
+			t.Fatalf("join %s: %+v", room, rep.X)
+		}
+	}
+	rep := c.request(env{E: EventJoin, R: "c", I: 4})
+	if rep.X == nil || rep.X.Code != CodeTooManyRooms || !strings.Contains(rep.X.Message, `"c"`) {
+		t.Fatalf("join of a third room: %+v", rep)
+	}
+	c.send(env{E: EventJoin, R: "c"})
+	if rep := c.read(); rep.E != EventError || rep.X == nil || rep.X.Code != CodeTooManyRooms {
+		t.Fatalf("join of a third room without an id: %+v", rep)
+	}
+	if _, ok := rt.Room("c"); ok {
+		t.Fatal("a refused join made the room")
+	}
+	if n := rt.Refused().RoomsPerSession.Load(); n != 2 {
+		t.Errorf("Refused().RoomsPerSession = %d, want 2", n)
+	}
+	if errs := log.get(); len(errs) != 2 || !strings.HasPrefix(errs[0], EventJoin+": "+CodeTooManyRooms) {
+		t.Errorf("error handler saw %q", errs)
+	}
+
+	if rep := c.request(env{E: EventLeave, R: "a", I: 5}); rep.X != nil {
+		t.Fatalf("leave: %+v", rep.X)
+	}
+	if rep := c.request(env{E: EventJoin, R: "c", I: 6}); rep.X != nil {
+		t.Fatalf("join after a leave: %+v", rep.X)
+	}
+	if room, ok := rt.Room("c"); !ok || room.Len() != 1 {
+		t.Fatal("the session is not in the room it joined")
+	}
+}
+
 func TestPublishSingleCodec(t *testing.T) {
 	r := NewRouter(MsgPack, WithCodecs())
 	if got := r.Subprotocols(); !slices.Equal(got, []string{"shockwave.msgpack"}) {
