@@ -25,7 +25,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", ":8080", "address to listen on")
-	rate := flag.Float64("rate", 20, "messages a second each connection may send")
+	rate := flag.Float64("rate", 20, "messages a second each connection may send; a faster client is read more slowly (negative: no limit)")
 	maxLength := flag.Int("max-length", 2000, "longest message, in characters")
 	history := flag.Int("history", 100, "messages each room keeps for those who join it")
 	flag.Parse()

@@ -14,7 +14,9 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/shockwave-go/shockwave/codec"
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
+	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -201,26 +203,78 @@ func TestTyping(t *testing.T) {
 	}
 }
 
-func TestRateLimit(t *testing.T) {
-	// A burst of 4 and practically no refill: the join takes one token,
-	// then three messages go and the rest are refused.
-	_, url := server(t, chatserver.Config{Rate: 0.001, Burst: 4})
+// TestMessageRate has a client send three times its burst at once: the
+// runtime reads it more slowly instead of refusing anything, so every
+// message is published, in order, with no error, and the runtime counts
+// the throttling.
+func TestMessageRate(t *testing.T) {
+	const burst = 4
+	srv, url := server(t, chatserver.Config{Rate: 20, Burst: burst, Runtime: []runtime.Option{
+		// A paused session reads again at the timer's next tick once the
+		// rate allows: a short tick keeps the test short.
+		runtime.WithTick(10 * time.Millisecond),
+	}})
 	alice := dial(t, url, "alice")
 	alice.join("lobby", "alice", "")
-	for i := range 3 {
-		alice.ok(send, "lobby", text(fmt.Sprint("ok ", i)))
+	const n = 3 * burst
+	for i := range n {
+		alice.emit(send, "lobby", text(fmt.Sprint("message ", i)))
 	}
-	err := alice.fails(chatserver.CodeRateLimited, send, "lobby", text("too many"))
-	if !strings.Contains(err.Message, "slow down") {
-		t.Errorf("rate limit message %q", err.Message)
+	alice.ok(send, "lobby", text("last")) // a request is slowed too, not refused
+	for i := range n + 1 {
+		want := fmt.Sprint("message ", i)
+		if i == n {
+			want = "last"
+		}
+		if m := event[chatserver.Message](alice, msg, "lobby"); m.ID != uint64(i+1) || m.Text != want {
+			t.Fatalf("message %d: %+v, want %q", i+1, m, want)
+		}
 	}
-	alice.emit(send, "lobby", text("too many, no id")) // refused with an error event
-	if err := alice.errorEvent(); err.Code != chatserver.CodeRateLimited {
-		t.Fatalf("error event %v, want rate_limited", err)
+	if alice.has(func(e envelope) bool { return e.Event == codec.EventError }) {
+		t.Error("the flood got an error event")
 	}
-	alice.fails(chatserver.CodeRateLimited, rooms, "", nil) // every event counts
-	for range 3 {
-		event[chatserver.Message](alice, msg, "lobby") // only the first three went out
+	if c := chatserver.RuntimeOf(srv).Counters().Throttled.Load(); c == 0 {
+		t.Error("the runtime never slowed the client (Counters().Throttled is 0)")
+	}
+}
+
+// TestRuntimeRoomLimit: the runtime's MaxRoomsPerSession, set below the
+// chat's RoomsPerClient, refuses a join with too_many_rooms too, and the
+// refused room neither sends the client anything nor hears of it.
+func TestRuntimeRoomLimit(t *testing.T) {
+	_, url := server(t, chatserver.Config{Runtime: []runtime.Option{
+		runtime.WithLimits(runtime.Limits{MaxRoomsPerSession: 2}), // the other limits at their defaults
+	}})
+	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
+	bob.join("games", "bob", "")
+	alice.join("lobby", "alice", "")
+	alice.join("random", "alice", "")
+	alice.join("random", "alice", "") // joining again is no new room
+
+	err := alice.fails(chatserver.CodeTooManyRooms, join, "games", chatserver.JoinRequest{Nick: "alice"})
+	if err.Message != "this connection is in too many rooms to join games; leave one first" {
+		t.Errorf("too_many_rooms message %q", err.Message)
+	}
+	alice.emit(join, "games", chatserver.JoinRequest{Nick: "alice"})
+	if err := alice.errorEvent(); err.Code != chatserver.CodeTooManyRooms {
+		t.Fatalf("error event %v, want too_many_rooms", err)
+	}
+	// Bob's ack comes once his message is in every member's mailbox,
+	// alice's reply after whatever her mailbox held.
+	bob.ok(send, "games", text("anyone?"))
+	alice.ok(rooms, "", nil)
+	if alice.has(func(e envelope) bool { return e.Room == "games" || e.Event == chatserver.EventState }) {
+		t.Error("alice got something of the room she was refused")
+	}
+	event[chatserver.Message](bob, msg, "games")
+	if bob.has(func(e envelope) bool { return e.Event == presence }) {
+		t.Error("the room was told of a refused join")
+	}
+
+	alice.ok(leave, "random", nil) // makes room
+	alice.join("games", "alice", "")
+	if p := event[chatserver.Presence](bob, presence, "games"); p.Nick != "alice" || p.Action != "join" {
+		t.Fatalf("bob got %+v", p)
 	}
 }
 

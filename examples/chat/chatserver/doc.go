@@ -8,8 +8,11 @@
 //   - the Router is embedded in a small session.Handler of our own that adds
 //     OnClose, to announce the departures of closed sessions (server.go);
 //   - per-session state lives in session.State, owned by the session's
-//     callbacks and so free of locks (client in server.go, with its token
-//     bucket from examples/internal/ratelimit);
+//     callbacks and so free of locks (client in server.go);
+//   - the limits a runtime enforces are left to it: the message rate
+//     (Config.Rate, runtime.WithMessageRate) and the rooms per connection
+//     (runtime.Limits.MaxRoomsPerSession, besides the chat's own
+//     RoomsPerClient);
 //   - shared state — who is in which room under which nickname, the last
 //     messages of each room — lives in plain structs behind a mutex
 //     (rooms.go, history.go), and every event to a room goes out with
@@ -43,4 +46,14 @@
 // page that reconnects (its old connection not yet noticed dead) takes its
 // nickname back, and the old connection is closed with 4001. Errors are
 // codec.Errors with the codes listed in events.go.
+//
+// # Limits
+//
+// A client that sends more than Config.Rate events a second (20 by
+// default, in bursts of Config.Burst) gets no error: the runtime stops
+// reading its connection until it is within the rate again, so a flood is
+// slowed, as TCP slows a fast sender, and every event it sent is handled
+// in order. A message longer than Config.MaxLength characters is refused
+// with too_long; a join past Config.RoomsPerClient rooms, or the runtime's
+// Limits.MaxRoomsPerSession, with too_many_rooms.
 package chatserver

@@ -97,7 +97,6 @@ const (
 	CodeNotJoined    = "not_joined"     // the event needs the client to be in the room
 	CodeEmpty        = "empty"          // the message has no text
 	CodeTooLong      = "too_long"       // the message is longer than the limit
-	CodeRateLimited  = "rate_limited"   // too many messages a second
 	CodeNoSuchUser   = "no_such_user"   // no member of the room has that nickname
 	CodeTooManyRooms = "too_many_rooms" // the client, or the server, has too many rooms
 )

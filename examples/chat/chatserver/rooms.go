@@ -21,11 +21,12 @@ type member struct {
 // messages. The runtime's room of the same name does the delivering; this
 // one knows who is who.
 //
-// The mutex orders everything that happens in the room. A join takes the
-// member list and history, sends them to the joiner and joins the runtime
-// room in one step; a message is numbered, kept and published in one step.
-// So a client that joins sees every message exactly once: in the history,
-// or after it as an event.
+// The mutex orders everything that happens in the room, and every event
+// to the room is published under it. A join enters the runtime room, takes
+// the member list and history and sends them to the joiner in one step; a
+// message is numbered, kept and published in one step. So a client that
+// joins sees every message exactly once: in the history, or after it as an
+// event.
 type room struct {
 	name string
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/shockwave-go/shockwave/codec"
-	"github.com/shockwave-go/shockwave/examples/internal/ratelimit"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
@@ -23,8 +22,12 @@ const StatusReplaced wire.StatusCode = 4001
 type Config struct {
 	// MaxLength is the longest message, in characters. Default 2000.
 	MaxLength int
-	// Rate is how many events a second one connection may send, and
-	// Burst how many at once. Defaults 20 and Rate.
+	// Rate is how many events a second one connection may send on
+	// average, and Burst how many at once: the runtime's message rate
+	// (runtime.WithMessageRate). A client over it is not refused: its
+	// connection is read more slowly until it is within the rate again,
+	// so a flood is slowed and nothing is lost. Defaults 20 and Rate;
+	// a negative Rate means no limit.
 	Rate  float64
 	Burst int
 	// History is how many messages each room keeps for the clients that
@@ -37,7 +40,8 @@ type Config struct {
 	// Default 1000.
 	MaxRooms int
 	// RoomsPerClient bounds the rooms one connection may be in at once.
-	// Default 10.
+	// Default 10. The runtime's Limits.MaxRoomsPerSession (64 unless
+	// Runtime says otherwise) bounds it too.
 	RoomsPerClient int
 	// Runtime holds more options for the runtime (heartbeat, origins,
 	// telemetry providers...), applied after the chat's own.
@@ -51,7 +55,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxLength <= 0 {
 		c.MaxLength = 2000
 	}
-	if c.Rate <= 0 {
+	if c.Rate == 0 {
 		c.Rate = 20
 	}
 	if c.Burst <= 0 {
@@ -93,12 +97,12 @@ func New(cfg Config) (*Server, error) {
 	// One Router speaks the event envelope: JSON by default, MessagePack
 	// for clients that ask for it by subprotocol.
 	srv.router = codec.NewRouter(codec.JSON, codec.WithErrorHandler(srv.logError))
-	codec.On(srv.router, EventJoin, limited(srv, srv.join))
-	codec.On(srv.router, EventLeave, limited(srv, srv.leave))
-	codec.On(srv.router, EventSend, limited(srv, srv.send))
-	codec.On(srv.router, EventPrivate, limited(srv, srv.private))
-	codec.On(srv.router, EventTyping, limited(srv, srv.typing))
-	codec.Handle(srv.router, EventRooms, limitedRequest(srv, srv.list))
+	codec.On(srv.router, EventJoin, srv.join)
+	codec.On(srv.router, EventLeave, srv.leave)
+	codec.On(srv.router, EventSend, srv.send)
+	codec.On(srv.router, EventPrivate, srv.private)
+	codec.On(srv.router, EventTyping, srv.typing)
+	codec.Handle(srv.router, EventRooms, srv.list)
 
 	// A message may take 6 bytes a character in JSON (\u escapes), plus
 	// the envelope; anything longer is not from our page and closes the
@@ -107,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 	opts := []runtime.Option{
 		runtime.WithSubprotocols(srv.router.Subprotocols()...),
 		runtime.WithMaxMessageSize(max(64<<10, int64(cfg.MaxLength)*6+1024)),
+		runtime.WithMessageRate(cfg.Rate, cfg.Burst),
 	}
 	rt, err := runtime.New(handler{srv.router, srv}, append(opts, cfg.Runtime...)...)
 	if err != nil {
@@ -142,11 +147,10 @@ func (h handler) OnClose(s *session.Session, _ error) {
 	}
 }
 
-// client is a session's own state (session.State): the rooms it is in and
-// its rate limit. Only the session's callbacks use it, so it needs no lock.
+// client is a session's own state (session.State): the rooms it is in.
+// Only the session's callbacks use it, so it needs no lock.
 type client struct {
 	rooms map[string]string // room name → the nickname held there
-	limit ratelimit.Bucket
 }
 
 func clientOf(s *session.Session) *client {
@@ -155,36 +159,6 @@ func clientOf(s *session.Session) *client {
 		c.rooms = make(map[string]string)
 	}
 	return c
-}
-
-// allow takes a token from the session's bucket, or fails with
-// rate_limited.
-func (srv *Server) allow(s *session.Session) error {
-	if !clientOf(s).limit.Take(time.Now(), srv.cfg.Rate, float64(srv.cfg.Burst)) {
-		return chatError(CodeRateLimited, "slow down: at most %g messages a second", srv.cfg.Rate)
-	}
-	return nil
-}
-
-// limited puts an event handler behind the session's rate limit.
-func limited[T any](srv *Server, fn func(*session.Session, T) error) func(*session.Session, T) error {
-	return func(s *session.Session, m T) error {
-		if err := srv.allow(s); err != nil {
-			return err
-		}
-		return fn(s, m)
-	}
-}
-
-// limitedRequest puts a request handler behind the session's rate limit.
-func limitedRequest[T, R any](srv *Server, fn func(*session.Session, T) (R, error)) func(*session.Session, T) (R, error) {
-	return func(s *session.Session, m T) (R, error) {
-		if err := srv.allow(s); err != nil {
-			var zero R
-			return zero, err
-		}
-		return fn(s, m)
-	}
 }
 
 // logError logs the errors that reach the client as "internal error".
@@ -243,33 +217,35 @@ func (srv *Server) enter(ctx context.Context, s *session.Session, r *room, nick,
 	if r.gone {
 		return true, nil
 	}
-	announce := true
-	if m, taken := r.members[nick]; taken && m.s != s {
-		if token == "" || m.token != token {
-			return false, chatError(CodeNickTaken, "%q is taken in %s; choose another nickname", nick, r.name)
+	m, taken := r.members[nick]
+	if taken && m.s != s && (token == "" || m.token != token) {
+		return false, chatError(CodeNickTaken, "%q is taken in %s; choose another nickname", nick, r.name)
+	}
+	// The runtime room before anything changes, so that a refusal leaves
+	// the room as it was. Everything the room publishes goes out under
+	// r.mu, so nothing reaches s before its state, sent below.
+	if _, err := srv.rt.JoinRoom(r.name, s); err != nil {
+		if errors.Is(err, runtime.ErrTooManyRooms) {
+			return false, chatError(CodeTooManyRooms, "this connection is in too many rooms to join %s; leave one first", r.name)
 		}
+		return false, err
+	}
+	announce := !taken // joining again: the state once more, no presence
+	if taken && m.s != s {
 		// The same page on a new connection: the old one, which may
 		// not know yet that it is dead, gives way. To the room it is
 		// the same member.
 		srv.rt.Leave(r.name, m.s)
 		m.s.Close(StatusReplaced, "replaced by a new connection")
-		announce = false
-	} else if taken {
-		announce = false // joining again: the state once more
 	}
 	r.members[nick] = &member{nick: nick, token: token, s: s}
 	r.active = time.Now()
 
-	// The state first, then the runtime room: whatever the room publishes
-	// from now on follows the state in the session's mailbox.
 	state := &State{Room: r.name, Nick: nick, Members: r.nicks(), History: r.history.all(), MaxLength: srv.cfg.MaxLength}
 	if err := srv.router.EmitContext(ctx, s, EventState, state); err != nil {
 		delete(r.members, nick)
+		srv.rt.Leave(r.name, s)
 		return false, err
-	}
-	if srv.rt.Join(r.name, s) == nil {
-		delete(r.members, nick)
-		return false, session.ErrClosed
 	}
 	if announce {
 		srv.publishExcept(r.name, s, EventPresence, &Presence{Nick: nick, Action: "join", Count: len(r.members)})
@@ -362,11 +338,13 @@ func (srv *Server) private(s *session.Session, ev codec.Event[PrivateRequest]) e
 // typing tells the other members of a room that the client is typing
 // (chat.typing). The page sends it at most every few seconds.
 func (srv *Server) typing(s *session.Session, ev codec.Event[struct{}]) error {
-	nick, _, err := srv.memberOf(s, ev.Room)
+	nick, r, err := srv.memberOf(s, ev.Room)
 	if err != nil {
 		return err
 	}
-	srv.publishExcept(ev.Room, s, EventTyping, &Typing{Nick: nick})
+	r.mu.Lock() // as every publish to the room: see enter
+	defer r.mu.Unlock()
+	srv.publishExcept(r.name, s, EventTyping, &Typing{Nick: nick})
 	return nil
 }
 
