@@ -13,9 +13,9 @@ package session
 // it is not the client that stopped.
 //
 // On the goroutine transport the reader waits on netConn.gate; on the
-// event loop the session's read state is readPaused and reopening puts it
-// back in its poller's line (the socket is edge-triggered: bytes already
-// there would give no new event).
+// event loop the session's read state is readPaused, and reopening starts
+// a burst (the socket is edge-triggered: bytes already there would give
+// no new event).
 
 // gateShut reports whether the reader must stop before reading the next
 // message, and counts why.
