@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http/httptest"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -32,8 +33,9 @@ func maskedFrame(op wire.Opcode, length int64, p []byte) []byte {
 
 // TestHeaderOnlyMemory: 1,000 connections that each send a frame header
 // announcing the largest message and one byte of it, then nothing, cost the
-// server less than 1 KiB each over what they cost idle: memory is taken as
-// bytes arrive, not as lengths are announced (it was 1 MiB each).
+// server less than 1 KiB each over what they cost idle (heap and stacks on
+// the event loop, heap on goroutines): memory is taken as bytes arrive, not
+// as lengths are announced (it was 1 MiB each).
 func TestHeaderOnlyMemory(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
@@ -49,13 +51,34 @@ func TestHeaderOnlyMemory(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// Each waiting message holds its smallest assembly buffer.
+			// Each waiting message holds its smallest assembly buffer; the
+			// goroutine transport's readers give their read buffers back
+			// as they park, a moment after.
 			held := waitSessions(t, srv.addr, "every header read", func(st memStats) bool { return st.Inbound >= n*512 })
-			per := float64(int64(held.Heap+held.Stack)-int64(idle.Heap+idle.Stack)) / n
-			t.Logf("%s: %d connections, each a header announcing %d bytes and 1 byte: %.0f B each over idle (%d B of assembly buffers in all)",
-				tr, n, budgetMessage, per, held.Inbound)
-			if per > 1024 {
-				t.Errorf("a header costs %.0f B, more than 1 KiB", per)
+			cost := func(st memStats) (heap, stack float64) {
+				return float64(int64(st.Heap)-int64(idle.Heap)) / n, float64(int64(st.Stack)-int64(idle.Stack)) / n
+			}
+			// What is judged: heap and stacks on the event loop; on
+			// goroutines, the heap, as their stacks grow now and then
+			// (2 KiB more for a goroutine that ran deep once, a cost of
+			// the transport, not of what the client announced).
+			judged := func(st memStats) float64 {
+				h, s := cost(st)
+				if tr == "goroutine" {
+					return h
+				}
+				return h + s
+			}
+			for deadline := time.Now().Add(5 * time.Second); judged(held) > 1024 && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+				held = stats(t, srv.addr)
+			}
+			heap, stack := cost(held)
+			t.Logf("%s: %d connections, each a header announcing %d bytes and 1 byte: %.0f B each over idle "+
+				"(heap %.0f, stacks %.0f; %d B of assembly buffers in all)",
+				tr, n, budgetMessage, heap+stack, heap, stack, held.Inbound)
+			if j := judged(held); j > 1024 && !raceEnabled() {
+				t.Errorf("a header costs %.0f B, more than 1 KiB", j)
 			}
 		})
 	}
@@ -148,7 +171,7 @@ func TestBudgetUnderLoad(t *testing.T) {
 				t.Errorf("%d echoed and %d refused of %d", nEchoed, nRefused, big)
 			}
 			// Without the budget the messages held 200 MiB at once.
-			if grew > 4*budgetInbound+32<<20 {
+			if grew > 4*budgetInbound+32<<20 && !raceEnabled() {
 				t.Errorf("peak RSS grew by %d MiB with a budget of %d MiB", grew>>20, budgetInbound>>20)
 			}
 		})
@@ -284,4 +307,19 @@ func TestStreamingClients(t *testing.T) {
 			}
 		})
 	}
+}
+
+// raceEnabled reports whether the test (and so the server, the same
+// binary) was built with -race, whose shadow memory and pools that drop
+// items make memory figures meaningless: .ci/run judges them in a run
+// without it.
+func raceEnabled() bool {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-race" {
+				return s.Value == "true"
+			}
+		}
+	}
+	return false
 }
