@@ -340,11 +340,13 @@ func TestTimeouts(t *testing.T) { eachTransport(t, testTimeouts) }
 func testTimeouts(t *testing.T) {
 	t.Run("no pong", func(t *testing.T) {
 		tr := newTracker()
-		url := startTracked(t, tr, runtime.WithHeartbeat(50*time.Millisecond, 100*time.Millisecond), runtime.WithTick(10*time.Millisecond))
+		var c session.Counters
+		url := startTracked(t, tr, runtime.WithHeartbeat(50*time.Millisecond, 100*time.Millisecond), runtime.WithTick(10*time.Millisecond), withCounters(&c))
 		rc := rawDial(t, url, 0)
 		if err := tr.endErr(t, rc.nc.LocalAddr()); !errors.Is(err, session.ErrTimeout) {
 			t.Fatalf("OnClose got %v, want ErrTimeout", err)
 		}
+		wantCounted(t, "PongTimeouts", &c.PongTimeouts)
 		// The client got pings, then the connection ended.
 		rc.nc.SetReadDeadline(time.Now().Add(bound))
 		pings := 0
@@ -365,12 +367,14 @@ func testTimeouts(t *testing.T) {
 
 	t.Run("idle", func(t *testing.T) {
 		tr := newTracker()
-		url := startTracked(t, tr, runtime.WithIdleTimeout(100*time.Millisecond))
+		var n session.Counters
+		url := startTracked(t, tr, runtime.WithIdleTimeout(100*time.Millisecond), withCounters(&n))
 		c := dial(t, url)
 		wantClose(t, readUntilError(c), wire.StatusGoingAway, "*")
 		if err := tr.endErr(t, c.NetConn().LocalAddr()); !errors.Is(err, session.ErrTimeout) {
 			t.Fatalf("OnClose got %v, want ErrTimeout", err)
 		}
+		wantCounted(t, "IdleTimeouts", &n.IdleTimeouts)
 	})
 
 	t.Run("idle, but talking", func(t *testing.T) {
@@ -390,7 +394,8 @@ func testTimeouts(t *testing.T) {
 
 	t.Run("close handshake", func(t *testing.T) {
 		tr := newTracker()
-		url := startTracked(t, tr, runtime.WithCloseTimeout(100*time.Millisecond))
+		var c session.Counters
+		url := startTracked(t, tr, runtime.WithCloseTimeout(100*time.Millisecond), withCounters(&c))
 		rc := rawDial(t, url, 0)
 		s := tr.session(t, rc.nc.LocalAddr())
 		s.Close(wire.StatusNormalClosure, "bye")
@@ -408,12 +413,14 @@ func testTimeouts(t *testing.T) {
 		if err := s.Send(wire.OpText, nil); !errors.Is(err, session.ErrClosed) {
 			t.Errorf("Send after the end: %v", err)
 		}
+		wantCounted(t, "CloseTimeouts", &c.CloseTimeouts)
 	})
 
 	t.Run("write", func(t *testing.T) {
 		tr := newTracker()
+		var c session.Counters
 		url := startTracked(t, tr, runtime.WithWriteTimeout(200*time.Millisecond),
-			runtime.WithMailbox(64, 1<<20, session.PolicyDropNewest))
+			runtime.WithMailbox(64, 1<<20, session.PolicyDropNewest), withCounters(&c))
 		rc := rawDial(t, url, 64<<10)
 		s := tr.session(t, rc.nc.LocalAddr())
 		p := make([]byte, 64<<10)
@@ -435,7 +442,21 @@ func testTimeouts(t *testing.T) {
 		if err := tr.endErr(t, rc.nc.LocalAddr()); !errors.Is(err, session.ErrTimeout) {
 			t.Fatalf("OnClose got %v, want ErrTimeout", err)
 		}
+		wantCounted(t, "WriteTimeouts", &c.WriteTimeouts)
 	})
+}
+
+// withCounters makes the sessions count into c, for a test to read.
+func withCounters(c *session.Counters) runtime.Option {
+	return func(o *runtime.Options) error { o.Session.Counters = c; return nil }
+}
+
+// wantCounted checks that a limit acted once.
+func wantCounted(t *testing.T, name string, n *atomic.Uint64) {
+	t.Helper()
+	if got := n.Load(); got != 1 {
+		t.Errorf("Counters.%s = %d, want 1", name, got)
+	}
 }
 
 // startTracked starts an echo runtime whose sessions tr records.

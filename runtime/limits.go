@@ -181,6 +181,10 @@ var limitCounters = []struct {
 	{"message_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.MessageTimeouts }},
 	{"inbound_memory", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.InboundBudget }},
 	{"outbound_memory", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.OutboundBudget }},
+	{"pong_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.PongTimeouts }},
+	{"idle_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.IdleTimeouts }},
+	{"write_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.WriteTimeouts }},
+	{"close_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.CloseTimeouts }},
 }
 
 // check reports values no default can make sense of.

@@ -215,6 +215,10 @@ type Counters struct {
 	TooBig          atomic.Uint64 // sessions closed for a message over MaxMessageSize (1009)
 	InboundBudget   atomic.Uint64 // sessions closed by InboundBudget (1013)
 	OutboundBudget  atomic.Uint64 // frames refused by OutboundBudget
+	PongTimeouts    atomic.Uint64 // sessions dropped by the heartbeat (nothing came back after a ping)
+	IdleTimeouts    atomic.Uint64 // sessions closed by IdleTimeout (1001)
+	WriteTimeouts   atomic.Uint64 // sessions dropped by WriteTimeout
+	CloseTimeouts   atomic.Uint64 // sessions dropped by CloseTimeout (no answer to their close frame)
 }
 
 // Normalize returns c with every zero field set to its default, as New

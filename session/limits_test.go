@@ -288,73 +288,83 @@ func TestTooBigCounted(t *testing.T) {
 // frame; once everything is written or dropped, the budget is whole.
 func TestOutboundBudget(t *testing.T) {
 	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) {
-			const slow, size = 4, 16 << 10
-			var counters Counters
-			budget := wire.NewBudget(1 << 20)
-			cfg := Config{OutboundBudget: budget, Counters: &counters, WriteTimeout: bound, CloseTimeout: bound}
-			h := newHarness(t, SchedulerConfig{})
-			ended := make(chan error, slow+1)
-			onClose := funcs{close: func(s *Session, err error) { ended <- err }}
-			var sessions []*conn
-			for range slow {
-				c := h.serve(tr, onClose, cfg, nil)
-				if tc, ok := c.client.(*net.TCPConn); ok {
-					tc.SetReadBuffer(64 << 10)
-				}
-				sessions = append(sessions, c)
-			}
-			fast := h.serve(tr, onClose, cfg, nil)
-			var wg sync.WaitGroup
-			wg.Add(1)
-			var got atomic.Int64
-			go func() { // the fast client reads everything
-				defer wg.Done()
-				for {
-					op, _, err := fast.next()
-					if err != nil || op == wire.OpClose {
-						return
-					}
-					got.Add(1)
-				}
-			}()
-			frame := make([]byte, size)
-			sent, refused := 0, 0
-			for round := 0; refused < slow; round++ {
-				if round == 1<<14 {
-					t.Fatalf("after %d rounds, %d slow sessions refused", round, refused)
-				}
-				for _, c := range sessions {
-					if err := c.s.Send(wire.OpBinary, frame); errors.Is(err, ErrSlowConsumer) {
-						refused++
-					}
-				}
-				if err := fast.s.Send(wire.OpBinary, frame); err != nil {
-					t.Fatalf("the session that keeps up: %v after %d frames (%d in use)", err, sent, budget.InUse())
-				}
-				sent++
-				waitFor(t, "the fast client keeping up", func() bool { return got.Load() == int64(sent) })
-				if budget.InUse() > budget.Limit()+int64(slow*(64<<10+2*size)+size*sent) {
-					t.Fatalf("%d bytes in use, limit %d", budget.InUse(), budget.Limit())
-				}
-			}
-			if n := counters.OutboundBudget.Load(); n < slow {
-				t.Fatalf("OutboundBudget = %d", n)
-			}
-			fast.s.Close(wire.StatusNormalClosure, "")
-			wg.Wait()
-			if got.Load() != int64(sent) {
-				t.Fatalf("the session that keeps up got %d of %d frames", got.Load(), sent)
-			}
-			for _, c := range append(sessions, fast) {
-				c.client.Close()
-			}
-			for range slow + 1 {
-				recv(t, ended, "OnClose")
-			}
-			waitFor(t, "the budget given back", func() bool { return budget.InUse() == 0 })
-		})
+		for _, policy := range []Policy{PolicyClose, PolicyDropNewest} {
+			t.Run(tr+"/"+policy.String(), func(t *testing.T) { testOutboundBudget(t, tr, policy) })
+		}
 	}
+}
+
+func testOutboundBudget(t *testing.T, tr string, policy Policy) {
+	const slow, size = 4, 16 << 10
+	var counters Counters
+	budget := wire.NewBudget(1 << 20)
+	cfg := Config{OutboundBudget: budget, Counters: &counters, WriteTimeout: bound, CloseTimeout: bound, Policy: policy}
+	h := newHarness(t, SchedulerConfig{})
+	ended := make(chan error, slow+1)
+	onClose := funcs{close: func(s *Session, err error) { ended <- err }}
+	var sessions []*conn
+	for range slow {
+		c := h.serve(tr, onClose, cfg, nil)
+		if tc, ok := c.client.(*net.TCPConn); ok {
+			tc.SetReadBuffer(64 << 10)
+		}
+		sessions = append(sessions, c)
+	}
+	fast := h.serve(tr, onClose, cfg, nil)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var got atomic.Int64
+	go func() { // the fast client reads everything
+		defer wg.Done()
+		for {
+			op, _, err := fast.next()
+			if err != nil || op == wire.OpClose {
+				return
+			}
+			got.Add(1)
+		}
+	}()
+	frame := make([]byte, size)
+	sent, refused := 0, 0
+	want := ErrSlowConsumer // once per session: it is closed
+	if policy != PolicyClose {
+		want = ErrOverBudget // the first of each session's refusals is counted here
+	}
+	wasRefused := make([]bool, slow)
+	for round := 0; refused < slow; round++ {
+		if round == 1<<14 {
+			t.Fatalf("after %d rounds, %d slow sessions refused", round, refused)
+		}
+		for i, c := range sessions {
+			if err := c.s.Send(wire.OpBinary, frame); errors.Is(err, want) && !wasRefused[i] {
+				wasRefused[i] = true
+				refused++
+			}
+		}
+		if err := fast.s.Send(wire.OpBinary, frame); err != nil {
+			t.Fatalf("the session that keeps up: %v after %d frames (%d in use)", err, sent, budget.InUse())
+		}
+		sent++
+		waitFor(t, "the fast client keeping up", func() bool { return got.Load() == int64(sent) })
+		if budget.InUse() > budget.Limit()+int64(slow*(64<<10+2*size)+size*sent) {
+			t.Fatalf("%d bytes in use, limit %d", budget.InUse(), budget.Limit())
+		}
+	}
+	if n := counters.OutboundBudget.Load(); n < slow {
+		t.Fatalf("OutboundBudget = %d", n)
+	}
+	fast.s.Close(wire.StatusNormalClosure, "")
+	wg.Wait()
+	if got.Load() != int64(sent) {
+		t.Fatalf("the session that keeps up got %d of %d frames", got.Load(), sent)
+	}
+	for _, c := range append(sessions, fast) {
+		c.client.Close()
+	}
+	for range slow + 1 {
+		recv(t, ended, "OnClose")
+	}
+	waitFor(t, "the budget given back", func() bool { return budget.InUse() == 0 })
 }
 
 // mustSendFrame writes one masked frame, final or not.

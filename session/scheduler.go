@@ -178,11 +178,13 @@ func (s *Session) heartbeat(now int64) {
 	}
 	s.retireMailbox()
 	if at := s.stalledAt.Load(); at != 0 && now-at > int64(cfg.WriteTimeout) && s.state.Load()&stateWantWrite != 0 {
+		cfg.Counters.WriteTimeouts.Add(1)
 		s.abort(ErrTimeout) // the client stopped reading
 		return
 	}
 	if at := s.closingAt.Load(); at != 0 {
 		if now-at > int64(cfg.CloseTimeout) {
+			cfg.Counters.CloseTimeouts.Add(1)
 			s.handshakeTimedOut()
 		}
 		return
@@ -201,7 +203,9 @@ func (s *Session) heartbeat(now int64) {
 	}
 	last := s.lastRead.Load()
 	if !paused && cfg.IdleTimeout > 0 && now-last > int64(cfg.IdleTimeout) {
-		s.startClose(ErrTimeout, 1001, "idle timeout")
+		if s.startClose(ErrTimeout, 1001, "idle timeout") {
+			cfg.Counters.IdleTimeouts.Add(1)
+		}
 		return
 	}
 	if cfg.PingInterval < 0 {
@@ -209,6 +213,7 @@ func (s *Session) heartbeat(now int64) {
 	}
 	if ps := s.pingSent.Load(); ps != 0 && last < ps {
 		if !paused && now-ps > int64(cfg.PongTimeout) {
+			cfg.Counters.PongTimeouts.Add(1)
 			s.abort(ErrTimeout) // half-open: nothing came back
 		}
 		return

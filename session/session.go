@@ -346,6 +346,7 @@ func (s *Session) push(f *Frame, p Policy) error {
 			s.cfg.Counters.OutboundBudget.Add(1)
 			if p != PolicyClose {
 				s.dropped.Add(1)
+				s.cfg.Counters.DroppedNewest.Add(1) // this frame, whatever the policy
 				f.Release()
 				return ErrOverBudget
 			}

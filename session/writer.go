@@ -318,6 +318,7 @@ func (s *Session) writeBlocking(frames []*Frame, off int) {
 	}
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.cfg.Counters.WriteTimeouts.Add(1)
 			err = ErrTimeout
 		}
 		s.abort(err)
