@@ -40,8 +40,10 @@ type memStats struct {
 	Sessions         int
 	Goroutines       int
 	FDs              int   // open descriptors, where /proc tells
-	Inbound          int64 // bytes of messages being assembled (Runtime.MemoryInUse)
-	Refused          uint64
+	Inbound          int64  // bytes of messages being assembled (Runtime.MemoryInUse)
+	Outbound         int64  // bytes of frames queued
+	Refused          uint64 // sessions closed by the inbound budget
+	ClosedSlow       uint64 // sessions closed as slow consumers
 }
 
 // TestMain turns the test binary into the idle server when asked to, so the
@@ -64,10 +66,10 @@ func idleServer() {
 	// machine) would see its first sessions closed for a missing pong.
 	opts := []runtime.Option{runtime.WithTransport(tr), runtime.WithHeartbeat(-1, 0)}
 	var h session.Handler = session.NopHandler{}
-	if os.Getenv("SHOCKWAVE_BUDGET") != "" { // see TestBudgetUnderLoad
-		h = session.HandlerFunc(func(s *session.Session, m session.Message) error { return s.Send(m.Op, m.Data) })
+	if os.Getenv("SHOCKWAVE_BUDGET") != "" { // see limits_test.go
+		h = session.HandlerFunc(budgetHandler)
 		opts = append(opts, runtime.WithMaxMessageSize(budgetMessage),
-			runtime.WithMemoryBudget(budgetInbound, -1))
+			runtime.WithMemoryBudget(budgetInbound, budgetOutbound))
 	}
 	rt, err := runtime.New(h, opts...)
 	if err != nil {
@@ -85,11 +87,12 @@ func idleServer() {
 		var ms goruntime.MemStats
 		goruntime.ReadMemStats(&ms)
 		fds, _ := os.ReadDir("/proc/self/fd")
-		inbound, _ := rt.MemoryInUse()
+		inbound, outbound := rt.MemoryInUse()
 		json.NewEncoder(w).Encode(memStats{
 			Heap: ms.HeapInuse, Stack: ms.StackInuse, Sys: ms.Sys, RSS: procStatus("VmRSS:"), PeakRSS: procStatus("VmHWM:"),
 			Sessions: rt.Len(), Goroutines: goruntime.NumGoroutine(), FDs: len(fds),
-			Inbound: inbound, Refused: rt.Counters().InboundBudget.Load(),
+			Inbound: inbound, Outbound: outbound,
+			Refused: rt.Counters().InboundBudget.Load(), ClosedSlow: rt.Counters().ClosedSlow.Load(),
 		})
 	})
 	fmt.Println(ln.Addr().String())

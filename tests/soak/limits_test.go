@@ -84,12 +84,30 @@ func TestHeaderOnlyMemory(t *testing.T) {
 	}
 }
 
-// The server of TestBudgetUnderLoad: messages up to 1 MiB, and 16 MiB for
-// all the messages being assembled at once.
+// The server of TestBudgetUnderLoad and TestSlowConsumersBudget:
+// messages up to 1 MiB, 16 MiB for all the messages being assembled at
+// once, 16 MiB for all the frames queued.
 const (
-	budgetMessage = 1 << 20
-	budgetInbound = 16 << 20
+	budgetMessage  = 1 << 20
+	budgetInbound  = 16 << 20
+	budgetOutbound = 16 << 20
+	fillFrames     = 128 // of 16 KiB: 2 MiB, half of a session's MaxQueuedBytes
 )
+
+// budgetHandler echoes, and answers "fill" with fillFrames frames of
+// 16 KiB, each its own.
+func budgetHandler(s *session.Session, m session.Message) error {
+	if string(m.Data) != "fill" {
+		return s.Send(m.Op, m.Data)
+	}
+	p := make([]byte, 16<<10)
+	for range fillFrames {
+		if err := s.Send(wire.OpBinary, p); err != nil {
+			return nil // refused: the session is closing as a slow consumer
+		}
+	}
+	return nil
+}
 
 // TestBudgetUnderLoad: 200 clients send a 1 MiB message (the largest) at
 // once, 200 MiB in all, to a server whose inbound budget is 16 MiB. The
@@ -322,4 +340,57 @@ func raceEnabled() bool {
 		}
 	}
 	return false
+}
+
+// TestSlowConsumersBudget: 500 clients that read nothing are each sent
+// 2 MiB of frames of their own, 1 GiB in all, which each session's
+// MaxQueuedBytes (4 MiB) lets through. The outbound budget (16 MiB) closes
+// them as slow consumers instead, the server's peak RSS grows by a fraction
+// of what was sent, and a client that reads keeps its round trips.
+func TestSlowConsumersBudget(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			const slow = 500
+			srv := startServer(t, tr, "SHOCKWAVE_BUDGET=1")
+			defer srv.stop()
+			conns := upgrade(t, srv.addr, slow)
+			defer closeAll(conns)
+			reader := upgrade(t, srv.addr, 1)
+			defer closeAll(reader)
+			base := waitSessions(t, srv.addr, "every session open", func(st memStats) bool { return st.Sessions >= slow+1 })
+			stop := make(chan struct{})
+			var rtts []time.Duration
+			var rerr error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				rtts, rerr = pingPong(reader[0], 0, stop)
+			}()
+			fill := maskedFrame(wire.OpText, 4, []byte("fill"))
+			for _, c := range conns {
+				c.(*net.TCPConn).SetReadBuffer(16 << 10)
+				if _, err := c.Write(fill); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Every slow session ends closed, or holds what the budget let
+			// it queue.
+			after := waitSessions(t, srv.addr, "the slow consumers dealt with", func(st memStats) bool {
+				return st.ClosedSlow > 0 && st.Outbound <= budgetOutbound+slow*(64<<10+16<<10)
+			})
+			close(stop)
+			<-done
+			if rerr != nil {
+				t.Errorf("the reading client: %v", rerr)
+			}
+			after = stats(t, srv.addr)
+			grew := int64(after.PeakRSS) - int64(base.PeakRSS)
+			t.Logf("%s: %d slow consumers sent %d MiB in all: %d closed as slow, %d MiB queued now, peak RSS +%d MiB; %d round trips of a reading client",
+				tr, slow, slow*fillFrames*16>>10, after.ClosedSlow, after.Outbound>>20, grew>>20, len(rtts))
+			// Without the budget the frames held 1 GiB at once.
+			if limit := int64(4*budgetOutbound + slow*(64<<10+16<<10) + 32<<20); grew > limit && !raceEnabled() {
+				t.Errorf("peak RSS grew by %d MiB, more than %d MiB", grew>>20, limit>>20)
+			}
+		})
+	}
 }
