@@ -39,7 +39,7 @@ type memStats struct {
 	RSS, PeakRSS     uint64
 	Sessions         int
 	Goroutines       int
-	FDs              int   // open descriptors, where /proc tells
+	FDs              int    // open descriptors, where /proc tells
 	Inbound          int64  // bytes of messages being assembled (Runtime.MemoryInUse)
 	Outbound         int64  // bytes of frames queued
 	Refused          uint64 // sessions closed by the inbound budget
