@@ -228,3 +228,50 @@ func WithLimits(l Limits) Option {
 func WithTick(d time.Duration) Option {
 	return func(o *Options) error { o.Tick = d; return positive("tick", d) }
 }
+
+// WithMessageRate sets how many messages a second each client may send on
+// average, in bursts of up to burst: past it, its session stops reading
+// from it until it is within the rate again (see session.Config). A
+// negative rate disables the limit; a burst of 0 means a second's worth.
+func WithMessageRate(rate float64, burst int) Option {
+	return func(o *Options) error {
+		o.Session.MessageRate, o.Session.MessageBurst = rate, burst
+		if rate == 0 || burst < 0 {
+			return errors.New("runtime: message rate must not be 0 (negative disables it), burst not negative")
+		}
+		return nil
+	}
+}
+
+// WithMessageTimeout bounds how long one message may take to arrive; see
+// session.Config.MessageTimeout. Negative disables the bound.
+func WithMessageTimeout(d time.Duration) Option {
+	return func(o *Options) error {
+		o.Session.MessageTimeout = d
+		if d == 0 {
+			return errors.New("runtime: message timeout must not be 0 (negative disables it)")
+		}
+		return nil
+	}
+}
+
+// WithMemoryBudget sets the process-wide bounds of the Runtime's sessions
+// together: inbound, the bytes of messages being assembled; outbound, the
+// bytes of frames queued to be written. See Limits.InboundMemory and
+// Limits.OutboundMemory.
+func WithMemoryBudget(inbound, outbound int64) Option {
+	return func(o *Options) error {
+		o.Limits.InboundMemory, o.Limits.OutboundMemory = inbound, outbound
+		if inbound == 0 || outbound == 0 {
+			return errors.New("runtime: memory budgets must not be 0 (negative disables them)")
+		}
+		return nil
+	}
+}
+
+// WithAbortSlow makes a session refused under session.PolicyClose be
+// disconnected at once, without the closing handshake; see
+// session.Config.AbortSlow.
+func WithAbortSlow() Option {
+	return func(o *Options) error { o.Session.AbortSlow = true; return nil }
+}

@@ -236,7 +236,22 @@ func (rt *Runtime) Sessions() iter.Seq[*session.Session] {
 // Len returns the number of live sessions.
 func (rt *Runtime) Len() int { return rt.sessions.Size() }
 
-// Counters returns the backpressure counters of all sessions.
+// MemoryInUse returns the bytes the Runtime's sessions hold now against
+// their memory budgets: inbound, in messages being assembled; outbound,
+// in frames queued to be written (see Limits). A budget that is off
+// reports 0.
+func (rt *Runtime) MemoryInUse() (inbound, outbound int64) {
+	if b := rt.cfg.InboundBudget; b != nil {
+		inbound = b.InUse()
+	}
+	if b := rt.cfg.OutboundBudget; b != nil {
+		outbound = b.InUse()
+	}
+	return inbound, outbound
+}
+
+// Counters returns the counters of all sessions: what the backpressure
+// policies dropped, and what the sessions' limits did (see session.Counters).
 func (rt *Runtime) Counters() *session.Counters { return rt.cfg.Counters }
 
 // Refused returns the counts of what the limits refused (see Limits).
