@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
@@ -188,4 +189,39 @@ func ExampleWithLimits() {
 	// websocket: handshake failed (HTTP 503): server answered 503 Service Unavailable: shockwave: too many connections
 	// Retry-After: 5
 	// refused: 1
+}
+
+// A client over its message rate is slowed, not refused: its session reads
+// no more of it until it is within the rate again, so every message
+// arrives, later.
+func ExampleWithMessageRate() {
+	echo := session.HandlerFunc(func(s *session.Session, m session.Message) error { return s.Send(m.Op, m.Data) })
+	rt, err := runtime.New(echo,
+		runtime.WithMessageRate(50, 5), // 50 a second, 5 at once
+		runtime.WithMessageTimeout(30*time.Second),
+		runtime.WithMemoryBudget(64<<20, 128<<20))
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	defer rt.Shutdown(context.Background())
+	c, _, err := wire.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseNow()
+	for i := range 10 {
+		c.WriteMessage(wire.OpText, []byte(strconv.Itoa(i)))
+	}
+	var got []string
+	for range 10 {
+		_, p, _ := c.ReadMessage()
+		got = append(got, string(p))
+	}
+	fmt.Println(strings.Join(got, " "))
+	fmt.Println("slowed:", rt.Counters().Throttled.Load() > 0)
+	// Output:
+	// 0 1 2 3 4 5 6 7 8 9
+	// slowed: true
 }
