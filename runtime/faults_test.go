@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"bytes"
 	"errors"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -492,6 +493,15 @@ func testOptions(t *testing.T) {
 		{"workers 0", runtime.WithWorkers(0), false},
 		{"workers 1", runtime.WithWorkers(1), true},
 		{"tick 0", runtime.WithTick(0), false},
+		{"message rate 0", runtime.WithMessageRate(0, 0), false},
+		{"message rate NaN", runtime.WithMessageRate(math.NaN(), 0), false},
+		{"message rate off", runtime.WithMessageRate(-1, 0), true},
+		{"message burst -1", runtime.WithMessageRate(10, -1), false},
+		{"message timeout 0", runtime.WithMessageTimeout(0), false},
+		{"message timeout off", runtime.WithMessageTimeout(-1), true},
+		{"memory budget 0", runtime.WithMemoryBudget(0, 1), false},
+		{"memory budgets off", runtime.WithMemoryBudget(-1, -1), true},
+		{"abort slow", runtime.WithAbortSlow(), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt, err := runtime.New(session.NopHandler{}, tc.opt)

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"time"
 
@@ -236,8 +237,8 @@ func WithTick(d time.Duration) Option {
 func WithMessageRate(rate float64, burst int) Option {
 	return func(o *Options) error {
 		o.Session.MessageRate, o.Session.MessageBurst = rate, burst
-		if rate == 0 || burst < 0 {
-			return errors.New("runtime: message rate must not be 0 (negative disables it), burst not negative")
+		if rate == 0 || math.IsNaN(rate) || burst < 0 {
+			return errors.New("runtime: message rate must be a number other than 0 (negative disables it), burst not negative")
 		}
 		return nil
 	}
