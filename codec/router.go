@@ -491,6 +491,9 @@ func (r *Router) HandleRooms(rt *runtime.Runtime, allow func(s *session.Session,
 			}
 		}
 		_, err := rt.JoinRoom(ev.Room, s)
+		if errors.Is(err, runtime.ErrRoomName) {
+			return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("room name of %d bytes: too long", len(ev.Room))}
+		}
 		if errors.Is(err, runtime.ErrTooManyRooms) {
 			// The client's doing, and one it can undo: tell it so,
 			// rather than "internal error".

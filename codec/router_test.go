@@ -602,6 +602,16 @@ func TestRouterTooManyRooms(t *testing.T) {
 	if room, ok := rt.Room("c"); !ok || room.Len() != 1 {
 		t.Fatal("the session is not in the room it joined")
 	}
+	// A name past Limits.MaxRoomName (256 bytes by default) is a bad
+	// request, and the answer does not repeat it.
+	long := strings.Repeat("n", 257)
+	rep = c.request(env{E: EventJoin, R: long, I: 7})
+	if rep.X == nil || rep.X.Code != CodeBadRequest || strings.Contains(rep.X.Message, long) {
+		t.Fatalf("join of a room named with 257 bytes: %+v", rep)
+	}
+	if n := rt.Refused().RoomName.Load(); n != 1 {
+		t.Errorf("Refused().RoomName = %d, want 1", n)
+	}
 }
 
 func TestPublishSingleCodec(t *testing.T) {

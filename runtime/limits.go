@@ -74,6 +74,13 @@ type Limits struct {
 	// demand, so without a bound one session could make any number.
 	MaxRoomsPerSession int
 
+	// MaxRoomName bounds the length of a room's name, in bytes: past it,
+	// JoinRoom fails with ErrRoomName. Names often come from clients
+	// (codec's room.join), and a room keeps its name while it has
+	// members: without a bound, one session's 64 rooms named with
+	// messages of 1 MiB would hold 64 MiB. Defaults to 256.
+	MaxRoomName int
+
 	// MaxAddresses bounds the table behind the per-address limits: an
 	// address has an entry while it has a session or its bucket is
 	// refilling (UpgradeBurst/UpgradeRate seconds at most, 5 s by
@@ -120,6 +127,7 @@ const (
 	DefaultUpgradeRate              = 20.0
 	DefaultUpgradeBurst             = 100
 	DefaultMaxRoomsPerSession       = 64
+	DefaultMaxRoomName              = 256
 	DefaultMaxAddresses             = 65_536
 )
 
@@ -151,6 +159,10 @@ func loopback() []netip.Prefix {
 // Limits.MaxRoomsPerSession rooms.
 var ErrTooManyRooms = errors.New("runtime: session is in too many rooms")
 
+// ErrRoomName is returned by JoinRoom for a room name longer than
+// Limits.MaxRoomName.
+var ErrRoomName = errors.New("runtime: room name too long")
+
 // Refused counts what the limits refused, for callers without
 // OpenTelemetry (the metric shockwave.limits.refused has the same counts).
 // Safe for concurrent use.
@@ -160,6 +172,7 @@ type Refused struct {
 	UpgradeRate           atomic.Uint64 // upgrades that found their address's bucket empty
 	Addresses             atomic.Uint64 // upgrades from a new address when the table was full
 	RoomsPerSession       atomic.Uint64 // joins over MaxRoomsPerSession
+	RoomName              atomic.Uint64 // joins with a name over MaxRoomName
 }
 
 // limitCounters names the counters of the limits, the Runtime's (Refused)
@@ -174,6 +187,7 @@ var limitCounters = []struct {
 	{"upgrade_rate", func(rt *Runtime) *atomic.Uint64 { return &rt.adm.refused.UpgradeRate }},
 	{"addresses", func(rt *Runtime) *atomic.Uint64 { return &rt.adm.refused.Addresses }},
 	{"rooms_per_session", func(rt *Runtime) *atomic.Uint64 { return &rt.adm.refused.RoomsPerSession }},
+	{"room_name", func(rt *Runtime) *atomic.Uint64 { return &rt.adm.refused.RoomName }},
 	// The sessions': reading paused, sessions closed, frames refused.
 	{"message_rate", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.Throttled }},
 	{"backpressure", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.Paused }},
@@ -210,6 +224,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxConnectionsPerAddress, DefaultMaxConnectionsPerAddress)
 	def(&l.UpgradeBurst, DefaultUpgradeBurst)
 	def(&l.MaxRoomsPerSession, DefaultMaxRoomsPerSession)
+	def(&l.MaxRoomName, DefaultMaxRoomName)
 	def(&l.MaxAddresses, DefaultMaxAddresses)
 	if l.InboundMemory == 0 {
 		l.InboundMemory = defaultMemory()

@@ -385,10 +385,16 @@ func TestLimitRoomsPerSession(t *testing.T) { eachTransport(t, testLimitRoomsPer
 
 func testLimitRoomsPerSession(t *testing.T) {
 	tr := newTracker()
-	rt, url := startLimited(t, tr, runtime.Limits{MaxRoomsPerSession: 2})
+	rt, url := startLimited(t, tr, runtime.Limits{MaxRoomsPerSession: 2, MaxRoomName: 8})
 	c := connectFrom(t, url, "127.0.0.2")
 	s := tr.session(t, c.NetConn().LocalAddr())
-	for _, name := range []string{"a", "b", "a"} {
+	if r, err := rt.JoinRoom("ninechars", s); r != nil || !errors.Is(err, runtime.ErrRoomName) {
+		t.Fatalf("a name of 9 bytes, limit 8: %v, %v; want ErrRoomName", r, err)
+	}
+	if _, ok := rt.Room("ninechars"); ok || rt.Refused().RoomName.Load() != 1 {
+		t.Fatal("the name refused left its room behind, or was not counted")
+	}
+	for _, name := range []string{"a", "eightchr", "a"} {
 		if _, err := rt.JoinRoom(name, s); err != nil {
 			t.Fatalf("join %q: %v", name, err)
 		}
@@ -504,6 +510,7 @@ func TestLimitMetrics(t *testing.T) {
 
 	want := map[string]int64{
 		"connections": 1, "connections_per_address": 1, "upgrade_rate": 1, "addresses": 1, "rooms_per_session": 1,
+		"room_name": 0,
 		// The sessions' limits did not act.
 		"message_rate": 0, "backpressure": 0, "message_size": 0, "message_timeout": 0, "inbound_memory": 0, "outbound_memory": 0,
 		"pong_timeout": 0, "idle_timeout": 0, "write_timeout": 0, "close_timeout": 0,
@@ -516,7 +523,7 @@ func TestLimitMetrics(t *testing.T) {
 	gotGo := map[string]int64{
 		"connections": int64(c.Connections.Load()), "connections_per_address": int64(c.ConnectionsPerAddress.Load()),
 		"upgrade_rate": int64(c.UpgradeRate.Load()), "addresses": int64(c.Addresses.Load()),
-		"rooms_per_session": int64(c.RoomsPerSession.Load()),
+		"rooms_per_session": int64(c.RoomsPerSession.Load()), "room_name": int64(c.RoomName.Load()),
 	}
 	sc := rt.Counters()
 	for k, v := range map[string]*atomic.Uint64{

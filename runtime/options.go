@@ -100,6 +100,7 @@ func DefaultOptions() Options {
 			UpgradeRate:              DefaultUpgradeRate,
 			UpgradeBurst:             DefaultUpgradeBurst,
 			MaxRoomsPerSession:       DefaultMaxRoomsPerSession,
+			MaxRoomName:              DefaultMaxRoomName,
 			MaxAddresses:             DefaultMaxAddresses,
 			InboundMemory:            defaultMemory(),
 			OutboundMemory:           defaultMemory(),

@@ -33,9 +33,10 @@ type Room struct {
 }
 
 // Join adds s to the room called name, creating the room if need be, and
-// returns the room, or nil if s has ended or is in
-// Limits.MaxRoomsPerSession rooms already (JoinRoom says which). Joining
-// twice is harmless. A session leaves its rooms when it ends.
+// returns the room, or nil if s has ended, is in
+// Limits.MaxRoomsPerSession rooms already, or name is longer than
+// Limits.MaxRoomName (JoinRoom says which). Joining twice is harmless. A
+// session leaves its rooms when it ends.
 func (rt *Runtime) Join(name string, s *session.Session) *Room {
 	r, _ := rt.JoinRoom(name, s)
 	return r
@@ -43,11 +44,16 @@ func (rt *Runtime) Join(name string, s *session.Session) *Room {
 
 // JoinRoom is Join with the reason of a failure: session.ErrClosed if s
 // has ended, ErrTooManyRooms if it is in Limits.MaxRoomsPerSession rooms
-// and name is not one of them.
+// and name is not one of them, ErrRoomName if name is longer than
+// Limits.MaxRoomName.
 func (rt *Runtime) JoinRoom(name string, s *session.Session) (*Room, error) {
 	m, ok := rt.sessions.Load(s.ID())
 	if !ok {
 		return nil, session.ErrClosed
+	}
+	if n := rt.adm.lim.MaxRoomName; n >= 0 && len(name) > n {
+		rt.adm.refused.RoomName.Add(1)
+		return nil, ErrRoomName
 	}
 	for {
 		r, _ := rt.rooms.LoadOrCompute(name, func() *Room {
