@@ -40,19 +40,32 @@
 //
 // Options.Session holds the per-session limits; the defaults are listed in
 // the session package: 1 MiB messages, 256-frame and 4 MiB mailboxes,
-// slow consumers closed with 1008, a ping after 30 s of silence and 15 s to
-// answer, 10 s write and 5 s close timeouts, 10 s to write the handshake's
-// response (reading the request is bounded by the http.Server's
-// ReadHeaderTimeout). Cross-origin browser pages are refused unless allowed
+// slow consumers closed with 1008, a ping after 30 s of silence (of no
+// bytes at all) and 15 s to answer, 10 s write and 5 s close timeouts, 10 s
+// to write the handshake's response (reading the request is bounded by the
+// http.Server's ReadHeaderTimeout), 60 s for one message to arrive
+// (WithMessageTimeout, then 1008), 1,000 messages a second with bursts of
+// 1,000 (WithMessageRate). A client over its rate, or one that sends faster
+// than it reads its own replies (its mailbox half full), is slowed: its
+// session reads no more of it until it may, as TCP slows a fast sender;
+// nothing is lost. Cross-origin browser pages are refused unless allowed
 // by WithOriginPatterns.
 //
 // Options.Limits (WithLimits) bounds what clients may take before the
 // handler sees them: 50,000 sessions in all (then 503), 1,024 per client
 // address and 20 upgrades a second with bursts of 100 per address (then
-// 429), 64 rooms per session (ErrTooManyRooms). Refusals come before the
-// hijack, with a Retry-After header, and are counted in Runtime.Refused
-// and the metric shockwave.limits.refused. An IPv6 client counts as its
-// /64; loopback is exempt from the per-address limits.
+// 429), 64 rooms per session (ErrTooManyRooms) and names of 256 bytes
+// (ErrRoomName). Refusals come before the hijack, with a Retry-After
+// header. An IPv6 client counts as its /64; loopback is exempt from the
+// per-address limits. It also holds the process-wide memory budgets of
+// the sessions together (WithMemoryBudget): 256 MiB (or a quarter of
+// GOMEMLIMIT) for messages being assembled, past which a message closes
+// its session with 1013, and as much for frames queued, past which
+// sessions with a backlog are refused as slow consumers.
+//
+// Every limit counts when it acts, in Runtime.Refused, Runtime.Counters
+// and the metric shockwave.limits.refused; docs/security.md lists them
+// all, with what each protects and the test that proves it.
 //
 // # The http.Server in front
 //
