@@ -46,14 +46,25 @@
 // bytes. Past either, the Policy decides: close the session (1008, the
 // default), drop the new frame, or drop the oldest. Every drop is counted.
 //
+// A client that sends faster than it reads its own replies is not a slow
+// consumer to close: while the mailbox is half full, the session reads no
+// more of that client (the read gate), as a blocking server slows a fast
+// sender through TCP, and reads again once the mailbox is down to a
+// quarter. So it is for a client over Config.MessageRate. Frames that
+// others send it still meet the Policy. Config.OutboundBudget and
+// InboundBudget bound, for many sessions together, the frames queued and
+// the messages being assembled.
+//
 // # Timeouts
 //
 // The Scheduler's timer, one goroutine for all sessions, sends a ping to a
-// session that has been silent for PingInterval and drops it if nothing at
-// all comes back within PongTimeout (a half-open TCP connection); it also
-// bounds the closing handshake (CloseTimeout) and, if set, idleness
-// (IdleTimeout). A write the kernel does not take is bounded by
-// WriteTimeout.
+// session that has been silent (no bytes at all) for PingInterval and
+// drops it if nothing at all comes back within PongTimeout (a half-open
+// TCP connection); a message being received must be whole within
+// MessageTimeout; it also bounds the closing handshake (CloseTimeout) and,
+// if set, idleness (IdleTimeout). A write the kernel does not take is
+// bounded by WriteTimeout. A session paused at the read gate is not
+// silent: it is not the client that stopped.
 //
 // # Memory
 //
