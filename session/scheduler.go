@@ -196,15 +196,17 @@ func (s *Session) heartbeat(now int64) {
 	// the client: there is no silence to find, only pings to keep sending.
 	paused := s.state.Load()&stateReadPaused != 0
 	if ms := s.msgStart.Load(); !paused && cfg.MessageTimeout > 0 && ms != 0 && now-ms > int64(cfg.MessageTimeout) {
-		if s.startClose(ErrMessageTimeout, wire.StatusPolicyViolation, "message timeout") {
+		if s.claimClose() {
 			cfg.Counters.MessageTimeouts.Add(1)
+			s.queueClose(ErrMessageTimeout, wire.StatusPolicyViolation, "message timeout")
 		}
 		return
 	}
 	last := s.lastRead.Load()
 	if !paused && cfg.IdleTimeout > 0 && now-last > int64(cfg.IdleTimeout) {
-		if s.startClose(ErrTimeout, 1001, "idle timeout") {
+		if s.claimClose() {
 			cfg.Counters.IdleTimeouts.Add(1)
+			s.queueClose(ErrTimeout, wire.StatusGoingAway, "idle timeout")
 		}
 		return
 	}

@@ -376,20 +376,19 @@ func (s *Session) push(f *Frame, p Policy) error {
 }
 
 func (s *Session) closeSlow() {
-	if s.cfg.AbortSlow {
-		if s.state.Load()&(stateClosing|stateClosed) == 0 {
-			s.cfg.Counters.ClosedSlow.Add(1)
-			s.abort(ErrSlowConsumer)
-		}
+	if !s.claimClose() {
 		return
 	}
-	if s.startClose(ErrSlowConsumer, s.cfg.SlowCode, "slow consumer") {
-		s.cfg.Counters.ClosedSlow.Add(1)
-		s.state.Or(stateDiscard)
-		// Its backlog is discarded and its close frame may never get
-		// through: the closing clock starts now, not when it is written.
-		s.closingAt.CompareAndSwap(0, s.sched.Now())
+	s.cfg.Counters.ClosedSlow.Add(1)
+	if s.cfg.AbortSlow {
+		s.abort(ErrSlowConsumer)
+		return
 	}
+	s.state.Or(stateDiscard)
+	// Its backlog is discarded and its close frame may never get through:
+	// the closing clock starts now, not when it is written.
+	s.closingAt.CompareAndSwap(0, s.sched.Now())
+	s.queueClose(ErrSlowConsumer, s.cfg.SlowCode, "slow consumer")
 }
 
 // Close starts the closing handshake: frames already queued are written,
@@ -403,15 +402,31 @@ func (s *Session) Close(code wire.StatusCode, reason string) {
 // startClose records cause and queues the close frame, once. It reports
 // whether this call did it.
 func (s *Session) startClose(cause error, code wire.StatusCode, reason string) bool {
+	if !s.claimClose() {
+		return false
+	}
+	s.queueClose(cause, code, reason)
+	return true
+}
+
+// claimClose sets stateClosing, and reports whether this call did: the
+// one that did queues the close frame (queueClose), or aborts. A limit
+// that closes a session counts in between, so that its count is there
+// before the session can end.
+func (s *Session) claimClose() bool {
 	for {
 		st := s.state.Load()
 		if st&(stateClosing|stateClosed) != 0 {
 			return false
 		}
 		if s.state.CompareAndSwap(st, st|stateClosing) {
-			break
+			return true
 		}
 	}
+}
+
+// queueClose records cause and queues the close frame, after claimClose.
+func (s *Session) queueClose(cause error, code wire.StatusCode, reason string) {
 	s.setCause(cause)
 	s.closeCode.Store(int32(code))
 	cf := newCloseFrame(code, reason)
@@ -419,7 +434,6 @@ func (s *Session) startClose(cause error, code wire.StatusCode, reason string) b
 	s.closeF.Store(cf)
 	s.kick(s.state.Load())
 	s.reopen() // the client's answer must be read
-	return true
 }
 
 func (s *Session) setCause(err error) {
