@@ -63,6 +63,20 @@
 // its session with 1013, and as much for frames queued, past which
 // sessions with a backlog are refused as slow consumers.
 //
+// # Who the client is
+//
+// WithAdmit sets an AdmitFunc: it sees each upgrade request, after the
+// Limits and before the hijack, and refuses it (a *Refusal: 401, 403,
+// 429... with a short body, never a 101) or admits it with an Admission:
+// the application's identity of the client, with what handlers need of the
+// request copied out of it, and when its credentials expire. Every
+// callback of the session reads the identity with session.Identity,
+// without a lock; at expiry the session is closed with 3000
+// (wire.StatusUnauthorized) unless session.Session.Authorize renewed it.
+// WithTrustedProxies names the proxies in front whose Forwarded and
+// X-Forwarded-For headers say who the client is (Runtime.ClientAddr,
+// session.Session.ClientAddr, and the per-address limits use it).
+//
 // Every limit counts when it acts, in Runtime.Refused, Runtime.Counters
 // and the metric shockwave.limits.refused; docs/security.md lists them
 // all, with what each protects and the test that proves it.

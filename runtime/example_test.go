@@ -225,3 +225,42 @@ func ExampleWithMessageRate() {
 	// 0 1 2 3 4 5 6 7 8 9
 	// slowed: true
 }
+
+// An AdmitFunc decides who may connect, before the upgrade, and with what
+// identity: every callback of the session reads it without a lock.
+func ExampleWithAdmit() {
+	type user struct{ Name string }
+	admit := func(r *http.Request) (runtime.Admission, error) {
+		name := r.URL.Query().Get("token") // a real server checks a signed token or cookie
+		if name == "" {
+			return runtime.Admission{}, &runtime.Refusal{Status: http.StatusUnauthorized, Message: "sign in first"}
+		}
+		return runtime.Admission{Identity: user{name}, Expires: time.Now().Add(time.Hour)}, nil
+	}
+	greet := session.HandlerFunc(func(s *session.Session, m session.Message) error {
+		u, _ := session.Identity[user](s)
+		return s.Send(wire.OpText, []byte("hello, "+u.Name))
+	})
+	rt, err := runtime.New(greet, runtime.WithAdmit(admit))
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	defer rt.Shutdown(context.Background())
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	_, _, err = wire.Dial(context.Background(), url, nil)
+	fmt.Println(err)
+	c, _, err := wire.Dial(context.Background(), url+"?token=ada", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.WriteMessage(wire.OpText, []byte("hi"))
+	_, p, _ := c.ReadMessage()
+	fmt.Println(string(p))
+	// Output:
+	// websocket: handshake failed (HTTP 401): server answered 401 Unauthorized: sign in first
+	// hello, ada
+}

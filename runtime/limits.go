@@ -199,6 +199,7 @@ var limitCounters = []struct {
 	{"idle_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.IdleTimeouts }},
 	{"write_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.WriteTimeouts }},
 	{"close_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.CloseTimeouts }},
+	{"expired", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.Expired }},
 }
 
 // check reports values no default can make sense of.
@@ -297,15 +298,22 @@ type refusal struct {
 	status int
 	retry  time.Duration
 	msg    string
+	bare   bool // an AdmitFunc's: its message as it is, Retry-After only if it set one
 }
 
 // write answers the refused request. The connection closes after it: a
 // refused client should not keep a descriptor on a keep-alive.
 func (f refusal) write(w http.ResponseWriter) {
 	h := w.Header()
-	h.Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(f.retry.Seconds()))), 10))
+	if !f.bare || f.retry > 0 {
+		h.Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(f.retry.Seconds()))), 10))
+	}
 	h.Set("Connection", "close")
-	http.Error(w, "shockwave: "+f.msg, f.status)
+	msg := f.msg
+	if !f.bare {
+		msg = "shockwave: " + msg
+	}
+	http.Error(w, msg, f.status)
 }
 
 // admit counts an upgrade request from remote (a RemoteAddr) against the
@@ -315,7 +323,7 @@ func (a *admission) admit(remote string) (addrKey, refusal) {
 	if n := a.live.Add(1); a.lim.MaxConnections >= 0 && n > int64(a.lim.MaxConnections) {
 		a.live.Add(-1)
 		a.refused.Connections.Add(1)
-		return addrKey{}, refusal{http.StatusServiceUnavailable, retryLater, "too many connections"}
+		return addrKey{}, refusal{status: http.StatusServiceUnavailable, retry: retryLater, msg: "too many connections"}
 	}
 	if !a.perAddr {
 		return addrKey{}, refusal{}
@@ -389,7 +397,7 @@ func (a *admission) take(key addrKey) refusal {
 		}
 		if swept || !a.sweep(now) {
 			a.refused.Addresses.Add(1)
-			return refusal{http.StatusServiceUnavailable, retryLater, "too many client addresses"}
+			return refusal{status: http.StatusServiceUnavailable, retry: retryLater, msg: "too many client addresses"}
 		}
 	}
 }
@@ -402,14 +410,14 @@ func (a *admission) charge(e *addrEntry, now int64) refusal {
 		if e.tokens < 1 {
 			a.refused.UpgradeRate.Add(1)
 			wait := time.Duration((1 - e.tokens) / a.lim.UpgradeRate * float64(time.Second))
-			return refusal{http.StatusTooManyRequests, wait, "too many upgrades from this address"}
+			return refusal{status: http.StatusTooManyRequests, retry: wait, msg: "too many upgrades from this address"}
 		}
 		e.tokens--
 	}
 	if n := a.lim.MaxConnectionsPerAddress; n >= 0 {
 		if int(e.conns) >= n {
 			a.refused.ConnectionsPerAddress.Add(1)
-			return refusal{http.StatusTooManyRequests, retryLater, "too many connections from this address"}
+			return refusal{status: http.StatusTooManyRequests, retry: retryLater, msg: "too many connections from this address"}
 		}
 		e.conns++
 	}

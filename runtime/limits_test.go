@@ -513,7 +513,7 @@ func TestLimitMetrics(t *testing.T) {
 		"room_name": 0,
 		// The sessions' limits did not act.
 		"message_rate": 0, "backpressure": 0, "message_size": 0, "message_timeout": 0, "inbound_memory": 0, "outbound_memory": 0,
-		"pong_timeout": 0, "idle_timeout": 0, "write_timeout": 0, "close_timeout": 0,
+		"pong_timeout": 0, "idle_timeout": 0, "write_timeout": 0, "close_timeout": 0, "expired": 0,
 	}
 	got := k.collect(t).points("shockwave.limits.refused", "shockwave.limit")
 	if !sameCounts(got, want) {
@@ -530,7 +530,7 @@ func TestLimitMetrics(t *testing.T) {
 		"message_rate": &sc.Throttled, "backpressure": &sc.Paused, "message_size": &sc.TooBig,
 		"message_timeout": &sc.MessageTimeouts, "inbound_memory": &sc.InboundBudget, "outbound_memory": &sc.OutboundBudget,
 		"pong_timeout": &sc.PongTimeouts, "idle_timeout": &sc.IdleTimeouts, "write_timeout": &sc.WriteTimeouts,
-		"close_timeout": &sc.CloseTimeouts,
+		"close_timeout": &sc.CloseTimeouts, "expired": &sc.Expired,
 	} {
 		gotGo[k] = int64(v.Load())
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -50,6 +51,15 @@ type Options struct {
 	// Pollers is the number of event-loop goroutines. Defaults to
 	// GOMAXPROCS.
 	Pollers int
+	// Admit, if set, admits or refuses each upgrade request before the
+	// upgrade, and says who its client is (see AdmitFunc).
+	Admit AdmitFunc
+	// TrustedProxies are the addresses of the reverse proxies in front:
+	// a request from one of them is counted, and its session's ClientAddr
+	// reported, by the address in its Forwarded or X-Forwarded-For header
+	// (see Runtime.ClientAddr). None by default: the headers are the
+	// client's to forge.
+	TrustedProxies []netip.Prefix
 	// Limits bound connections per Runtime and per client address, the
 	// upgrade rate per address and the rooms per session. Zero fields mean
 	// their defaults, negative ones no limit; see Limits.
@@ -276,4 +286,25 @@ func WithMemoryBudget(inbound, outbound int64) Option {
 // session.Config.AbortSlow.
 func WithAbortSlow() Option {
 	return func(o *Options) error { o.Session.AbortSlow = true; return nil }
+}
+
+// WithAdmit sets the function that admits or refuses each upgrade request
+// before the upgrade, and says who its client is; see AdmitFunc.
+func WithAdmit(f AdmitFunc) Option {
+	return func(o *Options) error { o.Admit = f; return nil }
+}
+
+// WithTrustedProxies lists the reverse proxies in front, whose Forwarded
+// and X-Forwarded-For headers say who the client is; see
+// Runtime.ClientAddr.
+func WithTrustedProxies(p ...netip.Prefix) Option {
+	return func(o *Options) error {
+		o.TrustedProxies = p
+		for _, x := range p {
+			if !x.IsValid() {
+				return errors.New("runtime: invalid trusted proxy prefix")
+			}
+		}
+		return nil
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"iter"
 	"net/http"
+	"net/netip"
 	goruntime "runtime"
 	"sync"
 	"time"
@@ -32,6 +33,8 @@ type Runtime struct {
 	counters session.Counters
 	tel      *telemetry
 	adm      *admission
+	admit    AdmitFunc      // nil: everyone the Limits let in
+	proxies  []netip.Prefix // trusted proxies, whose forwarding headers count
 
 	mu       sync.Mutex // guards closing and the Add side of serving
 	closing  bool
@@ -69,6 +72,8 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 	rt := &Runtime{
 		h:        h,
 		adm:      newAdmission(lim),
+		admit:    o.Admit,
+		proxies:  o.TrustedProxies,
 		sessions: xsync.NewMapOf[uint64, *member](),
 		rooms:    xsync.NewMapOf[string, *Room](),
 		accept: wire.AcceptOptions{
@@ -122,9 +127,11 @@ func defaultTick(c *session.Config) time.Duration {
 // ServeHTTP upgrades the request and returns; the session runs on its
 // transport (see Transport) until it ends, which Shutdown waits for. A
 // request over a limit is refused before the upgrade, with 503 or 429
-// (see Limits); one that is not a valid upgrade is answered with an HTTP
+// (see Limits); then the AdmitFunc, if any, admits it or refuses it (see
+// WithAdmit); one that is not a valid upgrade is answered with an HTTP
 // error (see wire.Accept); during Shutdown, with 503.
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var admission Admission
 	rt.mu.Lock()
 	if rt.closing {
 		rt.mu.Unlock()
@@ -134,7 +141,19 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.serving.Add(1)
 	rt.mu.Unlock()
 	// Before the span and the hijack: a flood of refusals costs little.
-	addr, refused := rt.adm.admit(r.RemoteAddr)
+	remote := r.RemoteAddr
+	client, forwarded := rt.clientAddr(r)
+	if forwarded {
+		remote = client.String()
+	}
+	addr, refused := rt.adm.admit(remote)
+	if refused.status == 0 && rt.admit != nil {
+		var err error
+		if admission, err = rt.callAdmit(r); err != nil {
+			refused = refusalOf(err)
+			rt.adm.release(addr)
+		}
+	}
 	if refused.status != 0 {
 		refused.write(w)
 		rt.serving.Done()
@@ -156,7 +175,13 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.serving.Done()
 		return
 	}
+	if forwarded {
+		u.Client = client
+	}
 	s := session.New(u, hooks{rt}, rt.sched, &rt.cfg)
+	if admission.Identity != nil || !admission.Expires.IsZero() {
+		s.Authorize(admission.Identity, admission.Expires)
+	}
 	m := &member{s: s, addr: addr}
 	if span != nil {
 		span.SetAttributes(attribute.Int64("shockwave.session.id", int64(s.ID())))

@@ -219,6 +219,7 @@ type Counters struct {
 	IdleTimeouts    atomic.Uint64 // sessions closed by IdleTimeout (1001)
 	WriteTimeouts   atomic.Uint64 // sessions dropped by WriteTimeout
 	CloseTimeouts   atomic.Uint64 // sessions dropped by CloseTimeout (no answer to their close frame)
+	Expired         atomic.Uint64 // sessions closed because their credentials expired (3000)
 }
 
 // Normalize returns c with every zero field set to its default, as New

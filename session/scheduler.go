@@ -189,6 +189,9 @@ func (s *Session) heartbeat(now int64) {
 		}
 		return
 	}
+	if s.expired(now) {
+		return
+	}
 	if s.state.Load()&stateReadPaused != 0 {
 		s.reopen() // the rate may allow it now
 	}

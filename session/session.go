@@ -93,7 +93,8 @@ type Session struct {
 	cause error
 	ctx   *sessionContext // made by the first call of Context
 
-	value   any // user state, see State; owned by the callbacks
+	value   any                      // user state, see State; owned by the callbacks
+	who     atomic.Pointer[admitted] // who the client is, if the runtime was told (see Authorize)
 	dropped atomic.Uint64
 }
 
@@ -128,6 +129,7 @@ func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
 	if u.Subprotocol != "" {
 		s.sub = unique.Make(u.Subprotocol)
 	}
+	s.setClient(u.Client)
 	var src io.Reader
 	if sched.polling() && s.takeOver(u.Conn) {
 		s.poller = sched.pollers.pick()

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -72,6 +73,10 @@ type Upgraded struct {
 	Conn        net.Conn
 	Buffered    []byte // bytes the client sent after its handshake, already read
 	Subprotocol string
+	// Client is the client's address when the caller knows it better than
+	// Conn.RemoteAddr does: as a trusted proxy in front reported it. Upgrade
+	// leaves it zero.
+	Client netip.Addr
 }
 
 // Upgrade does what Accept does up to the 101 response and returns the raw

@@ -29,6 +29,12 @@ const (
 	StatusTryAgainLater           StatusCode = 1013
 	StatusBadGateway              StatusCode = 1014
 	StatusTLSHandshake            StatusCode = 1015 // never sent
+
+	// StatusUnauthorized (3000, registered with IANA for this use): the
+	// endpoint was not, or is no longer, authorized: its credentials
+	// expired or were revoked. A client should get new ones before it
+	// reconnects.
+	StatusUnauthorized StatusCode = 3000
 )
 
 // Sendable reports whether c may stand in a close frame: the registered codes
@@ -77,6 +83,8 @@ func (c StatusCode) String() string {
 		s = "bad gateway"
 	case StatusTLSHandshake:
 		s = "TLS handshake"
+	case StatusUnauthorized:
+		s = "unauthorized"
 	default:
 		return strconv.Itoa(int(c))
 	}
