@@ -36,3 +36,6 @@ func Admitted(rt *Runtime) (sessions, entries, stored int) {
 // MemberSize is the size of a registry entry, whose padding holds the
 // client address's key.
 const MemberSize = unsafe.Sizeof(member{})
+
+// Enabled is the telemetry's check of a provider.
+func Enabled(p any) bool { return enabled(p) }

@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"net/http"
-	"reflect"
 	"strconv"
 	"time"
 
@@ -61,12 +60,20 @@ func enabled(p any) bool {
 	case nil, tracenoop.TracerProvider, metricnoop.MeterProvider:
 		return false
 	}
-	switch reflect.TypeOf(p).String() {
-	case "*global.tracerProvider", "*global.meterProvider":
-		return false
+	if _, sdk := p.(interface{ Shutdown(context.Context) error }); sdk {
+		return true // the SDKs' providers, even one installed before this package's init
 	}
-	return true
+	return p != any(unsetTracers) && p != any(unsetMeters)
 }
+
+// The global providers as OpenTelemetry hands them out while no SDK is
+// installed, taken as this package is initialized: they delegate to an
+// SDK installed later, and record nothing until then. A provider equal to
+// one of them is off (New decides once).
+var (
+	unsetTracers = otel.GetTracerProvider()
+	unsetMeters  = otel.GetMeterProvider()
+)
 
 func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry, error) {
 	if tp == nil {

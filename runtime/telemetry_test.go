@@ -1239,3 +1239,35 @@ func TestTelemetryOffIsFree(t *testing.T) {
 		})
 	}
 }
+
+// wrapped is a provider of the application's own, without the SDK's
+// Shutdown: telemetry through it is on.
+type wrapped struct{ trace.TracerProvider }
+
+// TestTelemetryDetection: the no-op providers and the global ones while
+// no SDK is installed record nothing, so instrumentation is off; the SDKs'
+// providers and any other are on. Without a type name in sight.
+func TestTelemetryDetection(t *testing.T) {
+	sdk := sdktrace.NewTracerProvider()
+	defer sdk.Shutdown(context.Background())
+	mp := sdkmetric.NewMeterProvider()
+	defer mp.Shutdown(context.Background())
+	for _, tc := range []struct {
+		name string
+		p    any
+		on   bool
+	}{
+		{"nil", nil, false},
+		{"trace noop", tracenoop.NewTracerProvider(), false},
+		{"metric noop", metricnoop.NewMeterProvider(), false},
+		{"global tracer provider, no SDK", otel.GetTracerProvider(), false},
+		{"global meter provider, no SDK", otel.GetMeterProvider(), false},
+		{"trace SDK", sdk, true},
+		{"metric SDK", mp, true},
+		{"the application's own", wrapped{sdk}, true},
+	} {
+		if got := runtime.Enabled(tc.p); got != tc.on {
+			t.Errorf("%s: enabled %v, want %v", tc.name, got, tc.on)
+		}
+	}
+}
