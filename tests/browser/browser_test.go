@@ -39,9 +39,10 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// newBrowser starts headless Chromium with a profile of its own and returns
-// its context; it stops when the test ends.
-func newBrowser(t *testing.T) context.Context {
+// newBrowser starts headless Chromium with a profile of its own, and the
+// flags of extra if any, and returns its context; it stops when the test
+// ends.
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "shockwave-chromium-")
 	if err != nil {
@@ -55,6 +56,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.UserDataDir(dir),
 	)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() {
@@ -141,12 +143,13 @@ func (tb *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// eval evaluates a JavaScript expression in the tab.
-func eval[T any](tb *tab, expr string) T {
+// eval evaluates a JavaScript expression in the tab, with opts if any
+// (chromedp.EvalAwaitPromise for an async one).
+func eval[T any](tb *tab, expr string, opts ...chromedp.EvaluateOption) T {
 	tb.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, bound)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
 	if err != nil {
 		tb.t.Fatalf("%s: %s: %v", tb.name, expr, err)
 	}

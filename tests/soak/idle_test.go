@@ -19,6 +19,7 @@ import (
 
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/tests/internal/testcert"
 )
 
 var idleConns = flag.Int("idle.conns", 0, "connections held open by TestIdleMemory (0: as many as the fd limit allows, at most 20,000)")
@@ -100,6 +101,15 @@ func idleServer() {
 		bufio.NewReader(os.Stdin).ReadString('\n')
 		os.Exit(0)
 	}()
+	if os.Getenv("SHOCKWAVE_TLS") == "1" { // see tls_test.go
+		cert, err := testcert.New()
+		if err != nil {
+			panic(err)
+		}
+		srv := &http.Server{Handler: mux, TLSConfig: cert.ServerConfig()}
+		srv.ServeTLS(ln, "", "")
+		return
+	}
 	http.Serve(ln, mux)
 }
 
@@ -150,11 +160,19 @@ func startServer(t *testing.T, transport string, env ...string) server {
 // upgrade opens n WebSocket connections to addr and leaves them idle.
 func upgrade(t *testing.T, addr string, n int) []net.Conn {
 	t.Helper()
+	return upgradeWith(t, addr, n, func(addr string) (net.Conn, error) {
+		return net.DialTimeout("tcp", addr, 5*time.Second)
+	})
+}
+
+// upgradeWith is upgrade over the connections that dial opens.
+func upgradeWith(t *testing.T, addr string, n int, dial func(addr string) (net.Conn, error)) []net.Conn {
+	t.Helper()
 	conns := make([]net.Conn, 0, n)
 	req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	for range n {
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		c, err := dial(addr)
 		if err != nil {
 			closeAll(conns)
 			t.Fatalf("after %d connections: %v", len(conns), err)
@@ -225,14 +243,22 @@ func testIdleMemory(t *testing.T, transport string) {
 	conns := upgrade(t, srv.addr, n)
 	defer closeAll(conns)
 	after := waitSessions(t, srv.addr, "every session open", func(st memStats) bool { return st.Sessions >= n })
-	per := func(a, b uint64) float64 { return float64(int64(a)-int64(b)) / float64(n) }
-	heap, stack, rssPer := per(after.Heap, before.Heap), per(after.Stack, before.Stack), per(after.RSS, before.RSS)
-	t.Logf("%s: %d idle sessions: heap %.0f B + stacks %.0f B = %.0f B per session (RSS %.0f B); %d goroutines",
-		transport, n, heap, stack, heap+stack, rssPer, after.Goroutines)
 	limit := float64(64 << 10) // a regression guard for goroutines; docs/benchmarks.md compares
 	if transport == "eventloop" && goruntime.GOOS == "linux" {
 		limit = 1 << 10 // the event loop's goal
 	}
+	checkIdleCost(t, transport, n, before, after, limit)
+}
+
+// checkIdleCost reports what each of n idle sessions cost the server, from
+// its stats before they opened and after, and fails the test if their heap
+// and stacks come to more than limit bytes a session.
+func checkIdleCost(t *testing.T, label string, n int, before, after memStats, limit float64) {
+	t.Helper()
+	per := func(a, b uint64) float64 { return float64(int64(a)-int64(b)) / float64(n) }
+	heap, stack, rssPer := per(after.Heap, before.Heap), per(after.Stack, before.Stack), per(after.RSS, before.RSS)
+	t.Logf("%s: %d idle sessions: heap %.0f B + stacks %.0f B = %.0f B per session (RSS %.0f B); %d goroutines",
+		label, n, heap, stack, heap+stack, rssPer, after.Goroutines)
 	if heap+stack > limit {
 		t.Errorf("an idle session costs %.0f bytes, more than %.0f", heap+stack, limit)
 	}
@@ -293,9 +319,15 @@ func testChurn(t *testing.T, transport string) {
 	}
 }
 
+// stats asks the server at addr for its stats, over TLS when addr is
+// "https://host:port" (see tls_test.go).
 func stats(t *testing.T, addr string) memStats {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/stats")
+	url, client := "http://"+addr+"/stats", http.DefaultClient
+	if strings.HasPrefix(addr, "https://") {
+		url, client = addr+"/stats", tlsStatsClient
+	}
+	resp, err := client.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
