@@ -242,16 +242,37 @@ func (s *Session) Context() context.Context {
 
 // State returns the session's user state of type T, creating a zero T on
 // first use. Like everything a handler keeps per session, it needs no lock
-// when used from the session's callbacks only. A session holds one state:
-// asking for another type replaces it.
+// when used from the session's callbacks only. A session keeps one value
+// of each type asked for: two packages that each keep their own type of
+// state per session do not clobber each other's (use types of your own,
+// not string or int, to keep them apart). One type costs nothing beyond
+// the value; more are kept in a small list.
 func State[T any](s *Session) *T {
-	if v, ok := s.value.(*T); ok {
+	switch v := s.value.(type) {
+	case *T:
 		return v
+	case nil:
+		n := new(T)
+		s.value = n
+		return n
+	case *states:
+		for _, x := range *v {
+			if t, ok := x.(*T); ok {
+				return t
+			}
+		}
+		n := new(T)
+		*v = append(*v, n)
+		return n
+	default: // a value of another type: keep both
+		n := new(T)
+		s.value = &states{v, n}
+		return n
 	}
-	v := new(T)
-	s.value = v
-	return v
 }
+
+// states are a session's values of State, when it has more than one type.
+type states []any
 
 // Send copies p into a frame of type op and queues it; it never blocks.
 // It returns ErrClosed when the session is closing, and ErrDropped or

@@ -861,8 +861,8 @@ func TestHandlerErrors(t *testing.T) {
 func TestAccessors(t *testing.T) {
 	h := newHarness(t, SchedulerConfig{})
 	type counter struct{ n int }
-	var replaced atomic.Bool
-	replaced.Store(true)
+	type label struct{ s string }
+	var kept atomic.Bool
 	states := make(chan int, 1)
 	ended := make(chan error, 1)
 	hd := funcs{
@@ -876,10 +876,11 @@ func TestAccessors(t *testing.T) {
 			return nil
 		},
 		close: func(s *Session, err error) {
-			// Another type replaces the state, starting from zero.
-			if *State[string](s) != "" {
-				replaced.Store(false)
-			}
+			// Another type starts from zero beside the first, which
+			// keeps its value.
+			l := State[label](s)
+			l.s = "x"
+			kept.Store(State[counter](s).n > 0 && State[label](s) == l && l.s == "x" && *State[int](s) == 0)
 			ended <- err
 		},
 	}
@@ -911,8 +912,8 @@ func TestAccessors(t *testing.T) {
 	}
 	a.client.Close()
 	recv(t, ended, "OnClose")
-	if !replaced.Load() {
-		t.Fatal("State of another type did not start from zero")
+	if !kept.Load() {
+		t.Fatal("States of several types did not each keep their own value")
 	}
 	select {
 	case <-ctx.Done():
