@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"time"
-
-	"github.com/shockwave-go/shockwave/wire"
 )
 
 // ErrExpired is the cause of a session closed because its credentials
@@ -83,7 +81,7 @@ func (s *Session) expired(now int64) bool {
 	}
 	if s.claimClose() {
 		s.cfg.Counters.Expired.Add(1)
-		s.queueClose(ErrExpired, wire.StatusUnauthorized, "credentials expired")
+		s.queueClose(ErrExpired)
 	}
 	return true
 }

@@ -399,3 +399,35 @@ func wantEnded(t *testing.T, ended <-chan error, target error, counter *atomic.U
 		t.Fatalf("counted %d times, want once", n)
 	}
 }
+
+// TestCloseFor: the one mapping from why the server closes to its close
+// frame.
+func TestCloseFor(t *testing.T) {
+	s := &Session{cfg: &Config{SlowCode: 4008}}
+	for _, tc := range []struct {
+		why    error
+		code   wire.StatusCode
+		reason string
+	}{
+		{clientClosed{wire.CloseError{Code: 1000, Reason: "bye"}}, 1000, ""},
+		{ErrSlowConsumer, 4008, "slow consumer"},
+		{ErrMessageTimeout, wire.StatusPolicyViolation, "message timeout"},
+		{errIdle, wire.StatusGoingAway, "idle timeout"},
+		{ErrExpired, wire.StatusUnauthorized, "credentials expired"},
+		{wire.ErrMessageTooBig, wire.StatusMessageTooBig, wire.ErrMessageTooBig.Msg},
+		{wire.ErrBudgetExhausted, wire.StatusTryAgainLater, wire.ErrBudgetExhausted.Msg},
+		{wire.ErrInvalidUTF8, wire.StatusInvalidFramePayloadData, wire.ErrInvalidUTF8.Msg},
+		{wire.CloseError{Code: 4001, Reason: "kicked"}, 4001, "kicked"},
+		{fmt.Errorf("handler: %w", wire.CloseError{Code: 4002}), 4002, ""},
+		{errors.New("database down"), wire.StatusInternalError, "internal error"},
+		{&PanicError{Value: "boom"}, wire.StatusInternalError, "internal error"},
+	} {
+		code, reason := s.closeFor(tc.why)
+		if code != tc.code || reason != tc.reason {
+			t.Errorf("%v: %d %q, want %d %q", tc.why, code, reason, tc.code, tc.reason)
+		}
+	}
+	if !errors.Is(errIdle, ErrTimeout) {
+		t.Error("the idle timeout's cause does not match ErrTimeout")
+	}
+}

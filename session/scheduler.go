@@ -201,7 +201,7 @@ func (s *Session) heartbeat(now int64) {
 	if ms := s.msgStart.Load(); !paused && cfg.MessageTimeout > 0 && ms != 0 && now-ms > int64(cfg.MessageTimeout) {
 		if s.claimClose() {
 			cfg.Counters.MessageTimeouts.Add(1)
-			s.queueClose(ErrMessageTimeout, wire.StatusPolicyViolation, "message timeout")
+			s.queueClose(ErrMessageTimeout)
 		}
 		return
 	}
@@ -209,7 +209,7 @@ func (s *Session) heartbeat(now int64) {
 	if !paused && cfg.IdleTimeout > 0 && now-last > int64(cfg.IdleTimeout) {
 		if s.claimClose() {
 			cfg.Counters.IdleTimeouts.Add(1)
-			s.queueClose(ErrTimeout, wire.StatusGoingAway, "idle timeout")
+			s.queueClose(errIdle)
 		}
 		return
 	}

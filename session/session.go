@@ -411,7 +411,7 @@ func (s *Session) closeSlow() {
 	// Its backlog is discarded and its close frame may never get through:
 	// the closing clock starts now, not when it is written.
 	s.closingAt.CompareAndSwap(0, s.sched.Now())
-	s.queueClose(ErrSlowConsumer, s.cfg.SlowCode, "slow consumer")
+	s.queueClose(ErrSlowConsumer)
 }
 
 // Close starts the closing handshake: frames already queued are written,
@@ -419,16 +419,16 @@ func (s *Session) closeSlow() {
 // ends when the client answers, or after CloseTimeout. It returns at once,
 // and is safe to call from callbacks and more than once (the first wins).
 func (s *Session) Close(code wire.StatusCode, reason string) {
-	s.startClose(wire.CloseError{Code: code, Reason: reason}, code, reason)
+	s.startClose(wire.CloseError{Code: code, Reason: reason})
 }
 
 // startClose records cause and queues the close frame, once. It reports
 // whether this call did it.
-func (s *Session) startClose(cause error, code wire.StatusCode, reason string) bool {
+func (s *Session) startClose(cause error) bool {
 	if !s.claimClose() {
 		return false
 	}
-	s.queueClose(cause, code, reason)
+	s.queueClose(cause)
 	return true
 }
 
@@ -448,8 +448,13 @@ func (s *Session) claimClose() bool {
 	}
 }
 
-// queueClose records cause and queues the close frame, after claimClose.
-func (s *Session) queueClose(cause error, code wire.StatusCode, reason string) {
+// queueClose records cause and queues the close frame that says it, after
+// claimClose.
+func (s *Session) queueClose(cause error) {
+	code, reason := s.closeFor(cause)
+	if cc, ok := cause.(clientClosed); ok {
+		cause = cc.CloseError // the session ends for the client's close
+	}
 	s.setCause(cause)
 	s.closeCode.Store(int32(code))
 	cf := newCloseFrame(code, reason)
@@ -590,14 +595,10 @@ func (s *Session) finish(cause error) {
 	case errors.As(cause, &he):
 		// A callback failed or panicked.
 		cause = he.err
-		code, reason := wire.StatusInternalError, "internal error"
-		if errors.As(cause, &ce) {
-			code, reason = ce.Code, ce.Reason
-		}
-		s.startClose(cause, code, reason)
+		s.startClose(cause)
 	case errors.As(cause, &ce):
 		// The client closed: echo its code, unless this answers our close.
-		s.startClose(cause, ce.Code, "")
+		s.startClose(clientClosed{ce})
 	case errors.As(cause, &pe):
 		// The stream cannot be parsed any more: after the close frame,
 		// linger so the client reads it before the connection goes.
@@ -607,7 +608,7 @@ func (s *Session) finish(cause error) {
 		case wire.StatusTryAgainLater:
 			s.cfg.Counters.InboundBudget.Add(1)
 		}
-		linger = s.startClose(cause, pe.Code, pe.Msg)
+		linger = s.startClose(cause)
 	}
 	if s.state.Load()&stateClosing != 0 {
 		s.drainOwn()
@@ -703,3 +704,36 @@ func (s *Session) CloseCode() wire.StatusCode {
 // CloseNow closes the connection at once, without a closing handshake;
 // OnClose sees ErrClosed unless the session was already closing.
 func (s *Session) CloseNow() { s.abort(ErrClosed) }
+
+// closeFor is the one place that maps why the server closes a session to
+// the code and reason of its close frame: its own limits here, the rest
+// (protocol errors, close errors, a callback's error or panic) through
+// wire.CodeOf.
+func (s *Session) closeFor(why error) (wire.StatusCode, string) {
+	var cc clientClosed
+	var ce wire.CloseError
+	var pe *wire.ProtocolError
+	switch {
+	case errors.As(why, &cc):
+		return cc.Code, "" // the echo of the client's close
+	case errors.Is(why, ErrSlowConsumer):
+		return s.cfg.SlowCode, "slow consumer"
+	case errors.Is(why, ErrMessageTimeout):
+		return wire.StatusPolicyViolation, "message timeout"
+	case errors.Is(why, errIdle):
+		return wire.StatusGoingAway, "idle timeout"
+	case errors.Is(why, ErrExpired):
+		return wire.StatusUnauthorized, "credentials expired"
+	case errors.As(why, &pe):
+		return wire.CodeOf(why), pe.Msg
+	case errors.As(why, &ce):
+		return wire.CodeOf(why), ce.Reason // Close, or a callback's CloseError
+	}
+	return wire.StatusInternalError, "internal error" // a callback's other error, or a panic
+}
+
+// clientClosed is the client's close frame, as the cause of our echo.
+type clientClosed struct{ wire.CloseError }
+
+// errIdle is the cause of a session closed by IdleTimeout.
+var errIdle = fmt.Errorf("%w: idle", ErrTimeout)
