@@ -717,3 +717,34 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// TestRouterRoomAccess: HandleRooms' allow refuses a join; the refusal
+// reaches the client as the join's error (or an error event), the session
+// stays open and out of the room, and other joins go through.
+func TestRouterRoomAccess(t *testing.T) {
+	r, _ := testRouter()
+	rt, url := serve(t, r)
+	r.HandleRooms(rt, func(s *session.Session, room string) error {
+		if room == "staff" {
+			return &Error{Code: "forbidden", Message: "staff only"}
+		}
+		return nil
+	})
+	c := dialCodec(t, url, nil)
+	if rep := c.request(env{E: EventJoin, R: "staff", I: 1}); rep.X == nil || rep.X.Code != "forbidden" || rep.X.Message != "staff only" {
+		t.Fatalf("join of a refused room: %+v", rep)
+	}
+	c.send(env{E: EventJoin, R: "staff"})
+	if rep := c.read(); rep.E != EventError || rep.X == nil || rep.X.Code != "forbidden" {
+		t.Fatalf("join of a refused room without an id: %+v", rep)
+	}
+	if _, ok := rt.Room("staff"); ok {
+		t.Fatal("a refused join made the room")
+	}
+	if rep := c.request(env{E: EventJoin, R: "lobby", I: 2}); rep.X != nil {
+		t.Fatalf("join after a refusal: %+v", rep.X)
+	}
+	if room, ok := rt.Room("lobby"); !ok || room.Len() != 1 {
+		t.Fatal("the session is not in the room it joined")
+	}
+}
