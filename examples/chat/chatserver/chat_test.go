@@ -37,10 +37,10 @@ func text(s string) chatserver.SendRequest { return chatserver.SendRequest{Text:
 func TestJoinAndSend(t *testing.T) {
 	_, url := server(t, chatserver.Config{})
 	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
-	if st := alice.join("lobby", "alice", ""); len(st.Members) != 1 || len(st.History) != 0 || st.MaxLength != 2000 {
+	if st := alice.join("lobby"); len(st.Members) != 1 || len(st.History) != 0 || st.MaxLength != 2000 {
 		t.Fatalf("alice's state: %+v", st)
 	}
-	if st := bob.join("lobby", "bob", ""); !slices.Equal(st.Members, []string{"alice", "bob"}) {
+	if st := bob.join("lobby"); !slices.Equal(st.Members, []string{"alice", "bob"}) {
 		t.Fatalf("bob's members: %q", st.Members)
 	}
 
@@ -62,7 +62,7 @@ func TestJoinAndSend(t *testing.T) {
 func TestPresence(t *testing.T) {
 	_, url := server(t, chatserver.Config{})
 	alice, bob, carol := dial(t, url, "alice"), dial(t, url, "bob"), dial(t, url, "carol")
-	alice.join("lobby", "alice", "")
+	alice.join("lobby")
 
 	wantPresence := func(c *client, nick, action string, count int) {
 		t.Helper()
@@ -71,9 +71,9 @@ func TestPresence(t *testing.T) {
 			t.Fatalf("%s got presence %+v, want %s %s (%d)", c.name, p, nick, action, count)
 		}
 	}
-	bob.join("lobby", "bob", "")
+	bob.join("lobby")
 	wantPresence(alice, "bob", "join", 2)
-	if st := carol.join("lobby", "carol", ""); !slices.Equal(st.Members, []string{"alice", "bob", "carol"}) {
+	if st := carol.join("lobby"); !slices.Equal(st.Members, []string{"alice", "bob", "carol"}) {
 		t.Fatalf("carol's members: %q", st.Members)
 	}
 	wantPresence(alice, "carol", "join", 3)
@@ -109,9 +109,9 @@ func TestRoomList(t *testing.T) {
 	if got, want := list(), []chatserver.RoomInfo{{Name: "help"}, {Name: "lobby"}}; !slices.Equal(got, want) {
 		t.Fatalf("rooms %+v, want %+v", got, want)
 	}
-	alice.join("games", "alice", "")
-	bob.join("games", "bob", "")
-	bob.join("lobby", "bob", "")
+	alice.join("games")
+	bob.join("games")
+	bob.join("lobby")
 	want := []chatserver.RoomInfo{{Name: "games", Members: 2}, {Name: "help"}, {Name: "lobby", Members: 1}}
 	if got := list(); !slices.Equal(got, want) {
 		t.Fatalf("rooms %+v, want %+v", got, want)
@@ -127,14 +127,14 @@ func TestRoomList(t *testing.T) {
 func TestHistoryOnJoin(t *testing.T) {
 	_, url := server(t, chatserver.Config{Rate: 1e6})
 	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
-	alice.join("lobby", "alice", "")
+	alice.join("lobby")
 	const sent = 105
 	for i := 1; i <= sent; i++ {
 		alice.emit(send, "lobby", text(fmt.Sprintf("message %d", i)))
 	}
 	alice.ok(send, "lobby", text("last")) // replied to after the 105 are handled
 
-	st := bob.join("lobby", "bob", "")
+	st := bob.join("lobby")
 	if len(st.History) != 100 {
 		t.Fatalf("history of %d messages, want the last 100", len(st.History))
 	}
@@ -157,9 +157,9 @@ func TestHistoryOnJoin(t *testing.T) {
 func TestPrivateMessage(t *testing.T) {
 	_, url := server(t, chatserver.Config{})
 	alice, bob, carol := dial(t, url, "alice"), dial(t, url, "bob"), dial(t, url, "carol")
-	alice.join("lobby", "alice", "")
-	bob.join("lobby", "bob", "")
-	carol.join("lobby", "carol", "")
+	alice.join("lobby")
+	bob.join("lobby")
+	carol.join("lobby")
 
 	alice.ok(private, "lobby", chatserver.PrivateRequest{To: "bob", Text: "psst"})
 	for _, c := range []*client{bob, alice} {
@@ -184,8 +184,8 @@ func TestPrivateMessage(t *testing.T) {
 func TestTyping(t *testing.T) {
 	_, url := server(t, chatserver.Config{})
 	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
-	alice.join("lobby", "alice", "")
-	bob.join("lobby", "bob", "")
+	alice.join("lobby")
+	bob.join("lobby")
 
 	alice.emit(typing, "lobby", nil)
 	if ty := event[chatserver.Typing](bob, typing, "lobby"); ty.Nick != "alice" {
@@ -215,7 +215,7 @@ func TestMessageRate(t *testing.T) {
 		runtime.WithTick(10 * time.Millisecond),
 	}})
 	alice := dial(t, url, "alice")
-	alice.join("lobby", "alice", "")
+	alice.join("lobby")
 	const n = 3 * burst
 	for i := range n {
 		alice.emit(send, "lobby", text(fmt.Sprint("message ", i)))
@@ -246,16 +246,16 @@ func TestRuntimeRoomLimit(t *testing.T) {
 		runtime.WithLimits(runtime.Limits{MaxRoomsPerSession: 2}), // the other limits at their defaults
 	}})
 	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
-	bob.join("games", "bob", "")
-	alice.join("lobby", "alice", "")
-	alice.join("random", "alice", "")
-	alice.join("random", "alice", "") // joining again is no new room
+	bob.join("games")
+	alice.join("lobby")
+	alice.join("random")
+	alice.join("random") // joining again is no new room
 
-	err := alice.fails(chatserver.CodeTooManyRooms, join, "games", chatserver.JoinRequest{Nick: "alice"})
+	err := alice.fails(chatserver.CodeTooManyRooms, join, "games", nil)
 	if err.Message != "this connection is in too many rooms to join games; leave one first" {
 		t.Errorf("too_many_rooms message %q", err.Message)
 	}
-	alice.emit(join, "games", chatserver.JoinRequest{Nick: "alice"})
+	alice.emit(join, "games", nil)
 	if err := alice.errorEvent(); err.Code != chatserver.CodeTooManyRooms {
 		t.Fatalf("error event %v, want too_many_rooms", err)
 	}
@@ -272,7 +272,7 @@ func TestRuntimeRoomLimit(t *testing.T) {
 	}
 
 	alice.ok(leave, "random", nil) // makes room
-	alice.join("games", "alice", "")
+	alice.join("games")
 	if p := event[chatserver.Presence](bob, presence, "games"); p.Nick != "alice" || p.Action != "join" {
 		t.Fatalf("bob got %+v", p)
 	}
@@ -281,7 +281,7 @@ func TestRuntimeRoomLimit(t *testing.T) {
 func TestOversizeMessage(t *testing.T) {
 	_, url := server(t, chatserver.Config{MaxLength: 10})
 	alice := dial(t, url, "alice")
-	alice.join("lobby", "alice", "")
+	alice.join("lobby")
 
 	for _, tc := range []struct {
 		text string
@@ -321,55 +321,61 @@ func TestOversizeMessage(t *testing.T) {
 	}
 }
 
-func TestNicknameClash(t *testing.T) {
+// TestSignedName: whatever a client puts in its join, its name in the room
+// is the one it signed in with, as the author of its messages, private
+// messages and typing events; it takes no other user's place.
+func TestSignedName(t *testing.T) {
 	_, url := server(t, chatserver.Config{})
 	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
-	alice.join("lobby", "ada", "alice's token")
+	alice.join("lobby")
 
-	err := bob.fails(chatserver.CodeNickTaken, join, "lobby", chatserver.JoinRequest{Nick: "ada", Token: "bob's token"})
-	if err.Message != `"ada" is taken in lobby; choose another nickname` {
-		t.Errorf("nick_taken message %q", err.Message)
+	// Bob claims to be alice, as an older page's join would say.
+	bob.ok(join, "lobby", map[string]string{"nick": "alice", "token": "guess"})
+	st := event[chatserver.State](bob, chatserver.EventState, "")
+	if st.Nick != "bob" || !slices.Equal(st.Members, []string{"alice", "bob"}) {
+		t.Fatalf("bob's state: %+v", st)
 	}
-	bob.fails(chatserver.CodeNickTaken, join, "lobby", chatserver.JoinRequest{Nick: " ada "}) // trimmed, and no token
-	bob.join("games", "ada", "")                                                              // unique per room only
-	bob.join("lobby", "bob", "")
-
-	// Bob renames himself in the lobby: he leaves as bob and comes as bobby.
-	bob.join("lobby", "bobby", "")
-	for _, want := range []chatserver.Presence{{Nick: "bob", Action: "join", Count: 2}, {Nick: "bob", Action: "leave", Count: 1}, {Nick: "bobby", Action: "join", Count: 2}} {
-		if p := event[chatserver.Presence](alice, presence, "lobby"); p != want {
-			t.Errorf("alice got %+v, want %+v", p, want)
+	if p := event[chatserver.Presence](alice, presence, "lobby"); p.Nick != "bob" || p.Action != "join" {
+		t.Fatalf("alice got %+v", p)
+	}
+	bob.ok(send, "lobby", map[string]string{"text": "I am alice", "from": "alice"})
+	for _, c := range []*client{alice, bob} {
+		if m := event[chatserver.Message](c, msg, "lobby"); m.From != "bob" || m.Text != "I am alice" {
+			t.Errorf("%s got %+v", c.name, m)
 		}
+	}
+	bob.ok(private, "lobby", map[string]string{"to": "alice", "text": "psst", "from": "carol"})
+	if p := event[chatserver.Private](alice, private, ""); p.From != "bob" || p.To != "alice" {
+		t.Errorf("alice got %+v", p)
+	}
+	bob.emit(typing, "lobby", map[string]string{"nick": "alice"})
+	if ty := event[chatserver.Typing](alice, typing, "lobby"); ty.Nick != "bob" {
+		t.Errorf("alice got typing %+v", ty)
+	}
+	// Alice is still there, on her own connection.
+	alice.ok(send, "lobby", text("still me"))
+	if m := event[chatserver.Message](bob, msg, "lobby"); m.From != "alice" || m.Text != "still me" {
+		t.Errorf("bob got %+v", m)
 	}
 }
 
-func TestBadNames(t *testing.T) {
+func TestBadRoomNames(t *testing.T) {
 	_, url := server(t, chatserver.Config{})
 	alice := dial(t, url, "alice")
-	for _, tc := range []struct {
-		room, nick, code string
-	}{
-		{"lobby", "", chatserver.CodeBadNick},
-		{"lobby", "   ", chatserver.CodeBadNick},
-		{"lobby", strings.Repeat("n", 33), chatserver.CodeBadNick},
-		{"lobby", "a\x00b", chatserver.CodeBadNick},
-		{"lobby", "a\u200bb", chatserver.CodeBadNick}, // zero-width space
-		{"lobby", "a\nb", chatserver.CodeBadNick},
-		{"", "ada", chatserver.CodeBadRoom},
-		{strings.Repeat("r", 41), "ada", chatserver.CodeBadRoom},
-		{"a\tb", "ada", chatserver.CodeBadRoom},
-	} {
-		alice.fails(tc.code, join, tc.room, chatserver.JoinRequest{Nick: tc.nick})
+	for _, room := range []string{"", strings.Repeat("r", 41), "a\tb", "a\u200bb"} {
+		alice.fails(chatserver.CodeBadRoom, join, room, nil)
 	}
-	alice.join(strings.Repeat("r", 40), strings.Repeat("n", 32), "") // the longest names
-	alice.join("café ☕", "Zoë", "")
+	alice.join(strings.Repeat("r", 40)) // the longest name
+	alice.join("café ☕")
+	zoe := dial(t, url, "Zoë")
+	zoe.join("café ☕")
 }
 
 func TestReconnect(t *testing.T) {
 	_, url := server(t, chatserver.Config{})
 	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
-	alice.join("lobby", "alice", "tab-1")
-	bob.join("lobby", "bob", "tab-2")
+	alice.join("lobby")
+	bob.join("lobby")
 	event[chatserver.Presence](alice, presence, "lobby")
 	for _, s := range []string{"one", "two", "three"} {
 		alice.ok(send, "lobby", text(s))
@@ -385,8 +391,8 @@ func TestReconnect(t *testing.T) {
 	event[chatserver.Message](bob, msg, "lobby")
 
 	// She comes back on a new connection, rejoins, and gets the history.
-	alice2 := dial(t, url, "alice again")
-	st := alice2.join("lobby", "alice", "tab-1")
+	alice2 := dialAs(t, url, "alice", "alice again")
+	st := alice2.join("lobby")
 	var texts []string
 	for _, m := range st.History {
 		texts = append(texts, m.Text)
@@ -401,11 +407,11 @@ func TestReconnect(t *testing.T) {
 		t.Fatalf("bob got %+v", p)
 	}
 
-	// The same tab again, before the server has noticed the old
-	// connection is gone: the new one takes the nickname over and the old
-	// one is closed with 4001. Another tab cannot.
-	alice3 := dial(t, url, "alice's third")
-	alice3.join("lobby", "alice", "tab-1")
+	// Alice again, before the server has noticed the old connection is
+	// gone: the new one takes her place and the old one is closed with
+	// 4001. Nobody else can.
+	alice3 := dialAs(t, url, "alice", "alice's third")
+	alice3.join("lobby")
 	if code := alice2.closed(); code != chatserver.StatusReplaced {
 		t.Fatalf("the replaced connection closed with %v, want 4001", code)
 	}
@@ -417,29 +423,34 @@ func TestReconnect(t *testing.T) {
 		t.Error("a takeover was announced as a leave or join")
 	}
 	mallory := dial(t, url, "mallory")
-	mallory.fails(chatserver.CodeNickTaken, join, "lobby", chatserver.JoinRequest{Nick: "alice", Token: "guess"})
+	mallory.ok(join, "lobby", map[string]string{"nick": "alice", "token": "tab-1"})
+	if st := event[chatserver.State](mallory, chatserver.EventState, ""); st.Nick != "mallory" {
+		t.Fatalf("mallory joined as %q", st.Nick)
+	}
+	alice3.ok(send, "lobby", text("still here"))
+	event[chatserver.Message](bob, msg, "lobby")
 }
 
 func TestRoomLimits(t *testing.T) {
 	_, url := server(t, chatserver.Config{Rooms: []string{"lobby"}, MaxRooms: 3, RoomsPerClient: 2})
 	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
-	alice.join("lobby", "alice", "")
-	alice.join("a", "alice", "")
-	alice.fails(chatserver.CodeTooManyRooms, join, "b", chatserver.JoinRequest{Nick: "alice"}) // per client
+	alice.join("lobby")
+	alice.join("a")
+	alice.fails(chatserver.CodeTooManyRooms, join, "b", nil) // per client
 
 	// An empty room keeps its history...
-	bob.join("b", "bob", "")
+	bob.join("b")
 	bob.ok(send, "b", text("kept"))
 	bob.ok(leave, "b", nil)
-	if st := bob.join("b", "bob", ""); len(st.History) != 1 || st.History[0].Text != "kept" {
+	if st := bob.join("b"); len(st.History) != 1 || st.History[0].Text != "kept" {
 		t.Fatalf("history of b after it was empty: %+v", st.History)
 	}
 	bob.ok(leave, "b", nil)
 	// ...until a new room needs its place.
-	bob.join("c", "bob", "")
-	bob.fails(chatserver.CodeTooManyRooms, join, "d", chatserver.JoinRequest{Nick: "bob"}) // lobby, a, c are in use
+	bob.join("c")
+	bob.fails(chatserver.CodeTooManyRooms, join, "d", nil) // lobby, a, c are in use
 	bob.ok(leave, "c", nil)
-	if st := bob.join("b", "bob", ""); len(st.History) != 0 {
+	if st := bob.join("b"); len(st.History) != 0 {
 		t.Fatalf("b was evicted, yet has history %+v", st.History)
 	}
 }
@@ -498,7 +509,7 @@ func TestChurn(t *testing.T) {
 			for r := range rounds {
 				room := roomNames[(i+r)%len(roomNames)]
 				// Not c.ok: t.Fatal must not be called off the test's goroutine.
-				c.send(join, room, 0, chatserver.JoinRequest{Nick: fmt.Sprint("n", i)})
+				c.send(join, room, 0, nil)
 				c.send(send, room, 0, text(fmt.Sprint(i, " in round ", r)))
 				if r%2 == 0 {
 					c.send(leave, room, 0, nil)
@@ -553,12 +564,14 @@ func TestChurn(t *testing.T) {
 func TestMessagePack(t *testing.T) {
 	_, url := server(t, chatserver.Config{})
 	alice := dial(t, url, "alice")
-	alice.join("lobby", "alice", "")
+	alice.join("lobby")
 
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	mp, _, err := wire.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/ws",
-		&wire.DialOptions{Subprotocols: []string{"shockwave.msgpack"}})
+	mp, _, err := wire.Dial(ctx, wsURL(url), &wire.DialOptions{
+		Subprotocols: []string{"shockwave.msgpack"},
+		Header:       cookieHeader(login(t, url, "bob")),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,7 +603,7 @@ func TestMessagePack(t *testing.T) {
 			}
 		}
 	}
-	write(map[string]any{"e": join, "r": "lobby", "i": 1, "d": map[string]any{"nick": "bob"}})
+	write(map[string]any{"e": join, "r": "lobby", "i": 1})
 	if st := read("d"); st["e"] != chatserver.EventState {
 		t.Fatalf("first message %v, want the state", st)
 	}

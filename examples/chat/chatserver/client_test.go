@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -67,7 +70,8 @@ func (e envelope) String() string {
 // what it expects and events of no interest stay out of the way.
 type client struct {
 	t    *testing.T
-	name string
+	name string // in the test's messages
+	user string // signed in as
 	conn *wire.Conn
 
 	mu     sync.Mutex
@@ -78,20 +82,35 @@ type client struct {
 	nextID uint64
 }
 
-// dial connects a client to the chat at url, closed when the test ends.
-func dial(t *testing.T, url, name string) *client {
+// dial signs in as user and connects a client to the chat at url, closed
+// when the test ends.
+func dial(t *testing.T, url, user string) *client {
+	t.Helper()
+	return dialAs(t, url, user, user)
+}
+
+// dialAs is dial for a client that the test calls name.
+func dialAs(t *testing.T, url, user, name string) *client {
+	t.Helper()
+	return dialCookie(t, url, user, name, login(t, url, user))
+}
+
+// dialCookie is dialAs with a sign-in cookie of the test's making.
+func dialCookie(t *testing.T, url, user, name, cookie string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	conn, _, err := wire.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/ws",
-		&wire.DialOptions{Subprotocols: []string{"shockwave.json"}})
+	conn, _, err := wire.Dial(ctx, wsURL(url), &wire.DialOptions{
+		Subprotocols: []string{"shockwave.json"},
+		Header:       cookieHeader(cookie),
+	})
 	if err != nil {
 		t.Fatalf("%s: dial: %v", name, err)
 	}
 	if conn.Subprotocol() != "shockwave.json" {
 		t.Fatalf("%s: subprotocol %q", name, conn.Subprotocol())
 	}
-	c := &client{t: t, name: name, conn: conn, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &client{t: t, name: name, user: user, conn: conn, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.read()
 	t.Cleanup(c.drop)
 	return c
@@ -253,17 +272,47 @@ func (c *client) has(match func(envelope) bool) bool {
 	return false
 }
 
-// join joins room as nick with the given token and returns the state the
-// server sent first.
-func (c *client) join(room, nick, token string) chatserver.State {
+// join joins room and returns the state the server sent first, which
+// names the client by the name it signed in with.
+func (c *client) join(room string) chatserver.State {
 	c.t.Helper()
-	c.ok(chatserver.EventJoin, room, chatserver.JoinRequest{Nick: nick, Token: token})
+	c.ok(chatserver.EventJoin, room, nil)
 	st := event[chatserver.State](c, chatserver.EventState, "")
-	if st.Room != room || st.Nick != nick {
-		c.t.Fatalf("%s: state of %q as %q, want %q as %q", c.name, st.Room, st.Nick, room, nick)
+	if st.Room != room || st.Nick != c.user {
+		c.t.Fatalf("%s: state of %q as %q, want %q as %q", c.name, st.Room, st.Nick, room, c.user)
 	}
 	return st
 }
+
+// login signs in as name with POST /login and returns the cookie's value.
+func login(t *testing.T, url, name string) string {
+	t.Helper()
+	resp, err := http.PostForm(url+"/login", neturl.Values{"name": {name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("sign in as %q: %s: %s", name, resp.Status, body)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == chatserver.CookieName {
+			return c.Value
+		}
+	}
+	t.Fatalf("sign in as %q: no %s cookie", name, chatserver.CookieName)
+	return ""
+}
+
+// cookieHeader returns the header of an upgrade request that carries the
+// sign-in cookie value v.
+func cookieHeader(v string) http.Header {
+	return http.Header{"Cookie": {chatserver.CookieName + "=" + v}}
+}
+
+// wsURL returns the chat's WebSocket URL for its HTTP URL.
+func wsURL(url string) string { return "ws" + strings.TrimPrefix(url, "http") + "/ws" }
 
 // closed waits for the server to close the connection and returns the
 // close status.

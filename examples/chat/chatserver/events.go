@@ -11,7 +11,7 @@ import (
 
 // The events of the chat protocol (see the package documentation).
 const (
-	EventJoin     = "chat.join"     // client: join a room under a nickname
+	EventJoin     = "chat.join"     // client: join a room under the signed name
 	EventLeave    = "chat.leave"    // client: leave a room
 	EventSend     = "chat.send"     // client: a message to the room
 	EventPrivate  = "chat.private"  // both ways: a message between two members
@@ -21,15 +21,6 @@ const (
 	EventMsg      = "chat.msg"      // server: a message in a room
 	EventPresence = "chat.presence" // server: someone joined or left
 )
-
-// JoinRequest is the payload of chat.join.
-type JoinRequest struct {
-	Nick string `json:"nick"`
-	// Token is a secret the page picks once per tab. A client that joins
-	// under a nickname held by a connection with the same token takes the
-	// nickname over: that is the page coming back after a reconnection.
-	Token string `json:"token,omitempty"`
-}
 
 // SendRequest is the payload of chat.send.
 type SendRequest struct {
@@ -61,8 +52,8 @@ type Private struct {
 	At   int64  `json:"at"`
 }
 
-// State is what a client gets as it joins a room: the nickname it holds
-// there, who is in it, the last messages, and the longest message allowed.
+// State is what a client gets as it joins a room: its name (the signed
+// one), who is in it, the last messages, and the longest message allowed.
 type State struct {
 	Room      string    `json:"room"`
 	Nick      string    `json:"nick"`
@@ -91,9 +82,7 @@ type RoomInfo struct {
 
 // The error codes of the chat, besides the Router's own (codec.Code*).
 const (
-	CodeBadNick      = "bad_nick"       // the nickname is empty, too long or has control characters
-	CodeBadRoom      = "bad_room"       // likewise for the room's name
-	CodeNickTaken    = "nick_taken"     // another member of the room has the nickname
+	CodeBadRoom      = "bad_room"       // the room's name is empty, too long or has control characters
 	CodeNotJoined    = "not_joined"     // the event needs the client to be in the room
 	CodeEmpty        = "empty"          // the message has no text
 	CodeTooLong      = "too_long"       // the message is longer than the limit
@@ -103,7 +92,7 @@ const (
 
 // Limits of names, in characters.
 const (
-	maxNick = 32
+	maxNick = 32 // a user's name, signed in with POST /login
 	maxRoom = 40
 )
 
@@ -111,7 +100,7 @@ func chatError(code, format string, args ...any) *codec.Error {
 	return &codec.Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// checkName trims a nickname or room name and checks it: 1 to max
+// checkName trims a user's name or a room's name and checks it: 1 to max
 // characters, no control or invisible formatting characters.
 func checkName(what, code, name string, max int) (string, error) {
 	name = strings.TrimSpace(name)

@@ -12,9 +12,8 @@ import (
 // member is a client in a room: its session and the nickname it holds
 // there.
 type member struct {
-	nick  string
-	token string
-	s     *session.Session
+	nick string
+	s    *session.Session
 }
 
 // room is the chat state of one room: its members by nickname and its last

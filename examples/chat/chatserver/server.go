@@ -14,8 +14,10 @@ import (
 	"github.com/shockwave-go/shockwave/wire"
 )
 
-// StatusReplaced is the close code of a connection whose nickname was
-// taken over by a newer connection of the same page (same token).
+// StatusReplaced is the close code of a connection whose place in a room
+// was taken over by a newer connection of the same user (a page that came
+// back before the server noticed its old connection was gone, or a second
+// tab).
 const StatusReplaced wire.StatusCode = 4001
 
 // Config is the chat's settings. Zero fields take the defaults.
@@ -49,6 +51,16 @@ type Config struct {
 	// Logger receives the errors clients cannot see (codec.CodeInternal).
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Key signs the sign-in cookies (HMAC-SHA256), at least 16 bytes.
+	// Default: 32 random bytes, so that sign-ins last until the server
+	// restarts. Keep it secret: whoever has it can sign in as anyone.
+	Key []byte
+	// LoginTTL is how long a sign-in lasts: the cookie's lifetime, after
+	// which the sessions it opened are closed with 3000
+	// (wire.StatusUnauthorized). Default 24 h.
+	LoginTTL time.Duration
+	// Now is the clock of the sign-ins. Default time.Now.
+	Now func() time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -76,13 +88,21 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.LoginTTL <= 0 {
+		c.LoginTTL = 24 * time.Hour
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	return c
 }
 
-// Server is the chat. It is an http.Handler serving the page at "/" and
-// the WebSocket at "/ws"; mount it at the root of a server.
+// Server is the chat. It is an http.Handler serving the page at "/", the
+// sign-in at "/login" and "/me", and the WebSocket at "/ws"; mount it at
+// the root of a server.
 type Server struct {
 	cfg    Config
+	keys   *signer
 	router *codec.Router
 	rt     *runtime.Runtime
 	rooms  *registry
@@ -92,7 +112,12 @@ type Server struct {
 // New returns a chat server. Call Shutdown to end its sessions.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
-	srv := &Server{cfg: cfg, rooms: newRegistry(cfg.Rooms, cfg.MaxRooms, cfg.History)}
+	keys, err := newSigner(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Key = nil // the signer has its copy; Config is kept, and may be logged
+	srv := &Server{cfg: cfg, keys: keys, rooms: newRegistry(cfg.Rooms, cfg.MaxRooms, cfg.History)}
 
 	// One Router speaks the event envelope: JSON by default, MessagePack
 	// for clients that ask for it by subprotocol.
@@ -108,7 +133,9 @@ func New(cfg Config) (*Server, error) {
 	// the envelope; anything longer is not from our page and closes the
 	// connection (1009). Shorter messages over MaxLength characters get a
 	// too_long error.
+	// Only a signed-in client gets a session (auth.go).
 	opts := []runtime.Option{
+		runtime.WithAdmit(srv.admit),
 		runtime.WithSubprotocols(srv.router.Subprotocols()...),
 		runtime.WithMaxMessageSize(max(64<<10, int64(cfg.MaxLength)*6+1024)),
 		runtime.WithMessageRate(cfg.Rate, cfg.Burst),
@@ -122,7 +149,8 @@ func New(cfg Config) (*Server, error) {
 	return srv, nil
 }
 
-// ServeHTTP serves the page, the client module and the WebSocket.
+// ServeHTTP serves the page, the client module, the sign-in and the
+// WebSocket.
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { srv.mux.ServeHTTP(w, r) }
 
 // Shutdown closes every connection (1001) and waits for the sessions to
@@ -140,7 +168,11 @@ type handler struct {
 // OnClose tells the rooms of s that it left. The runtime has already taken
 // s out of its runtime rooms.
 func (h handler) OnClose(s *session.Session, _ error) {
-	for name, nick := range clientOf(s).rooms {
+	nick, err := nameOf(s)
+	if err != nil {
+		return // never admitted, so in no room
+	}
+	for name := range clientOf(s).rooms {
 		if r := h.srv.rooms.lookup(name); r != nil {
 			h.srv.depart(s, r, nick)
 		}
@@ -148,15 +180,16 @@ func (h handler) OnClose(s *session.Session, _ error) {
 }
 
 // client is a session's own state (session.State): the rooms it is in.
-// Only the session's callbacks use it, so it needs no lock.
+// Only the session's callbacks use it, so it needs no lock. Its name is its
+// identity (nameOf), the same in every room.
 type client struct {
-	rooms map[string]string // room name → the nickname held there
+	rooms map[string]struct{}
 }
 
 func clientOf(s *session.Session) *client {
 	c := session.State[client](s)
 	if c.rooms == nil {
-		c.rooms = make(map[string]string)
+		c.rooms = make(map[string]struct{})
 	}
 	return c
 }
@@ -169,27 +202,20 @@ func (srv *Server) logError(s *session.Session, event string, err error) {
 	}
 }
 
-// join puts the client in a room under a nickname (chat.join). The client
-// first gets the room's state (chat.state), then everything the room
-// publishes; the others get a presence event.
-func (srv *Server) join(s *session.Session, ev codec.Event[JoinRequest]) error {
+// join puts the client in a room under its signed name (chat.join); the
+// payload, if any, is ignored: the name comes from the sign-in cookie, not
+// from the client. The client first gets the room's state (chat.state),
+// then everything the room publishes; the others get a presence event.
+func (srv *Server) join(s *session.Session, ev codec.Event[struct{}]) error {
 	name, err := checkName("room name", CodeBadRoom, ev.Room, maxRoom)
 	if err != nil {
 		return err
 	}
-	nick, err := checkName("nickname", CodeBadNick, ev.Data.Nick, maxNick)
+	nick, err := nameOf(s)
 	if err != nil {
 		return err
 	}
 	c := clientOf(s)
-	if held, in := c.rooms[name]; in && held != nick {
-		// A new nickname in the same room: leave under the old one.
-		if r := srv.rooms.lookup(name); r != nil {
-			srv.depart(s, r, held)
-		}
-		srv.rt.Leave(name, s)
-		delete(c.rooms, name)
-	}
 	if _, in := c.rooms[name]; !in && len(c.rooms) >= srv.cfg.RoomsPerClient {
 		return chatError(CodeTooManyRooms, "you are in %d rooms already; leave one first", len(c.rooms))
 	}
@@ -198,12 +224,12 @@ func (srv *Server) join(s *session.Session, ev codec.Event[JoinRequest]) error {
 		if err != nil {
 			return err
 		}
-		retry, err := srv.enter(ev.Ctx, s, r, nick, ev.Data.Token)
+		retry, err := srv.enter(ev.Ctx, s, r, nick)
 		if err != nil {
 			return err
 		}
 		if !retry {
-			c.rooms[name] = nick
+			c.rooms[name] = struct{}{}
 			return nil
 		}
 	}
@@ -211,16 +237,15 @@ func (srv *Server) join(s *session.Session, ev codec.Event[JoinRequest]) error {
 
 // enter makes s a member of r as nick. It reports retry when r was evicted
 // meanwhile and must be looked up again.
-func (srv *Server) enter(ctx context.Context, s *session.Session, r *room, nick, token string) (retry bool, err error) {
+func (srv *Server) enter(ctx context.Context, s *session.Session, r *room, nick string) (retry bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.gone {
 		return true, nil
 	}
+	// A name is signed for one user, so another connection holding it in
+	// the room is that user's too.
 	m, taken := r.members[nick]
-	if taken && m.s != s && (token == "" || m.token != token) {
-		return false, chatError(CodeNickTaken, "%q is taken in %s; choose another nickname", nick, r.name)
-	}
 	// The runtime room before anything changes, so that a refusal leaves
 	// the room as it was. Everything the room publishes goes out under
 	// r.mu, so nothing reaches s before its state, sent below.
@@ -232,13 +257,13 @@ func (srv *Server) enter(ctx context.Context, s *session.Session, r *room, nick,
 	}
 	announce := !taken // joining again: the state once more, no presence
 	if taken && m.s != s {
-		// The same page on a new connection: the old one, which may
+		// The same user on a new connection: the old one, which may
 		// not know yet that it is dead, gives way. To the room it is
 		// the same member.
 		srv.rt.Leave(r.name, m.s)
 		m.s.Close(StatusReplaced, "replaced by a new connection")
 	}
-	r.members[nick] = &member{nick: nick, token: token, s: s}
+	r.members[nick] = &member{nick: nick, s: s}
 	r.active = time.Now()
 
 	state := &State{Room: r.name, Nick: nick, Members: r.nicks(), History: r.history.all(), MaxLength: srv.cfg.MaxLength}
@@ -256,9 +281,12 @@ func (srv *Server) enter(ctx context.Context, s *session.Session, r *room, nick,
 // leave takes the client out of a room (chat.leave).
 func (srv *Server) leave(s *session.Session, ev codec.Event[struct{}]) error {
 	c := clientOf(s)
-	nick, in := c.rooms[ev.Room]
-	if !in {
+	if _, in := c.rooms[ev.Room]; !in {
 		return chatError(CodeNotJoined, "you are not in %s", ev.Room)
+	}
+	nick, err := nameOf(s)
+	if err != nil {
+		return err
 	}
 	delete(c.rooms, ev.Room)
 	srv.rt.Leave(ev.Room, s)
@@ -356,13 +384,16 @@ func (srv *Server) list(*session.Session, struct{}) ([]RoomInfo, error) {
 // memberOf returns the nickname s holds in the room called name, and the
 // room, or fails with not_joined.
 func (srv *Server) memberOf(s *session.Session, name string) (string, *room, error) {
-	nick, in := clientOf(s).rooms[name]
-	if !in {
+	if _, in := clientOf(s).rooms[name]; !in {
 		return "", nil, chatError(CodeNotJoined, "join %s first", name)
 	}
 	r := srv.rooms.lookup(name)
 	if r == nil {
 		return "", nil, chatError(CodeNotJoined, "join %s first", name)
+	}
+	nick, err := nameOf(s)
+	if err != nil {
+		return "", nil, err
 	}
 	return nick, r, nil
 }

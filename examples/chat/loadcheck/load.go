@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -147,18 +150,26 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	return &res, ctx.Err()
 }
 
-// connect dials, starts the reader and joins the user's room.
+// connect signs in, dials, starts the reader and joins the user's room.
 func (u *user) connect(ctx context.Context, url string, delivered, errs *atomic.Int64) error {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, _, err := wire.Dial(dctx, url, &wire.DialOptions{Subprotocols: []string{"shockwave.json"}})
+	cookie, err := login(dctx, url, fmt.Sprintf("user-%d", u.id))
+	if err != nil {
+		close(u.done)
+		return err
+	}
+	conn, _, err := wire.Dial(dctx, url, &wire.DialOptions{
+		Subprotocols: []string{"shockwave.json"},
+		Header:       http.Header{"Cookie": {cookie.String()}},
+	})
 	if err != nil {
 		close(u.done)
 		return err
 	}
 	u.conn = conn
 	go u.read(delivered, errs)
-	join := fmt.Sprintf(`{"e":"chat.join","r":%q,"i":1,"d":{"nick":"user-%d"}}`, u.room, u.id)
+	join := fmt.Sprintf(`{"e":"chat.join","r":%q,"i":1}`, u.room)
 	if err := conn.WriteMessage(wire.OpText, []byte(join)); err != nil {
 		return err
 	}
@@ -170,6 +181,28 @@ func (u *user) connect(ctx context.Context, url string, delivered, errs *atomic.
 	case <-dctx.Done():
 		return fmt.Errorf("no reply to the join: %w", dctx.Err())
 	}
+}
+
+// login signs in as name on the chat whose WebSocket is at wsURL, and
+// returns the cookie to send with the upgrade.
+func login(ctx context.Context, wsURL, name string) (*http.Cookie, error) {
+	base := "http" + strings.TrimSuffix(strings.TrimPrefix(wsURL, "ws"), "/ws")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/login", strings.NewReader(url.Values{"name": {name}}.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == chatserver.CookieName {
+			return &http.Cookie{Name: c.Name, Value: c.Value}, nil
+		}
+	}
+	return nil, fmt.Errorf("sign in as %s: %s, no cookie", name, resp.Status)
 }
 
 var (
