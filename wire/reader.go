@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -60,6 +61,7 @@ type Reader struct {
 	utf8   UTF8Validator
 	server bool  // frames must be masked (we are the server)
 	rsvOK  uint8 // reserved bits an extension has claimed
+	small  bool  // a connection read without RawConn (TLS): wait for a message in a small buffer
 
 	// The frame in progress, kept here so that Next can stop when the
 	// source would block and resume where it stopped.
@@ -138,6 +140,13 @@ func (rd *Reader) Reset(src io.Reader, opts *ReaderOptions) {
 			rd.raw.fn = rd.onReadable
 		}
 	}
+	if _, conn := src.(net.Conn); conn && rd.raw == nil {
+		// A connection that blocks in Read and offers no RawConn, as
+		// crypto/tls's: an idle one would hold its whole read buffer
+		// while it waits (16 KiB a TLS session). It waits in a small one,
+		// which grows when the bytes come.
+		rd.small = true
+	}
 	if len(o.Buffered) > 0 {
 		rd.bufp = bufpool.Get(max(rd.bufSize, len(o.Buffered)))
 		rd.w = copy(*rd.bufp, o.Buffered)
@@ -160,7 +169,7 @@ func (rd *Reader) Next() (Opcode, []byte, error) {
 	if rd.fragOp == 0 {
 		rd.putMsg()
 	}
-	if rd.r == rd.w && rd.raw != nil {
+	if rd.r == rd.w && (rd.raw != nil || rd.small) {
 		rd.releaseBuf()
 	}
 	op, p, err := rd.next()
@@ -449,7 +458,11 @@ func (rd *Reader) fill() error {
 		return rd.rawRead()
 	}
 	if rd.bufp == nil {
-		rd.bufp = bufpool.Get(rd.bufSize)
+		size := rd.bufSize
+		if rd.small && rd.stage == stageHeader {
+			size = smallBuf // between frames: the next fill grows it
+		}
+		rd.bufp = bufpool.Get(size)
 	}
 	n, err := rd.readSrc((*rd.bufp)[rd.w:])
 	rd.w += n

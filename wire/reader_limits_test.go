@@ -246,3 +246,48 @@ func TestReaderEmptyReads(t *testing.T) {
 		t.Fatalf("only empty reads: %v", err)
 	}
 }
+
+// holdingConn reports what its Reader holds each time the Reader reads
+// from it: on the Reader's goroutine, so without a race.
+type holdingConn struct {
+	net.Conn
+	rd   *wire.Reader
+	seen []int
+}
+
+func (c *holdingConn) Read(p []byte) (int, error) {
+	c.seen = append(c.seen, c.rd.Holding())
+	return c.Conn.Read(p)
+}
+
+// TestReaderWaitsSmall: over a connection without RawConn (crypto/tls's,
+// net.Pipe), a Reader waits for the next message in a small buffer, not
+// its whole read buffer (16 KiB held by every idle TLS session), and the
+// messages still come whole.
+func TestReaderWaitsSmall(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	conn := &holdingConn{Conn: server}
+	rd := wire.NewReader(conn, &wire.ReaderOptions{Server: true})
+	conn.rd = rd
+	defer rd.Release()
+	msgs := []string{"hi", strings.Repeat("m", 5000), strings.Repeat("l", 40_000), "bye"}
+	go func() {
+		for _, m := range msgs {
+			f := &frameBuilder{masked: true}
+			f.frame(wire.OpBinary, true, m)
+			client.Write(f.b)
+		}
+	}()
+	for _, m := range msgs {
+		conn.seen = conn.seen[:0]
+		if _, p, err := rd.Next(); err != nil || string(p) != m {
+			t.Fatalf("message of %d bytes: %d bytes, %v", len(m), len(p), err)
+		}
+		// The first read of each message is the wait between messages.
+		if len(conn.seen) == 0 || conn.seen[0] > 512 {
+			t.Fatalf("waiting for a message of %d bytes, the Reader held %v", len(m), conn.seen)
+		}
+	}
+}
