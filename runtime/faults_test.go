@@ -502,6 +502,12 @@ func testOptions(t *testing.T) {
 		{"memory budget 0", runtime.WithMemoryBudget(0, 1), false},
 		{"memory budgets off", runtime.WithMemoryBudget(-1, -1), true},
 		{"abort slow", runtime.WithAbortSlow(), true},
+		{"options", runtime.WithOptions(runtime.DefaultOptions()), true},
+		{"options with a NaN upgrade rate", runtime.WithOptions(func() runtime.Options {
+			o := runtime.DefaultOptions()
+			o.Limits.UpgradeRate = math.NaN()
+			return o
+		}()), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt, err := runtime.New(session.NopHandler{}, tc.opt)

@@ -14,8 +14,9 @@ import (
 	"github.com/shockwave-go/shockwave/wire"
 )
 
-// Options are the settings of a Runtime. Start from DefaultOptions, or pass
-// Option functions to New; both fill the same struct, and New checks it.
+// Options are the settings of a Runtime. Pass Option functions to New, or
+// start from DefaultOptions, change fields, and pass WithOptions: both
+// fill the same struct.
 type Options struct {
 	// Session holds the limits of every session: message size, mailbox,
 	// backpressure policy, timeouts. Zero fields mean session's defaults.
@@ -307,4 +308,11 @@ func WithTrustedProxies(p ...netip.Prefix) Option {
 		}
 		return nil
 	}
+}
+
+// WithOptions sets every option at once, as o holds them: start from
+// DefaultOptions. A zero field means its default, as in the session's
+// Config and in Limits; Options after it change o's fields.
+func WithOptions(o Options) Option {
+	return func(dst *Options) error { *dst = o; return nil }
 }
