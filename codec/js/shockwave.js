@@ -22,6 +22,30 @@
 // it drops, with exponential backoff and jitter, and the rooms joined with
 // join() are joined again. Messages sent while the connection is down wait
 // in a bounded queue and go out, in order, once it is back.
+//
+// Authentication. A page signed in with a cookie needs nothing more: the
+// browser sends the cookie with every handshake. options.beforeConnect, if
+// set, is called (and awaited) before every attempt, reconnections
+// included, so that a page can fetch fresh credentials or check that it is
+// still signed in; it returns {url, protocols} to override either for the
+// attempt (a token in the query, or in a subprotocol), nothing to go on
+// as is, null or false when there are no credentials, or it throws (the
+// server is unreachable: the attempt counts as failed and is retried):
+//
+//   const sw = connect(url, { beforeConnect: async () => {
+//     const token = await getToken();                    // null: signed out
+//     return token && { url: `${url}?token=${encodeURIComponent(token)}` };
+//   } });
+//   sw.on('unauthorized', () => showSignIn());
+//
+// The client stops for good, and emits "unauthorized" once, when the
+// server closes the connection with 3000 (its credentials expired or were
+// revoked; options.unauthorizedCodes adds codes of the application's) or
+// when beforeConnect returns null or false. A browser does not tell a
+// script why a handshake failed: a server that refuses it (401) looks like
+// one that is down (a close 1006 before any opening), so the client tries
+// again with backoff, and only beforeConnect can tell the two apart, by
+// asking the server (a GET that answers 401, say) before each attempt.
 
 import { encode as msgpackEncode, decode as msgpackDecode } from './msgpack.js';
 
@@ -45,7 +69,8 @@ const OPEN = 1; // WebSocket.OPEN, not read from the class: fakes may lack it
  * An error from the server (the "x" of a reply or of an "error" event) or
  * from the client itself: code "timeout" (no reply in time), "disconnected"
  * (the connection dropped before the reply), "closed" (close() was called),
- * "queue_full" (too many messages waiting for the connection).
+ * "queue_full" (too many messages waiting for the connection),
+ * "unauthorized" (the client stopped for want of credentials).
  */
 export class ShockwaveError extends Error {
   constructor(code, message) {
@@ -65,6 +90,8 @@ const defaults = {
   factor: 2, // the backoff's growth per failed attempt
   jitter: 0.5, // each delay is cut by a random fraction up to this
   maxQueue: 1000, // messages that may wait for the connection
+  beforeConnect: undefined, // async ({attempt, reconnect}) => {url, protocols} | undefined | null: see above
+  unauthorizedCodes: [3000], // close codes that stop the client with "unauthorized"
   WebSocket: undefined, // defaults to globalThis.WebSocket
   timers: undefined, // {setTimeout, clearTimeout}; defaults to the globals
   random: Math.random, // for the jitter
@@ -80,10 +107,14 @@ export function connect(url, options) {
  *
  * Events: on(name, fn) calls fn(data, meta) for every event the server
  * sends, meta being {event, room, traceparent}. Besides the server's
- * events, three names are the client's own: "connect" (fn({reconnect})
+ * events, four names are the client's own: "connect" (fn({reconnect})
  * after every successful opening), "disconnect" (fn({code, reason}) when
- * the connection drops), and "error", which receives a ShockwaveError for
- * each "error" event of the server and each failed re-join.
+ * an open connection drops: once per outage, however many attempts fail
+ * before the next opening), "unauthorized" (fn({code, reason}), once, when
+ * the client stops because it has no valid credentials: code is the close
+ * code, 3000, or null when beforeConnect returned null or false), and
+ * "error", which receives a ShockwaveError for each "error" event of the
+ * server and each failed re-join.
  */
 export class Client {
   constructor(url, options = {}) {
@@ -96,6 +127,7 @@ export class Client {
     }
     this.codec = codecs[o.codec];
     o.protocols ??= [this.codec.protocol];
+    o.unauthorizedCodes ??= [3000];
     this.WebSocket = o.WebSocket || globalThis.WebSocket;
     if (!this.WebSocket) {
       throw new Error('shockwave: no WebSocket here; pass options.WebSocket');
@@ -108,6 +140,7 @@ export class Client {
     this.nextId = 1;
     this.attempt = 0; // failed attempts since the last opening
     this.opened = false; // has ever been open
+    this.live = false; // the current connection has opened: its drop is an outage
     this.stopped = false; // close() was called
     this.retryTimer = null;
     this.ws = null;
@@ -195,15 +228,7 @@ export class Client {
    * waiting are rejected with code "closed".
    */
   close(code = 1000, reason = '') {
-    this.stopped = true;
-    if (this.retryTimer !== null) {
-      this.timers.clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-    }
-    this.queue = [];
-    for (const id of [...this.pending.keys()]) {
-      this._settle(id, new ShockwaveError('closed', 'client closed'));
-    }
+    this._stop(new ShockwaveError('closed', 'client closed'));
     const ws = this.ws;
     this.ws = null;
     if (ws) {
@@ -220,11 +245,35 @@ export class Client {
 
   _open() {
     this.retryTimer = null;
+    const hook = this.options.beforeConnect;
+    if (!hook) {
+      this._dial(this.url, this.options.protocols);
+      return;
+    }
+    // The queue holds what is sent meanwhile; close() meanwhile wins.
+    new Promise((resolve) => resolve(hook({ attempt: this.attempt, reconnect: this.opened }))).then(
+      (r) => {
+        if (this.stopped) return;
+        if (r === null || r === false) {
+          this._unauthorized(null, 'no credentials');
+          return;
+        }
+        const o = typeof r === 'object' ? r : {};
+        this._dial(o.url ?? this.url, o.protocols ?? this.options.protocols);
+      },
+      () => {
+        if (!this.stopped) this._retry();
+      },
+    );
+  }
+
+  _dial(url, protocols) {
     let ws;
     try {
-      ws = new this.WebSocket(this.url, this.options.protocols);
+      ws = new this.WebSocket(url, protocols);
     } catch (err) {
-      if (!this.opened && this.attempt === 0) throw err; // a bad URL: say so at once
+      if (!this.opened && this.attempt === 0 && !this.options.beforeConnect) throw err; // a bad URL: say so at once
+      this._dispatch('error', new ShockwaveError('bad_url', String(err && err.message)));
       this._retry();
       return;
     }
@@ -238,7 +287,7 @@ export class Client {
 
   _onOpen() {
     const reconnect = this.opened;
-    this.opened = true;
+    this.opened = this.live = true;
     this.attempt = 0;
     // Re-join the rooms first, unless a join waits in the queue already.
     const queued = new Set(this.queue.filter((m) => m.joins !== undefined).map((m) => m.joins));
@@ -260,24 +309,45 @@ export class Client {
     if (this.ws === null) return;
     detach(this.ws);
     this.ws = null;
+    const outage = this.live; // else a failed attempt, within an outage or before the first opening
+    this.live = false;
     // Requests already sent will get no reply on this connection.
     for (const [id, p] of [...this.pending]) {
       if (p.sent) this._settle(id, new ShockwaveError('disconnected', 'connection lost before the reply'));
     }
-    if (this.opened) this._dispatch('disconnect', { code: ev.code, reason: ev.reason });
+    if (this.options.unauthorizedCodes.includes(ev.code)) {
+      this._unauthorized(ev.code, ev.reason);
+      return;
+    }
+    if (outage) this._dispatch('disconnect', { code: ev.code, reason: ev.reason });
     if (!this.stopped) this._retry();
   }
 
   _retry() {
     if (!this.options.reconnect || this.stopped) {
-      this.stopped = true;
-      for (const id of [...this.pending.keys()]) {
-        this._settle(id, new ShockwaveError('closed', 'connection closed'));
-      }
-      this.queue = [];
+      this._stop(new ShockwaveError('closed', 'connection closed'));
       return;
     }
     this.retryTimer = this.timers.setTimeout(() => this._open(), this.delay(this.attempt++));
+  }
+
+  // _unauthorized stops the client for want of credentials: retrying
+  // would only be refused again.
+  _unauthorized(code, reason) {
+    this._stop(new ShockwaveError('unauthorized', reason || 'not authorized'));
+    this._dispatch('unauthorized', { code, reason });
+  }
+
+  // _stop ends the client: no more attempts, and whatever waits fails
+  // with err.
+  _stop(err) {
+    this.stopped = true;
+    if (this.retryTimer !== null) {
+      this.timers.clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    this.queue = [];
+    for (const id of [...this.pending.keys()]) this._settle(id, err);
   }
 
   /** The wait before reconnection attempt n (0 first), in ms. */

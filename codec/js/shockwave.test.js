@@ -552,3 +552,144 @@ test('an envelope that cannot be encoded fails the call, in both codecs', async 
     client.close();
   }
 });
+
+// ------------------------------------------------------------ outages and credentials
+
+both('one disconnect per outage, however many attempts fail', (t, codec) => {
+  const { client, ws, timers } = setup({ codec });
+  const events = [];
+  client.on('connect', (e) => events.push(['connect', e]));
+  client.on('disconnect', (e) => events.push(['disconnect', e]));
+  ws().drop(); // the server is down from the start: no disconnect
+  timers.advance(timers.delays()[0]);
+  ws().accept();
+  ws().drop(1001, 'going away');
+  for (let i = 0; i < 4; i++) {
+    timers.advance(timers.delays()[0]);
+    ws().drop(); // a refused or failed handshake: close 1006 before open
+  }
+  timers.advance(timers.delays()[0]);
+  ws().accept();
+  assert.deepEqual(events, [
+    ['connect', { reconnect: false }],
+    ['disconnect', { code: 1001, reason: 'going away' }],
+    ['connect', { reconnect: true }],
+  ]);
+  client.close();
+});
+
+both('beforeConnect runs before every attempt, and may change the URL and protocols', async (t, codec) => {
+  const calls = [];
+  let token = 'one';
+  const { client, ws, timers } = setup({
+    codec,
+    beforeConnect: async (info) => {
+      calls.push(info);
+      return { url: `ws://test/ws?token=${token}`, protocols: ['shockwave.json', `token.${token}`] };
+    },
+  });
+  assert.equal(FakeWS.sockets.length, 0, 'dialled before beforeConnect settled');
+  client.emit('early'); // waits in the queue meanwhile
+  await flush();
+  assert.equal(ws().url, 'ws://test/ws?token=one');
+  assert.deepEqual(ws().protocols, ['shockwave.json', 'token.one']);
+  ws().accept();
+  assert.deepEqual(ws().take(), [{ e: 'early' }]);
+  token = 'two';
+  ws().drop();
+  timers.advance(500);
+  await flush();
+  ws().drop(); // a failed attempt: asked again before the next one
+  timers.advance(timers.delays()[0]);
+  await flush();
+  assert.equal(ws().url, 'ws://test/ws?token=two');
+  assert.equal(FakeWS.sockets.length, 3);
+  assert.deepEqual(calls, [
+    { attempt: 0, reconnect: false },
+    { attempt: 1, reconnect: true },
+    { attempt: 2, reconnect: true },
+  ]);
+  client.close();
+});
+
+both('beforeConnect returning nothing keeps the URL; throwing retries with backoff', async (t, codec) => {
+  let down = true;
+  const { client, ws, timers } = setup({
+    codec,
+    beforeConnect: () => {
+      if (down) throw new Error('fetch failed');
+    },
+  });
+  await flush();
+  assert.equal(FakeWS.sockets.length, 0);
+  assert.deepEqual(timers.delays(), [500], 'a failed check is a failed attempt');
+  down = false;
+  timers.advance(500);
+  await flush();
+  assert.equal(ws().url, 'ws://test/ws');
+  assert.deepEqual(ws().protocols, [codec === 'json' ? SUBPROTOCOL : SUBPROTOCOL_MSGPACK]);
+  ws().accept();
+  assert.equal(client.connected, true);
+  client.close();
+});
+
+both('beforeConnect returning null stops the client with one unauthorized event', async (t, codec) => {
+  let signedIn = true;
+  const { client, ws, timers } = setup({ codec, beforeConnect: async () => (signedIn ? {} : null) });
+  const events = [];
+  for (const name of ['connect', 'disconnect', 'unauthorized']) client.on(name, (e) => events.push([name, e]));
+  await flush();
+  ws().accept();
+  signedIn = false;
+  ws().drop();
+  timers.advance(500);
+  const queued = state(client.request('x')); // settled once beforeConnect has answered
+  await flush();
+  assert.equal(FakeWS.sockets.length, 1, 'dialled without credentials');
+  assert.deepEqual(events, [
+    ['connect', { reconnect: false }],
+    ['disconnect', { code: 1006, reason: '' }],
+    ['unauthorized', { code: null, reason: 'no credentials' }],
+  ]);
+  assert.equal((await queued).err.code, 'unauthorized');
+  assert.equal(client.emit('y'), false);
+  timers.advance(60000);
+  await flush();
+  assert.equal(FakeWS.sockets.length, 1);
+  assert.equal(timers.tasks.size, 0);
+});
+
+both('a close with 3000 stops the client with one unauthorized event, no disconnect', async (t, codec) => {
+  const { client, ws, timers } = setup({ codec });
+  const events = [];
+  for (const name of ['disconnect', 'unauthorized']) client.on(name, (e) => events.push([name, e]));
+  ws().accept();
+  const sent = client.request('a');
+  ws().drop(3000, 'credentials expired');
+  assert.equal((await state(sent)).err.code, 'disconnected');
+  assert.deepEqual(events, [['unauthorized', { code: 3000, reason: 'credentials expired' }]]);
+  assert.equal((await state(client.request('b'))).err.code, 'closed');
+  timers.advance(60000);
+  assert.equal(FakeWS.sockets.length, 1, 'reconnected after 3000');
+  assert.equal(timers.tasks.size, 0);
+});
+
+test('unauthorizedCodes adds application codes', () => {
+  const { client, ws, timers } = setup({ unauthorizedCodes: [3000, 4003] });
+  const got = [];
+  client.on('unauthorized', (e) => got.push(e.code));
+  ws().accept();
+  ws().drop(4003, 'forbidden');
+  assert.deepEqual(got, [4003]);
+  assert.equal(timers.tasks.size, 0);
+});
+
+both('close while beforeConnect runs: no connection is made', async (t, codec) => {
+  let release;
+  const { client, timers } = setup({ codec, beforeConnect: () => new Promise((r) => (release = r)) });
+  client.close();
+  release({});
+  await flush();
+  assert.equal(FakeWS.sockets.length, 0);
+  assert.equal(timers.tasks.size, 0);
+});
