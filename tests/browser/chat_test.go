@@ -13,28 +13,33 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
 )
 
-// TestChat runs examples/chat in Chromium: two pages, one the size of a
-// laptop window and one the size of a phone, join a room and talk, in the
-// room and in private; an HTML injection attempt shows as text and makes no
-// element, and runs nothing; the network drops
-// and the pages come back by themselves, rejoin the room and show the
-// history without repeating it.
+// TestChat runs examples/chat in Chromium: two users, each in a profile of
+// their own (the sign-in is a cookie), one page the size of a laptop window
+// and one the size of a phone, sign in through the page's form, join a room
+// and talk, in the room and in private; an HTML injection attempt shows as
+// text and makes no element, and runs nothing; the network drops and the
+// pages come back by themselves, rejoin the room and show the history
+// without repeating it. Then bob's cookie is changed: the WebSocket is
+// refused, and after the next drop the client stops with "unauthorized",
+// which the page shows by asking him to sign in again.
 func TestChat(t *testing.T) {
 	browser := newBrowser(t)
 	url := serveChat(t)
 
-	alice := newTab(t, browser, "alice", 880, 600)
-	bob := newTab(t, browser, "bob", 390, 600) // a phone
+	alice := newTab(t, newProfile(t, browser), "alice", 880, 600)
+	bob := newTab(t, newProfile(t, browser), "bob", 390, 600) // a phone
 	alice.login(url.addr, "alice", "lobby")
 	bob.login(url.addr, "bob", "lobby")
 	alice.waitFor("bob in the member list", `[...document.querySelectorAll('#members .member')].some((b) => b.firstChild.textContent === 'bob')`)
@@ -115,17 +120,151 @@ func TestChat(t *testing.T) {
 			t.Errorf("%s shows %d messages after the reconnection, want %d", tb.name, n, want)
 		}
 	}
+
+	// The page's script cannot read or write the HttpOnly cookie; the
+	// DevTools protocol can. With its signature's first byte changed, the
+	// handshake is refused (401, which a page sees as 1006 before open).
+	if got := bob.dialFromPage(); got != "open" {
+		t.Fatalf("bob's page, with his cookie: the WebSocket %s", got)
+	}
+	if eval[bool](bob, `document.cookie.includes('chat_session')`) {
+		t.Error("the page's script can read the sign-in cookie")
+	}
+	c := bob.cookie(url.addr)
+	tampered := []byte(c.Value)
+	sig := strings.LastIndexByte(c.Value, '.') + 1
+	if tampered[sig] == 'A' {
+		tampered[sig] = 'B'
+	} else {
+		tampered[sig] = 'A'
+	}
+	bob.setCookie(url.addr, c, string(tampered))
+	if got := bob.dialFromPage(); got != "closed 1006" {
+		t.Fatalf("bob's page, with a changed cookie: the WebSocket %s, want closed 1006 before open", got)
+	}
+
+	// The network drops again: alice comes back; bob's client asks GET
+	// /me, is told 401, stops with "unauthorized", and the page asks him
+	// to sign in.
+	url.cut()
+	alice.waitFor("alice to be back", `document.querySelectorAll('#messages .note.reconnected').length === 2 &&
+		document.getElementById('status').dataset.state === 'online'`)
+	bob.waitFor("the sign-in form", `!document.getElementById('login').hidden &&
+		document.getElementById('login-error').textContent.includes('sign in again') &&
+		document.getElementById('status').dataset.state === 'offline'`)
+	alice.waitFor("bob to have left", `![...document.querySelectorAll('#members .member')].some((b) => b.firstChild.textContent === 'bob')`)
+
+	// He signs in again, through the form, and is back.
+	bob.signIn("bob")
+	bob.waitFor("the room", `document.getElementById('status').dataset.state === 'online' && document.getElementById('room-title').textContent === '#lobby'`)
+	bob.say("Back, signed in again.")
+	alice.waitForMessage("bob", "Back, signed in again.")
 }
 
-// login opens the chat and joins room as nick.
+// TestChatSignIn: a page with no cookie, or a changed one, shows the
+// sign-in form; a name the server refuses is explained there, as text.
+func TestChatSignIn(t *testing.T) {
+	browser := newBrowser(t)
+	url := serveChat(t)
+	carol := newTab(t, newProfile(t, browser), "carol", 880, 600)
+
+	carol.do("open the page", chromedp.Navigate(url.addr+"/"))
+	carol.signIn("carol\u200b") // a zero-width space
+	carol.waitFor("the refusal", `document.getElementById('login-error').textContent.length > 0 && !document.getElementById('login').hidden`)
+	if got := eval[string](carol, `document.getElementById('login-error').textContent`); !strings.Contains(got, "cannot be shown") {
+		t.Errorf("the form says %q", got)
+	}
+	carol.signIn("<b>carol</b>")
+	carol.waitFor("the room", `document.getElementById('status').dataset.state === 'online'`)
+	if got := eval[string](carol, `document.getElementById('me').textContent`); got != "<b>carol</b>" {
+		t.Errorf("signed in as %q", got)
+	}
+
+	// A changed cookie, set before the page loads: the form again.
+	c := carol.cookie(url.addr)
+	carol.setCookie(url.addr, c, c.Value+"x")
+	carol.do("reload", chromedp.Navigate(url.addr+"/"))
+	carol.waitFor("the sign-in form", `!document.getElementById('login').hidden && document.getElementById('status').dataset.state === 'offline'`)
+}
+
+// newProfile returns a context whose tabs share a browser context of their
+// own: their own cookies, as another browser profile would have, so that
+// two tabs can be signed in as two users.
+func newProfile(t *testing.T, browser context.Context) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil { // makes the browser context
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// signIn fills in the sign-in form with name and sends it.
+func (tb *tab) signIn(name string) {
+	tb.t.Helper()
+	tb.do("sign in as "+name,
+		chromedp.WaitVisible(chromedp.ID("nick")),
+		chromedp.SetValue(chromedp.ID("nick"), name),
+		chromedp.Click(chromedp.ID("login-submit")),
+	)
+}
+
+// cookie returns the page's sign-in cookie, read over the DevTools
+// protocol (it is HttpOnly: the page's script cannot).
+func (tb *tab) cookie(url string) *network.Cookie {
+	tb.t.Helper()
+	var got *network.Cookie
+	tb.do("read the cookie", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
+		for _, c := range res.Cookies {
+			if c.Name == chatserver.CookieName {
+				got = c
+			}
+		}
+		return err
+	}))
+	if got == nil {
+		tb.t.Fatalf("%s: no %s cookie", tb.name, chatserver.CookieName)
+	}
+	return got
+}
+
+// setCookie replaces the sign-in cookie c of the page's profile with one
+// of the same attributes holding value.
+func (tb *tab) setCookie(url string, c *network.Cookie, value string) {
+	tb.t.Helper()
+	tb.do("set the cookie", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{
+			Name: c.Name, Value: value, URL: url, Path: c.Path,
+			HTTPOnly: &c.HTTPOnly, SameSite: c.SameSite, Expires: cdp.TimeSinceEpoch(c.Expires),
+		})
+		return err
+	}))
+}
+
+// dialFromPage opens a WebSocket to the chat from the page's script and
+// returns what became of it: "open", or "closed <code>" if it closed
+// before opening.
+func (tb *tab) dialFromPage() string {
+	tb.t.Helper()
+	eval[bool](tb, `(() => {
+		window.probe = 'pending';
+		const ws = new WebSocket(new URL('ws', location.href).href.replace(/^http/, 'ws'), 'shockwave.json');
+		ws.onopen = () => { window.probe = 'open'; ws.close(); };
+		ws.onclose = (e) => { if (window.probe === 'pending') window.probe = 'closed ' + e.code; };
+		return true;
+	})()`)
+	tb.waitFor("the WebSocket to open or close", `window.probe !== 'pending'`)
+	return eval[string](tb, `window.probe`)
+}
+
+// login opens the chat, signs in as nick through the page's form and
+// joins room.
 func (tb *tab) login(url, nick, room string) {
 	tb.t.Helper()
 	tb.do("open the page", chromedp.Navigate(url+"/#"+room))
-	tb.do("log in",
-		chromedp.WaitVisible(chromedp.ID("nick")),
-		chromedp.SetValue(chromedp.ID("nick"), nick), // not SendKeys: the tabs share the remembered nickname
-		chromedp.Click(chromedp.ID("login-submit")),
-	)
+	tb.signIn(nick)
 	tb.waitFor("the room", fmt.Sprintf(`document.getElementById('room-title').textContent === %s &&
 		document.getElementById('status').dataset.state === 'online'`, jsString("#"+room)))
 }

@@ -4,6 +4,14 @@
 // joins its room again on every connection, and the server replays the
 // room's history.
 //
+// The user signs in with a name (POST login): the server answers with an
+// HttpOnly cookie that the browser sends with every request, the
+// WebSocket's included, and the name in it is the name the chat shows.
+// Before every connection the client asks GET me: a 401 there (the cookie
+// expired, or was refused) stops it with "unauthorized", and the page asks
+// the user to sign in again; the server closes an expired session with
+// 3000, which ends the same way.
+//
 // Every string from the network goes into the page as text (textContent),
 // never as HTML.
 import { connect } from './shockwave.js';
@@ -11,12 +19,11 @@ import { connect } from './shockwave.js';
 const $ = (id) => document.getElementById(id);
 
 const me = {
-  nick: localStorage.getItem('chat.nick') || '',
+  nick: '', // the signed-in name, from the server
   room: hashRoom() || 'lobby',
-  token: tabToken(), // lets this tab take its nickname back after a reconnection
 };
 
-let sw = null; // the client, once a nickname is chosen
+let sw = null; // the client, once signed in
 let joined = null; // the room shown, from the last chat.state
 let lastId = 0; // of the last message of that room shown
 let maxLength = 2000; // characters, from chat.state
@@ -34,7 +41,15 @@ function start() {
   }
   const url = new URL('ws', location.href);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  sw = connect(url.href);
+  // The cookie goes with the handshake by itself; this tells "signed out"
+  // (null: the client stops) from "server down" (a throw: it retries).
+  sw = connect(url.href, {
+    beforeConnect: async () => {
+      const r = await fetch('me', { cache: 'no-store' });
+      if (r.status === 401) return null;
+      if (!r.ok) throw new Error(`GET me: ${r.status}`);
+    },
+  });
   setStatus('connecting');
 
   let online = false;
@@ -46,8 +61,8 @@ function start() {
   });
   sw.on('disconnect', ({ code }) => {
     if (code === 4001) {
-      // Another connection of this tab's token took our nickname: a
-      // duplicated tab. Stop, or the two would take turns.
+      // Another connection of ours took our place in the room: a second
+      // tab. Stop, or the two would take turns.
       sw.close();
       setStatus('offline');
       note('This chat was opened again elsewhere; reload the page to come back.', 'error');
@@ -56,6 +71,15 @@ function start() {
     if (online) note('Connection lost. Reconnecting…', 'error'); // once, not at every attempt
     online = false;
     setStatus('reconnecting');
+  });
+  sw.on('unauthorized', () => {
+    // The client has stopped; a sign-in makes a new one.
+    sw = null;
+    online = false;
+    setStatus('offline');
+    $('input').disabled = $('send').disabled = true;
+    note('You are signed out.', 'error');
+    showLogin('Your sign-in has expired or was refused: sign in again.');
   });
   sw.on('error', (err) => note(err.message || err.code, 'error'));
 
@@ -78,21 +102,15 @@ function start() {
   sw.on('chat.typing', (t, meta) => {
     if (meta.room === joined && t.nick !== me.nick) showTyping(t.nick);
   });
-
-  setInterval(refreshRooms, 10000);
 }
 
-/** Joins room under our nickname; the server answers with chat.state first. */
+/** Joins room under our signed name; the server answers with chat.state first. */
 async function enterRoom(room) {
   const previous = joined;
   try {
-    await sw.request('chat.join', { nick: me.nick, token: me.token }, { room });
+    await sw.request('chat.join', undefined, { room });
   } catch (err) {
-    if (err.code === 'disconnected' || err.code === 'closed') return; // joined again on connect
-    if (err.code === 'nick_taken' || err.code === 'bad_nick') {
-      showLogin(err.message);
-      return;
-    }
+    if (['disconnected', 'closed', 'unauthorized'].includes(err.code)) return; // joined again on connect
     note(err.message, 'error');
     return;
   }
@@ -205,7 +223,7 @@ function renderRooms(rooms) {
     b.append(el('span', 'name', '#' + r.name), el('span', 'badge', String(r.members)));
     b.addEventListener('click', () => {
       closePanels();
-      if (r.name !== joined) enterRoom(r.name);
+      if (sw && r.name !== joined) enterRoom(r.name);
     });
     const li = el('li');
     li.append(b);
@@ -264,7 +282,7 @@ function setStatus(state) {
 
 function showLogin(error = '') {
   $('login-error').textContent = error;
-  $('nick').value = me.nick;
+  $('nick').value = me.nick || localStorage.getItem('chat.nick') || '';
   $('room').value = me.room;
   $('login').hidden = false;
   $('nick').focus();
@@ -279,12 +297,26 @@ function closePanels() {
 
 // ------------------------------------------------------------ input
 
-$('login-form').addEventListener('submit', (e) => {
+$('login-form').addEventListener('submit', async (e) => {
   e.preventDefault();
-  me.nick = $('nick').value.trim();
+  const name = $('nick').value.trim();
   me.room = $('room').value.trim() || 'lobby';
-  if (!me.nick) return;
-  localStorage.setItem('chat.nick', me.nick);
+  if (!name) return;
+  $('login-submit').disabled = true;
+  try {
+    const r = await fetch('login', { method: 'POST', body: new URLSearchParams({ name }) });
+    if (!r.ok) {
+      $('login-error').textContent = (await r.text()).trim() || `sign-in failed (${r.status})`;
+      return;
+    }
+    me.nick = (await r.json()).name;
+  } catch {
+    $('login-error').textContent = 'The server cannot be reached; try again.';
+    return;
+  } finally {
+    $('login-submit').disabled = false;
+  }
+  localStorage.setItem('chat.nick', me.nick); // to fill the form in next time
   $('login').hidden = true;
   start();
 });
@@ -293,7 +325,7 @@ $('send-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const input = $('input');
   const text = input.value;
-  if (!text.trim() || joined === null) return;
+  if (!text.trim() || joined === null || !sw) return;
   const n = [...text].length;
   if (n > maxLength) {
     note(`That message is ${n} characters long; the limit is ${maxLength}.`, 'error');
@@ -312,7 +344,7 @@ $('send-form').addEventListener('submit', (e) => {
 
 $('input').addEventListener('input', () => {
   const now = Date.now();
-  if (joined !== null && whisperTo === null && now - lastTyping > 2500) {
+  if (sw && joined !== null && whisperTo === null && now - lastTyping > 2500) {
     lastTyping = now;
     sw.emit('chat.typing', undefined, { room: joined });
   }
@@ -326,7 +358,7 @@ $('new-room').addEventListener('submit', (e) => {
   if (!name) return;
   $('new-room-name').value = '';
   closePanels();
-  enterRoom(name);
+  if (sw) enterRoom(name);
 });
 
 for (const id of ['rooms', 'people']) {
@@ -359,14 +391,21 @@ function hashRoom() {
   }
 }
 
-function tabToken() {
-  let t = sessionStorage.getItem('chat.token');
-  if (!t) {
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    t = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-    sessionStorage.setItem('chat.token', t);
+/** Starts the chat if the cookie still signs us in, else asks for a name. */
+async function resume() {
+  try {
+    const r = await fetch('me', { cache: 'no-store' });
+    if (r.ok) {
+      me.nick = (await r.json()).name;
+      $('login').hidden = true;
+      start();
+      return;
+    }
+  } catch {
+    // the server cannot be reached: the form says so when it is used
   }
-  return t;
+  showLogin();
 }
 
-showLogin();
+setInterval(refreshRooms, 10000);
+resume();
