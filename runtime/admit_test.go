@@ -322,3 +322,40 @@ func FuzzClientAddr(f *testing.F) {
 		t.Fatalf("ClientAddr = %s, in neither header", got)
 	})
 }
+
+// TestOf: a handler reaches its Runtime from every callback, OnClose
+// included, without keeping a pointer; a session no Runtime serves has
+// none.
+func TestOf(t *testing.T) { eachTransport(t, testOf) }
+
+func testOf(t *testing.T) {
+	var rt *runtime.Runtime
+	var ended atomic.Pointer[session.Session]
+	got := make(chan bool, 3)
+	h := handler{
+		open: func(s *session.Session) error {
+			got <- runtime.Of(s) == rt
+			runtime.Of(s).Join("lobby", s)
+			return nil
+		},
+		msg: func(s *session.Session, m session.Message) error {
+			got <- runtime.Of(s) == rt
+			return s.Send(m.Op, m.Data)
+		},
+		close: func(s *session.Session, err error) { ended.Store(s); got <- runtime.Of(s) == rt },
+	}
+	var url string
+	rt, url = start(t, h)
+	c := dial(t, url)
+	wantEcho(t, c, "hi")
+	c.Close(wire.StatusNormalClosure, "")
+	for _, cb := range []string{"OnOpen", "OnMessage", "OnClose"} {
+		if !<-got {
+			t.Errorf("Of in %s is not the session's Runtime", cb)
+		}
+	}
+	waitFor(t, func() bool { return rt.Len() == 0 })
+	if runtime.Of(ended.Load()) != nil {
+		t.Fatal("Of of a session that has ended is not nil")
+	}
+}

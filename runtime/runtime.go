@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/netip"
 	goruntime "runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/puzpuzpuz/xsync/v3"
@@ -109,6 +111,7 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 		Pollers:  pollers,
 		Sessions: rt.Sessions(),
 	})
+	setLive(rt, true) // until Shutdown
 	return rt, nil
 }
 
@@ -226,7 +229,8 @@ func (k hooks) OnClose(s *session.Session, err error) {
 	if k.rt.tel.tracer != nil {
 		k.rt.tel.upgrades.Delete(s.ID())
 	}
-	if m, ok := k.rt.sessions.Load(s.ID()); ok {
+	m, ok := k.rt.sessions.Load(s.ID())
+	if ok {
 		m.mu.Lock()
 		rooms := m.rooms
 		m.rooms, m.gone = nil, true
@@ -234,12 +238,47 @@ func (k hooks) OnClose(s *session.Session, err error) {
 		for _, r := range rooms {
 			r.remove(s)
 		}
-		// Out of the registry last: a session that Len no longer counts
-		// is in no room, and no longer counts against the limits.
 		k.rt.adm.release(m.addr)
-		k.rt.sessions.Delete(s.ID())
+		// Out of the registry last, after the handler's OnClose (which
+		// may want its Runtime, see Of), even if it panics: a session
+		// that Len no longer counts is in no room and no longer counts
+		// against the limits.
+		defer k.rt.sessions.Delete(s.ID())
 	}
 	k.rt.h.OnClose(s, err)
+}
+
+// Of returns the Runtime that serves s, for a handler to reach its rooms
+// and registry without keeping a pointer it could only get after New: in
+// every callback of s, OnClose included. It returns nil for a session no
+// Runtime serves any more.
+func Of(s *session.Session) *Runtime {
+	for _, rt := range *live.Load() {
+		if _, ok := rt.sessions.Load(s.ID()); ok {
+			return rt
+		}
+	}
+	return nil
+}
+
+// live lists the Runtimes not shut down, for Of: copied on write, as they
+// come and go rarely and Of reads it on message paths.
+var (
+	live   atomic.Pointer[[]*Runtime]
+	liveMu sync.Mutex // serializes the writers of live
+)
+
+func init() { live.Store(&[]*Runtime{}) }
+
+// setLive adds rt to live, or removes it.
+func setLive(rt *Runtime, on bool) {
+	liveMu.Lock()
+	defer liveMu.Unlock()
+	list := slices.DeleteFunc(slices.Clone(*live.Load()), func(x *Runtime) bool { return x == rt })
+	if on {
+		list = append(list, rt)
+	}
+	live.Store(&list)
 }
 
 // Session returns the live session with the given id.
@@ -310,6 +349,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	rt.shutOnce.Do(func() {
+		setLive(rt, false)
 		rt.sched.Close()
 		if rt.tel.reg != nil {
 			rt.tel.reg.Unregister()
