@@ -158,10 +158,12 @@ func (rd *Reader) Reset(src io.Reader, opts *ReaderOptions) {
 // of Next: copy it to keep it.
 //
 // When the source returns ErrWouldBlock, so does Next; the next call resumes
-// where this one stopped. Any other error is sticky: a *ProtocolError says
-// how the peer broke the protocol (its Code is the close code to fail the
-// connection with); any other error comes from the stream. On the steady
-// path Next does not allocate.
+// where this one stopped. So it is for a read deadline that passes (an
+// error matching os.ErrDeadlineExceeded): Next returns it, and reads on
+// from where it stopped once the deadline is moved. Any other error is
+// sticky: a *ProtocolError says how the peer broke the protocol (its Code
+// is the close code to fail the connection with); any other error comes
+// from the stream. On the steady path Next does not allocate.
 func (rd *Reader) Next() (Opcode, []byte, error) {
 	if rd.err != nil {
 		return 0, nil, rd.err
