@@ -70,7 +70,8 @@ func idleServer() {
 	if os.Getenv("SHOCKWAVE_BUDGET") != "" { // see limits_test.go
 		h = session.HandlerFunc(budgetHandler)
 		opts = append(opts, runtime.WithMaxMessageSize(budgetMessage),
-			runtime.WithMemoryBudget(budgetInbound, budgetOutbound))
+			runtime.WithMemoryBudget(budgetInbound, budgetOutbound),
+			runtime.WithMailbox(2*fillFrames, 2*fillFrames<<14, session.PolicyClose)) // only the budget refuses a fill
 	}
 	rt, err := runtime.New(h, opts...)
 	if err != nil {

@@ -91,7 +91,7 @@ const (
 	budgetMessage  = 1 << 20
 	budgetInbound  = 16 << 20
 	budgetOutbound = 16 << 20
-	fillFrames     = 128 // of 16 KiB: 2 MiB, half of a session's MaxQueuedBytes
+	fillFrames     = 512 // of 16 KiB: 8 MiB, twice what Linux lets a socket's send buffer hold
 )
 
 // budgetHandler echoes, and answers "fill" with fillFrames frames of
@@ -342,15 +342,17 @@ func raceEnabled() bool {
 	return false
 }
 
-// TestSlowConsumersBudget: 500 clients that read nothing are each sent
-// 2 MiB of frames of their own, 1 GiB in all, which each session's
-// MaxQueuedBytes (4 MiB) lets through. The outbound budget (16 MiB) closes
-// them as slow consumers instead, the server's peak RSS grows by a fraction
-// of what was sent, and a client that reads keeps its round trips.
+// TestSlowConsumersBudget: 200 clients that read nothing are each sent
+// 8 MiB of frames of their own, 1.6 GiB in all, which their sessions'
+// mailboxes (1,024 frames, 16 MiB in this server) let through: at least
+// half of it cannot leave the process, since a socket's send buffer holds
+// 4 MiB at most. The outbound budget (16 MiB) closes them as slow
+// consumers instead, the server's peak RSS grows by a fraction of what was
+// sent, and a client that reads keeps its round trips.
 func TestSlowConsumersBudget(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
-			const slow = 500
+			const slow = 200
 			srv := startServer(t, tr, "SHOCKWAVE_BUDGET=1")
 			defer srv.stop()
 			conns := upgrade(t, srv.addr, slow)
