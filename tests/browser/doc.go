@@ -4,7 +4,10 @@
 //
 // Without Chromium the tests are skipped, except under CI (the CI
 // environment variable set), where they fail: .ci/run installs it.
-// TestChat drives two chat pages, TestGame the game's canvas page. With
+// TestChat drives two chat pages that sign in, TestChatSignIn the sign-in
+// form and refused cookies, TestTLS a page and its WebSockets over https
+// and wss with a certificate made at run time, TestGame the game's canvas
+// page. With
 // SHOCKWAVE_SCREENSHOT=1 they write docs/chat.png (two browsers chatting)
 // and docs/game.png (a match with three bots).
 //
