@@ -28,6 +28,24 @@ func TestREADME(t *testing.T) {
 	if !strings.Contains(string(readme), "```go\n"+program+"```\n") {
 		t.Fatal("README.md's Usage is not examples/chat/minimal/main.go from its package clause on: copy it over")
 	}
+	// Every other Go block is a part of an Example that runs as a test,
+	// one tab in.
+	example, err := os.ReadFile("../../../codec/example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(readme), "```go\n")[1:]
+	for _, b := range blocks {
+		b = b[:strings.Index(b, "```")]
+		if b == program {
+			continue
+		}
+		indented := "\t" + strings.ReplaceAll(strings.TrimSuffix(b, "\n"), "\n", "\n\t")
+		indented = strings.ReplaceAll(indented, "\n\t\n", "\n\n")
+		if !strings.Contains(string(example), indented) {
+			t.Errorf("a Go block of README.md is neither this program nor a part of codec's examples:\n%s", b)
+		}
+	}
 }
 
 // TestLobby: what one client sends, every client gets, itself included.
