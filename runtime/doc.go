@@ -12,7 +12,7 @@
 //
 // On Linux, sessions of plain TCP connections run on an event loop (epoll,
 // one poller per core): a session waiting for its client holds no
-// goroutine, read buffer, mailbox or timer, about 0.4 KiB in all, and its callbacks
+// goroutine, read buffer, mailbox or timer, under 0.5 KiB in all, and its callbacks
 // run in turns on its poller's goroutine when bytes arrive; a callback that
 // blocks costs the poller its goroutine, not the other sessions their
 // turns. TLS connections and other systems get a goroutine per session;
@@ -21,7 +21,8 @@
 //
 // # Rooms
 //
-// Runtime.Join puts a session in a named room, created on first use and
+// A handler reaches its Runtime with Of(s). Runtime.Join puts a session in
+// a named room, created on first use and
 // removed when empty; a session leaves its rooms when it ends. Room.Broadcast
 // encodes a message once into a pooled, reference-counted session.Frame and
 // pushes a pointer to it into every member's mailbox; the buffer returns to
