@@ -66,6 +66,15 @@
 // bounded by WriteTimeout. A session paused at the read gate is not
 // silent: it is not the client that stopped.
 //
+// # Identity
+//
+// Authorize records who a session's client is, with an expiry, and
+// Identity[T] reads it back in any callback without a lock; the runtime's
+// admission hook calls Authorize before OnOpen. At expiry the session is
+// closed with 3000 (wire.StatusUnauthorized) unless Authorize was called
+// again. ClientAddr is the client's address, as a trusted proxy reported
+// it. State[T] keeps the handler's own per-session values, one per type.
+//
 // # Memory
 //
 // An idle session holds no read buffer (the wire.Reader borrows one only
