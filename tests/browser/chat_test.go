@@ -175,7 +175,8 @@ func TestChatSignIn(t *testing.T) {
 		t.Errorf("the form says %q", got)
 	}
 	carol.signIn("<b>carol</b>")
-	carol.waitFor("the room", `document.getElementById('status').dataset.state === 'online'`)
+	// Online comes with the connection, the name with the room's state.
+	carol.waitFor("the room", `document.getElementById('status').dataset.state === 'online' && document.getElementById('me').textContent !== ''`)
 	if got := eval[string](carol, `document.getElementById('me').textContent`); got != "<b>carol</b>" {
 		t.Errorf("signed in as %q", got)
 	}
