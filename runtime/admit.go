@@ -11,8 +11,10 @@ import (
 
 // AdmitFunc decides, before the upgrade, whether a request may become a
 // session, and who its client is. It runs on the request's goroutine,
-// after the Limits and before the hijack, so it sees the whole request:
-// URL, headers, cookies, context. It may block (a lookup of a session
+// after the Limits and the request's own checks (a valid upgrade from an
+// allowed origin, see wire.CheckUpgrade: it is never asked about another)
+// and before the hijack, so it sees the whole request: URL, headers,
+// cookies, context. It may block (a lookup of a session
 // token, say); the client waits, and Shutdown waits for it.
 //
 // To admit, return an Admission, nil. To refuse, return a *Refusal: its

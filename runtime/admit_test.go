@@ -75,7 +75,9 @@ func testAdmit(t *testing.T) {
 	}
 	// One connection per address, loopback included: a refusal that kept
 	// its count would lock the address out.
-	_, url := start(t, h, runtime.WithAdmit(admitUsers),
+	var asked atomic.Int32
+	counted := func(r *http.Request) (runtime.Admission, error) { asked.Add(1); return admitUsers(r) }
+	_, url := start(t, h, runtime.WithAdmit(counted),
 		runtime.WithLimits(runtime.Limits{MaxConnectionsPerAddress: 1, UpgradeRate: -1, Exempt: []netip.Prefix{}}))
 	for _, tc := range []struct {
 		query  string
@@ -93,6 +95,20 @@ func testAdmit(t *testing.T) {
 		if resp.StatusCode != tc.status || strings.TrimSpace(body) != tc.body || resp.Header.Get("Retry-After") != tc.retry {
 			t.Errorf("%q: %d %q, Retry-After %q; want %d %q, %q", tc.query, resp.StatusCode, body, resp.Header.Get("Retry-After"), tc.status, tc.body, tc.retry)
 		}
+	}
+	// Requests that cannot be upgraded are answered before the AdmitFunc
+	// is asked.
+	req, _ := http.NewRequest(http.MethodGet, "http"+strings.TrimPrefix(url, "ws")+"?token=alice", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("a plain GET: %v %v, want 426", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if resp, _ := upgradeRequest(t, url+"?token=alice", http.Header{"Origin": {"https://evil.example"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an upgrade from another origin: %d, want 403", resp.StatusCode)
+	}
+	if n := asked.Load(); n != 5 {
+		t.Errorf("the AdmitFunc was asked %d times, want 5 (the refusals above, not the requests that cannot be upgraded)", n)
 	}
 	c, _, err := wire.Dial(context.Background(), url+"?token=alice&room=lobby", &wire.DialOptions{Header: http.Header{"Accept-Language": {"fr"}}})
 	if err != nil {

@@ -151,6 +151,13 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	addr, refused := rt.adm.admit(remote)
 	if refused.status == 0 && rt.admit != nil {
+		// The AdmitFunc (a token lookup, say) only for a request that
+		// can be upgraded: another is answered as wire.Upgrade would.
+		if wire.CheckUpgrade(w, r, &rt.accept) != nil {
+			rt.adm.release(addr)
+			rt.serving.Done()
+			return
+		}
 		var err error
 		if admission, err = rt.callAdmit(r); err != nil {
 			refused = refusalOf(err)

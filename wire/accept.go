@@ -79,17 +79,33 @@ type Upgraded struct {
 	Client netip.Addr
 }
 
-// Upgrade does what Accept does up to the 101 response and returns the raw
-// connection instead of a Conn. Options other than the handshake's are not
-// used. Errors are as for Accept.
-func Upgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (Upgraded, error) {
+// CheckUpgrade answers r as Upgrade would if it is not a valid upgrade
+// request (its method, version, headers and origin), with an HTTP error,
+// and returns the *HandshakeError; for a valid one it writes nothing and
+// returns nil. It lets a server do its own checks (who the client is)
+// only for requests that can be upgraded; Upgrade checks again.
+func CheckUpgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) error {
 	var o AcceptOptions
 	if opts != nil {
 		o = *opts
 	}
 	if status, msg := checkUpgrade(w, r, &o); status != 0 {
 		http.Error(w, msg, status)
-		return Upgraded{}, &HandshakeError{Status: status, Msg: msg}
+		return &HandshakeError{Status: status, Msg: msg}
+	}
+	return nil
+}
+
+// Upgrade does what Accept does up to the 101 response and returns the raw
+// connection instead of a Conn. Options other than the handshake's are not
+// used. Errors are as for Accept.
+func Upgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (Upgraded, error) {
+	if err := CheckUpgrade(w, r, opts); err != nil {
+		return Upgraded{}, err
+	}
+	var o AcceptOptions
+	if opts != nil {
+		o = *opts
 	}
 	key := r.Header.Get("Sec-WebSocket-Key")
 	sub := selectSubprotocol(r, o.Subprotocols)
