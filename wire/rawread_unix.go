@@ -20,6 +20,8 @@ func (rd *Reader) onReadable(fd uintptr) bool {
 	if dst == nil {
 		if rd.bufp == nil {
 			rd.bufp = bufpool.Get(rd.bufSize)
+		} else if rd.w == len(*rd.bufp) && rd.w < rd.bufSize {
+			rd.moveBuf(rd.bufSize) // shrunk while waiting, and full: bytes are coming
 		}
 		dst = (*rd.bufp)[rd.w:]
 	}

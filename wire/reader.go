@@ -258,16 +258,18 @@ func (rd *Reader) Release() {
 const smallBuf = 512
 
 // shrinkBuf gives the read buffer back if it holds nothing, or trades it
-// for the smallest size class that holds its unread bytes, so that what a
-// waiting Reader keeps is in proportion to what it was sent. It is for a
-// Reader about to wait.
+// for the smallest size class that holds its unread bytes with room for
+// one more, so that what a waiting Reader keeps is in proportion to what
+// it was sent. It is for a Reader about to wait: a raw read resumes into
+// the room left (a full buffer would take no bytes, which reads as the end
+// of the stream).
 func (rd *Reader) shrinkBuf() {
 	n := rd.w - rd.r
 	if n == 0 {
 		rd.releaseBuf()
 		return
 	}
-	if c := bufpool.Cap(max(n, smallBuf)); rd.bufp != nil && c < len(*rd.bufp) {
+	if c := bufpool.Cap(max(n+1, smallBuf)); rd.bufp != nil && c < len(*rd.bufp) {
 		rd.moveBuf(c)
 	}
 }

@@ -291,3 +291,38 @@ func TestReaderWaitsSmall(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderWaitsWithAClassFull: a Reader of a socket that waits with
+// exactly a size class of a frame's bytes (4 KiB of 5,000) keeps room to
+// read the rest. Trading the 16 KiB read buffer for a 4 KiB one left no
+// room, and the read that followed took zero bytes for the end of the
+// stream.
+func TestReaderWaitsWithAClassFull(t *testing.T) {
+	for _, unread := range []int{512, 4096} {
+		client, server := connPair(t, "tcp")
+		rd := wire.NewReader(server, &wire.ReaderOptions{Server: true})
+		payload := strings.Repeat("p", unread+904)
+		f := &frameBuilder{masked: true}
+		f.frame(wire.OpBinary, true, payload)
+		head := len(f.b) - len(payload) // the header, read first
+		got := make(chan error, 1)
+		go func() {
+			_, p, err := rd.Next()
+			if err == nil && string(p) != payload {
+				err = errors.New("another payload")
+			}
+			got <- err
+		}()
+		if _, err := client.Write(f.b[:head+unread]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // the Reader waits with unread bytes
+		if _, err := client.Write(f.b[head+unread:]); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-got; err != nil {
+			t.Errorf("waiting with %d bytes of the payload: %v", unread, err)
+		}
+		rd.Release()
+	}
+}
