@@ -97,7 +97,7 @@ func (rt *Runtime) ClientAddr(r *http.Request) netip.Addr {
 // clientAddr is ClientAddr, and whether a proxy reported the address.
 func (rt *Runtime) clientAddr(r *http.Request) (netip.Addr, bool) {
 	peer, ok := clientIP(r.RemoteAddr)
-	if !ok || !rt.trusted(peer) {
+	if !ok || !inPrefixes(rt.proxies, peer) {
 		return peer, false
 	}
 	hops := forwardedFor(r.Header)
@@ -106,20 +106,11 @@ func (rt *Runtime) clientAddr(r *http.Request) (netip.Addr, bool) {
 		if !ok {
 			break // a hop we cannot read: trust nothing before it
 		}
-		if peer = ip; !rt.trusted(ip) {
+		if peer = ip; !inPrefixes(rt.proxies, ip) {
 			break
 		}
 	}
 	return peer, true
-}
-
-func (rt *Runtime) trusted(ip netip.Addr) bool {
-	for _, p := range rt.proxies {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 // maxHops bounds the addresses read from the forwarding headers: a client

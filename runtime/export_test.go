@@ -16,7 +16,8 @@ func TracedUpgrades(rt *Runtime) int {
 // try addresses no socket has. It returns the refusal's status, or 0 and
 // the function that gives the counts back.
 func Admit(rt *Runtime, remote string) (status int, release func()) {
-	key, f := rt.adm.admit(remote)
+	ip, _ := clientIP(remote)
+	key, f := rt.adm.admit(ip)
 	if f.status != 0 {
 		return f.status, nil
 	}

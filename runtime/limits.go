@@ -316,10 +316,11 @@ func (f refusal) write(w http.ResponseWriter) {
 	http.Error(w, msg, f.status)
 }
 
-// admit counts an upgrade request from remote (a RemoteAddr) against the
-// limits. Once it accepts, release(key) must follow exactly once: when the
-// session ends, or at once if the upgrade fails.
-func (a *admission) admit(remote string) (addrKey, refusal) {
+// admit counts an upgrade request from the client at ip (the zero Addr
+// when its address is not an IP's) against the limits. Once it accepts,
+// release(key) must follow exactly once: when the session ends, or at
+// once if the upgrade fails.
+func (a *admission) admit(ip netip.Addr) (addrKey, refusal) {
 	if n := a.live.Add(1); a.lim.MaxConnections >= 0 && n > int64(a.lim.MaxConnections) {
 		a.live.Add(-1)
 		a.refused.Connections.Add(1)
@@ -328,11 +329,10 @@ func (a *admission) admit(remote string) (addrKey, refusal) {
 	if !a.perAddr {
 		return addrKey{}, refusal{}
 	}
-	ip, ok := clientIP(remote)
-	if ok && a.exempt(ip) {
+	if inPrefixes(a.lim.Exempt, ip) {
 		return addrKey{}, refusal{}
 	}
-	key := a.key(ip, ok)
+	key := a.key(ip)
 	if f := a.take(key); f.status != 0 {
 		a.live.Add(-1)
 		return addrKey{}, f
@@ -472,8 +472,9 @@ func (a *admission) sweep(now int64) bool {
 
 func (a *admission) now() int64 { return int64(time.Since(a.base)) }
 
-func (a *admission) exempt(ip netip.Addr) bool {
-	for _, p := range a.lim.Exempt {
+// inPrefixes reports whether ip is in one of ps.
+func inPrefixes(ps []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range ps {
 		if p.Contains(ip) {
 			return true
 		}
@@ -481,13 +482,13 @@ func (a *admission) exempt(ip netip.Addr) bool {
 	return false
 }
 
-// key returns ip's key in the table; ok is false for an address that did
-// not parse, and all of those share one key.
-func (a *admission) key(ip netip.Addr, ok bool) addrKey {
+// key returns ip's key in the table; the addresses that did not parse (the
+// zero Addr) all share one key.
+func (a *admission) key(ip netip.Addr) addrKey {
 	var b [9]byte
 	n := 1
 	switch {
-	case !ok:
+	case !ip.IsValid():
 	case ip.Is4():
 		b[0] = 4
 		v4 := ip.As4()

@@ -105,18 +105,7 @@ func DefaultOptions() Options {
 			MessageBurst:   session.DefaultMessageRate,
 			MessageTimeout: session.DefaultMessageTimeout,
 		},
-		Limits: Limits{
-			MaxConnections:           DefaultMaxConnections,
-			MaxConnectionsPerAddress: DefaultMaxConnectionsPerAddress,
-			UpgradeRate:              DefaultUpgradeRate,
-			UpgradeBurst:             DefaultUpgradeBurst,
-			MaxRoomsPerSession:       DefaultMaxRoomsPerSession,
-			MaxRoomName:              DefaultMaxRoomName,
-			MaxAddresses:             DefaultMaxAddresses,
-			InboundMemory:            defaultMemory(),
-			OutboundMemory:           defaultMemory(),
-			Exempt:                   loopback(),
-		},
+		Limits: Limits{}.withDefaults(), // written once, there
 	}
 }
 

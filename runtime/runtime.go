@@ -144,12 +144,8 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.serving.Add(1)
 	rt.mu.Unlock()
 	// Before the span and the hijack: a flood of refusals costs little.
-	remote := r.RemoteAddr
 	client, forwarded := rt.clientAddr(r)
-	if forwarded {
-		remote = client.String()
-	}
-	addr, refused := rt.adm.admit(remote)
+	addr, refused := rt.adm.admit(client)
 	if refused.status == 0 && rt.admit != nil {
 		// The AdmitFunc (a token lookup, say) only for a request that
 		// can be upgraded: another is answered as wire.Upgrade would.
