@@ -281,7 +281,7 @@ const (
 	readIdle    uint32 = iota // waiting for an event
 	readRunning               // a burst is reading
 	readAgain                 // an event came during the burst: read again
-	readPaused                // stopped at the read gate: reopen puts it back in line
+	readPaused                // stopped at the read gate: reopen starts a burst (resumePolled)
 	readDone                  // the session is ending: no more reading
 )
 
@@ -415,7 +415,7 @@ func (s *Session) readBurst() {
 // none); only the holder of the burst touches it.
 func (s *Session) readOne(onPoller bool) (int, bool) {
 	if s.gateShut() {
-		// Stop here; reopen puts the session back in line. Events that
+		// Stop here; reopen starts a burst again (resumePolled). Events that
 		// come meanwhile change nothing: the next burst reads until the
 		// socket is drained.
 		s.rstate.Store(readPaused)
