@@ -631,7 +631,7 @@ func (rd *Reader) reserve(keep, n int) error {
 // putMsg gives the assembly buffer back to its pool and to the budget.
 func (rd *Reader) putMsg() {
 	if rd.msgp != nil {
-		rd.budget.give(int64(cap(*rd.msgp)))
+		rd.budget.Give(int64(cap(*rd.msgp)))
 		bufpool.Put(rd.msgp)
 		rd.msgp = nil
 	}
@@ -667,10 +667,6 @@ func (b *Budget) Limit() int64 { return b.limit }
 // InUse returns the bytes taken and not yet given back.
 func (b *Budget) InUse() int64 { return b.used.Load() }
 
-// TryTake takes n bytes from the budget if that leaves it within its
-// limit, and reports whether it did.
-func (b *Budget) TryTake(n int64) bool { return b.take(n) }
-
 // Take takes n bytes from the budget, even past its limit: for memory
 // that is already in use and is refused later (see Exceeded).
 func (b *Budget) Take(n int64) { b.used.Add(n) }
@@ -678,9 +674,15 @@ func (b *Budget) Take(n int64) { b.used.Add(n) }
 // Exceeded reports whether more bytes are taken than the limit.
 func (b *Budget) Exceeded() bool { return b.used.Load() > b.limit }
 
-// Give gives back n bytes taken by TryTake.
-func (b *Budget) Give(n int64) { b.give(n) }
+// Give gives back n bytes taken.
+func (b *Budget) Give(n int64) {
+	if b != nil {
+		b.used.Add(-n)
+	}
+}
 
+// take takes n bytes if that leaves the budget within its limit, and
+// reports whether it did: a Reader's assembly buffer.
 func (b *Budget) take(n int64) bool {
 	if b == nil {
 		return true
@@ -693,11 +695,5 @@ func (b *Budget) take(n int64) bool {
 		if b.used.CompareAndSwap(u, u+n) {
 			return true
 		}
-	}
-}
-
-func (b *Budget) give(n int64) {
-	if b != nil {
-		b.used.Add(-n)
 	}
 }
