@@ -102,7 +102,7 @@ func (rt *Runtime) clientAddr(r *http.Request) (netip.Addr, bool) {
 	}
 	hops := forwardedFor(r.Header)
 	for i := len(hops) - 1; i >= 0; i-- {
-		ip, ok := clientIP(hops[i])
+		ip, ok := hopIP(hops[i])
 		if !ok {
 			break // a hop we cannot read: trust nothing before it
 		}
@@ -143,6 +143,15 @@ func forwardedFor(h http.Header) []string {
 		}
 	}
 	return hops[max(0, len(hops)-maxHops):]
+}
+
+// hopIP is clientIP for an address a proxy wrote. A zone names one of the
+// proxy's interfaces, meaningless here, and makes the hop unreadable.
+func hopIP(hop string) (netip.Addr, bool) {
+	if strings.Contains(hop, "%") {
+		return netip.Addr{}, false
+	}
+	return clientIP(hop)
 }
 
 // unquoteNode turns a Forwarded node (192.0.2.60, "[2001:db8::1]:4711",
