@@ -15,6 +15,15 @@
 // one); without either, with a random key, so that everyone signs in again
 // after a restart.
 //
+// The sign-in cookie is Secure, so that the browser sends it over https
+// only, when a request comes over TLS; behind a reverse proxy that
+// terminates TLS, start with -secure-cookie, and with -trusted-proxies
+// naming the proxy, so that the per-address limits count the clients and
+// not the proxy. A trusted proxy's X-Forwarded-Proto: https (or Forwarded:
+// proto=https) makes the cookie Secure too, without -secure-cookie; the
+// header is ignored from anyone else, and it never makes the cookie less
+// secure than the flag and TLS make it.
+//
 // It exports traces and metrics when the standard variables say so, such as
 // OTEL_TRACES_EXPORTER=stdout or OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318
 // (see docs/observability.md); with none set, instrumentation is off.
@@ -23,12 +32,16 @@ package main
 import (
 	"encoding/hex"
 	"flag"
+	"fmt"
 	"log"
+	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
 	"github.com/shockwave-go/shockwave/examples/internal/otelsetup"
 	"github.com/shockwave-go/shockwave/examples/internal/serve"
+	"github.com/shockwave-go/shockwave/runtime"
 )
 
 func main() {
@@ -37,6 +50,8 @@ func main() {
 	maxLength := flag.Int("max-length", 2000, "longest message, in characters")
 	history := flag.Int("history", 100, "messages each room keeps for those who join it")
 	keyHex := flag.String("cookie-key", "", "key that signs the sign-in cookies, in hex (at least 16 bytes; default $SHOCKWAVE_CHAT_KEY, else random at start, and then sign-ins do not survive a restart)")
+	secure := flag.Bool("secure-cookie", false, "make the sign-in cookie Secure on every request: the site is served over https, through a proxy that terminates TLS included (default: Secure only over TLS, or when a trusted proxy says https)")
+	proxyList := flag.String("trusted-proxies", "", "comma-separated addresses or prefixes (10.0.0.1, 10.0.0.0/8) of the reverse proxies in front, whose Forwarded, X-Forwarded-For and X-Forwarded-Proto headers count")
 	flag.Parse()
 
 	if *keyHex == "" {
@@ -52,11 +67,20 @@ func main() {
 		log.Print("chat: signing sign-in cookies with a random key: users sign in again after a restart (see -cookie-key)")
 	}
 
+	var opts []runtime.Option
+	if *proxyList != "" {
+		proxies, err := parsePrefixes(*proxyList)
+		if err != nil {
+			log.Fatalf("chat: -trusted-proxies: %v", err)
+		}
+		opts = append(opts, runtime.WithTrustedProxies(proxies...))
+	}
+
 	// Before chatserver.New, whose runtime looks at the global providers
 	// once.
 	defer otelsetup.MustInit("chat")()
 
-	chat, err := chatserver.New(chatserver.Config{MaxLength: *maxLength, Rate: *rate, History: *history, Key: key})
+	chat, err := chatserver.New(chatserver.Config{MaxLength: *maxLength, Rate: *rate, History: *history, Key: key, SecureCookie: *secure, Runtime: opts})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -66,4 +90,23 @@ func main() {
 	if err := serve.Run(srv, chat.Shutdown); err != nil {
 		log.Print(err)
 	}
+}
+
+// parsePrefixes reads a comma-separated list of prefixes, an address
+// standing for itself alone.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if p, err := netip.ParsePrefix(f); err == nil {
+			ps = append(ps, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a prefix", f)
+		}
+		ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return ps, nil
 }

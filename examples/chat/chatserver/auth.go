@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -153,7 +154,8 @@ type Me struct {
 // checked as nicknames are, and the answer sets the sign-in cookie. The
 // cookie is HttpOnly, so that no script of the page can read it;
 // SameSite=Strict, so that no other site's page sends it (neither with a
-// form to /login nor with a WebSocket to /ws); Secure over TLS.
+// form to /login nor with a WebSocket to /ws); Secure as secureCookie
+// decides.
 func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 	if err := r.ParseForm(); err != nil {
@@ -173,10 +175,88 @@ func (srv *Server) login(w http.ResponseWriter, r *http.Request) {
 		Expires:  expires,
 		MaxAge:   int(srv.cfg.LoginTTL / time.Second),
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   srv.secureCookie(r),
 		SameSite: http.SameSiteStrictMode,
 	})
 	writeMe(w, name, expires)
+}
+
+// secureCookie reports whether the sign-in cookie sent in answer to r is
+// Secure, so that the browser sends it over https only: when r came over
+// TLS, when Config.SecureCookie says the site is served over https, or
+// when r came from a proxy the runtime trusts (runtime.WithTrustedProxies
+// in Config.Runtime) that says, in X-Forwarded-Proto or Forwarded's proto,
+// that its client used https.
+//
+// The headers are read only from a trusted proxy, as the runtime reads
+// the client's address: anyone else may write them. And they can only add
+// Secure, never take it away: any "https" in them counts, even one a
+// client wrote before a proxy that appends, since a Secure cookie lost on
+// a page served over http only signs out the client that forged it, while
+// a cookie without Secure on a site served over https may be sent in
+// clear text. The sure setting behind a proxy that terminates TLS is
+// Config.SecureCookie; the headers are for proxies that serve both.
+func (srv *Server) secureCookie(r *http.Request) bool {
+	if r.TLS != nil || srv.cfg.SecureCookie {
+		return true
+	}
+	return srv.fromProxy(r) && forwardedHTTPS(r.Header)
+}
+
+// fromProxy reports whether r's peer is a proxy the runtime trusts.
+func (srv *Server) fromProxy(r *http.Request) bool {
+	if len(srv.proxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	peer := ap.Addr()
+	if err != nil {
+		if peer, err = netip.ParseAddr(r.RemoteAddr); err != nil {
+			return false
+		}
+	}
+	peer = peer.Unmap().WithZone("")
+	for _, p := range srv.proxies {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedHTTPS reports whether a proto parameter of h's Forwarded
+// header (RFC 7239) or a value of its X-Forwarded-Proto is https.
+func forwardedHTTPS(h http.Header) bool {
+	for _, line := range h.Values("Forwarded") {
+		for _, elem := range strings.Split(line, ",") {
+			for _, pair := range strings.Split(elem, ";") {
+				k, v, _ := strings.Cut(strings.TrimSpace(pair), "=")
+				if strings.EqualFold(k, "proto") && strings.EqualFold(strings.Trim(v, `"`), "https") {
+					return true
+				}
+			}
+		}
+	}
+	for _, line := range h.Values("X-Forwarded-Proto") {
+		for _, v := range strings.Split(line, ",") {
+			if strings.EqualFold(strings.TrimSpace(v), "https") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// trustedProxies returns the proxies opts tell the runtime to trust, so
+// that the chat believes what they say of the scheme exactly when the
+// runtime believes what they say of the client's address. runtime.New has
+// checked opts.
+func trustedProxies(opts []runtime.Option) []netip.Prefix {
+	o := runtime.DefaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o.TrustedProxies
 }
 
 // me tells the page who it is signed in as (GET /me), or answers 401: the

@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	neturl "net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
+	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -126,6 +128,96 @@ func TestLoginTLS(t *testing.T) {
 	resp.Body.Close()
 	if cs := resp.Cookies(); resp.StatusCode != http.StatusOK || len(cs) != 1 || !cs[0].Secure {
 		t.Fatalf("login over TLS: %s, cookies %v", resp.Status, cs)
+	}
+}
+
+// TestCookieSecure: the sign-in cookie is Secure over TLS, with
+// SecureCookie, and when a trusted proxy says its client used https; a
+// client's own X-Forwarded-Proto or Forwarded changes nothing, and no
+// header makes the cookie less secure than TLS or SecureCookie make it.
+// Every other attribute is the same in each case.
+func TestCookieSecure(t *testing.T) {
+	behindProxy := []runtime.Option{runtime.WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8"))}
+	const (
+		client  = "203.0.113.7:50000"
+		proxy   = "10.1.2.3:40000"
+		proxy6  = "[fd00::1]:40000"
+		mapped  = "[::ffff:10.1.2.3]:40000"
+		unknown = "not an address"
+	)
+	for _, tc := range []struct {
+		name   string
+		cfg    chatserver.Config
+		remote string
+		tls    bool
+		header http.Header
+		secure bool
+	}{
+		{"plain http", chatserver.Config{}, client, false, nil, false},
+		{"TLS", chatserver.Config{}, client, true, nil, true},
+		{"SecureCookie over http", chatserver.Config{SecureCookie: true}, client, false, nil, true},
+
+		{"trusted proxy, X-Forwarded-Proto https", chatserver.Config{Runtime: behindProxy}, proxy, false,
+			http.Header{"X-Forwarded-Proto": {"https"}}, true},
+		{"trusted proxy, Forwarded proto=https", chatserver.Config{Runtime: behindProxy}, proxy, false,
+			http.Header{"Forwarded": {`for=203.0.113.7;proto="HTTPS"`}}, true},
+		{"trusted IPv6 proxy, X-Forwarded-Proto https", chatserver.Config{Runtime: behindProxy}, proxy6, false,
+			http.Header{"X-Forwarded-Proto": {"https"}}, true},
+		{"trusted proxy as a mapped address", chatserver.Config{Runtime: behindProxy}, mapped, false,
+			http.Header{"X-Forwarded-Proto": {"https"}}, true},
+		{"trusted proxy, X-Forwarded-Proto http", chatserver.Config{Runtime: behindProxy}, proxy, false,
+			http.Header{"X-Forwarded-Proto": {"http"}}, false},
+		{"trusted proxy, no header", chatserver.Config{Runtime: behindProxy}, proxy, false, nil, false},
+		// A client's https before the proxy's http: unsure, so Secure,
+		// which costs only that client its sign-in.
+		{"trusted proxy appending to a client's https", chatserver.Config{Runtime: behindProxy}, proxy, false,
+			http.Header{"X-Forwarded-Proto": {"https, http"}}, true},
+
+		{"untrusted client, forged X-Forwarded-Proto https", chatserver.Config{Runtime: behindProxy}, client, false,
+			http.Header{"X-Forwarded-Proto": {"https"}}, false},
+		{"untrusted client, forged Forwarded proto=https", chatserver.Config{Runtime: behindProxy}, client, false,
+			http.Header{"Forwarded": {"proto=https"}}, false},
+		{"no trusted proxy, X-Forwarded-Proto https", chatserver.Config{}, proxy, false,
+			http.Header{"X-Forwarded-Proto": {"https"}}, false},
+		{"unreadable peer, X-Forwarded-Proto https", chatserver.Config{Runtime: behindProxy}, unknown, false,
+			http.Header{"X-Forwarded-Proto": {"https"}}, false},
+
+		{"TLS, forged X-Forwarded-Proto http", chatserver.Config{}, client, true,
+			http.Header{"X-Forwarded-Proto": {"http"}}, true},
+		{"SecureCookie, trusted proxy says http", chatserver.Config{SecureCookie: true, Runtime: behindProxy}, proxy, false,
+			http.Header{"X-Forwarded-Proto": {"http"}, "Forwarded": {"proto=http"}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := chatserver.New(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Shutdown(context.Background())
+			target := "http://chat.example/login"
+			if tc.tls {
+				target = "https://chat.example/login" // httptest sets r.TLS
+			}
+			r := httptest.NewRequest(http.MethodPost, target, strings.NewReader("name=ada"))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, vs := range tc.header {
+				r.Header[k] = vs
+			}
+			r.RemoteAddr = tc.remote
+			if (r.TLS != nil) != tc.tls {
+				t.Fatalf("r.TLS is %v", r.TLS)
+			}
+			w := httptest.NewRecorder()
+			srv.ServeHTTP(w, r)
+
+			cs := w.Result().Cookies()
+			if w.Code != http.StatusOK || len(cs) != 1 {
+				t.Fatalf("login: %d, cookies %v", w.Code, cs)
+			}
+			c := cs[0]
+			if c.Name != chatserver.CookieName || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure != tc.secure {
+				t.Errorf("Set-Cookie: %s; want HttpOnly, SameSite=Strict, Path=/, Secure %v", w.Header().Get("Set-Cookie"), tc.secure)
+			}
+		})
 	}
 }
 

@@ -30,10 +30,12 @@
 // invisible formatting characters; 400 with the reason otherwise) answers
 // {"name","expires"} and sets the cookie chat_session: the name and an
 // expiry (Config.LoginTTL, 24 h by default), signed with HMAC-SHA256 under
-// Config.Key; HttpOnly, SameSite=Strict, Path=/, Secure over TLS. GET /me
-// answers the same JSON for a valid cookie, 401 otherwise: the page asks it
-// before each connection, since a browser does not tell a script why a
-// WebSocket handshake failed.
+// Config.Key; HttpOnly, SameSite=Strict, Path=/, and Secure over TLS, with
+// Config.SecureCookie (a site served over https through a proxy), or when a
+// trusted proxy says https in X-Forwarded-Proto or Forwarded (a client's
+// own such header is ignored). GET /me answers the same JSON for a valid
+// cookie, 401 otherwise: the page asks it before each connection, since a
+// browser does not tell a script why a WebSocket handshake failed.
 //
 // GET /ws without a valid cookie (none, changed, expired) is answered 401
 // before the upgrade. A session admitted with one is closed with 3000

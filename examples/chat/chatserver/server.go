@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -55,6 +56,15 @@ type Config struct {
 	// Default: 32 random bytes, so that sign-ins last until the server
 	// restarts. Keep it secret: whoever has it can sign in as anyone.
 	Key []byte
+	// SecureCookie makes the sign-in cookie Secure on every request: set
+	// it when the site is served over https, through a proxy that
+	// terminates TLS included, so that the browser never sends the cookie
+	// over plain http. Default false, for http://localhost in development;
+	// the cookie is Secure anyway on a request over TLS, and on one that a
+	// trusted proxy (runtime.WithTrustedProxies in Runtime) forwarded with
+	// X-Forwarded-Proto: https or Forwarded: proto=https. The headers of
+	// any other client are ignored.
+	SecureCookie bool
 	// LoginTTL is how long a sign-in lasts: the cookie's lifetime, after
 	// which the sessions it opened are closed with 3000
 	// (wire.StatusUnauthorized). Default 24 h.
@@ -101,12 +111,13 @@ func (c Config) withDefaults() Config {
 // sign-in at "/login" and "/me", and the WebSocket at "/ws"; mount it at
 // the root of a server.
 type Server struct {
-	cfg    Config
-	keys   *signer
-	router *codec.Router
-	rt     *runtime.Runtime
-	rooms  *registry
-	mux    *http.ServeMux
+	cfg     Config
+	keys    *signer
+	proxies []netip.Prefix // the runtime's trusted proxies (secureCookie)
+	router  *codec.Router
+	rt      *runtime.Runtime
+	rooms   *registry
+	mux     *http.ServeMux
 }
 
 // New returns a chat server. Call Shutdown to end its sessions.
@@ -145,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	srv.rt = rt
+	srv.proxies = trustedProxies(cfg.Runtime)
 	srv.mux = srv.routes()
 	return srv, nil
 }
