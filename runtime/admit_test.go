@@ -163,7 +163,6 @@ func upgradeRequest(t *testing.T, url string, h http.Header) (*http.Response, st
 func TestAdmitExpiry(t *testing.T) { eachTransport(t, testAdmitExpiry) }
 
 func testAdmitExpiry(t *testing.T) {
-	var counters session.Counters
 	ends := make(chan error, 2)
 	h := handler{
 		msg: func(s *session.Session, m session.Message) error {
@@ -175,7 +174,7 @@ func testAdmitExpiry(t *testing.T) {
 		},
 		close: func(s *session.Session, err error) { ends <- err },
 	}
-	_, url := start(t, h, runtime.WithTick(5*time.Millisecond), withCounters(&counters),
+	rt, url := start(t, h, runtime.WithTick(5*time.Millisecond),
 		runtime.WithAdmit(func(r *http.Request) (runtime.Admission, error) {
 			return runtime.Admission{Identity: user{Name: "alice"}, Expires: time.Now().Add(150 * time.Millisecond)}, nil
 		}))
@@ -190,7 +189,7 @@ func testAdmitExpiry(t *testing.T) {
 	}
 	time.Sleep(time.Until(firstExpiry) + 50*time.Millisecond) // ten ticks past it
 	wantEcho(t, refreshed, "still here")
-	if n := counters.Expired.Load(); n != 1 {
+	if n := rt.Counters().Expired.Load(); n != 1 {
 		t.Fatalf("Counters.Expired = %d, want 1", n)
 	}
 }

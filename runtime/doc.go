@@ -39,8 +39,8 @@
 //
 // # Limits and defaults
 //
-// Options.Session holds the per-session limits; the defaults are listed in
-// the session package: 1 MiB messages, 256-frame and 4 MiB mailboxes,
+// Options holds every setting, and DefaultOptions writes every default:
+// 1 MiB messages, 256-frame and 4 MiB mailboxes,
 // slow consumers closed with 1008, a ping after 30 s of silence (of no
 // bytes at all) and 15 s to answer, 10 s write and 5 s close timeouts, 10 s
 // to write the handshake's response (reading the request is bounded by the
@@ -103,10 +103,10 @@
 //
 // Behind a reverse proxy, the Runtime sees the proxy's address in
 // RemoteAddr, and the per-address limits would count every client as one
-// (or none, for a proxy on loopback, which is exempt): run a middleware
-// before the Runtime that sets RemoteAddr from the proxy's
-// X-Forwarded-For or Forwarded header, trusting it only from the proxy,
-// or turn the per-address limits off (negative) and let the proxy limit.
+// (or none, for a proxy on loopback, which is exempt): name the proxy
+// with WithTrustedProxies, and its Forwarded or X-Forwarded-For header
+// says who the client is; or turn the per-address limits off (negative)
+// and let the proxy limit.
 // The proxy must pass the Upgrade and Connection headers on, and its
 // read timeout must be longer than the ping interval (30 s by default),
 // or it closes quiet sessions.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -341,8 +342,8 @@ func TestTimeouts(t *testing.T) { eachTransport(t, testTimeouts) }
 func testTimeouts(t *testing.T) {
 	t.Run("no pong", func(t *testing.T) {
 		tr := newTracker()
-		var c session.Counters
-		url := startTracked(t, tr, runtime.WithHeartbeat(50*time.Millisecond, 100*time.Millisecond), runtime.WithTick(10*time.Millisecond), withCounters(&c))
+		rt, url := startTracked(t, tr, runtime.WithHeartbeat(50*time.Millisecond, 100*time.Millisecond), runtime.WithTick(10*time.Millisecond))
+		c := rt.Counters()
 		rc := rawDial(t, url, 0)
 		if err := tr.endErr(t, rc.nc.LocalAddr()); !errors.Is(err, session.ErrTimeout) {
 			t.Fatalf("OnClose got %v, want ErrTimeout", err)
@@ -368,8 +369,8 @@ func testTimeouts(t *testing.T) {
 
 	t.Run("idle", func(t *testing.T) {
 		tr := newTracker()
-		var n session.Counters
-		url := startTracked(t, tr, runtime.WithIdleTimeout(100*time.Millisecond), withCounters(&n))
+		rt, url := startTracked(t, tr, runtime.WithIdleTimeout(100*time.Millisecond))
+		n := rt.Counters()
 		c := dial(t, url)
 		wantClose(t, readUntilError(c), wire.StatusGoingAway, "*")
 		if err := tr.endErr(t, c.NetConn().LocalAddr()); !errors.Is(err, session.ErrTimeout) {
@@ -381,7 +382,7 @@ func testTimeouts(t *testing.T) {
 	t.Run("idle, but talking", func(t *testing.T) {
 		// Messages keep the idle timeout away.
 		tr := newTracker()
-		url := startTracked(t, tr, runtime.WithIdleTimeout(400*time.Millisecond), runtime.WithTick(10*time.Millisecond))
+		_, url := startTracked(t, tr, runtime.WithIdleTimeout(400*time.Millisecond), runtime.WithTick(10*time.Millisecond))
 		c := dial(t, url)
 		deadline := time.Now().Add(1200 * time.Millisecond) // three idle timeouts
 		for time.Now().Before(deadline) {
@@ -395,8 +396,8 @@ func testTimeouts(t *testing.T) {
 
 	t.Run("close handshake", func(t *testing.T) {
 		tr := newTracker()
-		var c session.Counters
-		url := startTracked(t, tr, runtime.WithCloseTimeout(100*time.Millisecond), withCounters(&c))
+		rt, url := startTracked(t, tr, runtime.WithCloseTimeout(100*time.Millisecond))
+		c := rt.Counters()
 		rc := rawDial(t, url, 0)
 		s := tr.session(t, rc.nc.LocalAddr())
 		s.Close(wire.StatusNormalClosure, "bye")
@@ -419,9 +420,9 @@ func testTimeouts(t *testing.T) {
 
 	t.Run("write", func(t *testing.T) {
 		tr := newTracker()
-		var c session.Counters
-		url := startTracked(t, tr, runtime.WithWriteTimeout(200*time.Millisecond),
-			runtime.WithMailbox(64, 1<<20, session.PolicyDropNewest), withCounters(&c))
+		rt, url := startTracked(t, tr, runtime.WithWriteTimeout(200*time.Millisecond),
+			runtime.WithMailbox(64, 1<<20, session.PolicyDropNewest))
+		c := rt.Counters()
 		rc := rawDial(t, url, 64<<10)
 		s := tr.session(t, rc.nc.LocalAddr())
 		p := make([]byte, 64<<10)
@@ -447,11 +448,6 @@ func testTimeouts(t *testing.T) {
 	})
 }
 
-// withCounters makes the sessions count into c, for a test to read.
-func withCounters(c *session.Counters) runtime.Option {
-	return func(o *runtime.Options) error { o.Session.Counters = c; return nil }
-}
-
 // wantCounted checks that a limit acted once.
 func wantCounted(t *testing.T, name string, n *atomic.Uint64) {
 	t.Helper()
@@ -461,14 +457,13 @@ func wantCounted(t *testing.T, name string, n *atomic.Uint64) {
 }
 
 // startTracked starts an echo runtime whose sessions tr records.
-func startTracked(t *testing.T, tr *tracker, opts ...runtime.Option) string {
+func startTracked(t *testing.T, tr *tracker, opts ...runtime.Option) (*runtime.Runtime, string) {
 	t.Helper()
-	_, url := start(t, handler{
+	return start(t, handler{
 		open:  func(s *session.Session) error { tr.opened(s); return nil },
 		msg:   func(s *session.Session, m session.Message) error { return s.Send(m.Op, m.Data) },
 		close: tr.closed,
 	}, opts...)
-	return url
 }
 
 // TestOptions checks that New refuses invalid options.
@@ -486,28 +481,42 @@ func testOptions(t *testing.T) {
 		{"mailbox of 0 bytes", runtime.WithMailbox(1, 0, session.PolicyClose), false},
 		{"unknown policy", runtime.WithMailbox(1, 1, session.PolicyDropOldest+1), false},
 		{"heartbeat off", runtime.WithHeartbeat(-1, 0), true},
+		{"heartbeat 0", runtime.WithHeartbeat(0, time.Second), false},
 		{"heartbeat without pong timeout", runtime.WithHeartbeat(time.Second, 0), false},
-		{"idle 0", runtime.WithIdleTimeout(0), false},
+		{"idle off", runtime.WithIdleTimeout(0), true},
+		{"idle -1", runtime.WithIdleTimeout(-1), false},
 		{"write 0", runtime.WithWriteTimeout(0), false},
 		{"close -1", runtime.WithCloseTimeout(-1), false},
-		{"workers 0", runtime.WithWorkers(0), false},
-		{"workers 1", runtime.WithWorkers(1), true},
-		{"tick 0", runtime.WithTick(0), false},
+		{"handshake 0", runtime.WithHandshakeTimeout(0), false},
+		{"workers by GOMAXPROCS", runtime.WithWorkers(0), true},
+		{"workers -1", runtime.WithWorkers(-1), false},
+		{"pollers -1", runtime.WithPollers(-1), false},
+		{"tick derived", runtime.WithTick(0), true},
+		{"tick -1", runtime.WithTick(-1), false},
+		{"unknown transport", runtime.WithTransport(runtime.TransportGoroutine + 1), false},
 		{"message rate 0", runtime.WithMessageRate(0, 0), false},
 		{"message rate NaN", runtime.WithMessageRate(math.NaN(), 0), false},
+		{"message rate +Inf", runtime.WithMessageRate(math.Inf(1), 0), false},
 		{"message rate off", runtime.WithMessageRate(-1, 0), true},
 		{"message burst -1", runtime.WithMessageRate(10, -1), false},
 		{"message timeout 0", runtime.WithMessageTimeout(0), false},
 		{"message timeout off", runtime.WithMessageTimeout(-1), true},
-		{"memory budget 0", runtime.WithMemoryBudget(0, 1), false},
+		{"memory budgets by default", runtime.WithMemoryBudget(0, 0), true},
 		{"memory budgets off", runtime.WithMemoryBudget(-1, -1), true},
 		{"abort slow", runtime.WithAbortSlow(), true},
+		{"invalid trusted proxy", runtime.WithTrustedProxies(netip.Prefix{}), false},
 		{"options", runtime.WithOptions(runtime.DefaultOptions()), true},
 		{"options with a NaN upgrade rate", runtime.WithOptions(func() runtime.Options {
 			o := runtime.DefaultOptions()
 			o.Limits.UpgradeRate = math.NaN()
 			return o
 		}()), false},
+		{"options with a slow code that may not be sent", runtime.WithOptions(func() runtime.Options {
+			o := runtime.DefaultOptions()
+			o.SlowCode = 1005
+			return o
+		}()), false},
+		{"zero options", runtime.WithOptions(runtime.Options{}), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt, err := runtime.New(session.NopHandler{}, tc.opt)

@@ -189,17 +189,17 @@ var limitCounters = []struct {
 	{"rooms_per_session", func(rt *Runtime) *atomic.Uint64 { return &rt.adm.refused.RoomsPerSession }},
 	{"room_name", func(rt *Runtime) *atomic.Uint64 { return &rt.adm.refused.RoomName }},
 	// The sessions': reading paused, sessions closed, frames refused.
-	{"message_rate", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.Throttled }},
-	{"backpressure", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.Paused }},
-	{"message_size", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.TooBig }},
-	{"message_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.MessageTimeouts }},
-	{"inbound_memory", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.InboundBudget }},
-	{"outbound_memory", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.OutboundBudget }},
-	{"pong_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.PongTimeouts }},
-	{"idle_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.IdleTimeouts }},
-	{"write_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.WriteTimeouts }},
-	{"close_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.CloseTimeouts }},
-	{"expired", func(rt *Runtime) *atomic.Uint64 { return &rt.cfg.Counters.Expired }},
+	{"message_rate", func(rt *Runtime) *atomic.Uint64 { return &rt.counters.Throttled }},
+	{"backpressure", func(rt *Runtime) *atomic.Uint64 { return &rt.counters.Paused }},
+	{"message_size", func(rt *Runtime) *atomic.Uint64 { return &rt.counters.TooBig }},
+	{"message_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.counters.MessageTimeouts }},
+	{"inbound_memory", func(rt *Runtime) *atomic.Uint64 { return &rt.counters.InboundBudget }},
+	{"outbound_memory", func(rt *Runtime) *atomic.Uint64 { return &rt.counters.OutboundBudget }},
+	{"pong_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.counters.PongTimeouts }},
+	{"idle_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.counters.IdleTimeouts }},
+	{"write_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.counters.WriteTimeouts }},
+	{"close_timeout", func(rt *Runtime) *atomic.Uint64 { return &rt.counters.CloseTimeouts }},
+	{"expired", func(rt *Runtime) *atomic.Uint64 { return &rt.counters.Expired }},
 }
 
 // check reports values no default can make sense of.

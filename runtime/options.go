@@ -14,13 +14,80 @@ import (
 	"github.com/shockwave-go/shockwave/wire"
 )
 
-// Options are the settings of a Runtime. Pass Option functions to New, or
-// start from DefaultOptions, change fields, and pass WithOptions: both
-// fill the same struct.
+// Options are the settings of a Runtime. Pass Option functions to New,
+// which apply them to DefaultOptions; or change the fields of
+// DefaultOptions() and pass the result with WithOptions. Either way New
+// checks the result, and a value out of range fails it. Each field says
+// its default, which DefaultOptions writes: it is the one place they are
+// written.
 type Options struct {
-	// Session holds the limits of every session: message size, mailbox,
-	// backpressure policy, timeouts. Zero fields mean session's defaults.
-	Session session.Config
+	// MaxMessageSize is the longest message a client may send, in bytes;
+	// a longer one closes its session with 1009. Defaults to 1 MiB.
+	MaxMessageSize int64
+	// ReadBufferSize is the size of the read buffer a session borrows
+	// from a pool while bytes arrive. Defaults to
+	// wire.DefaultReadBufferSize (16 KiB).
+	ReadBufferSize int
+	// MailboxSize is how many frames may wait to be written to one
+	// session, rounded up to a power of two. Defaults to 256.
+	MailboxSize int
+	// MaxQueuedBytes caps the bytes waiting to be written to one session,
+	// counted from Send until the kernel has taken them. A frame is always
+	// accepted into an empty queue, whatever its size. Defaults to 4 MiB.
+	MaxQueuedBytes int64
+	// Policy applies when a session's mailbox or MaxQueuedBytes is full:
+	// its client is not reading fast enough. Defaults to
+	// session.PolicyClose.
+	Policy session.Policy
+	// SlowCode is the close code session.PolicyClose sends. Defaults to
+	// wire.StatusPolicyViolation (1008).
+	SlowCode wire.StatusCode
+	// AbortSlow disconnects a session refused under session.PolicyClose
+	// at once, without the closing handshake, instead of sending a close
+	// frame it will probably not read and waiting up to CloseTimeout for
+	// the answer. Off by default.
+	AbortSlow bool
+
+	// PingInterval: a ping is sent to a client from which nothing was
+	// read for this long. Negative disables pings. Defaults to 30 s.
+	PingInterval time.Duration
+	// PongTimeout: a client that sends nothing at all (not even the pong)
+	// for this long after a ping is dropped with session.ErrTimeout,
+	// which finds half-open TCP connections. Defaults to 15 s.
+	PongTimeout time.Duration
+	// IdleTimeout closes a session (1001) when nothing was read for this
+	// long, pongs included. Zero, the default, disables it: the heartbeat
+	// finds dead clients.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds a write that the kernel cannot take at once
+	// because the client is not reading. Defaults to 10 s.
+	WriteTimeout time.Duration
+	// CloseTimeout bounds the closing handshake. Defaults to 5 s.
+	CloseTimeout time.Duration
+	// MessageTimeout bounds how long one message may take to arrive, from
+	// its first byte to its last (or, when its first bytes came with the
+	// message before it, from that message). A message that takes longer
+	// closes the session with 1008 and session.ErrMessageTimeout. It is
+	// the bound on a client that trickles a large message; silence alone
+	// is the heartbeat's to find. Negative disables it. Defaults to 60 s.
+	MessageTimeout time.Duration
+	// MessageRate is how many messages a second a client may send on
+	// average, in bursts of up to MessageBurst. Past it, its session stops
+	// reading from it until it is within the rate again: a flood is
+	// slowed, as TCP slows a fast sender, and nothing is lost. Only data
+	// messages count; the rate is measured on the shared clock, so a
+	// paused session reads again up to one Tick late. Negative disables
+	// the limit. Defaults to 1,000.
+	MessageRate float64
+	// MessageBurst is how many messages a client may send at once, above
+	// MessageRate. Zero means a second's worth of MessageRate. Defaults to
+	// 1,000.
+	MessageBurst int
+	// ErrorHandler, if set, is called with every panic recovered from a
+	// handler callback, as a *session.PanicError, and the session it
+	// belongs to, which then closes with 1011.
+	ErrorHandler func(s *session.Session, err error)
+
 	// Subprotocols, OriginPatterns and CheckOrigin configure the opening
 	// handshake, as in wire.AcceptOptions. By default a browser page of
 	// another origin is refused with 403.
@@ -29,29 +96,8 @@ type Options struct {
 	CheckOrigin    func(r *http.Request) bool
 	// HandshakeTimeout bounds writing the 101 response; see
 	// wire.AcceptOptions. Set http.Server.ReadHeaderTimeout for the
-	// request. Defaults to wire.DefaultHandshakeTimeout.
+	// request. Defaults to wire.DefaultHandshakeTimeout (10 s).
 	HandshakeTimeout time.Duration
-	// Workers is the number of goroutines that drain mailboxes for senders
-	// on other goroutines. Defaults to GOMAXPROCS.
-	Workers int
-	// TracerProvider and MeterProvider receive the runtime's spans and
-	// metrics (see docs/observability.md). They default to OpenTelemetry's
-	// global providers, as installed by otel.SetTracerProvider and
-	// SetMeterProvider before New. With no SDK installed, instrumentation
-	// is off and costs nothing.
-	TracerProvider trace.TracerProvider
-	MeterProvider  metric.MeterProvider
-	// Tick is the period of the shared timer that runs heartbeats and
-	// timeouts. Defaults to a quarter of the shortest timeout, between
-	// 10 ms and 1 s.
-	Tick time.Duration
-	// Transport chooses how sessions wait for their clients: by default
-	// on the event loop where there is one (Linux, plain TCP), else with a
-	// goroutine each.
-	Transport Transport
-	// Pollers is the number of event-loop goroutines. Defaults to
-	// GOMAXPROCS.
-	Pollers int
 	// Admit, if set, admits or refuses each upgrade request before the
 	// upgrade, and says who its client is (see AdmitFunc).
 	Admit AdmitFunc
@@ -62,9 +108,32 @@ type Options struct {
 	// client's to forge.
 	TrustedProxies []netip.Prefix
 	// Limits bound connections per Runtime and per client address, the
-	// upgrade rate per address and the rooms per session. Zero fields mean
-	// their defaults, negative ones no limit; see Limits.
+	// upgrade rate per address, the rooms per session and the memory of
+	// all sessions together. Zero fields mean their defaults, negative
+	// ones no limit; see Limits.
 	Limits Limits
+
+	// Transport chooses how sessions wait for their clients: by default
+	// on the event loop where there is one (Linux, plain TCP), else with a
+	// goroutine each.
+	Transport Transport
+	// Pollers is the number of event-loop goroutines. Zero, the default,
+	// means GOMAXPROCS.
+	Pollers int
+	// Workers is the number of goroutines that drain mailboxes for senders
+	// on other goroutines. Zero, the default, means GOMAXPROCS.
+	Workers int
+	// Tick is the period of the shared clock and timer that run heartbeats
+	// and timeouts: they act up to one Tick late. Zero, the default, means
+	// a quarter of the shortest timeout, between 10 ms and 1 s.
+	Tick time.Duration
+	// TracerProvider and MeterProvider receive the runtime's spans and
+	// metrics (see docs/observability.md). Nil, the default, means
+	// OpenTelemetry's global providers, as installed by
+	// otel.SetTracerProvider and SetMeterProvider before New. With no SDK
+	// installed, instrumentation is off and costs nothing.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Transport is how sessions wait for their clients.
@@ -85,223 +154,229 @@ const (
 	TransportGoroutine
 )
 
-// An Option changes Options; it fails New when its value is invalid.
+// An Option changes Options. New applies the options in order, then
+// checks the result: a value out of range fails New, whichever option set
+// it.
 type Option func(*Options) error
 
-// DefaultOptions returns the defaults, spelled out.
+// DefaultOptions returns the defaults, spelled out: the one place they are
+// written.
 func DefaultOptions() Options {
 	return Options{
-		Session: session.Config{
-			MaxMessageSize: session.DefaultMaxMessageSize,
-			MailboxSize:    session.DefaultMailboxSize,
-			MaxQueuedBytes: session.DefaultMaxQueuedBytes,
-			Policy:         session.PolicyClose,
-			SlowCode:       wire.StatusPolicyViolation,
-			PingInterval:   session.DefaultPingInterval,
-			PongTimeout:    session.DefaultPongTimeout,
-			WriteTimeout:   session.DefaultWriteTimeout,
-			CloseTimeout:   session.DefaultCloseTimeout,
-			MessageRate:    session.DefaultMessageRate,
-			MessageBurst:   session.DefaultMessageRate,
-			MessageTimeout: session.DefaultMessageTimeout,
-		},
-		Limits: Limits{}.withDefaults(), // written once, there
+		MaxMessageSize:   1 << 20,
+		ReadBufferSize:   wire.DefaultReadBufferSize,
+		MailboxSize:      256,
+		MaxQueuedBytes:   4 << 20,
+		Policy:           session.PolicyClose,
+		SlowCode:         wire.StatusPolicyViolation,
+		PingInterval:     30 * time.Second,
+		PongTimeout:      15 * time.Second,
+		WriteTimeout:     10 * time.Second,
+		CloseTimeout:     5 * time.Second,
+		MessageTimeout:   60 * time.Second,
+		MessageRate:      1000,
+		MessageBurst:     1000,
+		HandshakeTimeout: wire.DefaultHandshakeTimeout,
+		Limits:           Limits{}.withDefaults(), // written once, there
 	}
 }
 
-func positive[T int | int64 | time.Duration](name string, v T) error {
-	if v <= 0 {
-		return errors.New("runtime: " + name + " must be positive")
+// check reports the fields out of range, all of them.
+func (o *Options) check() error {
+	var errs []error
+	bad := func(failed bool, field, want string) {
+		if failed {
+			errs = append(errs, errors.New("runtime: Options."+field+" must be "+want))
+		}
 	}
-	return nil
+	positive := "positive"
+	bad(o.MaxMessageSize <= 0, "MaxMessageSize", positive)
+	bad(o.ReadBufferSize <= 0, "ReadBufferSize", positive)
+	bad(o.MailboxSize <= 0, "MailboxSize", positive)
+	bad(o.MaxQueuedBytes <= 0, "MaxQueuedBytes", positive)
+	bad(o.Policy > session.PolicyDropOldest, "Policy", "one of the session package's")
+	bad(!o.SlowCode.Sendable(), "SlowCode", "a code that may be sent (1000-1003, 1007-1014, 3000-4999)")
+	bad(o.PingInterval == 0, "PingInterval", "positive, or negative to disable pings")
+	bad(o.PingInterval > 0 && o.PongTimeout <= 0, "PongTimeout", positive)
+	bad(o.IdleTimeout < 0, "IdleTimeout", "positive, or zero to disable it")
+	bad(o.WriteTimeout <= 0, "WriteTimeout", positive)
+	bad(o.CloseTimeout <= 0, "CloseTimeout", positive)
+	bad(o.MessageTimeout == 0, "MessageTimeout", "positive, or negative to disable it")
+	bad(o.MessageRate == 0 || math.IsNaN(o.MessageRate) || math.IsInf(o.MessageRate, 0), "MessageRate",
+		"a finite number other than 0 (negative disables the limit)")
+	bad(o.MessageBurst < 0, "MessageBurst", "positive, or zero for a second's worth")
+	bad(o.HandshakeTimeout <= 0, "HandshakeTimeout", positive)
+	bad(o.Transport > TransportGoroutine, "Transport", "TransportAuto or TransportGoroutine")
+	bad(o.Pollers < 0, "Pollers", "positive, or zero for GOMAXPROCS")
+	bad(o.Workers < 0, "Workers", "positive, or zero for GOMAXPROCS")
+	bad(o.Tick < 0, "Tick", "positive, or zero to derive it from the timeouts")
+	for _, p := range o.TrustedProxies {
+		bad(!p.IsValid(), "TrustedProxies", "valid prefixes")
+	}
+	errs = append(errs, o.Limits.check())
+	return errors.Join(errs...)
 }
 
-// WithMaxMessageSize sets the longest message a client may send, in bytes.
+// WithMaxMessageSize sets Options.MaxMessageSize, the longest message a
+// client may send, in bytes.
 func WithMaxMessageSize(n int64) Option {
-	return func(o *Options) error { o.Session.MaxMessageSize = n; return positive("max message size", n) }
+	return func(o *Options) error { o.MaxMessageSize = n; return nil }
 }
 
 // WithMailbox sets how many frames and bytes may wait to be written to one
-// session, and what happens past that.
+// session, and what happens past that: Options.MailboxSize,
+// MaxQueuedBytes and Policy.
 func WithMailbox(frames int, bytes int64, p session.Policy) Option {
 	return func(o *Options) error {
-		o.Session.MailboxSize, o.Session.MaxQueuedBytes, o.Session.Policy = frames, bytes, p
-		if p > session.PolicyDropOldest {
-			return errors.New("runtime: unknown policy")
-		}
-		return errors.Join(positive("mailbox size", frames), positive("queued bytes", bytes))
+		o.MailboxSize, o.MaxQueuedBytes, o.Policy = frames, bytes, p
+		return nil
 	}
 }
 
-// WithHeartbeat sets the ping interval and the pong timeout. An interval
-// of -1 disables pings.
+// WithHeartbeat sets Options.PingInterval and PongTimeout. An interval of
+// -1 disables pings.
 func WithHeartbeat(interval, pongTimeout time.Duration) Option {
-	return func(o *Options) error {
-		o.Session.PingInterval, o.Session.PongTimeout = interval, pongTimeout
-		if interval < 0 {
-			return nil
-		}
-		return errors.Join(positive("ping interval", interval), positive("pong timeout", pongTimeout))
-	}
+	return func(o *Options) error { o.PingInterval, o.PongTimeout = interval, pongTimeout; return nil }
 }
 
-// WithIdleTimeout closes sessions that send nothing for d.
+// WithIdleTimeout sets Options.IdleTimeout: sessions that send nothing for
+// d are closed.
 func WithIdleTimeout(d time.Duration) Option {
-	return func(o *Options) error { o.Session.IdleTimeout = d; return positive("idle timeout", d) }
+	return func(o *Options) error { o.IdleTimeout = d; return nil }
 }
 
-// WithWriteTimeout bounds a write to a client that is not reading.
+// WithWriteTimeout sets Options.WriteTimeout, the bound on a write to a
+// client that is not reading.
 func WithWriteTimeout(d time.Duration) Option {
-	return func(o *Options) error { o.Session.WriteTimeout = d; return positive("write timeout", d) }
+	return func(o *Options) error { o.WriteTimeout = d; return nil }
 }
 
-// WithCloseTimeout bounds the closing handshake.
+// WithCloseTimeout sets Options.CloseTimeout, the bound on the closing
+// handshake.
 func WithCloseTimeout(d time.Duration) Option {
-	return func(o *Options) error { o.Session.CloseTimeout = d; return positive("close timeout", d) }
+	return func(o *Options) error { o.CloseTimeout = d; return nil }
 }
 
-// WithSubprotocols lists the subprotocols the server speaks, preferred first.
+// WithMessageRate sets Options.MessageRate and MessageBurst: how many
+// messages a second each client may send on average, in bursts of up to
+// burst. A negative rate disables the limit; a burst of 0 means a second's
+// worth.
+func WithMessageRate(rate float64, burst int) Option {
+	return func(o *Options) error { o.MessageRate, o.MessageBurst = rate, burst; return nil }
+}
+
+// WithMessageTimeout sets Options.MessageTimeout, the bound on how long
+// one message may take to arrive. Negative disables the bound.
+func WithMessageTimeout(d time.Duration) Option {
+	return func(o *Options) error { o.MessageTimeout = d; return nil }
+}
+
+// WithAbortSlow sets Options.AbortSlow: a session refused under
+// session.PolicyClose is disconnected at once, without the closing
+// handshake.
+func WithAbortSlow() Option {
+	return func(o *Options) error { o.AbortSlow = true; return nil }
+}
+
+// WithErrorHandler sets Options.ErrorHandler, called with every panic
+// recovered from a handler callback.
+func WithErrorHandler(f func(s *session.Session, err error)) Option {
+	return func(o *Options) error { o.ErrorHandler = f; return nil }
+}
+
+// WithSubprotocols sets Options.Subprotocols, the subprotocols the server
+// speaks, preferred first.
 func WithSubprotocols(p ...string) Option {
 	return func(o *Options) error { o.Subprotocols = p; return nil }
 }
 
-// WithOriginPatterns allows browser pages from these hosts (path.Match
-// patterns, such as "*.example.com") besides the server's own.
+// WithOriginPatterns sets Options.OriginPatterns: browser pages from these
+// hosts (path.Match patterns, such as "*.example.com") are allowed besides
+// the server's own.
 func WithOriginPatterns(p ...string) Option {
 	return func(o *Options) error { o.OriginPatterns = p; return nil }
 }
 
-// WithCheckOrigin replaces the origin check.
+// WithCheckOrigin sets Options.CheckOrigin, which replaces the origin
+// check.
 func WithCheckOrigin(f func(r *http.Request) bool) Option {
 	return func(o *Options) error { o.CheckOrigin = f; return nil }
 }
 
-// WithHandshakeTimeout bounds writing the handshake's response.
+// WithHandshakeTimeout sets Options.HandshakeTimeout, the bound on writing
+// the handshake's response.
 func WithHandshakeTimeout(d time.Duration) Option {
-	return func(o *Options) error { o.HandshakeTimeout = d; return positive("handshake timeout", d) }
+	return func(o *Options) error { o.HandshakeTimeout = d; return nil }
 }
 
-// WithErrorHandler sets the function called with every panic recovered from
-// a handler callback.
-func WithErrorHandler(f func(s *session.Session, err error)) Option {
-	return func(o *Options) error { o.Session.OnError = f; return nil }
+// WithAdmit sets Options.Admit, the function that admits or refuses each
+// upgrade request before the upgrade, and says who its client is; see
+// AdmitFunc.
+func WithAdmit(f AdmitFunc) Option {
+	return func(o *Options) error { o.Admit = f; return nil }
 }
 
-// WithTracerProvider sets where the runtime's spans go.
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(o *Options) error { o.TracerProvider = tp; return nil }
+// WithTrustedProxies sets Options.TrustedProxies, the reverse proxies in
+// front, whose Forwarded and X-Forwarded-For headers say who the client
+// is; see Runtime.ClientAddr.
+func WithTrustedProxies(p ...netip.Prefix) Option {
+	return func(o *Options) error { o.TrustedProxies = p; return nil }
 }
 
-// WithMeterProvider sets where the runtime's metrics go.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(o *Options) error { o.MeterProvider = mp; return nil }
-}
-
-// WithWorkers sets the number of draining goroutines.
-func WithWorkers(n int) Option {
-	return func(o *Options) error { o.Workers = n; return positive("workers", n) }
-}
-
-// WithTransport chooses how sessions wait for their clients.
-func WithTransport(t Transport) Option {
-	return func(o *Options) error {
-		o.Transport = t
-		if t > TransportGoroutine {
-			return errors.New("runtime: unknown transport")
-		}
-		return nil
-	}
-}
-
-// WithPollers sets the number of event-loop goroutines.
-func WithPollers(n int) Option {
-	return func(o *Options) error { o.Pollers = n; return positive("pollers", n) }
-}
-
-// WithLimits sets the admission limits. Zero fields mean their defaults
-// and negative ones no limit, so WithLimits(Limits{MaxConnections: 1000})
+// WithLimits sets Options.Limits. Zero fields mean their defaults and
+// negative ones no limit, so WithLimits(Limits{MaxConnections: 1000})
 // changes that limit alone, and a negative UpgradeRate turns the upgrade
 // bucket off.
 func WithLimits(l Limits) Option {
-	return func(o *Options) error { o.Limits = l; return l.check() }
-}
-
-// WithTick sets the period of the shared timer.
-func WithTick(d time.Duration) Option {
-	return func(o *Options) error { o.Tick = d; return positive("tick", d) }
-}
-
-// WithMessageRate sets how many messages a second each client may send on
-// average, in bursts of up to burst: past it, its session stops reading
-// from it until it is within the rate again (see session.Config). A
-// negative rate disables the limit; a burst of 0 means a second's worth.
-func WithMessageRate(rate float64, burst int) Option {
-	return func(o *Options) error {
-		o.Session.MessageRate, o.Session.MessageBurst = rate, burst
-		if rate == 0 || math.IsNaN(rate) || burst < 0 {
-			return errors.New("runtime: message rate must be a number other than 0 (negative disables it), burst not negative")
-		}
-		return nil
-	}
-}
-
-// WithMessageTimeout bounds how long one message may take to arrive; see
-// session.Config.MessageTimeout. Negative disables the bound.
-func WithMessageTimeout(d time.Duration) Option {
-	return func(o *Options) error {
-		o.Session.MessageTimeout = d
-		if d == 0 {
-			return errors.New("runtime: message timeout must not be 0 (negative disables it)")
-		}
-		return nil
-	}
+	return func(o *Options) error { o.Limits = l; return nil }
 }
 
 // WithMemoryBudget sets the process-wide bounds of the Runtime's sessions
 // together: inbound, the bytes of messages being assembled; outbound, the
 // bytes of frames queued to be written. See Limits.InboundMemory and
-// Limits.OutboundMemory.
+// Limits.OutboundMemory; zero means the default, negative no bound.
 func WithMemoryBudget(inbound, outbound int64) Option {
 	return func(o *Options) error {
 		o.Limits.InboundMemory, o.Limits.OutboundMemory = inbound, outbound
-		if inbound == 0 || outbound == 0 {
-			return errors.New("runtime: memory budgets must not be 0 (negative disables them)")
-		}
 		return nil
 	}
 }
 
-// WithAbortSlow makes a session refused under session.PolicyClose be
-// disconnected at once, without the closing handshake; see
-// session.Config.AbortSlow.
-func WithAbortSlow() Option {
-	return func(o *Options) error { o.Session.AbortSlow = true; return nil }
+// WithTransport sets Options.Transport, how sessions wait for their
+// clients.
+func WithTransport(t Transport) Option {
+	return func(o *Options) error { o.Transport = t; return nil }
 }
 
-// WithAdmit sets the function that admits or refuses each upgrade request
-// before the upgrade, and says who its client is; see AdmitFunc.
-func WithAdmit(f AdmitFunc) Option {
-	return func(o *Options) error { o.Admit = f; return nil }
+// WithPollers sets Options.Pollers, the number of event-loop goroutines.
+func WithPollers(n int) Option {
+	return func(o *Options) error { o.Pollers = n; return nil }
 }
 
-// WithTrustedProxies lists the reverse proxies in front, whose Forwarded
-// and X-Forwarded-For headers say who the client is; see
-// Runtime.ClientAddr.
-func WithTrustedProxies(p ...netip.Prefix) Option {
-	return func(o *Options) error {
-		o.TrustedProxies = p
-		for _, x := range p {
-			if !x.IsValid() {
-				return errors.New("runtime: invalid trusted proxy prefix")
-			}
-		}
-		return nil
-	}
+// WithWorkers sets Options.Workers, the number of draining goroutines.
+func WithWorkers(n int) Option {
+	return func(o *Options) error { o.Workers = n; return nil }
+}
+
+// WithTick sets Options.Tick, the period of the shared clock and timer.
+func WithTick(d time.Duration) Option {
+	return func(o *Options) error { o.Tick = d; return nil }
+}
+
+// WithTracerProvider sets Options.TracerProvider, where the runtime's
+// spans go.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *Options) error { o.TracerProvider = tp; return nil }
+}
+
+// WithMeterProvider sets Options.MeterProvider, where the runtime's
+// metrics go.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(o *Options) error { o.MeterProvider = mp; return nil }
 }
 
 // WithOptions sets every option at once, as o holds them: start from
-// DefaultOptions. A zero field means its default, as in the session's
-// Config and in Limits; Options after it change o's fields.
+// DefaultOptions and change fields. Options after it change o's fields.
 func WithOptions(o Options) Option {
 	return func(dst *Options) error { *dst = o; return nil }
 }

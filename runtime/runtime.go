@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/shockwave-go/shockwave/internal/engine"
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
 )
@@ -26,9 +27,10 @@ import (
 // sessions and the rooms, and shuts everything down in order.
 type Runtime struct {
 	h      session.Handler
-	cfg    session.Config // with defaults; read-only
+	eng    engine.Engine[*session.Session, session.Handler]
 	accept wire.AcceptOptions
-	sched  *session.Scheduler
+	inMem  *wire.Budget // nil: no bound
+	outMem *wire.Budget // nil: no bound
 
 	sessions *xsync.MapOf[uint64, *member]
 	rooms    *xsync.MapOf[string, *Room]
@@ -53,7 +55,8 @@ type member struct {
 	addr  addrKey // what it counts in the admission table, for release
 }
 
-// New returns a Runtime serving sessions with handler h.
+// New returns a Runtime serving sessions with handler h, with
+// DefaultOptions changed by opts.
 func New(h session.Handler, opts ...Option) (*Runtime, error) {
 	o := DefaultOptions()
 	for _, opt := range opts {
@@ -61,21 +64,17 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 			return nil, err
 		}
 	}
-	if err := o.Limits.check(); err != nil {
+	if err := o.check(); err != nil {
 		return nil, err
 	}
 	lim := o.Limits.withDefaults()
-	if o.Session.InboundBudget == nil {
-		o.Session.InboundBudget = budget(lim.InboundMemory)
-	}
-	if o.Session.OutboundBudget == nil {
-		o.Session.OutboundBudget = budget(lim.OutboundMemory)
-	}
 	rt := &Runtime{
 		h:        h,
 		adm:      newAdmission(lim),
 		admit:    o.Admit,
 		proxies:  o.TrustedProxies,
+		inMem:    budget(lim.InboundMemory),
+		outMem:   budget(lim.OutboundMemory),
 		sessions: xsync.NewMapOf[uint64, *member](),
 		rooms:    xsync.NewMapOf[string, *Room](),
 		accept: wire.AcceptOptions{
@@ -85,44 +84,61 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 			HandshakeTimeout: o.HandshakeTimeout,
 		},
 	}
-	if o.Session.Counters == nil {
-		o.Session.Counters = &rt.counters
-	}
 	tel, err := newTelemetry(rt, o.TracerProvider, o.MeterProvider)
 	if err != nil {
 		return nil, err
 	}
 	rt.tel = tel
-	if tel.metrics() {
-		o.Session.Observer = tel
-	}
-	rt.cfg = session.Normalize(o.Session)
-	tick := o.Tick
-	if tick <= 0 {
-		tick = defaultTick(&rt.cfg)
-	}
-	pollers := 0
-	if o.Transport != TransportGoroutine {
-		pollers = cmp.Or(o.Pollers, goruntime.GOMAXPROCS(0))
-	}
-	rt.sched = session.NewScheduler(session.SchedulerConfig{
-		Workers:  o.Workers,
-		Tick:     tick,
-		Pollers:  pollers,
-		Sessions: rt.Sessions(),
-	})
+	rt.eng = engine.Start[*session.Session, session.Handler](rt.sessionConfig(&o))
 	setLive(rt, true) // until Shutdown
 	return rt, nil
 }
 
-// defaultTick is a quarter of the shortest timeout, within [10 ms, 1 s].
-func defaultTick(c *session.Config) time.Duration {
-	d := min(c.PongTimeout, c.WriteTimeout, c.CloseTimeout)
-	if c.PingInterval > 0 {
-		d = min(d, c.PingInterval)
+// sessionConfig is what the session engine is told of o.
+func (rt *Runtime) sessionConfig(o *Options) engine.Config[*session.Session, session.Policy, session.Counters] {
+	c := engine.Config[*session.Session, session.Policy, session.Counters]{
+		MaxMessageSize: o.MaxMessageSize,
+		ReadBufferSize: o.ReadBufferSize,
+		MailboxSize:    o.MailboxSize,
+		MaxQueuedBytes: o.MaxQueuedBytes,
+		Policy:         o.Policy,
+		SlowCode:       o.SlowCode,
+		AbortSlow:      o.AbortSlow,
+		PingInterval:   o.PingInterval,
+		PongTimeout:    o.PongTimeout,
+		IdleTimeout:    o.IdleTimeout,
+		WriteTimeout:   o.WriteTimeout,
+		CloseTimeout:   o.CloseTimeout,
+		MessageTimeout: o.MessageTimeout,
+		MessageRate:    o.MessageRate,
+		MessageBurst:   o.MessageBurst,
+		InboundBudget:  rt.inMem,
+		OutboundBudget: rt.outMem,
+		Counters:       &rt.counters,
+		OnError:        o.ErrorHandler,
+		Sessions:       rt.Sessions(),
+		Workers:        cmp.Or(o.Workers, goruntime.GOMAXPROCS(0)),
+		Tick:           cmp.Or(o.Tick, defaultTick(o)),
 	}
-	if c.IdleTimeout > 0 {
-		d = min(d, c.IdleTimeout)
+	if c.MessageRate > 0 && c.MessageBurst == 0 {
+		c.MessageBurst = max(1, int(c.MessageRate))
+	}
+	if o.Transport != TransportGoroutine {
+		c.Pollers = cmp.Or(o.Pollers, goruntime.GOMAXPROCS(0))
+	}
+	if rt.tel.metrics() {
+		c.Observer = rt.tel
+	}
+	return c
+}
+
+// defaultTick is a quarter of the shortest timeout, within [10 ms, 1 s].
+func defaultTick(o *Options) time.Duration {
+	d := min(o.PongTimeout, o.WriteTimeout, o.CloseTimeout)
+	for _, t := range []time.Duration{o.PingInterval, o.IdleTimeout, o.MessageTimeout} {
+		if t > 0 {
+			d = min(d, t)
+		}
 	}
 	return min(max(d/4, 10*time.Millisecond), time.Second)
 }
@@ -184,7 +200,7 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if forwarded {
 		u.Client = client
 	}
-	s := session.New(u, hooks{rt}, rt.sched, &rt.cfg)
+	s := rt.eng.New(u, hooks{rt})
 	if admission.Identity != nil || !admission.Expires.IsZero() {
 		s.Authorize(admission.Identity, admission.Expires)
 	}
@@ -205,7 +221,7 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Serve on a fresh goroutine and let the HTTP server's one end: it
 	// holds the request, its buffers and a grown stack, which an idle
 	// session has no use for.
-	go s.Serve() // rt.serving.Done when it ends: see hooks.OnClose
+	go rt.eng.Serve(s) // rt.serving.Done when it ends: see hooks.OnClose
 }
 
 // hooks wraps the user's handler with the registry's bookkeeping.
@@ -308,10 +324,10 @@ func (rt *Runtime) Len() int { return rt.sessions.Size() }
 // in frames queued to be written (see Limits). A budget that is off
 // reports 0.
 func (rt *Runtime) MemoryInUse() (inbound, outbound int64) {
-	if b := rt.cfg.InboundBudget; b != nil {
+	if b := rt.inMem; b != nil {
 		inbound = b.InUse()
 	}
-	if b := rt.cfg.OutboundBudget; b != nil {
+	if b := rt.outMem; b != nil {
 		outbound = b.InUse()
 	}
 	return inbound, outbound
@@ -319,7 +335,7 @@ func (rt *Runtime) MemoryInUse() (inbound, outbound int64) {
 
 // Counters returns the counters of all sessions: what the backpressure
 // policies dropped, and what the sessions' limits did (see session.Counters).
-func (rt *Runtime) Counters() *session.Counters { return rt.cfg.Counters }
+func (rt *Runtime) Counters() *session.Counters { return &rt.counters }
 
 // Refused returns the counts of what the limits refused (see Limits).
 func (rt *Runtime) Refused() *Refused { return &rt.adm.refused }
@@ -353,7 +369,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	}
 	rt.shutOnce.Do(func() {
 		setLive(rt, false)
-		rt.sched.Close()
+		rt.eng.Close()
 		if rt.tel.reg != nil {
 			rt.tel.reg.Unregister()
 		}

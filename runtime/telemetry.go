@@ -147,7 +147,7 @@ func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider)
 		limits[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("shockwave.limit", c.limit)))
 	}
 	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		c := rt.cfg.Counters
+		c := &rt.counters
 		o.ObserveInt64(active, int64(rt.Len()))
 		o.ObserveInt64(drops, int64(c.DroppedNewest.Load()), dropNewest)
 		o.ObserveInt64(drops, int64(c.DroppedOldest.Load()), dropOldest)
@@ -162,8 +162,8 @@ func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider)
 
 func (t *telemetry) metrics() bool { return t.meter != nil }
 
-// Wrote implements session.Observer.
-func (t *telemetry) Wrote(_ *session.Session, frames, bytes int) {
+// Wrote implements engine.Observer.
+func (t *telemetry) Wrote(frames, bytes int) {
 	ctx := context.Background()
 	t.batch.Record(ctx, int64(frames))
 	t.bytesOut.Add(ctx, int64(bytes))

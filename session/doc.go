@@ -2,11 +2,12 @@
 // connection, its Handler's callbacks never concurrent, fed by a bounded
 // lock-free mailbox of frames to write.
 //
-// Most programs use sessions through the runtime package, which upgrades
+// Sessions are made and run by the runtime package, which upgrades
 // connections, creates their sessions, keeps the registry and rooms, and
-// shuts down. This package is what a handler sees: Session (Send, Close,
-// Context, State), Handler and its adapters, Frame (an encoded frame shared
-// by reference), and the backpressure Policy.
+// shuts down; its Options set the limits and timeouts named here. This
+// package is what a handler sees: Session (Send, Close, Context, State,
+// Identity), Handler and its adapters, Frame (an encoded frame shared by
+// reference), and the backpressure Policy.
 //
 // # Execution
 //
@@ -17,18 +18,18 @@
 // is already buffered, the reader keeps going and writes the replies to
 // the whole burst at once), or, when the
 // sender is elsewhere (another session, a room broadcast, a game loop), one
-// of the Scheduler's few worker goroutines. A session has three states on
+// of the scheduler's few worker goroutines. A session has three states on
 // its writing side — idle, running (one drainer owns it), and in-handler
 // (the reader will drain when the callback returns) — switched by CAS, and
 // a drainer checks the mailbox again after going idle, so no wake-up is
 // lost. Whoever drains writes everything pending in one vectored write that
 // never waits: what the kernel does not take is finished by a goroutine
-// started for that session alone, bounded by WriteTimeout, so a client that
+// started for that session alone, bounded by the WriteTimeout, so a client that
 // stops reading never holds up a worker or another session.
 //
 // # The event loop
 //
-// On Linux, a Scheduler with Pollers (the runtime's default) takes plain
+// On Linux, the runtime's scheduler (with its default Transport) takes plain
 // TCP connections off Go's netpoller and watches them with epoll: a session
 // waiting for its client then has no goroutine at all. When bytes arrive,
 // the session takes its turn on the poller's goroutine — up to 64 messages
@@ -42,22 +43,22 @@
 //
 // # Backpressure
 //
-// The mailbox holds Config.MailboxSize frames and Config.MaxQueuedBytes
-// bytes. Past either, the Policy decides: close the session (1008, the
+// The mailbox holds MailboxSize frames and MaxQueuedBytes bytes (see
+// runtime.Options). Past either, the Policy decides: close the session (1008, the
 // default), drop the new frame, or drop the oldest. Every drop is counted.
 //
 // A client that sends faster than it reads its own replies is not a slow
 // consumer to close: while the mailbox is half full, the session reads no
 // more of that client (the read gate), as a blocking server slows a fast
 // sender through TCP, and reads again once the mailbox is down to a
-// quarter. So it is for a client over Config.MessageRate. Frames that
-// others send it still meet the Policy. Config.OutboundBudget and
-// InboundBudget bound, for many sessions together, the frames queued and
-// the messages being assembled.
+// quarter. So it is for a client over its MessageRate. Frames that
+// others send it still meet the Policy. The runtime's memory budgets
+// (runtime.Limits InboundMemory and OutboundMemory) bound, for all its
+// sessions together, the messages being assembled and the frames queued.
 //
 // # Timeouts
 //
-// The Scheduler's timer, one goroutine for all sessions, sends a ping to a
+// The scheduler's timer, one goroutine for all sessions, sends a ping to a
 // session that has been silent (no bytes at all) for PingInterval and
 // drops it if nothing at all comes back within PongTimeout (a half-open
 // TCP connection); a message being received must be whole within
@@ -81,19 +82,14 @@
 // while bytes are arriving; on the event loop the Reader itself comes from
 // a pool for each burst), no timer, and no mailbox ring (16 bytes a slot):
 // a session takes one from a pool when frames are sent to it, and the
-// Scheduler's timer gives it back once it finds it empty. Measured at
+// scheduler's timer gives it back once it finds it empty. Measured at
 // 19,800 idle sessions (tests/soak TestIdleMemory): about 0.4 KiB each
 // on the event loop; with a reader goroutine each, about 1.7 KiB of heap
 // and 2 KiB of stack.
 //
 // # Limits and defaults
 //
-//	MaxMessageSize  1 MiB      longer messages close with 1009
-//	MailboxSize     256 frames
-//	MaxQueuedBytes  4 MiB      outbound bytes not yet taken by the kernel
-//	Policy          close      slow consumers are closed with 1008
-//	PingInterval    30 s       silence before a ping
-//	PongTimeout     15 s       silence after a ping before the session is dropped
-//	WriteTimeout    10 s       for a write the kernel cannot take at once
-//	CloseTimeout    5 s        for the closing handshake
+// They are the runtime's: see runtime.Options and runtime.DefaultOptions,
+// where each default is written, and docs/security.md for what each
+// protects.
 package session

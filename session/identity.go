@@ -73,7 +73,7 @@ func (s *Session) setClient(ip netip.Addr) {
 }
 
 // expired closes the session if its credentials have expired by now (the
-// Scheduler's clock), and reports whether they have.
+// scheduler's clock), and reports whether they have.
 func (s *Session) expired(now int64) bool {
 	a := s.who.Load()
 	if a == nil || a.expires == 0 || now < a.expires {

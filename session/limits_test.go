@@ -38,8 +38,8 @@ func (c *conn) trickle(frame []byte, n int, d time.Duration) error {
 func TestSilenceIsNoBytes(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
-			h := newHarness(t, SchedulerConfig{Tick: 5 * time.Millisecond})
-			c := h.serve(tr, echoFuncs(make(chan error, 1)), Config{
+			h := newHarness(t, schedulerConfig{Tick: 5 * time.Millisecond})
+			c := h.serve(tr, echoFuncs(make(chan error, 1)), config{
 				PingInterval:   40 * time.Millisecond,
 				PongTimeout:    40 * time.Millisecond,
 				MessageTimeout: bound,
@@ -73,8 +73,8 @@ func TestMessageTimeout(t *testing.T) {
 		t.Run(tr, func(t *testing.T) {
 			var counters Counters
 			ended := make(chan error, 1)
-			h := newHarness(t, SchedulerConfig{Tick: 5 * time.Millisecond})
-			c := h.serve(tr, echoFuncs(ended), Config{
+			h := newHarness(t, schedulerConfig{Tick: 5 * time.Millisecond})
+			c := h.serve(tr, echoFuncs(ended), config{
 				MessageTimeout: 100 * time.Millisecond,
 				Counters:       &counters,
 			}, nil)
@@ -102,8 +102,8 @@ func TestFastSenderSlowed(t *testing.T) {
 		t.Run(tr, func(t *testing.T) {
 			const n, size = 2000, 8 << 10 // 16 MiB: more than the sockets hold
 			var counters Counters
-			h := newHarness(t, SchedulerConfig{})
-			c := h.serve(tr, echoFuncs(make(chan error, 1)), Config{
+			h := newHarness(t, schedulerConfig{})
+			c := h.serve(tr, echoFuncs(make(chan error, 1)), config{
 				MailboxSize:    16,
 				MaxQueuedBytes: 64 << 10,
 				Policy:         PolicyClose,
@@ -171,8 +171,8 @@ func TestMessageRate(t *testing.T) {
 		t.Run(tr, func(t *testing.T) {
 			const n = 60
 			var counters Counters
-			h := newHarness(t, SchedulerConfig{Tick: 5 * time.Millisecond})
-			c := h.serve(tr, echoFuncs(make(chan error, 1)), Config{
+			h := newHarness(t, schedulerConfig{Tick: 5 * time.Millisecond})
+			c := h.serve(tr, echoFuncs(make(chan error, 1)), config{
 				MessageRate:  200,
 				MessageBurst: 10,
 				Counters:     &counters,
@@ -207,8 +207,8 @@ func TestSlowConsumerAbort(t *testing.T) {
 		t.Run(tr, func(t *testing.T) {
 			var counters Counters
 			ended := make(chan error, 1)
-			h := newHarness(t, SchedulerConfig{})
-			c := h.serve(tr, funcs{close: func(s *Session, err error) { ended <- err }}, Config{
+			h := newHarness(t, schedulerConfig{})
+			c := h.serve(tr, funcs{close: func(s *Session, err error) { ended <- err }}, config{
 				MailboxSize:    16,
 				MaxQueuedBytes: 64 << 10,
 				AbortSlow:      true,
@@ -242,8 +242,8 @@ func TestInboundBudget(t *testing.T) {
 			// Room for one 64 KiB assembly buffer as it grows from 16 KiB
 			// (both are held for a moment), not for a second one.
 			budget := wire.NewBudget(96 << 10)
-			cfg := Config{InboundBudget: budget, Counters: &counters, MaxMessageSize: 1 << 20}
-			h := newHarness(t, SchedulerConfig{})
+			cfg := config{InboundBudget: budget, Counters: &counters, MaxMessageSize: 1 << 20}
+			h := newHarness(t, schedulerConfig{})
 			ended := make(chan error, 2)
 			big := h.serve(tr, echoFuncs(ended), cfg, nil)
 			small := h.serve(tr, echoFuncs(ended), cfg, nil)
@@ -273,8 +273,8 @@ func TestInboundBudget(t *testing.T) {
 // counted.
 func TestTooBigCounted(t *testing.T) {
 	var counters Counters
-	h := newHarness(t, SchedulerConfig{})
-	c := h.serve("tcp", echoFuncs(make(chan error, 1)), Config{MaxMessageSize: 100, Counters: &counters}, nil)
+	h := newHarness(t, schedulerConfig{})
+	c := h.serve("tcp", echoFuncs(make(chan error, 1)), config{MaxMessageSize: 100, Counters: &counters}, nil)
 	go c.send(wire.OpBinary, make([]byte, 101))
 	c.mustClose(wire.StatusMessageTooBig, "*")
 	if n := counters.TooBig.Load(); n != 1 {
@@ -298,8 +298,8 @@ func testOutboundBudget(t *testing.T, tr string, policy Policy) {
 	const slow, size = 4, 16 << 10
 	var counters Counters
 	budget := wire.NewBudget(1 << 20)
-	cfg := Config{OutboundBudget: budget, Counters: &counters, WriteTimeout: bound, CloseTimeout: bound, Policy: policy}
-	h := newHarness(t, SchedulerConfig{})
+	cfg := config{OutboundBudget: budget, Counters: &counters, WriteTimeout: bound, CloseTimeout: bound, Policy: policy}
+	h := newHarness(t, schedulerConfig{})
 	ended := make(chan error, slow+1)
 	onClose := funcs{close: func(s *Session, err error) { ended <- err }}
 	var sessions []*conn
@@ -403,7 +403,7 @@ func wantEnded(t *testing.T, ended <-chan error, target error, counter *atomic.U
 // TestCloseFor: the one mapping from why the server closes to its close
 // frame.
 func TestCloseFor(t *testing.T) {
-	s := &Session{cfg: &Config{SlowCode: 4008}}
+	s := &Session{cfg: testSettings(config{SlowCode: 4008})}
 	for _, tc := range []struct {
 		why    error
 		code   wire.StatusCode

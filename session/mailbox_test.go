@@ -24,8 +24,8 @@ func testMailboxRetired(t *testing.T, transport string) {
 		rounds  = 5
 		burst   = 300 // per sender and round
 	)
-	h := newHarness(t, SchedulerConfig{Workers: 2, Tick: time.Millisecond})
-	c := h.serve(transport, funcs{}, Config{MailboxSize: 64}, nil)
+	h := newHarness(t, schedulerConfig{Workers: 2, Tick: time.Millisecond})
+	c := h.serve(transport, funcs{}, config{MailboxSize: 64}, nil)
 
 	waitRetired := func(round int) {
 		t.Helper()

@@ -40,7 +40,7 @@ type poller struct {
 
 	// Bursts run on the poller's goroutine, one session's turn after
 	// another. A turn that takes longer than handoverAfter (a callback
-	// that blocks) costs the goroutine its job: the Scheduler's watchdog
+	// that blocks) costs the goroutine its job: the scheduler's watchdog
 	// starts a new one for the poller (gen counts them), and the old one
 	// ends with its turn.
 	ready mailbox.Queue[*Session] // sessions whose turn is due
@@ -147,7 +147,7 @@ const readyQueueSize = 4096
 // loop is the poller's goroutine, of generation gen: it serves the
 // sessions whose turn is due, then waits for events, until close, or until
 // the watchdog replaced it during a turn.
-func (p *poller) loop(sc *Scheduler, gen uint32) {
+func (p *poller) loop(sc *scheduler, gen uint32) {
 	defer sc.wg.Done()
 	var events [128]unix.EpollEvent
 	n := 0
@@ -196,11 +196,11 @@ func (p *poller) loop(sc *Scheduler, gen uint32) {
 
 // watchdog gives a poller whose goroutine is stuck in a turn (a callback
 // that blocks) a new goroutine, so that its other sessions wait
-// handoverAfter at most. It is the Scheduler's goroutine, while there are
+// handoverAfter at most. It is the scheduler's goroutine, while there are
 // pollers. When it has seen no turn for watchdogRest, it sleeps until the
 // next turn starts (see wakeWatchdog): an idle server does not wake up
 // every watchdogTick.
-func (sc *Scheduler) watchdog() {
+func (sc *scheduler) watchdog() {
 	defer sc.wg.Done()
 	pp := &sc.pollers
 	t := time.NewTicker(watchdogTick)
@@ -245,7 +245,7 @@ const watchdogRest = 100 * time.Millisecond
 
 // check replaces the goroutine of any poller stuck in a turn for longer
 // than handoverAfter. It reports whether any turn is running.
-func (pp *pollers) check(sc *Scheduler) bool {
+func (pp *pollers) check(sc *scheduler) bool {
 	busy := false
 	now := time.Now().UnixNano()
 	for _, p := range pp.ps {
@@ -552,7 +552,7 @@ func (r *fdReader) Read(p []byte) (int, error) {
 	}
 }
 
-// pollers are a Scheduler's event loop.
+// pollers are a scheduler's event loop.
 type pollers struct {
 	ps   []*poller
 	next uint32
@@ -562,7 +562,7 @@ type pollers struct {
 	wake   chan struct{} // buffered
 }
 
-func startPollers(sc *Scheduler, n int) error {
+func startPollers(sc *scheduler, n int) error {
 	for range n {
 		p, err := newPoller()
 		if err != nil {

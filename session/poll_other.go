@@ -18,7 +18,7 @@ func (p *poller) watchWrite(s *Session, on bool) { panic("unreachable") }
 
 type pollers struct{ ps []*poller }
 
-func startPollers(sc *Scheduler, n int) error { return errNoPoller }
+func startPollers(sc *scheduler, n int) error { return errNoPoller }
 
 func (pp *pollers) pick() *poller { panic("unreachable") }
 

@@ -12,13 +12,13 @@ import (
 	"github.com/shockwave-go/shockwave/wire"
 )
 
-// Scheduler is the machinery sessions share: a few worker goroutines that
+// scheduler is the machinery sessions share: a few worker goroutines that
 // drain the mailboxes of sessions that others sent to, one timer goroutine
 // that keeps a coarse clock and drives every session's heartbeat, idle,
 // write and closing timeouts, so that no session has a timer of its own,
-// and, with Pollers, the event loop and its watchdog. A Runtime owns one;
+// and, with pollers, the event loop and its watchdog. A Runtime's engine owns one;
 // Close stops it.
-type Scheduler struct {
+type scheduler struct {
 	runq     mailbox.Queue[*Session]
 	wake     chan struct{}
 	idle     atomic.Int32
@@ -32,9 +32,9 @@ type Scheduler struct {
 	pollers pollers // the event loop, if any
 }
 
-// SchedulerConfig configures a Scheduler. The zero value of each field
+// schedulerConfig configures a scheduler. The zero value of each field
 // means its default.
-type SchedulerConfig struct {
+type schedulerConfig struct {
 	// Workers is the number of draining goroutines. Defaults to
 	// GOMAXPROCS.
 	Workers int
@@ -55,8 +55,8 @@ type SchedulerConfig struct {
 	Pollers int
 }
 
-// NewScheduler starts a Scheduler.
-func NewScheduler(cfg SchedulerConfig) *Scheduler {
+// newScheduler starts a scheduler.
+func newScheduler(cfg schedulerConfig) *scheduler {
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -69,7 +69,7 @@ func NewScheduler(cfg SchedulerConfig) *Scheduler {
 	if cfg.Sessions == nil {
 		cfg.Sessions = func(func(*Session) bool) {}
 	}
-	sc := &Scheduler{
+	sc := &scheduler{
 		wake:     make(chan struct{}, cfg.Workers),
 		tick:     cfg.Tick,
 		sessions: cfg.Sessions,
@@ -90,11 +90,11 @@ func NewScheduler(cfg SchedulerConfig) *Scheduler {
 
 // Now returns the scheduler's clock, in Unix nanoseconds, updated every
 // Tick.
-func (sc *Scheduler) Now() int64 { return sc.now.Load() }
+func (sc *scheduler) Now() int64 { return sc.now.Load() }
 
 // Close stops the workers and the timer and waits for them. Sessions still
 // open are no longer drained by workers nor timed out; close them first.
-func (sc *Scheduler) Close() {
+func (sc *scheduler) Close() {
 	sc.once.Do(func() {
 		close(sc.stop)
 		sc.pollers.close()
@@ -104,14 +104,14 @@ func (sc *Scheduler) Close() {
 
 // EventLoop reports whether the scheduler runs an event loop, on which it
 // puts the sessions of plain TCP connections.
-func (sc *Scheduler) EventLoop() bool { return sc.polling() }
+func (sc *scheduler) EventLoop() bool { return sc.polling() }
 
-func (sc *Scheduler) polling() bool { return len(sc.pollers.ps) > 0 }
+func (sc *scheduler) polling() bool { return len(sc.pollers.ps) > 0 }
 
 var errNoPoller = errors.New("session: no event loop here")
 
 // run drains s on a worker. The caller holds s's stateRunning.
-func (sc *Scheduler) run(s *Session) {
+func (sc *scheduler) run(s *Session) {
 	if s.fd < 0 && s.conn.raw == nil || !sc.runq.TryPush(s) {
 		// Blocking writes, or a full queue: give s a goroutine.
 		go s.drain()
@@ -125,7 +125,7 @@ func (sc *Scheduler) run(s *Session) {
 	}
 }
 
-func (sc *Scheduler) worker() {
+func (sc *scheduler) worker() {
 	defer sc.wg.Done()
 	for {
 		if s, ok := sc.runq.Pop(); ok {
@@ -151,7 +151,7 @@ func (sc *Scheduler) worker() {
 	}
 }
 
-func (sc *Scheduler) timer() {
+func (sc *scheduler) timer() {
 	defer sc.wg.Done()
 	t := time.NewTicker(sc.tick)
 	defer t.Stop()

@@ -46,7 +46,7 @@ var lastID atomic.Uint64
 // connection (on the event loop, its poller's, in turns), and its mailbox
 // is drained by whichever goroutine finds the session idle with work to do
 // — the reader after a callback (so an echo costs no goroutine hop), or one
-// of the Scheduler's workers when another goroutine sends. Whoever drains
+// of the scheduler's workers when another goroutine sends. Whoever drains
 // writes everything pending in one vectored write, without blocking: what
 // the kernel does not take at once is left to a goroutine started for that
 // session alone (on the event loop, to the socket's next EPOLLOUT), so a
@@ -58,8 +58,8 @@ type Session struct {
 	conn  *netConn              // on the goroutine transport; nil on the event loop
 	sub   unique.Handle[string] // the subprotocol, interned (zero for none)
 	h     Handler
-	cfg   *Config
-	sched *Scheduler
+	cfg   *settings
+	sched *scheduler
 	rd    *wire.Reader // on the event loop, from a pool while bytes come (see readOne)
 
 	state  atomic.Uint64
@@ -83,7 +83,7 @@ type Session struct {
 	closeCode atomic.Int32                  // the code of the close frame sent, or 0
 	sentCh    atomic.Pointer[chan struct{}] // made by finish when it waits for stateSent
 
-	lastRead  atomic.Int64 // Scheduler clock of the last bytes read
+	lastRead  atomic.Int64 // scheduler clock of the last bytes read
 	msgStart  atomic.Int64 // when the message arriving now began, or 0 (MessageTimeout)
 	tat       atomic.Int64 // when the client's messages are paid for (MessageRate); the reader's
 	pingSent  atomic.Int64 // when the unanswered ping was sent, or 0
@@ -111,14 +111,9 @@ type netConn struct {
 	gate atomic.Pointer[chan struct{}] // wakes the reader paused at the read gate; made by its first pause
 }
 
-// New makes the session of a connection upgraded by wire.Upgrade. It does
-// nothing until Serve is called. cfg should come from Normalize (otherwise
-// New normalizes a copy) and must not change afterwards.
-func New(u wire.Upgraded, h Handler, sched *Scheduler, cfg *Config) *Session {
-	if !cfg.normalized {
-		c := cfg.withDefaults()
-		cfg = &c
-	}
+// newSession makes the session of a connection upgraded by wire.Upgrade,
+// on sched, with cfg. It does nothing until serve is called.
+func newSession(u wire.Upgraded, h Handler, sched *scheduler, cfg *settings) *Session {
 	s := &Session{
 		id:    lastID.Add(1),
 		h:     h,
@@ -472,13 +467,13 @@ func (s *Session) setCause(err error) {
 	s.mu.Unlock()
 }
 
-// Serve runs the session: OnOpen, then reading and OnMessage until the
+// serve runs the session: OnOpen, then reading and OnMessage until the
 // session ends, then OnClose. On the goroutine transport it does all that
 // on the calling goroutine and returns when the connection is closed. On
-// the event loop (see SchedulerConfig.Pollers) it returns as soon as the
+// the event loop (see schedulerConfig.Pollers) it returns as soon as the
 // session waits for its client, and the rest runs when there is work;
 // OnClose says when it has ended.
-func (s *Session) Serve() {
+func (s *Session) serve() {
 	if s.fd >= 0 {
 		s.servePolled()
 		return

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -66,17 +67,17 @@ func echoFuncs(ended chan<- error) funcs {
 	}
 }
 
-// harness runs sessions on a Scheduler of its own.
+// harness runs sessions on a scheduler of its own.
 type harness struct {
 	t     *testing.T
-	sc    SchedulerConfig
-	sched *Scheduler
-	poll  *Scheduler // with an event loop, made on first use
+	sc    schedulerConfig
+	sched *scheduler
+	poll  *scheduler // with an event loop, made on first use
 	mu    sync.Mutex
 	live  map[*Session]struct{}
 }
 
-func newHarness(t *testing.T, sc SchedulerConfig) *harness {
+func newHarness(t *testing.T, sc schedulerConfig) *harness {
 	t.Helper()
 	h := &harness{t: t, live: make(map[*Session]struct{})}
 	if sc.Tick == 0 {
@@ -93,20 +94,43 @@ func newHarness(t *testing.T, sc SchedulerConfig) *harness {
 		}
 	}
 	h.sc = sc
-	h.sched = NewScheduler(sc)
+	h.sched = newScheduler(sc)
 	t.Cleanup(h.sched.Close) // registered first: runs after every session has ended
 	return h
 }
 
+// testSettings returns c's settings, with the fields a test left zero
+// set as the runtime's DefaultOptions sets them (the runtime fills every
+// field; this package cannot import it).
+func testSettings(c config) *settings {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	c.MaxMessageSize = cmp.Or(c.MaxMessageSize, 1<<20)
+	c.MailboxSize = cmp.Or(c.MailboxSize, 256)
+	c.MaxQueuedBytes = cmp.Or(c.MaxQueuedBytes, 4<<20)
+	c.SlowCode = cmp.Or(c.SlowCode, wire.StatusPolicyViolation)
+	def(&c.PingInterval, 30*time.Second)
+	def(&c.PongTimeout, 15*time.Second)
+	def(&c.WriteTimeout, 10*time.Second)
+	def(&c.CloseTimeout, 5*time.Second)
+	def(&c.MessageTimeout, time.Minute)
+	c.MessageRate = cmp.Or(c.MessageRate, 1000)
+	c.MessageBurst = cmp.Or(c.MessageBurst, int(max(1, c.MessageRate)))
+	return newSettings(c)
+}
+
 // scheduler returns the scheduler of transport's sessions.
-func (h *harness) scheduler(transport string) *Scheduler {
+func (h *harness) scheduler(transport string) *scheduler {
 	if transport != "epoll" {
 		return h.sched
 	}
 	if h.poll == nil {
 		sc := h.sc
 		sc.Pollers = 1
-		h.poll = NewScheduler(sc)
+		h.poll = newScheduler(sc)
 		if !h.poll.EventLoop() {
 			h.t.Skip("no event loop on this system") // the other transports cover it
 		}
@@ -164,7 +188,7 @@ func tcpPair(t *testing.T) (server, client net.Conn) {
 
 // serve starts a session with handler hd over the transport, as if
 // upgraded with buffered bytes already read.
-func (h *harness) serve(transport string, hd Handler, cfg Config, buffered []byte) *conn {
+func (h *harness) serve(transport string, hd Handler, cfg config, buffered []byte) *conn {
 	t := h.t
 	t.Helper()
 	var srv, cli net.Conn
@@ -189,12 +213,12 @@ func (h *harness) serve(transport string, hd Handler, cfg Config, buffered []byt
 		h.mu.Unlock()
 		close(c.done)
 	}
-	s = New(wire.Upgraded{Conn: srv, Buffered: buffered, Subprotocol: "chat"}, ending{hd, end}, h.scheduler(transport), &cfg)
+	s = newSession(wire.Upgraded{Conn: srv, Buffered: buffered, Subprotocol: "chat"}, ending{hd, end}, h.scheduler(transport), testSettings(cfg))
 	c.s = s
 	h.mu.Lock()
 	h.live[s] = struct{}{}
 	h.mu.Unlock()
-	go s.Serve()
+	go s.serve()
 	t.Cleanup(func() {
 		cli.Close()
 		select {
@@ -310,10 +334,10 @@ func parseSeq(p []byte) (stream, seq uint32, err error) {
 func TestEcho(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
-			h := newHarness(t, SchedulerConfig{})
+			h := newHarness(t, schedulerConfig{})
 			ended := make(chan error, 1)
-			c := h.serve(tr, echoFuncs(ended), Config{}, nil)
-			for _, n := range []int{0, 1, 125, 126, 0xFFFF, 0x10000, 300_000, DefaultMaxMessageSize} {
+			c := h.serve(tr, echoFuncs(ended), config{}, nil)
+			for _, n := range []int{0, 1, 125, 126, 0xFFFF, 0x10000, 300_000, 1 << 20} {
 				for _, op := range []wire.Opcode{wire.OpText, wire.OpBinary} {
 					p := make([]byte, n)
 					for i := range p {
@@ -389,8 +413,8 @@ func testSendersThenClose(t *testing.T, transport string) {
 			ended <- err
 		},
 	}
-	h := newHarness(t, SchedulerConfig{Workers: 2})
-	c := h.serve(transport, hd, Config{MailboxSize: 1 << 14, MaxQueuedBytes: 64 << 20, CloseTimeout: bound}, nil)
+	h := newHarness(t, schedulerConfig{Workers: 2})
+	c := h.serve(transport, hd, config{MailboxSize: 1 << 14, MaxQueuedBytes: 64 << 20, CloseTimeout: bound}, nil)
 
 	// The client reads everything up to the close frame.
 	type result struct {
@@ -525,8 +549,8 @@ func testPolicy(t *testing.T, transport string, policy Policy) {
 	)
 	var counters Counters
 	ended := make(chan error, 1)
-	h := newHarness(t, SchedulerConfig{})
-	c := h.serve(transport, funcs{close: func(s *Session, err error) { ended <- err }}, Config{
+	h := newHarness(t, schedulerConfig{})
+	c := h.serve(transport, funcs{close: func(s *Session, err error) { ended <- err }}, config{
 		MailboxSize:    16,
 		MaxQueuedBytes: 64 << 10,
 		Policy:         policy,
@@ -695,10 +719,10 @@ func testPolicy(t *testing.T, transport string, policy Policy) {
 func TestControlFrames(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
-			h := newHarness(t, SchedulerConfig{})
+			h := newHarness(t, schedulerConfig{})
 
 			ended := make(chan error, 1)
-			c := h.serve(tr, echoFuncs(ended), Config{}, nil)
+			c := h.serve(tr, echoFuncs(ended), config{}, nil)
 			c.mustSend(wire.OpPing, []byte("p1"))
 			c.mustNext(wire.OpPong, "p1")
 			c.mustSend(wire.OpPong, []byte("unsolicited")) // ignored
@@ -712,7 +736,7 @@ func TestControlFrames(t *testing.T) {
 			wantCloseErr(t, recv(t, ended, "OnClose"), 4000, "app says bye")
 
 			// A close frame without a code is answered in kind.
-			c = h.serve(tr, echoFuncs(ended), Config{}, nil)
+			c = h.serve(tr, echoFuncs(ended), config{}, nil)
 			c.mustSend(wire.OpClose, nil)
 			op, p, err := c.next()
 			if err != nil || op != wire.OpClose || len(p) != 0 {
@@ -727,7 +751,7 @@ func TestControlFrames(t *testing.T) {
 // TestBufferedBytes checks that frames the HTTP server read past the
 // handshake come first.
 func TestBufferedBytes(t *testing.T) {
-	h := newHarness(t, SchedulerConfig{})
+	h := newHarness(t, schedulerConfig{})
 	var got []string
 	gotc := make(chan []string, 1)
 	hd := funcs{
@@ -738,7 +762,7 @@ func TestBufferedBytes(t *testing.T) {
 		close: func(*Session, error) { gotc <- got },
 	}
 	buffered := append(clientFrame(true, wire.OpText, []byte("early")), clientFrame(true, wire.OpPing, []byte("hi"))...)
-	c := h.serve("tcp", hd, Config{}, buffered)
+	c := h.serve("tcp", hd, config{}, buffered)
 	c.mustNext(wire.OpPong, "hi")
 	c.mustSend(wire.OpText, []byte("late"))
 	c.mustSend(wire.OpClose, nil)
@@ -752,9 +776,9 @@ func TestBufferedBytes(t *testing.T) {
 func TestCloseNow(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
-			h := newHarness(t, SchedulerConfig{})
+			h := newHarness(t, schedulerConfig{})
 			ended := make(chan error, 1)
-			c := h.serve(tr, echoFuncs(ended), Config{}, nil)
+			c := h.serve(tr, echoFuncs(ended), config{}, nil)
 			c.s.CloseNow()
 			c.mustEnd()
 			if err := recv(t, ended, "OnClose"); !errors.Is(err, ErrClosed) {
@@ -762,7 +786,7 @@ func TestCloseNow(t *testing.T) {
 			}
 
 			// CloseNow during a closing handshake keeps Close's cause.
-			c = h.serve(tr, echoFuncs(ended), Config{CloseTimeout: bound}, nil)
+			c = h.serve(tr, echoFuncs(ended), config{CloseTimeout: bound}, nil)
 			c.s.Close(4001, "closing")
 			c.mustClose(4001, "closing")
 			c.s.CloseNow()
@@ -775,7 +799,7 @@ func TestCloseNow(t *testing.T) {
 // TestMessagesWhileClosing checks that messages arriving after Close are
 // not handed to OnMessage.
 func TestMessagesWhileClosing(t *testing.T) {
-	h := newHarness(t, SchedulerConfig{})
+	h := newHarness(t, schedulerConfig{})
 	var messages atomic.Int32
 	ended := make(chan error, 1)
 	c := h.serve("tcp", funcs{
@@ -784,7 +808,7 @@ func TestMessagesWhileClosing(t *testing.T) {
 			return s.Send(m.Op, m.Data)
 		},
 		close: func(s *Session, err error) { ended <- err },
-	}, Config{CloseTimeout: bound}, nil)
+	}, config{CloseTimeout: bound}, nil)
 	c.mustSend(wire.OpText, []byte("before"))
 	c.mustNext(wire.OpText, "before")
 	c.s.Close(wire.StatusGoingAway, "")
@@ -803,7 +827,7 @@ func TestMessagesWhileClosing(t *testing.T) {
 func TestHandlerErrors(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
-			h := newHarness(t, SchedulerConfig{})
+			h := newHarness(t, schedulerConfig{})
 			var hooked atomic.Pointer[PanicError]
 			ended := make(chan error, 1)
 			hd := funcs{
@@ -818,7 +842,7 @@ func TestHandlerErrors(t *testing.T) {
 				},
 				close: func(s *Session, err error) { ended <- err },
 			}
-			cfg := Config{OnError: func(s *Session, err error) {
+			cfg := config{OnError: func(s *Session, err error) {
 				var pe *PanicError
 				if errors.As(err, &pe) {
 					hooked.Store(pe)
@@ -859,7 +883,7 @@ func TestHandlerErrors(t *testing.T) {
 
 // TestAccessors covers ID, Subprotocol, RemoteAddr, State and Context.
 func TestAccessors(t *testing.T) {
-	h := newHarness(t, SchedulerConfig{})
+	h := newHarness(t, schedulerConfig{})
 	type counter struct{ n int }
 	type label struct{ s string }
 	var kept atomic.Bool
@@ -884,8 +908,8 @@ func TestAccessors(t *testing.T) {
 			ended <- err
 		},
 	}
-	a := h.serve("tcp", hd, Config{}, nil)
-	b := h.serve("tcp", hd, Config{}, nil)
+	a := h.serve("tcp", hd, config{}, nil)
+	b := h.serve("tcp", hd, config{}, nil)
 	if a.s.ID() == 0 || a.s.ID() == b.s.ID() {
 		t.Fatalf("IDs %d and %d", a.s.ID(), b.s.ID())
 	}
@@ -932,11 +956,11 @@ func TestAccessors(t *testing.T) {
 // TestFramesReleased checks that every reference a session takes is
 // released once the frame is written, refused or discarded.
 func TestFramesReleased(t *testing.T) {
-	h := newHarness(t, SchedulerConfig{})
+	h := newHarness(t, schedulerConfig{})
 	const n = 4
 	cs := make([]*conn, n)
 	for i := range cs {
-		cs[i] = h.serve("tcp", funcs{}, Config{}, nil)
+		cs[i] = h.serve("tcp", funcs{}, config{}, nil)
 	}
 	f := NewFrame(wire.OpText, []byte("shared"))
 	f.Retain(n)
@@ -976,11 +1000,11 @@ func TestRunQueueFull(t *testing.T) {
 		sessions = 16
 		frames   = 300
 	)
-	h := newHarness(t, SchedulerConfig{Workers: 1, QueueSize: 2})
+	h := newHarness(t, schedulerConfig{Workers: 1, QueueSize: 2})
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*sessions)
 	for range sessions {
-		c := h.serve("tcp", funcs{}, Config{MailboxSize: frames}, nil)
+		c := h.serve("tcp", funcs{}, config{MailboxSize: frames}, nil)
 		wg.Go(func() {
 			for i := range frames {
 				if err := c.s.Send(wire.OpBinary, seqMsg(0, uint32(i), 64)); err != nil {
@@ -1015,7 +1039,7 @@ func TestRunQueueFull(t *testing.T) {
 // goroutine, more than once.
 func TestSchedulerLifecycle(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
-	sc := NewScheduler(SchedulerConfig{Workers: 3, Tick: time.Millisecond})
+	sc := newScheduler(schedulerConfig{Workers: 3, Tick: time.Millisecond})
 	t0 := sc.Now()
 	if d := time.Since(time.Unix(0, t0)); d < -time.Second || d > time.Minute {
 		t.Fatalf("clock %v off", d)
@@ -1032,41 +1056,12 @@ func TestSchedulerLifecycle(t *testing.T) {
 	goleak.VerifyNone(t, ignore)
 
 	// Defaults.
-	sc = NewScheduler(SchedulerConfig{})
+	sc = newScheduler(schedulerConfig{})
 	if sc.tick != time.Second {
 		t.Errorf("default tick %v", sc.tick)
 	}
 	sc.Close()
 	goleak.VerifyNone(t, ignore)
-}
-
-func TestNormalize(t *testing.T) {
-	c := Normalize(Config{})
-	for _, tc := range []struct {
-		name      string
-		got, want any
-	}{
-		{"MaxMessageSize", c.MaxMessageSize, int64(DefaultMaxMessageSize)},
-		{"MailboxSize", c.MailboxSize, DefaultMailboxSize},
-		{"MaxQueuedBytes", c.MaxQueuedBytes, int64(DefaultMaxQueuedBytes)},
-		{"Policy", c.Policy, PolicyClose},
-		{"SlowCode", c.SlowCode, wire.StatusPolicyViolation},
-		{"PingInterval", c.PingInterval, DefaultPingInterval},
-		{"PongTimeout", c.PongTimeout, DefaultPongTimeout},
-		{"WriteTimeout", c.WriteTimeout, DefaultWriteTimeout},
-		{"CloseTimeout", c.CloseTimeout, DefaultCloseTimeout},
-		{"IdleTimeout", c.IdleTimeout, time.Duration(0)},
-		{"Counters set", c.Counters != nil, true},
-	} {
-		if tc.got != tc.want {
-			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
-		}
-	}
-	// Set fields are kept.
-	set := Config{MailboxSize: 8, PingInterval: -1, SlowCode: 4000, Policy: PolicyDropOldest}
-	if n := Normalize(set); n.MailboxSize != 8 || n.PingInterval != -1 || n.SlowCode != 4000 || n.Policy != PolicyDropOldest {
-		t.Errorf("Normalize changed set fields: %+v", n)
-	}
 }
 
 func TestPolicyString(t *testing.T) {
@@ -1114,8 +1109,8 @@ func TestHeartbeatPingUnderBackpressure(t *testing.T) {
 		t.Run(policy.String(), func(t *testing.T) {
 			var counters Counters
 			// The timer ticks once an hour: the test drives heartbeat by hand.
-			h := newHarness(t, SchedulerConfig{Tick: time.Hour})
-			c := h.serve("pipe", funcs{}, Config{
+			h := newHarness(t, schedulerConfig{Tick: time.Hour})
+			c := h.serve("pipe", funcs{}, config{
 				MailboxSize:  4,
 				Policy:       policy,
 				Counters:     &counters,

@@ -21,9 +21,9 @@ func TestWatchdogSleeps(t *testing.T) {
 		}
 		return s.Send(m.Op, m.Data)
 	}}
-	h := newHarness(t, SchedulerConfig{Workers: 2})
-	a := h.serve("epoll", hd, Config{}, nil)
-	b := h.serve("epoll", hd, Config{}, nil)
+	h := newHarness(t, schedulerConfig{Workers: 2})
+	a := h.serve("epoll", hd, config{}, nil)
+	b := h.serve("epoll", hd, config{}, nil)
 	pp := &h.poll.pollers
 	waitAsleep := func(when string) {
 		t.Helper()
@@ -51,8 +51,8 @@ func TestWatchdogSleeps(t *testing.T) {
 // read and written, in place, assembled and fragmented, holds no Reader,
 // mailbox or pending write once it is quiet again.
 func TestIdleSessionHoldsNothing(t *testing.T) {
-	h := newHarness(t, SchedulerConfig{Workers: 2, Tick: time.Millisecond})
-	c := h.serve("epoll", echoFuncs(make(chan error, 1)), Config{}, nil)
+	h := newHarness(t, schedulerConfig{Workers: 2, Tick: time.Millisecond})
+	c := h.serve("epoll", echoFuncs(make(chan error, 1)), config{}, nil)
 	quiet := func(what string) {
 		t.Helper()
 		deadline := time.Now().Add(bound)

@@ -171,7 +171,7 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 		return false
 	}
 	if obs := s.cfg.Observer; obs != nil {
-		defer obs.Wrote(s, completed(frames, n), n)
+		defer obs.Wrote(completed(frames, n), n)
 	}
 	for i, f := range frames {
 		if n < f.Len() {
@@ -209,7 +209,7 @@ func (s *Session) writePolled(sc *scratch, frames []*Frame, off int) bool {
 		return false
 	}
 	if obs := s.cfg.Observer; obs != nil && n > 0 {
-		obs.Wrote(s, completed(frames, n+off), n)
+		obs.Wrote(completed(frames, n+off), n)
 	}
 	n += off
 	i := 0
@@ -311,7 +311,7 @@ func (s *Session) writeBlocking(frames []*Frame, off int) {
 		if err != nil {
 			written = completed(frames, int(n)+off)
 		}
-		obs.Wrote(s, written, int(n))
+		obs.Wrote(written, int(n))
 	}
 	for _, f := range frames {
 		s.done(f)

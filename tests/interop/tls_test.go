@@ -156,12 +156,12 @@ func read(t *testing.T, c *wire.Conn) message {
 }
 
 // sessionGoroutines counts the goroutines of this process running
-// session.(*Session).Serve: the sessions on the goroutine transport. An
+// session.(*Session).serve: the sessions on the goroutine transport. An
 // event-loop session's Serve returns as soon as it waits for its client.
 func sessionGoroutines() int {
 	var b strings.Builder
 	pprof.Lookup("goroutine").WriteTo(&b, 2)
-	return strings.Count(b.String(), "/session.(*Session).Serve(")
+	return strings.Count(b.String(), "/session.(*Session).serve(")
 }
 
 // TestRuntimeTLS serves a runtime.Runtime over TLS (wss) with a
@@ -300,7 +300,7 @@ func TestRuntimeTLS(t *testing.T) {
 			c := dialWSS(t, srv, cert)
 			defer c.Close(wire.StatusNormalClosure, "")
 		}
-		checkFor(t, fmt.Sprintf("%d more goroutines in Session.Serve", n), func() bool { return sessionGoroutines() == base+n })
+		checkFor(t, fmt.Sprintf("%d more goroutines in Session.serve", n), func() bool { return sessionGoroutines() == base+n })
 		if goruntime.GOOS != "linux" {
 			return // no event loop to compare with
 		}

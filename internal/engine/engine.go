@@ -1,0 +1,99 @@
+// Package engine is the seam between the session package, which runs
+// sessions, and the runtime, which starts them. What only the runtime
+// calls (the shared scheduler, making a session of an upgraded
+// connection, serving it) is reached through here, so that the session
+// package's public API is what a handler needs and no more. Users of
+// Shockwave never see this package.
+//
+// The session package registers its engine when it is initialised
+// (Register); the runtime starts one per Runtime (Start). The type
+// parameters stand for session's types, which this package cannot name
+// without an import cycle: S is *session.Session, H session.Handler, P
+// session.Policy and C session.Counters. Each side writes the
+// instantiation once, as a type alias.
+package engine
+
+import (
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// Config holds the settings of a Runtime's sessions. Every field is set:
+// the runtime fills them from its Options, where their defaults are
+// written, and checks them. It is read, never written, once sessions use
+// it. The session package documents what each does (session's doc.go),
+// the runtime's Options what each means to a user.
+type Config[S any, P ~uint8, C any] struct {
+	MaxMessageSize int64 // longer messages close with 1009
+	ReadBufferSize int   // the pooled read buffer
+	MailboxSize    int   // frames that may wait to be written
+	MaxQueuedBytes int64 // bytes that may wait to be written
+	Policy         P     // what a full mailbox does to a frame
+	SlowCode       wire.StatusCode
+
+	PingInterval   time.Duration // negative: no pings
+	PongTimeout    time.Duration
+	IdleTimeout    time.Duration // zero: none
+	WriteTimeout   time.Duration
+	CloseTimeout   time.Duration
+	MessageTimeout time.Duration // negative: none
+	MessageRate    float64       // negative: no limit
+	MessageBurst   int
+
+	InboundBudget  *wire.Budget // nil: no limit
+	OutboundBudget *wire.Budget // nil: no limit
+	AbortSlow      bool
+
+	Counters *C             // shared by the Runtime's sessions; never nil
+	OnError  func(S, error) // told of every panic recovered from a callback; may be nil
+	Observer Observer       // told of every write; nil when metrics are off
+	Sessions iter.Seq[S]    // the live sessions, for the timer's checks
+	Workers  int            // goroutines that drain mailboxes for other goroutines' sends
+	Tick     time.Duration  // the period of the shared clock and timer
+	Pollers  int            // event-loop goroutines; 0: a goroutine per session
+}
+
+// Observer watches sessions' writes, for metrics. It is called on the
+// writing goroutine and must be quick and safe for concurrent use.
+type Observer interface {
+	// Wrote reports one write to the socket: the number of frames it
+	// completed and the bytes the kernel took.
+	Wrote(frames, bytes int)
+}
+
+// Engine runs the sessions of one Runtime: the machinery they share (the
+// workers, the timer, the event loop) and their Config.
+type Engine[S, H any] interface {
+	// New makes the session of a connection upgraded by wire.Upgrade. It
+	// does nothing until Serve.
+	New(u wire.Upgraded, h H) S
+	// Serve runs s: OnOpen, then its messages, until it ends, then
+	// OnClose. On the goroutine transport it returns when the connection
+	// is closed; on the event loop, as soon as s waits for its client.
+	Serve(s S)
+	// EventLoop reports whether the engine runs an event loop.
+	EventLoop() bool
+	// Close stops the shared machinery and waits for it. Sessions still
+	// open are no longer drained by workers nor timed out: close them
+	// first.
+	Close()
+}
+
+// start is the session package's engine constructor, set by Register.
+var start any
+
+// Register is called by the session package's init with its engine
+// constructor.
+func Register[S, H any, P ~uint8, C any](f func(Config[S, P, C]) Engine[S, H]) { start = f }
+
+// Start starts an engine with the settings in cfg.
+func Start[S, H any, P ~uint8, C any](cfg Config[S, P, C]) Engine[S, H] {
+	f, ok := start.(func(Config[S, P, C]) Engine[S, H])
+	if !ok {
+		panic(fmt.Sprintf("engine: no engine registered for %T", cfg))
+	}
+	return f(cfg)
+}
