@@ -94,10 +94,19 @@ func (rt *Runtime) ClientAddr(r *http.Request) netip.Addr {
 	return ip
 }
 
+// FromTrustedProxy reports whether r came from one of the trusted proxies
+// (see WithTrustedProxies): whether what its forwarding headers say of the
+// client may be believed, its scheme (X-Forwarded-Proto, Forwarded's
+// proto) as well as its address.
+func (rt *Runtime) FromTrustedProxy(r *http.Request) bool {
+	peer, ok := clientIP(r.RemoteAddr)
+	return ok && inPrefixes(rt.proxies, peer)
+}
+
 // clientAddr is ClientAddr, and whether a proxy reported the address.
 func (rt *Runtime) clientAddr(r *http.Request) (netip.Addr, bool) {
-	peer, ok := clientIP(r.RemoteAddr)
-	if !ok || !inPrefixes(rt.proxies, peer) {
+	peer, _ := clientIP(r.RemoteAddr)
+	if !rt.FromTrustedProxy(r) {
 		return peer, false
 	}
 	hops := forwardedFor(r.Header)

@@ -214,8 +214,8 @@ func testAdmitDuringShutdown(t *testing.T) {
 }
 
 // TestClientAddr: the client's address is RemoteAddr's unless RemoteAddr
-// is a trusted proxy; then it is the last address of the forwarding header
-// that is not a trusted proxy.
+// is a trusted proxy (FromTrustedProxy); then it is the last address of
+// the forwarding header that is not a trusted proxy.
 func TestClientAddr(t *testing.T) {
 	rt, err := runtime.New(session.NopHandler{}, runtime.WithTrustedProxies(
 		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:1::/48")))
@@ -250,6 +250,10 @@ func TestClientAddr(t *testing.T) {
 		}
 		if got := rt.ClientAddr(r).String(); got != tc.want {
 			t.Errorf("%s with %q: %s, want %s", tc.remote, tc.header, got, tc.want)
+		}
+		proxy := strings.HasPrefix(tc.remote, "10.") || strings.HasPrefix(tc.remote, "[2001:db8:1:")
+		if got := rt.FromTrustedProxy(r); got != proxy {
+			t.Errorf("FromTrustedProxy(%s) = %v", tc.remote, got)
 		}
 	}
 }

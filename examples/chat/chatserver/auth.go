@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -200,28 +199,7 @@ func (srv *Server) secureCookie(r *http.Request) bool {
 	if r.TLS != nil || srv.cfg.SecureCookie {
 		return true
 	}
-	return srv.fromProxy(r) && forwardedHTTPS(r.Header)
-}
-
-// fromProxy reports whether r's peer is a proxy the runtime trusts.
-func (srv *Server) fromProxy(r *http.Request) bool {
-	if len(srv.proxies) == 0 {
-		return false
-	}
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	peer := ap.Addr()
-	if err != nil {
-		if peer, err = netip.ParseAddr(r.RemoteAddr); err != nil {
-			return false
-		}
-	}
-	peer = peer.Unmap().WithZone("")
-	for _, p := range srv.proxies {
-		if p.Contains(peer) {
-			return true
-		}
-	}
-	return false
+	return srv.rt.FromTrustedProxy(r) && forwardedHTTPS(r.Header)
 }
 
 // forwardedHTTPS reports whether a proto parameter of h's Forwarded
@@ -245,18 +223,6 @@ func forwardedHTTPS(h http.Header) bool {
 		}
 	}
 	return false
-}
-
-// trustedProxies returns the proxies opts tell the runtime to trust, so
-// that the chat believes what they say of the scheme exactly when the
-// runtime believes what they say of the client's address. runtime.New has
-// checked opts.
-func trustedProxies(opts []runtime.Option) []netip.Prefix {
-	o := runtime.DefaultOptions()
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return o.TrustedProxies
 }
 
 // me tells the page who it is signed in as (GET /me), or answers 401: the

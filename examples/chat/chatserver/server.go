@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -111,13 +110,12 @@ func (c Config) withDefaults() Config {
 // sign-in at "/login" and "/me", and the WebSocket at "/ws"; mount it at
 // the root of a server.
 type Server struct {
-	cfg     Config
-	keys    *signer
-	proxies []netip.Prefix // the runtime's trusted proxies (secureCookie)
-	router  *codec.Router
-	rt      *runtime.Runtime
-	rooms   *registry
-	mux     *http.ServeMux
+	cfg    Config
+	keys   *signer
+	router *codec.Router
+	rt     *runtime.Runtime
+	rooms  *registry
+	mux    *http.ServeMux
 }
 
 // New returns a chat server. Call Shutdown to end its sessions.
@@ -156,7 +154,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	srv.rt = rt
-	srv.proxies = trustedProxies(cfg.Runtime)
 	srv.mux = srv.routes()
 	return srv, nil
 }
