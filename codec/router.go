@@ -126,46 +126,61 @@ type route struct {
 	call func(s *session.Session, c envelopeCodec, in inHeader) (any, error)
 }
 
-// An Option configures a Router.
-type Option func(*Router)
-
-// WithCodecs sets the codecs that sessions may choose by subprotocol,
-// besides the default. By default they are JSON and MsgPack.
-func WithCodecs(cs ...Codec) Option {
-	return func(r *Router) {
-		r.codecs, r.protos = r.codecs[:1], r.protos[:1]
-		for _, c := range cs {
-			r.addCodec(c)
-		}
-	}
+// Options are the settings of a Router, in the style of runtime.Options:
+// NewRouter applies its Option functions to DefaultOptions. Each field says
+// its default, which DefaultOptions writes.
+type Options struct {
+	// Codecs are the codecs that sessions may choose by subprotocol,
+	// besides NewRouter's default. Each must carry event envelopes (JSON,
+	// MsgPack; Raw does not). Defaults to JSON and MsgPack.
+	Codecs []Codec
+	// Strict makes the Router close a session that sends a message it
+	// cannot route, instead of answering with an error and reading on
+	// (the default): 1003 (unsupported data) for an unknown event, 1007
+	// (invalid payload data) for a message or payload that does not
+	// decode. Handler errors never close the session. Off by default.
+	Strict bool
+	// ErrorHandler, if set, is called with every error the Router reports
+	// to a client or closes a session for: an *Error for messages it
+	// cannot route, or the error a handler returned (including those sent
+	// as CodeInternal, whose text the client does not see). It runs on the
+	// session's goroutine, before the error is sent.
+	ErrorHandler func(s *session.Session, event string, err error)
 }
 
-// WithStrict makes the Router close a session that sends a message it
-// cannot route, instead of answering with an error and reading on (the
-// default): 1003 (unsupported data) for an unknown event, 1007 (invalid
-// payload data) for a message or payload that does not decode. Handler
-// errors never close the session.
-func WithStrict() Option { return func(r *Router) { r.strict = true } }
+// DefaultOptions returns the defaults, spelled out.
+func DefaultOptions() Options { return Options{Codecs: []Codec{JSON, MsgPack}} }
 
-// WithErrorHandler sets a function called with every error the Router
-// reports to a client or closes a session for: an *Error for messages it
-// cannot route, or the error a handler returned (including those sent as
-// CodeInternal, whose text the client does not see). It runs on the
-// session's goroutine, before the error is sent.
+// An Option changes Options.
+type Option func(*Options)
+
+// WithCodecs sets Options.Codecs, the codecs that sessions may choose by
+// subprotocol besides the default.
+func WithCodecs(cs ...Codec) Option { return func(o *Options) { o.Codecs = cs } }
+
+// WithStrict sets Options.Strict: a message the Router cannot route closes
+// its session.
+func WithStrict() Option { return func(o *Options) { o.Strict = true } }
+
+// WithErrorHandler sets Options.ErrorHandler, told of every error the
+// Router reports to a client or closes a session for.
 func WithErrorHandler(f func(s *session.Session, event string, err error)) Option {
-	return func(r *Router) { r.onErr = f }
+	return func(o *Options) { o.ErrorHandler = f }
 }
 
 // NewRouter returns a Router whose sessions speak def unless they choose
-// another codec by subprotocol. def must be JSON or MsgPack (Raw carries no
-// envelope); NewRouter panics otherwise.
+// another codec by subprotocol, with DefaultOptions changed by opts. def
+// and Options.Codecs must carry event envelopes (JSON, MsgPack): NewRouter
+// panics otherwise, as for any other mistake of the program's.
 func NewRouter(def Codec, opts ...Option) *Router {
-	r := new(Router)
+	o := DefaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	r := &Router{strict: o.Strict, onErr: o.ErrorHandler}
 	r.addCodec(def)
-	r.addCodec(JSON)
-	r.addCodec(MsgPack)
-	for _, o := range opts {
-		o(r)
+	for _, c := range o.Codecs {
+		r.addCodec(c)
 	}
 	r.routes.Store(&map[string]*route{})
 	return r

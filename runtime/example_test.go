@@ -157,6 +157,28 @@ func ExampleRuntime_Shutdown() {
 	// Output: websocket: handshake failed (HTTP 503): server answered 503 Service Unavailable: shockwave: shutting down
 }
 
+// Settings from a configuration file: start from the defaults, change
+// fields, pass them whole. New checks them as it checks the With options,
+// and names what is out of range.
+func ExampleDefaultOptions() {
+	o := runtime.DefaultOptions()
+	fmt.Println("max message:", o.MaxMessageSize, "ping:", o.PingInterval, "rate:", o.MessageRate)
+
+	o.MaxMessageSize = 64 << 10
+	o.PingInterval = 0 // a mistake: negative disables pings
+	_, err := runtime.New(session.NopHandler{}, runtime.WithOptions(o))
+	fmt.Println(err)
+
+	o.PingInterval = 20 * time.Second
+	rt, err := runtime.New(session.NopHandler{}, runtime.WithOptions(o), runtime.WithIdleTimeout(time.Minute))
+	fmt.Println(err)
+	rt.Shutdown(context.Background())
+	// Output:
+	// max message: 1048576 ping: 30s rate: 1000
+	// runtime: Options.PingInterval must be positive, or negative to disable pings
+	// <nil>
+}
+
 // Limits for a small public server: fewer sessions than the default, and
 // fewer rooms per session; the fields left zero keep their defaults, and
 // a negative one turns its limit off. Here one session fills the server:

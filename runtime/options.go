@@ -157,7 +157,7 @@ const (
 // An Option changes Options. New applies the options in order, then
 // checks the result: a value out of range fails New, whichever option set
 // it.
-type Option func(*Options) error
+type Option func(*Options)
 
 // DefaultOptions returns the defaults, spelled out: the one place they are
 // written.
@@ -220,41 +220,38 @@ func (o *Options) check() error {
 // WithMaxMessageSize sets Options.MaxMessageSize, the longest message a
 // client may send, in bytes.
 func WithMaxMessageSize(n int64) Option {
-	return func(o *Options) error { o.MaxMessageSize = n; return nil }
+	return func(o *Options) { o.MaxMessageSize = n }
 }
 
 // WithMailbox sets how many frames and bytes may wait to be written to one
 // session, and what happens past that: Options.MailboxSize,
 // MaxQueuedBytes and Policy.
 func WithMailbox(frames int, bytes int64, p session.Policy) Option {
-	return func(o *Options) error {
-		o.MailboxSize, o.MaxQueuedBytes, o.Policy = frames, bytes, p
-		return nil
-	}
+	return func(o *Options) { o.MailboxSize, o.MaxQueuedBytes, o.Policy = frames, bytes, p }
 }
 
 // WithHeartbeat sets Options.PingInterval and PongTimeout. An interval of
 // -1 disables pings.
 func WithHeartbeat(interval, pongTimeout time.Duration) Option {
-	return func(o *Options) error { o.PingInterval, o.PongTimeout = interval, pongTimeout; return nil }
+	return func(o *Options) { o.PingInterval, o.PongTimeout = interval, pongTimeout }
 }
 
 // WithIdleTimeout sets Options.IdleTimeout: sessions that send nothing for
 // d are closed.
 func WithIdleTimeout(d time.Duration) Option {
-	return func(o *Options) error { o.IdleTimeout = d; return nil }
+	return func(o *Options) { o.IdleTimeout = d }
 }
 
 // WithWriteTimeout sets Options.WriteTimeout, the bound on a write to a
 // client that is not reading.
 func WithWriteTimeout(d time.Duration) Option {
-	return func(o *Options) error { o.WriteTimeout = d; return nil }
+	return func(o *Options) { o.WriteTimeout = d }
 }
 
 // WithCloseTimeout sets Options.CloseTimeout, the bound on the closing
 // handshake.
 func WithCloseTimeout(d time.Duration) Option {
-	return func(o *Options) error { o.CloseTimeout = d; return nil }
+	return func(o *Options) { o.CloseTimeout = d }
 }
 
 // WithMessageRate sets Options.MessageRate and MessageBurst: how many
@@ -262,65 +259,65 @@ func WithCloseTimeout(d time.Duration) Option {
 // burst. A negative rate disables the limit; a burst of 0 means a second's
 // worth.
 func WithMessageRate(rate float64, burst int) Option {
-	return func(o *Options) error { o.MessageRate, o.MessageBurst = rate, burst; return nil }
+	return func(o *Options) { o.MessageRate, o.MessageBurst = rate, burst }
 }
 
 // WithMessageTimeout sets Options.MessageTimeout, the bound on how long
 // one message may take to arrive. Negative disables the bound.
 func WithMessageTimeout(d time.Duration) Option {
-	return func(o *Options) error { o.MessageTimeout = d; return nil }
+	return func(o *Options) { o.MessageTimeout = d }
 }
 
 // WithAbortSlow sets Options.AbortSlow: a session refused under
 // session.PolicyClose is disconnected at once, without the closing
 // handshake.
 func WithAbortSlow() Option {
-	return func(o *Options) error { o.AbortSlow = true; return nil }
+	return func(o *Options) { o.AbortSlow = true }
 }
 
 // WithErrorHandler sets Options.ErrorHandler, called with every panic
 // recovered from a handler callback.
 func WithErrorHandler(f func(s *session.Session, err error)) Option {
-	return func(o *Options) error { o.ErrorHandler = f; return nil }
+	return func(o *Options) { o.ErrorHandler = f }
 }
 
 // WithSubprotocols sets Options.Subprotocols, the subprotocols the server
 // speaks, preferred first.
 func WithSubprotocols(p ...string) Option {
-	return func(o *Options) error { o.Subprotocols = p; return nil }
+	return func(o *Options) { o.Subprotocols = p }
 }
 
 // WithOriginPatterns sets Options.OriginPatterns: browser pages from these
 // hosts (path.Match patterns, such as "*.example.com") are allowed besides
 // the server's own.
 func WithOriginPatterns(p ...string) Option {
-	return func(o *Options) error { o.OriginPatterns = p; return nil }
+	return func(o *Options) { o.OriginPatterns = p }
 }
 
 // WithCheckOrigin sets Options.CheckOrigin, which replaces the origin
 // check.
 func WithCheckOrigin(f func(r *http.Request) bool) Option {
-	return func(o *Options) error { o.CheckOrigin = f; return nil }
+	return func(o *Options) { o.CheckOrigin = f }
 }
 
 // WithHandshakeTimeout sets Options.HandshakeTimeout, the bound on writing
 // the handshake's response.
 func WithHandshakeTimeout(d time.Duration) Option {
-	return func(o *Options) error { o.HandshakeTimeout = d; return nil }
+	return func(o *Options) { o.HandshakeTimeout = d }
 }
 
 // WithAdmit sets Options.Admit, the function that admits or refuses each
 // upgrade request before the upgrade, and says who its client is; see
 // AdmitFunc.
 func WithAdmit(f AdmitFunc) Option {
-	return func(o *Options) error { o.Admit = f; return nil }
+	return func(o *Options) { o.Admit = f }
 }
 
 // WithTrustedProxies sets Options.TrustedProxies, the reverse proxies in
 // front, whose Forwarded and X-Forwarded-For headers say who the client
 // is; see Runtime.ClientAddr.
 func WithTrustedProxies(p ...netip.Prefix) Option {
-	return func(o *Options) error { o.TrustedProxies = p; return nil }
+	return func(o *Options) { o.TrustedProxies = p }
 }
 
 // WithLimits sets Options.Limits. Zero fields mean their defaults and
@@ -328,7 +325,7 @@ func WithTrustedProxies(p ...netip.Prefix) Option {
 // changes that limit alone, and a negative UpgradeRate turns the upgrade
 // bucket off.
 func WithLimits(l Limits) Option {
-	return func(o *Options) error { o.Limits = l; return nil }
+	return func(o *Options) { o.Limits = l }
 }
 
 // WithMemoryBudget sets the process-wide bounds of the Runtime's sessions
@@ -336,47 +333,44 @@ func WithLimits(l Limits) Option {
 // bytes of frames queued to be written. See Limits.InboundMemory and
 // Limits.OutboundMemory; zero means the default, negative no bound.
 func WithMemoryBudget(inbound, outbound int64) Option {
-	return func(o *Options) error {
-		o.Limits.InboundMemory, o.Limits.OutboundMemory = inbound, outbound
-		return nil
-	}
+	return func(o *Options) { o.Limits.InboundMemory, o.Limits.OutboundMemory = inbound, outbound }
 }
 
 // WithTransport sets Options.Transport, how sessions wait for their
 // clients.
 func WithTransport(t Transport) Option {
-	return func(o *Options) error { o.Transport = t; return nil }
+	return func(o *Options) { o.Transport = t }
 }
 
 // WithPollers sets Options.Pollers, the number of event-loop goroutines.
 func WithPollers(n int) Option {
-	return func(o *Options) error { o.Pollers = n; return nil }
+	return func(o *Options) { o.Pollers = n }
 }
 
 // WithWorkers sets Options.Workers, the number of draining goroutines.
 func WithWorkers(n int) Option {
-	return func(o *Options) error { o.Workers = n; return nil }
+	return func(o *Options) { o.Workers = n }
 }
 
 // WithTick sets Options.Tick, the period of the shared clock and timer.
 func WithTick(d time.Duration) Option {
-	return func(o *Options) error { o.Tick = d; return nil }
+	return func(o *Options) { o.Tick = d }
 }
 
 // WithTracerProvider sets Options.TracerProvider, where the runtime's
 // spans go.
 func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(o *Options) error { o.TracerProvider = tp; return nil }
+	return func(o *Options) { o.TracerProvider = tp }
 }
 
 // WithMeterProvider sets Options.MeterProvider, where the runtime's
 // metrics go.
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(o *Options) error { o.MeterProvider = mp; return nil }
+	return func(o *Options) { o.MeterProvider = mp }
 }
 
 // WithOptions sets every option at once, as o holds them: start from
 // DefaultOptions and change fields. Options after it change o's fields.
 func WithOptions(o Options) Option {
-	return func(dst *Options) error { *dst = o; return nil }
+	return func(dst *Options) { *dst = o }
 }

@@ -60,9 +60,7 @@ type member struct {
 func New(h session.Handler, opts ...Option) (*Runtime, error) {
 	o := DefaultOptions()
 	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
+		opt(&o)
 	}
 	if err := o.check(); err != nil {
 		return nil, err
