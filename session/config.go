@@ -84,8 +84,8 @@ func newSettings(c config) *settings {
 	return st
 }
 
-// Counters count what the backpressure policies and the limits did. Safe
-// for concurrent use.
+// Counters count what the backpressure policies and the limits did to a
+// Runtime's sessions (runtime.Runtime.Counters). Safe for concurrent use.
 type Counters struct {
 	DroppedNewest atomic.Uint64 // frames dropped by PolicyDropNewest
 	DroppedOldest atomic.Uint64 // frames dropped by PolicyDropOldest
