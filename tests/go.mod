@@ -10,6 +10,7 @@ require (
 	github.com/lesismal/nbio v1.6.8
 	github.com/lxzan/gws v1.8.9
 	github.com/shockwave-go/shockwave v0.0.0
+	github.com/shockwave-go/shockwave/examples v0.0.0
 	go.uber.org/goleak v1.3.0
 )
 
@@ -34,3 +35,5 @@ require (
 )
 
 replace github.com/shockwave-go/shockwave => ../
+
+replace github.com/shockwave-go/shockwave/examples => ../examples
