@@ -134,6 +134,14 @@ type Options struct {
 	// installed, instrumentation is off and costs nothing.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+	// TraceDeliveries bounds the "deliver" spans of one traced room
+	// publish: a span each for up to this many members the frame was
+	// written to, and for as many it was not (dropped, refused, the
+	// session closed), with the session's id, its user and the outcome.
+	// The publish span counts them all. Zero records none. Defaults to
+	// 100. A frame sent with Session.SendContext in a traced context gets
+	// its deliver span whatever this says.
+	TraceDeliveries int
 }
 
 // Transport is how sessions wait for their clients.
@@ -177,6 +185,7 @@ func DefaultOptions() Options {
 		MessageRate:      1000,
 		MessageBurst:     1000,
 		HandshakeTimeout: wire.DefaultHandshakeTimeout,
+		TraceDeliveries:  100,
 		Limits:           Limits{}.withDefaults(), // written once, there
 	}
 }
@@ -210,6 +219,7 @@ func (o *Options) check() error {
 	bad(o.Pollers < 0, "Pollers", "positive, or zero for GOMAXPROCS")
 	bad(o.Workers < 0, "Workers", "positive, or zero for GOMAXPROCS")
 	bad(o.Tick < 0, "Tick", "positive, or zero to derive it from the timeouts")
+	bad(o.TraceDeliveries < 0, "TraceDeliveries", "positive, or zero for none")
 	for _, p := range o.TrustedProxies {
 		bad(!p.IsValid(), "TrustedProxies", "valid prefixes")
 	}
@@ -367,6 +377,12 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // metrics go.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(o *Options) { o.MeterProvider = mp }
+}
+
+// WithTraceDeliveries sets Options.TraceDeliveries, the most deliver spans
+// of one traced publish.
+func WithTraceDeliveries(n int) Option {
+	return func(o *Options) { o.TraceDeliveries = n }
 }
 
 // WithOptions sets every option at once, as o holds them: start from

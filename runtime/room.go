@@ -208,7 +208,7 @@ func (r *Room) Broadcast(op wire.Opcode, p []byte) int {
 // span the broadcast's span is a child of when tracing is on.
 func (r *Room) BroadcastContext(ctx context.Context, op wire.Opcode, p []byte) int {
 	f := session.NewFrame(op, p)
-	n := r.publish(ctx, len(p), func() (int, int) { return r.fanout(f, nil) })
+	n := r.publish(ctx, len(p), func(traced context.Context) (int, int) { return r.fanout(f, nil, traced) })
 	f.Release()
 	return n
 }
@@ -222,7 +222,7 @@ func (r *Room) BroadcastFrame(f *session.Frame, except *session.Session) int {
 
 // BroadcastFrameContext is BroadcastFrame with a context for tracing.
 func (r *Room) BroadcastFrameContext(ctx context.Context, f *session.Frame, except *session.Session) int {
-	return r.publish(ctx, f.Len(), func() (int, int) { return r.fanout(f, except) })
+	return r.publish(ctx, f.Len(), func(traced context.Context) (int, int) { return r.fanout(f, except, traced) })
 }
 
 // BroadcastEach is one broadcast whose frame depends on the member, such as
@@ -231,7 +231,7 @@ func (r *Room) BroadcastFrameContext(ctx context.Context, f *session.Frame, exce
 // gets one takes a reference of its own. It is traced and counted as one
 // publish, like Broadcast.
 func (r *Room) BroadcastEach(ctx context.Context, except *session.Session, pick func(s *session.Session) *session.Frame) int {
-	return r.publish(ctx, 0, func() (accepted, tried int) {
+	return r.publish(ctx, 0, func(traced context.Context) (accepted, tried int) {
 		for _, s := range r.snapshot() {
 			if s == except {
 				continue
@@ -239,6 +239,9 @@ func (r *Room) BroadcastEach(ctx context.Context, except *session.Session, pick 
 			f := pick(s)
 			if f == nil {
 				continue
+			}
+			if traced != nil {
+				f.SetContext(traced)
 			}
 			tried++
 			f.Retain(1)
@@ -252,24 +255,30 @@ func (r *Room) BroadcastEach(ctx context.Context, except *session.Session, pick 
 
 // publish runs fan, which hands a frame to the members, inside a span and
 // with the fan-out counted when telemetry is on. size is the message's
-// size for the span (0 when it varies).
-func (r *Room) publish(ctx context.Context, size int, fan func() (accepted, tried int)) int {
+// size for the span (0 when it varies). When the span records, fan gets
+// the context its frames are to carry (see session.Frame.SetContext), so
+// that each member's delivery is recorded; else nil.
+func (r *Room) publish(ctx context.Context, size int, fan func(traced context.Context) (accepted, tried int)) int {
 	t := r.rt.tel
 	if t.tracer == nil && !t.metrics() {
-		n, _ := fan()
+		n, _ := fan(nil)
 		return n
 	}
 	var span trace.Span
+	var traced context.Context
 	if t.tracer != nil {
 		ctx, span = t.startPublish(ctx, r.name, size)
+		if span.IsRecording() {
+			traced = t.publishContext(ctx)
+		}
 	}
-	n, tried := fan()
+	n, tried := fan(traced)
 	if t.metrics() {
 		t.fanout.Record(ctx, int64(n))
 	}
 	if span != nil {
-		// One span for the whole fan-out, never one per member: the
-		// counts say how it went.
+		// One span for the fan-out; the members' deliveries are spans of
+		// their own, bounded (Options.TraceDeliveries).
 		span.SetAttributes(semconv.MessagingBatchMessageCount(n))
 		span.AddEvent("fanout", trace.WithAttributes(
 			attribute.Int("shockwave.fanout.accepted", n),
@@ -280,8 +289,12 @@ func (r *Room) publish(ctx context.Context, size int, fan func() (accepted, trie
 }
 
 // fanout hands f to every member but except, and returns how many accepted
-// it out of how many were tried.
-func (r *Room) fanout(f *session.Frame, except *session.Session) (accepted, tried int) {
+// it out of how many were tried. A traced context, if not nil, goes with
+// f.
+func (r *Room) fanout(f *session.Frame, except *session.Session, traced context.Context) (accepted, tried int) {
+	if traced != nil {
+		f.SetContext(traced)
+	}
 	members := r.snapshot()
 	f.Retain(len(members))
 	for _, s := range members {

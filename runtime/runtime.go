@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"iter"
+	"math"
 	"net/http"
 	"net/netip"
 	goruntime "runtime"
@@ -126,6 +127,10 @@ func (rt *Runtime) sessionConfig(o *Options) engine.Config[*session.Session, ses
 	}
 	if rt.tel.metrics() {
 		c.Observer = rt.tel
+	}
+	if rt.tel.tracer != nil {
+		c.Tracer = rt.tel
+		rt.tel.deliveries = int32(min(o.TraceDeliveries, math.MaxInt32))
 	}
 	return c
 }

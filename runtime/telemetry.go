@@ -2,8 +2,11 @@ package runtime
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/puzpuzpuz/xsync/v3"
@@ -35,9 +38,10 @@ type TraceParenter interface {
 // off, and nil instruments mean metrics are off: the hot paths then test a
 // pointer and do nothing else.
 type telemetry struct {
-	tracer   trace.Tracer
-	prop     propagation.TextMapPropagator
-	upgrades *xsync.MapOf[uint64, trace.SpanContext] // by session id: the handshake's span, linked from each message's
+	tracer     trace.Tracer
+	prop       propagation.TextMapPropagator
+	upgrades   *xsync.MapOf[uint64, trace.SpanContext] // by session id: the handshake's span, linked from each message's
+	deliveries int32                                   // deliver spans per publish and outcome (Options.TraceDeliveries)
 
 	meter      metric.Meter
 	msgsIn     metric.Int64Counter
@@ -246,6 +250,85 @@ func (t *telemetry) onClose(s *session.Session) {
 	code := s.CloseCode()
 	t.closes.Add(context.Background(), 1, metric.WithAttributes(
 		attribute.String("websocket.close.code", strconv.Itoa(int(code)))))
+}
+
+// Traced implements engine.Tracer: a frame sent in ctx carries it when
+// ctx's span records.
+func (t *telemetry) Traced(ctx context.Context) bool { return trace.SpanFromContext(ctx).IsRecording() }
+
+// deliveryBudget bounds the deliver spans of one publish: so many written,
+// so many not, the rest counted on the publish span only.
+type deliveryBudget struct{ written, failed atomic.Int32 }
+
+type deliveryBudgetKey struct{}
+
+// publishContext is the context the frames of a traced publish carry: the
+// publish span's, with its delivery budget.
+func (t *telemetry) publishContext(ctx context.Context) context.Context {
+	b := new(deliveryBudget)
+	b.written.Store(t.deliveries)
+	b.failed.Store(t.deliveries)
+	return context.WithValue(ctx, deliveryBudgetKey{}, b)
+}
+
+// Delivered implements engine.Tracer: a "deliver" span, child of the
+// frame's context, from when the frame got it to now, says which session
+// (and user) the frame reached, or why it did not. A publish records at
+// most Options.TraceDeliveries of each kind.
+func (t *telemetry) Delivered(ctx context.Context, s *session.Session, since int64, err error) {
+	if b, ok := ctx.Value(deliveryBudgetKey{}).(*deliveryBudget); ok {
+		n := &b.written
+		if err != nil {
+			n = &b.failed
+		}
+		if n.Add(-1) < 0 {
+			return
+		}
+	}
+	attrs := make([]attribute.KeyValue, 0, 3)
+	attrs = append(attrs,
+		attribute.Int64("shockwave.session.id", int64(s.ID())),
+		attribute.String("shockwave.delivery.outcome", outcome(err)))
+	if user := userOf(s); user != "" {
+		attrs = append(attrs, semconv.UserID(user))
+	}
+	_, span := t.tracer.Start(ctx, "deliver",
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithTimestamp(time.Unix(0, since)),
+		trace.WithAttributes(attrs...))
+	if err != nil {
+		span.SetStatus(codes.Error, "not delivered: "+outcome(err))
+	}
+	span.End()
+}
+
+// outcome names what became of a frame for one session.
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "written"
+	case errors.Is(err, session.ErrClosed):
+		return "session_closed"
+	case errors.Is(err, session.ErrSlowConsumer):
+		return "slow_consumer"
+	case errors.Is(err, session.ErrDropped):
+		return "dropped"
+	case errors.Is(err, session.ErrOverBudget):
+		return "outbound_memory"
+	}
+	return "write_failed"
+}
+
+// userOf returns the session's identity as a string, when it is a string
+// or a fmt.Stringer (see WithAdmit), or "".
+func userOf(s *session.Session) string {
+	switch v, _ := session.Identity[any](s); v := v.(type) {
+	case string:
+		return v
+	case fmt.Stringer:
+		return v.String()
+	}
+	return ""
 }
 
 // startPublish starts the span of a room broadcast. Deliveries are not

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -470,11 +471,13 @@ func TestTraceBroadcast(t *testing.T) {
 	})
 	wantFanout(t, p, members, 0)
 
-	// No span per member: besides the upgrades, the receive span and the
-	// publish span are all there is.
+	// A deliver span for each member (members is the default bound),
+	// child of the publish span, from the publish to the kernel's taking
+	// the frame: which session, and that it was written.
+	wantDeliveries(t, k.waitSpans(t, "deliver", members), p, members, "written")
 	up := k.waitSpans(t, "websocket upgrade", members+1)
-	if all := k.spans(""); len(all) != len(up)+2 {
-		t.Errorf("%d spans, want %d: %d upgrades, 1 receive, 1 publish", len(all), len(up)+2, len(up))
+	if all := k.spans(""); len(all) != len(up)+2+members {
+		t.Errorf("%d spans, want %d: %d upgrades, 1 receive, 1 publish, %d deliveries", len(all), len(up)+2+members, len(up), members)
 	}
 
 	// Outside a handler, a broadcast starts a trace of its own; excepted
@@ -496,8 +499,30 @@ func TestTraceBroadcast(t *testing.T) {
 	}
 	wantAttrs(t, pub[1], map[string]any{"messaging.batch.message_count": members - 1, "messaging.message.body.size": 8})
 	wantFanout(t, pub[1], members-1, 0)
+	wantDeliveries(t, k.waitSpans(t, "deliver", 2*members-1)[members:], pub[1], members-1, "written")
 	if t.Failed() || testing.Verbose() {
 		t.Logf("spans:\n%s", renderTrees(slices.Concat(k.spans("receive"), k.spans("publish"))))
+	}
+}
+
+// wantDeliveries checks that spans are n deliver spans, children of
+// parent, of n sessions, each with the outcome.
+func wantDeliveries(t testing.TB, spans []sdktrace.ReadOnlySpan, parent sdktrace.ReadOnlySpan, n int, outcome string) {
+	t.Helper()
+	ids := map[int64]bool{}
+	for _, d := range spans {
+		wantChild(t, d, parent)
+		a := spanAttrs(d)
+		if got := a["shockwave.delivery.outcome"].AsString(); got != outcome {
+			t.Errorf("deliver span with outcome %q, want %q", got, outcome)
+		}
+		if d.StartTime().Before(parent.StartTime()) || d.EndTime().Before(d.StartTime()) {
+			t.Errorf("deliver span from %v to %v, publish from %v", d.StartTime(), d.EndTime(), parent.StartTime())
+		}
+		ids[a["shockwave.session.id"].AsInt64()] = true
+	}
+	if len(spans) != n || len(ids) != n {
+		t.Errorf("%d deliver spans for %d sessions, want %d", len(spans), len(ids), n)
 	}
 }
 
@@ -1269,5 +1294,110 @@ func TestTelemetryDetection(t *testing.T) {
 		if got := runtime.Enabled(tc.p); got != tc.on {
 			t.Errorf("%s: enabled %v, want %v", tc.name, got, tc.on)
 		}
+	}
+}
+
+// TestTraceDeliveries: "did message X reach user Y" from the trace alone.
+// A publish records at most TraceDeliveries deliver spans of each kind;
+// a member whose session is closing gets one that says so, named by its
+// user; a frame sent with SendContext gets its own, child of the
+// message's span.
+func TestTraceDeliveries(t *testing.T) { eachTransport(t, testTraceDeliveries) }
+
+func testTraceDeliveries(t *testing.T) {
+	const members = 5
+	k := newOtelKit(t)
+	var ref rtRef
+	var n atomic.Int64
+	h := handler{
+		open: func(s *session.Session) error {
+			if s.Subprotocol() == "member" {
+				ref.get().Join("room", s)
+			}
+			return nil
+		},
+		msg: func(s *session.Session, m session.Message) error {
+			r, _ := ref.get().Room("room")
+			switch string(m.Data) {
+			case "close one":
+				for member := range r.Members() {
+					member.Close(wire.StatusNormalClosure, "bye") // closing: refuses the next frame
+					break
+				}
+			case "publish":
+				r.BroadcastContext(m.Context(), wire.OpText, []byte("news"))
+			}
+			return s.SendContext(m.Context(), wire.OpText, []byte("done"))
+		},
+	}
+	rt, url := start(t, h, k.traces(), runtime.WithTraceDeliveries(2), runtime.WithSubprotocols("member", "sender"),
+		runtime.WithAdmit(func(r *http.Request) (runtime.Admission, error) {
+			return runtime.Admission{Identity: "user-" + strconv.FormatInt(n.Add(1), 10)}, nil
+		}))
+	ref.p.Store(rt)
+	for range members {
+		c, err := dialCtx(url, &wire.DialOptions{Subprotocols: []string{"member"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+	}
+	sender, err := dialCtx(url, &wire.DialOptions{Subprotocols: []string{"sender"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sender.CloseNow() })
+	eventually(t, bound, "every member to join", func() bool { r, ok := rt.Room("room"); return ok && r.Len() == members })
+	ask := func(msg string) {
+		t.Helper()
+		if err := sender.WriteMessage(wire.OpText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		sender.NetConn().SetReadDeadline(time.Now().Add(bound))
+		if _, p, err := sender.ReadMessage(); err != nil || string(p) != "done" {
+			t.Fatalf("got %q, %v; want done", p, err)
+		}
+	}
+
+	// The reply, sent with SendContext: its deliver span is the receive
+	// span's child, with the sender's user.
+	ask("hello")
+	recv := k.waitSpans(t, "receive", 1)[0]
+	d := k.waitSpans(t, "deliver", 1)
+	wantChild(t, d[0], recv)
+	wantAttrs(t, d[0], map[string]any{"shockwave.delivery.outcome": "written", "user.id": "user-6"})
+
+	// One member closing, then a publish: 4 written, of which 2 are
+	// recorded, and 1 refused, recorded with its user and an error
+	// status.
+	ask("close one")
+	ask("publish")
+	pub := k.waitSpans(t, "publish", 1)[0]
+	wantFanout(t, pub, members-1, 1)
+	var written, refused []sdktrace.ReadOnlySpan
+	eventually(t, bound, "the publish's deliver spans", func() bool {
+		written, refused = nil, nil
+		for _, d := range k.spans("deliver") {
+			if d.Parent().SpanID() != pub.SpanContext().SpanID() {
+				continue
+			}
+			if spanAttrs(d)["shockwave.delivery.outcome"].AsString() == "written" {
+				written = append(written, d)
+			} else {
+				refused = append(refused, d)
+			}
+		}
+		return len(written) == 2 && len(refused) == 1
+	})
+	wantAttrs(t, refused[0], map[string]any{"shockwave.delivery.outcome": "session_closed"})
+	if refused[0].Status().Code != codes.Error {
+		t.Errorf("refused delivery's status %v, want Error", refused[0].Status())
+	}
+	if u := spanAttrs(refused[0])["user.id"].AsString(); !strings.HasPrefix(u, "user-") {
+		t.Errorf("refused delivery's user.id %q", u)
+	}
+	time.Sleep(50 * time.Millisecond) // the bound holds: no more come
+	if got := len(k.spans("deliver")); got != 1+1+2+1+1 { // hello, close one, 2 of 4 written, 1 refused, publish's reply
+		t.Errorf("%d deliver spans in all, want 6", got)
 	}
 }

@@ -1,8 +1,10 @@
 package session
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shockwave-go/shockwave/internal/bufpool"
 	"github.com/shockwave-go/shockwave/wire"
@@ -25,6 +27,14 @@ type Frame struct {
 	hdr  [wire.MaxHeaderSize]byte
 
 	budget atomic.Pointer[wire.Budget] // the OutboundBudget it counts against, if any
+	trace  atomic.Pointer[frameTrace]  // the context of its deliveries, if traced (see SetContext)
+}
+
+// frameTrace is the context a traced frame is delivered in, and since
+// when.
+type frameTrace struct {
+	ctx   context.Context
+	since int64 // Unix nanoseconds
 }
 
 var framePool = sync.Pool{New: func() any { return new(Frame) }}
@@ -79,6 +89,17 @@ func (f *Frame) parts(off int) (a, b []byte) {
 	return f.body[off-len(f.head):], nil
 }
 
+// SetContext makes ctx the context of f's deliveries: when the runtime
+// traces (see runtime.Options.TracerProvider), each session's write of f,
+// or its refusal or drop, is recorded in ctx's trace, timed from this
+// call. The runtime's rooms call it for the frames they publish, and
+// Session.SendContext for the frames it makes; a frame shared by several
+// publishes keeps the first context set. It reports whether ctx became
+// f's. It allocates; without tracing nobody needs to call it.
+func (f *Frame) SetContext(ctx context.Context) bool {
+	return f.trace.Load() == nil && f.trace.CompareAndSwap(nil, &frameTrace{ctx: ctx, since: time.Now().UnixNano()})
+}
+
 // Retain adds n references, for handing the frame to n more holders.
 func (f *Frame) Retain(n int) { f.refs.Add(int32(n)) }
 
@@ -90,6 +111,7 @@ func (f *Frame) Release() {
 		if b := f.budget.Swap(nil); b != nil {
 			b.Give(int64(cap(*f.bufp)))
 		}
+		f.trace.Store(nil)
 		bufpool.Put(f.bufp)
 		f.bufp, f.head, f.body = nil, nil, nil
 		framePool.Put(f)

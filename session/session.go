@@ -276,6 +276,17 @@ func (s *Session) Send(op wire.Opcode, p []byte) error {
 	return s.Enqueue(NewFrame(op, p), s.cfg.Policy)
 }
 
+// SendContext is Send in the context of ctx, such as a Message's: when
+// ctx is traced, the frame's delivery (its write to the client, or why it
+// was not written) is recorded in ctx's trace.
+func (s *Session) SendContext(ctx context.Context, op wire.Opcode, p []byte) error {
+	f := NewFrame(op, p)
+	if t := s.cfg.Tracer; t != nil && t.Traced(ctx) {
+		f.SetContext(ctx)
+	}
+	return s.Enqueue(f, s.cfg.Policy)
+}
+
 // SendFrame queues a reference to f, as a room broadcast does; see
 // Enqueue.
 func (s *Session) SendFrame(f *Frame) error { return s.Enqueue(f, s.cfg.Policy) }
@@ -287,7 +298,7 @@ func (s *Session) Enqueue(f *Frame, p Policy) error {
 	st := s.state.Add(senderOne)
 	if st&(stateClosing|stateClosed) != 0 {
 		s.state.Add(^(senderOne - 1))
-		f.Release()
+		s.refuse(f, ErrClosed)
 		return ErrClosed
 	}
 	for st&stateRetiring != 0 { // a moment: see retireMailbox
@@ -365,24 +376,25 @@ func (s *Session) push(f *Frame, p Policy) error {
 			if p != PolicyClose {
 				s.dropped.Add(1)
 				s.cfg.Counters.DroppedNewest.Add(1) // this frame, whatever the policy
-				f.Release()
+				s.refuse(f, ErrOverBudget)
 				return ErrOverBudget
 			}
 		}
 		if p == PolicyDropOldest && tries < 64 {
 			if old, ok := mb.Pop(); ok {
 				s.queued.Add(-int64(old.Len()))
-				old.Release()
+				s.refuse(old, ErrDropped)
 				s.dropped.Add(1)
 				s.cfg.Counters.DroppedOldest.Add(1)
 				continue
 			}
 		}
-		f.Release()
 		if p == PolicyClose {
+			s.refuse(f, ErrSlowConsumer)
 			s.closeSlow()
 			return ErrSlowConsumer
 		}
+		s.refuse(f, ErrDropped)
 		s.dropped.Add(1)
 		if p == PolicyDropOldest {
 			s.cfg.Counters.DroppedOldest.Add(1)

@@ -2,6 +2,7 @@ package session
 
 import (
 	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -548,6 +549,7 @@ func testPolicy(t *testing.T, transport string, policy Policy) {
 		extra   = 20       // sends after the policy first acted
 	)
 	var counters Counters
+	fates := newFates()
 	ended := make(chan error, 1)
 	h := newHarness(t, schedulerConfig{})
 	c := h.serve(transport, funcs{close: func(s *Session, err error) { ended <- err }}, config{
@@ -557,6 +559,7 @@ func testPolicy(t *testing.T, transport string, policy Policy) {
 		Counters:       &counters,
 		WriteTimeout:   bound,
 		CloseTimeout:   bound,
+		Tracer:         fates,
 	}, nil)
 	if tc, ok := c.client.(*net.TCPConn); ok {
 		// Not smaller: below one loopback segment (64 KiB), Linux may
@@ -571,7 +574,7 @@ func testPolicy(t *testing.T, transport string, policy Policy) {
 		if seq == maxSent {
 			t.Fatalf("%s never acted after %d frames", policy, seq)
 		}
-		err := c.s.Send(wire.OpBinary, seqMsg(0, uint32(seq), size))
+		err := c.s.SendContext(fates.ctx(seq), wire.OpBinary, seqMsg(0, uint32(seq), size))
 		results = append(results, err)
 		switch {
 		case err == nil:
@@ -660,7 +663,7 @@ func testPolicy(t *testing.T, transport string, policy Policy) {
 		}()
 		seq := len(results)
 		for ; ; seq++ {
-			err := c.s.Send(wire.OpBinary, seqMsg(0, uint32(seq), size))
+			err := c.s.SendContext(fates.ctx(seq), wire.OpBinary, seqMsg(0, uint32(seq), size))
 			results = append(results, err)
 			if err == nil {
 				break
@@ -712,6 +715,65 @@ func testPolicy(t *testing.T, transport string, policy Policy) {
 		c.client.Close()
 		recv(t, ended, "OnClose")
 	}
+	fates.check(t, policy, results)
+}
+
+// fates is an engine.Tracer recording what became of each frame sent in
+// one of its contexts, by sequence number.
+type fates struct {
+	mu  sync.Mutex
+	got map[int][]error
+}
+
+type seqKey struct{}
+
+func newFates() *fates { return &fates{got: make(map[int][]error)} }
+
+func (f *fates) ctx(seq int) context.Context {
+	return context.WithValue(context.Background(), seqKey{}, seq)
+}
+
+func (f *fates) Traced(ctx context.Context) bool { return ctx.Value(seqKey{}) != nil }
+
+func (f *fates) Delivered(ctx context.Context, s *Session, since int64, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seq := ctx.Value(seqKey{}).(int)
+	f.got[seq] = append(f.got[seq], err)
+}
+
+// check waits until every frame's fate is told, then checks that each was
+// told once, and agrees with what its Send returned: a refused frame
+// with the same error; an accepted one written, or, after the policy
+// acted, dropped to make room (PolicyDropOldest) or discarded with its
+// closing session (PolicyClose).
+func (f *fates) check(t *testing.T, policy Policy, results []error) {
+	t.Helper()
+	waitFor(t, "every frame's fate", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.got) >= len(results)
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	told := map[string]int{}
+	for seq, sent := range results {
+		got := f.got[seq]
+		if len(got) != 1 {
+			t.Fatalf("frame %d: told %d times (%v)", seq, len(got), got)
+		}
+		fate := got[0]
+		told[fmt.Sprint(fate)]++
+		switch {
+		case sent != nil && !errors.Is(fate, sent):
+			t.Errorf("frame %d: Send returned %v, its fate is %v", seq, sent, fate)
+		case sent == nil && fate != nil &&
+			!(policy == PolicyDropOldest && errors.Is(fate, ErrDropped)) &&
+			!(policy == PolicyClose && errors.Is(fate, ErrClosed)):
+			t.Errorf("frame %d: accepted, then %v under %s", seq, fate, policy)
+		}
+	}
+	t.Logf("fates: %v", told)
 }
 
 // TestControlFrames checks pings, pongs and the client's closing

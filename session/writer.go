@@ -128,7 +128,7 @@ func (s *Session) discard(frames []*Frame, st uint64) []*Frame {
 			keep = append(keep, f)
 			continue
 		}
-		s.done(f)
+		s.unsent(f, ErrClosed)
 	}
 	return keep
 }
@@ -140,7 +140,29 @@ func (s *Session) done(f *Frame) {
 		s.closingAt.CompareAndSwap(0, s.sched.Now())
 		s.markCloseSent()
 	}
+	s.delivered(f, nil)
 	f.Release()
+}
+
+// unsent accounts for a frame that left the queue unwritten, because of
+// why.
+func (s *Session) unsent(f *Frame, why error) {
+	s.queued.Add(-int64(f.Len()))
+	s.refuse(f, why)
+}
+
+// refuse releases a frame that was not written, because of why.
+func (s *Session) refuse(f *Frame, why error) {
+	s.delivered(f, why)
+	f.Release()
+}
+
+// delivered tells the tracer, if f is traced, that f was written (why is
+// nil) or not, and why. Untraced, it costs two loads.
+func (s *Session) delivered(f *Frame, why error) {
+	if t := f.trace.Load(); t != nil && s.cfg.Tracer != nil {
+		s.cfg.Tracer.Delivered(t.ctx, s, t.since, why)
+	}
 }
 
 func (s *Session) markCloseSent() {
@@ -165,7 +187,7 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 	n, err := sc.writev(s.conn.raw, frames)
 	if err != nil {
 		for _, f := range frames {
-			s.done(f)
+			s.unsent(f, err)
 		}
 		s.abort(err)
 		return false
@@ -203,7 +225,7 @@ func (s *Session) writePolled(sc *scratch, frames []*Frame, off int) bool {
 	n, err := sc.writevFD(s.fd, frames, off)
 	if err != nil {
 		for _, f := range frames {
-			s.done(f)
+			s.unsent(f, err)
 		}
 		s.abort(err)
 		return false
@@ -255,16 +277,16 @@ func (s *Session) takePending() ([]*Frame, int) {
 func (s *Session) discardAll() {
 	frames, _ := s.takePending()
 	for _, f := range frames {
-		s.done(f)
+		s.unsent(f, ErrClosed)
 	}
 	for _, slot := range []*atomic.Pointer[Frame]{&s.ctl, &s.ping, &s.closeF} {
 		if f := slot.Swap(nil); f != nil {
-			s.done(f)
+			s.unsent(f, ErrClosed)
 		}
 	}
 	if mb := s.mb.Load(); mb != nil {
 		for f, ok := mb.Pop(); ok; f, ok = mb.Pop() {
-			s.done(f)
+			s.unsent(f, ErrClosed)
 		}
 	}
 }
@@ -306,21 +328,25 @@ func (s *Session) writeBlocking(frames []*Frame, off int) {
 	s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	n, err := bufs.WriteTo(s.conn.Conn)
 	s.conn.SetWriteDeadline(time.Time{})
-	if obs := s.cfg.Observer; obs != nil && n > 0 {
-		written := len(frames)
-		if err != nil {
-			written = completed(frames, int(n)+off)
-		}
-		obs.Wrote(written, int(n))
-	}
-	for _, f := range frames {
-		s.done(f)
-	}
+	written := len(frames)
 	if err != nil {
+		written = completed(frames, int(n)+off)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			s.cfg.Counters.WriteTimeouts.Add(1)
 			err = ErrTimeout
 		}
+	}
+	if obs := s.cfg.Observer; obs != nil && n > 0 {
+		obs.Wrote(written, int(n))
+	}
+	for i, f := range frames {
+		if i < written {
+			s.done(f)
+		} else {
+			s.unsent(f, err)
+		}
+	}
+	if err != nil {
 		s.abort(err)
 	}
 }

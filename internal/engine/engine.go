@@ -14,6 +14,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"iter"
 	"time"
@@ -50,6 +51,7 @@ type Config[S any, P ~uint8, C any] struct {
 	Counters *C             // shared by the Runtime's sessions; never nil
 	OnError  func(S, error) // told of every panic recovered from a callback; may be nil
 	Observer Observer       // told of every write; nil when metrics are off
+	Tracer   Tracer[S]      // told of traced frames' deliveries; nil when tracing is off
 	Sessions iter.Seq[S]    // the live sessions, for the timer's checks
 	Workers  int            // goroutines that drain mailboxes for other goroutines' sends
 	Tick     time.Duration  // the period of the shared clock and timer
@@ -62,6 +64,21 @@ type Observer interface {
 	// Wrote reports one write to the socket: the number of frames it
 	// completed and the bytes the kernel took.
 	Wrote(frames, bytes int)
+}
+
+// Tracer records the deliveries of traced frames (see session.Frame's
+// SetContext). It is called on the writing or sending goroutine and must
+// be quick and safe for concurrent use.
+type Tracer[S any] interface {
+	// Traced reports whether ctx is traced: whether a frame sent in it
+	// should carry it.
+	Traced(ctx context.Context) bool
+	// Delivered reports the end of a traced frame's way to session s:
+	// the kernel took it (err is nil), or it was not written and err
+	// says why (session's ErrClosed, ErrDropped, ErrSlowConsumer,
+	// ErrOverBudget, or the write's error). since is when the frame got
+	// ctx, in Unix nanoseconds.
+	Delivered(ctx context.Context, s S, since int64, err error)
 }
 
 // Engine runs the sessions of one Runtime: the machinery they share (the
