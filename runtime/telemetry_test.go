@@ -1396,7 +1396,7 @@ func testTraceDeliveries(t *testing.T) {
 	if u := spanAttrs(refused[0])["user.id"].AsString(); !strings.HasPrefix(u, "user-") {
 		t.Errorf("refused delivery's user.id %q", u)
 	}
-	time.Sleep(50 * time.Millisecond) // the bound holds: no more come
+	time.Sleep(50 * time.Millisecond)                     // the bound holds: no more come
 	if got := len(k.spans("deliver")); got != 1+1+2+1+1 { // hello, close one, 2 of 4 written, 1 refused, publish's reply
 		t.Errorf("%d deliver spans in all, want 6", got)
 	}

@@ -1,26 +1,3 @@
-// Package otelsetup installs OpenTelemetry exporters for Shockwave's
-// examples, as the standard environment variables say:
-//
-//	OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER   otlp, stdout (or console), none;
-//	                                              a comma-separated list is allowed
-//	OTEL_EXPORTER_OTLP_ENDPOINT                   e.g. http://localhost:4318 (OTLP over HTTP)
-//	OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, ..._METRICS_ENDPOINT, ..._HEADERS, ..._TIMEOUT
-//	OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES   the resource
-//	OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG  e.g. parentbased_traceidratio, 0.01
-//	OTEL_METRIC_EXPORT_INTERVAL                   milliseconds between metric exports
-//	OTEL_SDK_DISABLED=true                        installs nothing
-//
-// An exporter variable that is not set means none, unless an OTLP endpoint
-// is set for that signal, which means otlp. With nothing set, Init
-// installs nothing: the global providers stay OpenTelemetry's no-op
-// defaults, and Shockwave's instrumentation stays off and free.
-//
-// OTLP goes over HTTP with protobuf (port 4318), not gRPC, to keep the
-// examples' dependencies light; OTEL_EXPORTER_OTLP_PROTOCOL=grpc is refused.
-// The exporters read the other OTEL_EXPORTER_OTLP_* variables themselves.
-//
-// Call Init before runtime.New: the runtime looks at the global providers
-// once, when it is made.
 package otelsetup
 
 import (
@@ -28,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
-	"time"
+	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
@@ -45,82 +26,107 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-// Stdout is where the stdout exporters write. Tests replace it.
-var Stdout io.Writer = os.Stdout
+// Options configures Init. A zero field takes its default; for the
+// exporters, that is what the environment says.
+type Options struct {
+	// TracesExporter names the span exporters as OTEL_TRACES_EXPORTER
+	// does: otlp, stdout (or console), none, or a comma-separated list.
+	// Defaults to $OTEL_TRACES_EXPORTER; when that is unset too, to otlp
+	// if an OTLP endpoint is set for traces, and to none otherwise.
+	TracesExporter string
+	// MetricsExporter names the metric exporters as OTEL_METRICS_EXPORTER
+	// does: those of TracesExporter, and prometheus. Defaults to
+	// $OTEL_METRICS_EXPORTER, and then as TracesExporter does.
+	MetricsExporter string
+	// Stdout is where the stdout exporters write. Defaults to os.Stdout.
+	Stdout io.Writer
+	// Registry is the Prometheus registry that the prometheus exporter
+	// registers with and MetricsHandler serves; give the program's own to
+	// serve its metrics and Shockwave's on one page. Defaults to a new
+	// registry holding the Go runtime and process collectors as well
+	// (go_*, process_*), so that every Init has one of its own.
+	Registry *prometheus.Registry
+}
 
-// Init reads the environment and installs the tracer provider, the meter
-// provider and the W3C TraceContext and Baggage propagators globally, for
-// the signals that have an exporter. It returns a function that flushes
-// and stops what it installed; with nothing installed, that function does
-// nothing. On error, nothing is left installed.
-func Init(ctx context.Context) (shutdown func(context.Context) error, err error) {
-	var stops []func(context.Context) error
-	shutdown = func(ctx context.Context) error {
-		var errs []error
-		for _, stop := range stops {
-			errs = append(errs, stop(ctx))
-		}
-		stops = nil
-		return errors.Join(errs...)
+// Telemetry is what Init installed. Its methods may be called from any
+// goroutine.
+type Telemetry struct {
+	metrics http.Handler // nil without the prometheus exporter
+
+	mu    sync.Mutex
+	stops []func(context.Context) error // mu guards stops
+}
+
+// MetricsHandler returns the handler that serves the metrics in
+// Prometheus' text format when the prometheus exporter is on, and nil
+// when it is off. Each request collects the metrics afresh. Mount it for
+// GET, at /metrics by convention, where only the scraper can reach it
+// (see the package doc).
+func (t *Telemetry) MetricsHandler() http.Handler { return t.metrics }
+
+// Shutdown flushes what the exporters still hold and stops the providers
+// Init installed, within ctx. Call it after the runtime's Shutdown, whose
+// sessions end their spans as they close. Later calls do nothing and
+// return nil. The stopped providers stay installed and export nothing
+// more; MetricsHandler then serves no OpenTelemetry metrics.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	t.mu.Lock()
+	stops := t.stops
+	t.stops = nil
+	t.mu.Unlock()
+	var errs []error
+	for _, stop := range stops {
+		errs = append(errs, stop(ctx))
 	}
+	return errors.Join(errs...)
+}
+
+// Init reads opts and the environment, and installs globally the tracer
+// provider, the meter provider and the W3C TraceContext and Baggage
+// propagators, for the signals that have an exporter; nil opts means
+// every default. With nothing to install, it returns a Telemetry whose
+// Shutdown does nothing. On error, nothing is left installed.
+//
+// Making an exporter does not reach its collector, so ctx only bounds
+// what the OTLP exporters do when they are made.
+func Init(ctx context.Context, opts *Options) (*Telemetry, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	t := &Telemetry{}
 	if strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_SDK_DISABLED")), "true") {
-		return shutdown, nil
+		return t, nil
 	}
-	traces, err := exporters("OTEL_TRACES_EXPORTER", "TRACES")
+	traces, err := exporters(o.TracesExporter, "TracesExporter", "TRACES")
 	if err != nil {
 		return nil, err
 	}
-	metrics, err := exporters("OTEL_METRICS_EXPORTER", "METRICS")
+	metrics, err := exporters(o.MetricsExporter, "MetricsExporter", "METRICS")
 	if err != nil {
 		return nil, err
 	}
 	if len(traces) == 0 && len(metrics) == 0 {
-		return shutdown, nil
+		return t, nil
 	}
 	res := resource.Default() // with OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
 
 	var tp *sdktrace.TracerProvider
 	if len(traces) > 0 {
-		opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-		for _, name := range traces {
-			switch name {
-			case "otlp":
-				exp, err := otlptracehttp.New(ctx)
-				if err != nil {
-					return nil, errors.Join(err, shutdown(ctx))
-				}
-				opts = append(opts, sdktrace.WithBatcher(exp))
-			case "stdout":
-				exp, err := stdouttrace.New(stdouttrace.WithWriter(Stdout), stdouttrace.WithPrettyPrint())
-				if err != nil {
-					return nil, errors.Join(err, shutdown(ctx))
-				}
-				// A debugging exporter: spans show as they end.
-				opts = append(opts, sdktrace.WithSyncer(exp))
-			}
+		if tp, err = tracerProvider(ctx, traces, res, o.Stdout); err != nil {
+			return nil, err
 		}
-		tp = sdktrace.NewTracerProvider(opts...)
-		stops = append(stops, tp.Shutdown)
+		t.stops = append(t.stops, tp.Shutdown)
 	}
-
 	var mp *sdkmetric.MeterProvider
 	if len(metrics) > 0 {
-		opts := []sdkmetric.Option{sdkmetric.WithResource(res)}
-		for _, name := range metrics {
-			var exp sdkmetric.Exporter
-			switch name {
-			case "otlp":
-				exp, err = otlpmetrichttp.New(ctx)
-			case "stdout":
-				exp, err = stdoutmetric.New(stdoutmetric.WithWriter(Stdout), stdoutmetric.WithPrettyPrint())
-			}
-			if err != nil {
-				return nil, errors.Join(err, shutdown(ctx))
-			}
-			opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
+		if mp, t.metrics, err = meterProvider(ctx, metrics, res, &o); err != nil {
+			return nil, errors.Join(err, t.Shutdown(ctx))
 		}
-		mp = sdkmetric.NewMeterProvider(opts...)
-		stops = append(stops, mp.Shutdown)
+		t.stops = append(t.stops, mp.Shutdown)
 	}
 
 	// Everything is made: install it.
@@ -132,21 +138,108 @@ func Init(ctx context.Context) (shutdown func(context.Context) error, err error)
 	if mp != nil {
 		otel.SetMeterProvider(mp)
 	}
-	return shutdown, nil
+	return t, nil
 }
 
-// exporters returns the exporters that a signal's variable names, without
-// duplicates and without "none". An unset variable means otlp if an OTLP
-// endpoint is set for the signal, and none otherwise.
-func exporters(key, signal string) ([]string, error) {
-	v, set := os.LookupEnv(key)
-	v = strings.TrimSpace(v)
-	if !set || v == "" {
+// tracerProvider makes a tracer provider that exports to the named
+// exporters. On error, it stops the exporters it made.
+func tracerProvider(ctx context.Context, names []string, res *resource.Resource, stdout io.Writer) (*sdktrace.TracerProvider, error) {
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	var made []sdktrace.SpanExporter
+	for _, name := range names {
+		var exp sdktrace.SpanExporter
+		var err error
+		switch name {
+		case "otlp":
+			exp, err = otlptracehttp.New(ctx)
+			if err == nil {
+				opts = append(opts, sdktrace.WithBatcher(exp))
+			}
+		case "stdout":
+			exp, err = stdouttrace.New(stdouttrace.WithWriter(stdout), stdouttrace.WithPrettyPrint())
+			if err == nil {
+				// A debugging exporter: spans show as they end.
+				opts = append(opts, sdktrace.WithSyncer(exp))
+			}
+		}
+		if err != nil {
+			for _, e := range made {
+				err = errors.Join(err, e.Shutdown(ctx))
+			}
+			return nil, err
+		}
+		made = append(made, exp)
+	}
+	return sdktrace.NewTracerProvider(opts...), nil
+}
+
+// meterProvider makes a meter provider that exports to the named
+// exporters, and the handler of the prometheus exporter's registry if it
+// is one of them. On error, it stops the readers it made.
+func meterProvider(ctx context.Context, names []string, res *resource.Resource, o *Options) (*sdkmetric.MeterProvider, http.Handler, error) {
+	opts := []sdkmetric.Option{sdkmetric.WithResource(res)}
+	var made []sdkmetric.Reader
+	var handler http.Handler
+	for _, name := range names {
+		var r sdkmetric.Reader
+		var err error
+		switch name {
+		case "otlp":
+			var exp sdkmetric.Exporter
+			if exp, err = otlpmetrichttp.New(ctx); err == nil {
+				r = sdkmetric.NewPeriodicReader(exp)
+			}
+		case "stdout":
+			var exp sdkmetric.Exporter
+			if exp, err = stdoutmetric.New(stdoutmetric.WithWriter(o.Stdout), stdoutmetric.WithPrettyPrint()); err == nil {
+				r = sdkmetric.NewPeriodicReader(exp)
+			}
+		case "prometheus":
+			reg := o.Registry
+			if reg == nil {
+				reg = prometheus.NewRegistry()
+				reg.MustRegister(collectors.NewGoCollector(),
+					collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			}
+			if r, err = otelprom.New(otelprom.WithRegisterer(reg)); err == nil {
+				handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+			}
+		}
+		if err != nil {
+			for _, r := range made {
+				err = errors.Join(err, r.Shutdown(ctx))
+			}
+			return nil, nil, err
+		}
+		made = append(made, r)
+		opts = append(opts, sdkmetric.WithReader(r))
+	}
+	return sdkmetric.NewMeterProvider(opts...), handler, nil
+}
+
+// exporters returns the exporters that a signal's option (the field of
+// Options named field) or, when that is empty, its variable names, without
+// duplicates and without "none". Both empty means otlp if an OTLP endpoint
+// is set for the signal, and none otherwise.
+func exporters(option, field, signal string) ([]string, error) {
+	v, from := strings.TrimSpace(option), "Options."+field
+	if v == "" {
+		from = "OTEL_" + signal + "_EXPORTER"
+		v = strings.TrimSpace(os.Getenv(from))
+	}
+	if v == "" {
 		if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" &&
 			os.Getenv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") == "" {
 			return nil, nil
 		}
 		v = "otlp"
+	}
+	unknown := func() error {
+		want := "otlp, stdout or none"
+		if signal == "METRICS" {
+			want = "otlp, stdout, prometheus or none"
+		}
+		return fmt.Errorf("otelsetup: %s=%q: unknown exporter (want %s)", from, v, want)
 	}
 	var names []string
 	for _, name := range strings.Split(v, ",") {
@@ -157,8 +250,12 @@ func exporters(key, signal string) ([]string, error) {
 		case "console":
 			name = "stdout"
 		case "otlp", "stdout":
+		case "prometheus":
+			if signal != "METRICS" {
+				return nil, unknown()
+			}
 		default:
-			return nil, fmt.Errorf("otelsetup: %s=%q: unknown exporter (want otlp, stdout or none)", key, v)
+			return nil, unknown()
 		}
 		if name == "otlp" {
 			if err := checkProtocol(signal); err != nil {
@@ -183,21 +280,4 @@ func checkProtocol(signal string) error {
 		}
 	}
 	return nil
-}
-
-// MustInit is Init for a program's main: it exits on error, and returns a
-// function to defer that flushes within 5 s and logs a failure, naming the
-// program.
-func MustInit(program string) (shutdown func()) {
-	stop, err := Init(context.Background())
-	if err != nil {
-		log.Fatalf("%s: telemetry: %v", program, err)
-	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := stop(ctx); err != nil {
-			log.Printf("%s: telemetry shutdown: %v", program, err)
-		}
-	}
 }
