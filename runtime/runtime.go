@@ -246,7 +246,7 @@ func (k hooks) OnMessage(s *session.Session, m session.Message) error {
 func (k hooks) OnClose(s *session.Session, err error) {
 	defer k.rt.serving.Done() // the session has ended; Shutdown waits for this
 	if k.rt.tel.metrics() {
-		k.rt.tel.onClose(s) // counted before the session leaves the registry
+		k.rt.tel.onClose(s, err) // counted before the session leaves the registry
 	}
 	if k.rt.tel.tracer != nil {
 		k.rt.tel.upgrades.Delete(s.ID())

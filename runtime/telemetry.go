@@ -21,6 +21,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
 )
 
 // instrumentation is the name Shockwave's tracer and meter go by.
@@ -51,6 +52,9 @@ type telemetry struct {
 	handlerDur metric.Float64Histogram
 	fanout     metric.Int64Histogram
 	batch      metric.Int64Histogram
+	depth      metric.Int64Histogram
+	wait       metric.Float64Histogram
+	msgSize    metric.Int64Histogram
 	closes     metric.Int64Counter
 	reg        metric.Registration
 }
@@ -126,8 +130,20 @@ func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider)
 		metric.WithDescription("Frames completed by one write to a socket."),
 		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128, 256))
 	add(e)
+	t.depth, e = m.Int64Histogram("shockwave.mailbox.depth", metric.WithUnit("{frame}"),
+		metric.WithDescription("Frames queued for a session when a write to it began, those written included."),
+		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024))
+	add(e)
+	t.wait, e = m.Float64Histogram("shockwave.mailbox.wait", metric.WithUnit("s"),
+		metric.WithDescription("How long the oldest message of a write waited, from its first push to a mailbox to the write."),
+		metric.WithExplicitBucketBoundaries(1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1, 5))
+	add(e)
+	t.msgSize, e = m.Int64Histogram("shockwave.message.received.size", metric.WithUnit("By"),
+		metric.WithDescription("Payload size of the messages received."),
+		metric.WithExplicitBucketBoundaries(16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576))
+	add(e)
 	t.closes, e = m.Int64Counter("shockwave.sessions.closed", metric.WithUnit("{session}"),
-		metric.WithDescription("Sessions ended, by close code (1006 when the connection dropped)."))
+		metric.WithDescription("Sessions ended, by close code (1006 when the connection dropped) and cause."))
 	add(e)
 	active, e := m.Int64ObservableUpDownCounter("shockwave.sessions.active", metric.WithUnit("{session}"),
 		metric.WithDescription("Live sessions."))
@@ -167,9 +183,13 @@ func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider)
 func (t *telemetry) metrics() bool { return t.meter != nil }
 
 // Wrote implements engine.Observer.
-func (t *telemetry) Wrote(frames, bytes int) {
+func (t *telemetry) Wrote(frames, bytes, depth int, waited time.Duration) {
 	ctx := context.Background()
 	t.batch.Record(ctx, int64(frames))
+	t.depth.Record(ctx, int64(depth))
+	if waited > 0 {
+		t.wait.Record(ctx, waited.Seconds())
+	}
 	t.bytesOut.Add(ctx, int64(bytes))
 	t.framesOut.Add(ctx, int64(frames)) // last: tests wait on it
 }
@@ -242,14 +262,47 @@ func (t *telemetry) recordIn(ctx context.Context, m session.Message, start time.
 	t.handlerDur.Record(ctx, time.Since(start).Seconds())
 	t.msgsIn.Add(ctx, 1)
 	t.bytesIn.Add(ctx, int64(len(m.Data)))
+	t.msgSize.Record(ctx, int64(len(m.Data)))
 }
 
 // onClose counts an ended session by the code of the close frame it sent
-// (1006 when none was).
-func (t *telemetry) onClose(s *session.Session) {
+// (1006 when none was), and by the cause of its end.
+func (t *telemetry) onClose(s *session.Session, err error) {
 	code := s.CloseCode()
 	t.closes.Add(context.Background(), 1, metric.WithAttributes(
-		attribute.String("websocket.close.code", strconv.Itoa(int(code)))))
+		attribute.String("websocket.close.code", strconv.Itoa(int(code))),
+		attribute.String("shockwave.close.cause", closeCause(err, code))))
+}
+
+// closeCause names why a session ended, from the error OnClose gets and
+// the code of the close frame it sent.
+func closeCause(err error, code wire.StatusCode) string {
+	var pe *wire.ProtocolError
+	var panicked *session.PanicError
+	var ce wire.CloseError
+	switch {
+	case err == nil, errors.Is(err, session.ErrClosed):
+		return "closed"
+	case errors.Is(err, session.ErrSlowConsumer):
+		return "slow_consumer"
+	case errors.Is(err, session.ErrMessageTimeout):
+		return "message_timeout"
+	case errors.Is(err, session.ErrTimeout):
+		return "timeout" // heartbeat, idle, write or closing handshake: the code and Counters say which
+	case errors.Is(err, session.ErrExpired):
+		return "expired"
+	case errors.Is(err, wire.ErrBudgetExhausted):
+		return "inbound_memory"
+	case errors.As(err, &panicked):
+		return "panic"
+	case errors.As(err, &pe):
+		return "protocol_error"
+	case errors.As(err, &ce):
+		return "closed" // by the client or the server: the code says
+	case code == wire.StatusInternalError:
+		return "handler_error"
+	}
+	return "connection_lost"
 }
 
 // Traced implements engine.Tracer: a frame sent in ctx carries it when

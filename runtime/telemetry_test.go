@@ -1015,6 +1015,9 @@ func testMetricsScripted(t *testing.T, traces bool) {
 		{"shockwave.bytes.sent", m.sum("shockwave.bytes.sent", nil), bytesA + bytesB + bytesC},
 		{"shockwave.write.batch sum", m.histSum("shockwave.write.batch", nil), framesSent},
 		{"shockwave.handler.duration count", m.histCount("shockwave.handler.duration", nil), 4},
+		{"shockwave.message.received.size count", m.histCount("shockwave.message.received.size", nil), 4},
+		{"shockwave.message.received.size sum", m.histSum("shockwave.message.received.size", nil), 5 + 5 + 6 + 100},
+		{"shockwave.mailbox.depth count", m.histCount("shockwave.mailbox.depth", nil), m.histCount("shockwave.write.batch", nil)},
 		{"shockwave.broadcast.fanout count", m.histCount("shockwave.broadcast.fanout", nil), 2},
 		{"shockwave.broadcast.fanout sum", m.histSum("shockwave.broadcast.fanout", nil), 2 + 1},
 		{"shockwave.sessions.active", m.sum("shockwave.sessions.active", nil), 0},
@@ -1028,6 +1031,14 @@ func testMetricsScripted(t *testing.T, traces bool) {
 	}
 	if n := m.histCount("shockwave.write.batch", nil); n < 1 || n > framesSent {
 		t.Errorf("shockwave.write.batch count = %d, want 1 to %d", n, framesSent)
+	}
+	// Every write's depth counts at least the frames it completed; the
+	// writes of data frames say how long the oldest waited.
+	if d, b := m.histSum("shockwave.mailbox.depth", nil), m.histSum("shockwave.write.batch", nil); d < b {
+		t.Errorf("shockwave.mailbox.depth sum %d < shockwave.write.batch sum %d", d, b)
+	}
+	if n := m.histCount("shockwave.mailbox.wait", nil); n < 1 || n > m.histCount("shockwave.write.batch", nil) {
+		t.Errorf("shockwave.mailbox.wait count = %d, want 1 to the writes' count", n)
 	}
 	closes := m.points("shockwave.sessions.closed", "websocket.close.code")
 	if want := map[string]int64{"1000": 2, "1002": 1}; !sameCounts(closes, want) {
@@ -1065,55 +1076,56 @@ func sameCounts(a, b map[string]int64) bool { return maps.Equal(a, b) }
 func TestMetricsCloseCodes(t *testing.T) {
 	plain := errors.New("plain")
 	for _, tc := range []struct {
-		name string
-		opts []runtime.Option
-		msg  func(s *session.Session, m session.Message) error
-		run  func(t *testing.T, rt *runtime.Runtime, url string)
-		code string
+		name  string
+		opts  []runtime.Option
+		msg   func(s *session.Session, m session.Message) error
+		run   func(t *testing.T, rt *runtime.Runtime, url string)
+		code  string
+		cause string
 	}{
-		{name: "client closes", code: "1000", run: func(t *testing.T, _ *runtime.Runtime, url string) {
+		{name: "client closes", code: "1000", cause: "closed", run: func(t *testing.T, _ *runtime.Runtime, url string) {
 			if err := dial(t, url).Close(wire.StatusNormalClosure, ""); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{name: "client closes with 4001", code: "4001", run: func(t *testing.T, _ *runtime.Runtime, url string) {
+		{name: "client closes with 4001", code: "4001", cause: "closed", run: func(t *testing.T, _ *runtime.Runtime, url string) {
 			if err := dial(t, url).Close(4001, "bye"); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{name: "protocol error", code: "1002", run: func(t *testing.T, _ *runtime.Runtime, url string) {
+		{name: "protocol error", code: "1002", cause: "protocol_error", run: func(t *testing.T, _ *runtime.Runtime, url string) {
 			c := rawDial(t, url, 0)
 			c.write(wire.Header{Fin: true, Opcode: wire.OpText}, []byte("unmasked"))
 			c.readClose(t)
 			c.nc.Close() // the server lingers until the client closes
 		}},
-		{name: "message too big", code: "1009", opts: []runtime.Option{runtime.WithMaxMessageSize(16)},
+		{name: "message too big", code: "1009", cause: "protocol_error", opts: []runtime.Option{runtime.WithMaxMessageSize(16)},
 			run: sendAndRead(strings.Repeat("x", 100))},
-		{name: "handler close error", code: "4000", run: sendAndRead("x"),
+		{name: "handler close error", code: "4000", cause: "closed", run: sendAndRead("x"),
 			msg: func(*session.Session, session.Message) error { return wire.CloseError{Code: 4000, Reason: "no"} }},
-		{name: "handler error", code: "1011", run: sendAndRead("x"),
+		{name: "handler error", code: "1011", cause: "handler_error", run: sendAndRead("x"),
 			msg: func(*session.Session, session.Message) error { return plain }},
-		{name: "handler panic", code: "1011", run: sendAndRead("x"),
+		{name: "handler panic", code: "1011", cause: "panic", run: sendAndRead("x"),
 			opts: []runtime.Option{runtime.WithErrorHandler(func(*session.Session, error) {})},
 			msg:  func(*session.Session, session.Message) error { panic("bug") }},
-		{name: "server closes", code: "1000", run: sendAndRead("x"),
+		{name: "server closes", code: "1000", cause: "closed", run: sendAndRead("x"),
 			msg: func(s *session.Session, _ session.Message) error {
 				s.Close(wire.StatusNormalClosure, "bye")
 				return nil
 			}},
-		{name: "shutdown", code: "1001", run: func(t *testing.T, rt *runtime.Runtime, url string) {
+		{name: "shutdown", code: "1001", cause: "closed", run: func(t *testing.T, rt *runtime.Runtime, url string) {
 			c := dial(t, url)
 			eventually(t, bound, "the session", func() bool { return rt.Len() == 1 })
 			go rt.Shutdown(context.Background())
 			readUntilError(c)
 		}},
-		{name: "client drops the connection", code: "1006", run: func(t *testing.T, rt *runtime.Runtime, url string) {
+		{name: "client drops the connection", code: "1006", cause: "connection_lost", run: func(t *testing.T, rt *runtime.Runtime, url string) {
 			c := rawDial(t, url, 0)
 			eventually(t, bound, "the session", func() bool { return rt.Len() == 1 })
 			c.nc.Close()
 		}},
 		// The session sends its SlowCode (1008) and the client answers it.
-		{name: "slow consumer", code: "1008", run: sendAndRead("x"),
+		{name: "slow consumer", code: "1008", cause: "slow_consumer", run: sendAndRead("x"),
 			opts: []runtime.Option{runtime.WithMailbox(4, 1<<20, session.PolicyClose)},
 			msg: func(s *session.Session, m session.Message) error {
 				for range 5 {
@@ -1122,11 +1134,11 @@ func TestMetricsCloseCodes(t *testing.T) {
 				return nil
 			}},
 		// The session sends 1001 "idle timeout" and the client answers it.
-		{name: "idle timeout", code: "1001", opts: []runtime.Option{runtime.WithIdleTimeout(50 * time.Millisecond)},
+		{name: "idle timeout", code: "1001", cause: "timeout", opts: []runtime.Option{runtime.WithIdleTimeout(50 * time.Millisecond)},
 			run: func(t *testing.T, _ *runtime.Runtime, url string) { readUntilError(dial(t, url)) }},
 		// The client never answers pings: the connection is dropped with
 		// no close frame.
-		{name: "dead peer", code: "1006", opts: []runtime.Option{runtime.WithHeartbeat(20*time.Millisecond, 50*time.Millisecond)},
+		{name: "dead peer", code: "1006", cause: "timeout", opts: []runtime.Option{runtime.WithHeartbeat(20*time.Millisecond, 50*time.Millisecond)},
 			run: func(t *testing.T, rt *runtime.Runtime, url string) {
 				rawDial(t, url, 0) // reads nothing, answers nothing; closed after the test
 				eventually(t, bound, "the session", func() bool { return rt.Len() == 1 })
@@ -1144,6 +1156,10 @@ func TestMetricsCloseCodes(t *testing.T) {
 			got := m.points("shockwave.sessions.closed", "websocket.close.code")
 			if want := map[string]int64{tc.code: 1}; !sameCounts(got, want) {
 				t.Errorf("shockwave.sessions.closed = %v, want %v", got, want)
+			}
+			got = m.points("shockwave.sessions.closed", "shockwave.close.cause")
+			if want := map[string]int64{tc.cause: 1}; !sameCounts(got, want) {
+				t.Errorf("shockwave.sessions.closed by cause = %v, want %v", got, want)
 			}
 			if tc.name == "slow consumer" {
 				if n := m.sum("shockwave.mailbox.drops", map[string]string{"shockwave.policy": "close"}); n != 1 {

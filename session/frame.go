@@ -28,6 +28,7 @@ type Frame struct {
 
 	budget atomic.Pointer[wire.Budget] // the OutboundBudget it counts against, if any
 	trace  atomic.Pointer[frameTrace]  // the context of its deliveries, if traced (see SetContext)
+	queued atomic.Int64                // when it was first queued, in Unix nanoseconds, if metrics are on
 }
 
 // frameTrace is the context a traced frame is delivered in, and since
@@ -112,6 +113,7 @@ func (f *Frame) Release() {
 			b.Give(int64(cap(*f.bufp)))
 		}
 		f.trace.Store(nil)
+		f.queued.Store(0)
 		bufpool.Put(f.bufp)
 		f.bufp, f.head, f.body = nil, nil, nil
 		framePool.Put(f)

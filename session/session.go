@@ -359,6 +359,9 @@ func (s *Session) retireMailbox() {
 
 func (s *Session) push(f *Frame, p Policy) error {
 	mb := s.mailbox()
+	if s.cfg.Observer != nil && f.queued.Load() == 0 {
+		f.queued.CompareAndSwap(0, time.Now().UnixNano()) // for the mailbox wait metric
+	}
 	n := int64(f.Len())
 	over := false
 	if b := s.cfg.OutboundBudget; b != nil {

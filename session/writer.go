@@ -193,7 +193,8 @@ func (s *Session) write(sc *scratch, frames []*Frame) bool {
 		return false
 	}
 	if obs := s.cfg.Observer; obs != nil {
-		defer obs.Wrote(completed(frames, n), n)
+		depth, waited := s.observation(frames)
+		defer obs.Wrote(completed(frames, n), n, depth, waited) // once the frames are done
 	}
 	for i, f := range frames {
 		if n < f.Len() {
@@ -231,7 +232,8 @@ func (s *Session) writePolled(sc *scratch, frames []*Frame, off int) bool {
 		return false
 	}
 	if obs := s.cfg.Observer; obs != nil && n > 0 {
-		obs.Wrote(completed(frames, n+off), n)
+		depth, waited := s.observation(frames)
+		obs.Wrote(completed(frames, n+off), n, depth, waited)
 	}
 	n += off
 	i := 0
@@ -291,6 +293,19 @@ func (s *Session) discardAll() {
 	}
 }
 
+// observation returns, for the metrics of a write of frames, the
+// mailbox's depth and how long the oldest data frame waited. The frames
+// must not have been released.
+func (s *Session) observation(frames []*Frame) (depth int, waited time.Duration) {
+	for _, f := range frames {
+		if at := f.queued.Load(); at != 0 {
+			waited = time.Duration(time.Now().UnixNano() - at)
+			break
+		}
+	}
+	return len(frames) + s.queueLen(), waited
+}
+
 // completed returns how many of frames n bytes finish.
 func completed(frames []*Frame, n int) int {
 	for i, f := range frames {
@@ -337,7 +352,8 @@ func (s *Session) writeBlocking(frames []*Frame, off int) {
 		}
 	}
 	if obs := s.cfg.Observer; obs != nil && n > 0 {
-		obs.Wrote(written, int(n))
+		depth, waited := s.observation(frames)
+		obs.Wrote(written, int(n), depth, waited)
 	}
 	for i, f := range frames {
 		if i < written {

@@ -12,7 +12,7 @@ import (
 // writeCounter is an engine.Observer counting writes and frames.
 type writeCounter struct{ writes, frames atomic.Int64 }
 
-func (w *writeCounter) Wrote(frames, _ int) {
+func (w *writeCounter) Wrote(frames, _, _ int, _ time.Duration) {
 	w.writes.Add(1)
 	w.frames.Add(int64(frames))
 }

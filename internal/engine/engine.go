@@ -62,8 +62,11 @@ type Config[S any, P ~uint8, C any] struct {
 // writing goroutine and must be quick and safe for concurrent use.
 type Observer interface {
 	// Wrote reports one write to the socket: the number of frames it
-	// completed and the bytes the kernel took.
-	Wrote(frames, bytes int)
+	// completed, the bytes the kernel took, the frames the session had
+	// queued when the write began (the mailbox's depth, those written
+	// included), and how long the oldest data frame of the write had
+	// waited since it was first queued (0 when there was none).
+	Wrote(frames, bytes, depth int, waited time.Duration)
 }
 
 // Tracer records the deliveries of traced frames (see session.Frame's
