@@ -26,10 +26,16 @@
 //
 // It exports traces and metrics when the standard variables say so, such as
 // OTEL_TRACES_EXPORTER=stdout or OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318
-// (see docs/observability.md); with none set, instrumentation is off.
+// (see the otelsetup package and docs/observability.md); with none set,
+// instrumentation is off. With OTEL_METRICS_EXPORTER=prometheus it serves
+// the metrics for Prometheus at GET /metrics, beside the page:
+//
+//	OTEL_METRICS_EXPORTER=prometheus go run ./examples/chat
+//	curl localhost:8080/metrics
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -39,8 +45,8 @@ import (
 	"strings"
 
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
-	"github.com/shockwave-go/shockwave/examples/internal/otelsetup"
 	"github.com/shockwave-go/shockwave/examples/internal/serve"
+	"github.com/shockwave-go/shockwave/examples/otelsetup"
 	"github.com/shockwave-go/shockwave/runtime"
 )
 
@@ -78,16 +84,22 @@ func main() {
 
 	// Before chatserver.New, whose runtime looks at the global providers
 	// once.
-	defer otelsetup.MustInit("chat")()
+	tel, err := otelsetup.Init(context.Background(), nil)
+	if err != nil {
+		log.Fatalf("chat: telemetry: %v", err)
+	}
 
 	chat, err := chatserver.New(chatserver.Config{MaxLength: *maxLength, Rate: *rate, History: *history, Key: key, SecureCookie: *secure, Runtime: opts})
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := serve.NewServer(*addr, chat)
+	srv := serve.NewServer(*addr, serve.WithMetrics(chat, tel.MetricsHandler()))
 
 	log.Printf("chat: open http://%s in a browser", serve.BrowseAddr(*addr))
-	if err := serve.Run(srv, chat.Shutdown); err != nil {
+	if tel.MetricsHandler() != nil {
+		log.Printf("chat: metrics for Prometheus at http://%s/metrics", serve.BrowseAddr(*addr))
+	}
+	if err := serve.Run(srv, chat.Shutdown, tel.Shutdown); err != nil {
 		log.Print(err)
 	}
 }

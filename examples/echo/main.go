@@ -6,16 +6,19 @@
 //
 // It exports traces and metrics when the standard variables say so, such as
 // OTEL_TRACES_EXPORTER=stdout or OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318
-// (see docs/observability.md); with none set, instrumentation is off.
+// (see the otelsetup package and docs/observability.md); with none set,
+// instrumentation is off. With OTEL_METRICS_EXPORTER=prometheus it serves
+// them at GET /metrics.
 package main
 
 import (
+	"context"
 	"flag"
 	"log"
 	"net/http"
 
-	"github.com/shockwave-go/shockwave/examples/internal/otelsetup"
 	"github.com/shockwave-go/shockwave/examples/internal/serve"
+	"github.com/shockwave-go/shockwave/examples/otelsetup"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
 )
@@ -28,7 +31,10 @@ func main() {
 	flag.Parse()
 
 	// Before runtime.New, which looks at the global providers once.
-	defer otelsetup.MustInit("echo")()
+	tel, err := otelsetup.Init(context.Background(), nil)
+	if err != nil {
+		log.Fatalf("echo: telemetry: %v", err)
+	}
 
 	echo := session.HandlerFunc(func(s *session.Session, m session.Message) error {
 		return s.Send(m.Op, m.Data)
@@ -40,10 +46,13 @@ func main() {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /echo", rt)
+	if h := tel.MetricsHandler(); h != nil {
+		mux.Handle("GET /metrics", h)
+	}
 	srv := serve.NewServer(*addr, mux)
 
 	log.Printf("echo: listening on ws://%s/echo", *addr)
-	if err := serve.Run(srv, rt.Shutdown); err != nil {
+	if err := serve.Run(srv, rt.Shutdown, tel.Shutdown); err != nil {
 		log.Print(err)
 	}
 }

@@ -13,16 +13,19 @@
 //
 // The server is the gameserver package beside this file; this command only
 // reads flags, listens and shuts down. It exports traces and metrics when
-// the standard OpenTelemetry variables say so (see docs/observability.md).
+// the standard OpenTelemetry variables say so (see the otelsetup package
+// and docs/observability.md); with OTEL_METRICS_EXPORTER=prometheus it
+// serves them at GET /metrics, as the chat does.
 package main
 
 import (
+	"context"
 	"flag"
 	"log"
 
 	"github.com/shockwave-go/shockwave/examples/game/gameserver"
-	"github.com/shockwave-go/shockwave/examples/internal/otelsetup"
 	"github.com/shockwave-go/shockwave/examples/internal/serve"
+	"github.com/shockwave-go/shockwave/examples/otelsetup"
 )
 
 func main() {
@@ -34,16 +37,22 @@ func main() {
 
 	// Before gameserver.New, whose runtime looks at the global providers
 	// once.
-	defer otelsetup.MustInit("game")()
+	tel, err := otelsetup.Init(context.Background(), nil)
+	if err != nil {
+		log.Fatalf("game: telemetry: %v", err)
+	}
 
 	game, err := gameserver.New(gameserver.Config{MatchSize: *size, TickRate: *tick, InputRate: *rate})
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := serve.NewServer(*addr, game)
+	srv := serve.NewServer(*addr, serve.WithMetrics(game, tel.MetricsHandler()))
 
 	log.Printf("game: open http://%s in a browser", serve.BrowseAddr(*addr))
-	if err := serve.Run(srv, game.Shutdown); err != nil {
+	if tel.MetricsHandler() != nil {
+		log.Printf("game: metrics for Prometheus at http://%s/metrics", serve.BrowseAddr(*addr))
+	}
+	if err := serve.Run(srv, game.Shutdown, tel.Shutdown); err != nil {
 		log.Print(err)
 	}
 }

@@ -1,6 +1,7 @@
 // Package serve holds what the examples' servers share: Run serves until
 // the process is interrupted, then shuts down in order; Page and Static
-// serve an example's web page with the browser client modules.
+// serve an example's web page with the browser client modules;
+// WithMetrics adds /metrics.
 package serve
 
 import (
@@ -14,25 +15,39 @@ import (
 )
 
 // Run serves with srv until SIGINT or SIGTERM, then stops srv from
-// listening and calls shutdown (a Runtime's, which owns the hijacked
-// WebSocket connections), both within 10 s, and returns once they are done:
-// by then the sessions have ended, so telemetry flushed afterwards has all
-// their spans. It returns ListenAndServe's error if serving fails.
-func Run(srv *http.Server, shutdown func(context.Context) error) error {
+// listening and calls each shutdown in turn (a Runtime's, which owns the
+// hijacked WebSocket connections, then telemetry's), all within 10 s, and
+// returns once they are done: by then the sessions have ended, so
+// telemetry flushed afterwards has all their spans. It returns
+// ListenAndServe's error if serving fails, else the shutdowns' errors.
+func Run(srv *http.Server, shutdown ...func(context.Context) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
-		shutdown(sctx)
+		errs := []error{srv.Shutdown(sctx)}
+		for _, f := range shutdown {
+			errs = append(errs, f(sctx))
+		}
+		done <- errors.Join(errs...)
 	}()
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	<-done
-	return nil
+	return <-done
+}
+
+// WithMetrics returns h with metrics (otelsetup's MetricsHandler) beside
+// it at GET /metrics, or h itself when metrics is nil.
+func WithMetrics(h, metrics http.Handler) http.Handler {
+	if metrics == nil {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.Handle("/", h)
+	return mux
 }
