@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"path"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -134,6 +135,17 @@ type Options struct {
 	// installed, instrumentation is off and costs nothing.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+	// MeteredRooms names the rooms whose metrics carry their name (the
+	// attribute messaging.destination.name on shockwave.broadcast.fanout
+	// and shockwave.broadcast.refused, and a shockwave.room.members series
+	// each): exact names or path.Match patterns, such as "match-*". At most
+	// MaxMeteredRooms rooms carry their name at once; the others that
+	// match are counted as "_other". None by default: room names may come
+	// from clients, and each is a time series to store.
+	MeteredRooms []string
+	// MaxMeteredRooms bounds the rooms named in metrics at once. Defaults
+	// to 100.
+	MaxMeteredRooms int
 	// TraceDeliveries bounds the "deliver" spans of one traced room
 	// publish: a span each for up to this many members the frame was
 	// written to, and for as many it was not (dropped, refused, the
@@ -186,6 +198,7 @@ func DefaultOptions() Options {
 		MessageBurst:     1000,
 		HandshakeTimeout: wire.DefaultHandshakeTimeout,
 		TraceDeliveries:  100,
+		MaxMeteredRooms:  100,
 		Limits:           Limits{}.withDefaults(), // written once, there
 	}
 }
@@ -220,6 +233,11 @@ func (o *Options) check() error {
 	bad(o.Workers < 0, "Workers", "positive, or zero for GOMAXPROCS")
 	bad(o.Tick < 0, "Tick", "positive, or zero to derive it from the timeouts")
 	bad(o.TraceDeliveries < 0, "TraceDeliveries", "positive, or zero for none")
+	bad(o.MaxMeteredRooms < 0, "MaxMeteredRooms", "positive, or zero for none")
+	for _, p := range o.MeteredRooms {
+		_, err := path.Match(p, "")
+		bad(err != nil, "MeteredRooms", "path.Match patterns")
+	}
 	for _, p := range o.TrustedProxies {
 		bad(!p.IsValid(), "TrustedProxies", "valid prefixes")
 	}
@@ -377,6 +395,13 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // metrics go.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(o *Options) { o.MeterProvider = mp }
+}
+
+// WithRoomMetrics sets Options.MeteredRooms and MaxMeteredRooms: the
+// rooms, by name or path.Match pattern, whose metrics carry their name,
+// at most max at once.
+func WithRoomMetrics(max int, patterns ...string) Option {
+	return func(o *Options) { o.MaxMeteredRooms, o.MeteredRooms = max, patterns }
 }
 
 // WithTraceDeliveries sets Options.TraceDeliveries, the most deliver spans

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -30,6 +31,9 @@ type Room struct {
 
 	// snap is the member list broadcasts iterate, rebuilt after a change.
 	snap atomic.Pointer[[]*session.Session]
+
+	meter metric.MeasurementOption // the room's attribute on metrics, or nil (Options.MeteredRooms)
+	named bool                     // meter is the room's own name, counted in telemetry.roomsNamed
 }
 
 // Join adds s to the room called name, creating the room if need be, and
@@ -57,7 +61,9 @@ func (rt *Runtime) JoinRoom(name string, s *session.Session) (*Room, error) {
 	}
 	for {
 		r, _ := rt.rooms.LoadOrCompute(name, func() *Room {
-			return &Room{name: name, rt: rt, members: make(map[uint64]*session.Session)}
+			r := &Room{name: name, rt: rt, members: make(map[uint64]*session.Session)}
+			r.meter, r.named = rt.tel.roomMeter(name)
+			return r
 		})
 		if retry, err := r.add(m); !retry {
 			if err != nil {
@@ -156,6 +162,9 @@ func (r *Room) remove(s *session.Session) bool {
 // kill removes the empty room from the runtime. r.mu is held.
 func (r *Room) kill() {
 	r.dead = true
+	if r.named {
+		r.rt.tel.roomsNamed.Add(-1)
+	}
 	r.rt.rooms.Compute(r.name, func(cur *Room, loaded bool) (*Room, bool) {
 		return cur, !loaded || cur == r // delete only this room, not a successor
 	})
@@ -274,7 +283,7 @@ func (r *Room) publish(ctx context.Context, size int, fan func(traced context.Co
 	}
 	n, tried := fan(traced)
 	if t.metrics() {
-		t.fanout.Record(ctx, int64(n))
+		r.record(ctx, n, tried)
 	}
 	if span != nil {
 		// One span for the fan-out; the members' deliveries are spans of
@@ -286,6 +295,23 @@ func (r *Room) publish(ctx context.Context, size int, fan func(traced context.Co
 		span.End()
 	}
 	return n
+}
+
+// record counts a publish that tried members, of which accepted took the
+// frame, with the room's name if it is metered.
+func (r *Room) record(ctx context.Context, accepted, tried int) {
+	t := r.rt.tel
+	if r.meter == nil {
+		t.fanout.Record(ctx, int64(accepted))
+		if tried > accepted {
+			t.refusedOut.Add(ctx, int64(tried-accepted))
+		}
+		return
+	}
+	t.fanout.Record(ctx, int64(accepted), r.meter)
+	if tried > accepted {
+		t.refusedOut.Add(ctx, int64(tried-accepted), r.meter)
+	}
 }
 
 // fanout hands f to every member but except, and returns how many accepted

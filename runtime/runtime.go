@@ -88,6 +88,7 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 		return nil, err
 	}
 	rt.tel = tel
+	tel.roomPatterns, tel.roomCap = o.MeteredRooms, int32(min(o.MaxMeteredRooms, math.MaxInt32))
 	rt.eng = engine.Start[*session.Session, session.Handler](rt.sessionConfig(&o))
 	setLive(rt, true) // until Shutdown
 	return rt, nil

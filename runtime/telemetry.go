@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -56,8 +57,16 @@ type telemetry struct {
 	wait       metric.Float64Histogram
 	msgSize    metric.Int64Histogram
 	closes     metric.Int64Counter
+	refusedOut metric.Int64Counter
 	reg        metric.Registration
+
+	roomPatterns []string     // Options.MeteredRooms
+	roomCap      int32        // Options.MaxMeteredRooms
+	roomsNamed   atomic.Int32 // rooms whose metrics carry their name now
 }
+
+// otherRoom is the attribute of the metered rooms past MaxMeteredRooms.
+var otherRoom = metric.WithAttributeSet(attribute.NewSet(semconv.MessagingDestinationName("_other")))
 
 // enabled reports whether a provider records anything: the no-op providers
 // do not, and neither does OpenTelemetry's global provider while no SDK has
@@ -142,6 +151,12 @@ func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider)
 		metric.WithDescription("Payload size of the messages received."),
 		metric.WithExplicitBucketBoundaries(16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576))
 	add(e)
+	t.refusedOut, e = m.Int64Counter("shockwave.broadcast.refused", metric.WithUnit("{session}"),
+		metric.WithDescription("Members that refused a broadcast's frame: closing, or refused by their backpressure policy."))
+	add(e)
+	members, e := m.Int64ObservableGauge("shockwave.room.members", metric.WithUnit("{session}"),
+		metric.WithDescription("Members of each room named in metrics (Options.MeteredRooms)."))
+	add(e)
 	t.closes, e = m.Int64Counter("shockwave.sessions.closed", metric.WithUnit("{session}"),
 		metric.WithDescription("Sessions ended, by close code (1006 when the connection dropped) and cause."))
 	add(e)
@@ -175,12 +190,44 @@ func newTelemetry(rt *Runtime, tp trace.TracerProvider, mp metric.MeterProvider)
 		for i, lc := range limitCounters {
 			o.ObserveInt64(refused, int64(lc.count(rt).Load()), limits[i])
 		}
+		if t.roomsNamed.Load() > 0 {
+			rt.rooms.Range(func(_ string, r *Room) bool {
+				if r.named {
+					o.ObserveInt64(members, int64(r.Len()), r.meter)
+				}
+				return true
+			})
+		}
 		return nil
-	}, active, drops, refused)
+	}, active, drops, refused, members)
 	return t, err
 }
 
 func (t *telemetry) metrics() bool { return t.meter != nil }
+
+// roomMeter returns the attribute a new room's metrics carry, nil for
+// none, and whether it is the room's own name, which then counts against
+// Options.MaxMeteredRooms until the room is removed (see unname).
+func (t *telemetry) roomMeter(name string) (metric.MeasurementOption, bool) {
+	if !t.metrics() || !matchAny(t.roomPatterns, name) {
+		return nil, false
+	}
+	if t.roomsNamed.Add(1) > t.roomCap {
+		t.roomsNamed.Add(-1)
+		return otherRoom, false
+	}
+	return metric.WithAttributeSet(attribute.NewSet(semconv.MessagingDestinationName(name))), true
+}
+
+// matchAny reports whether name matches one of the path.Match patterns.
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
 
 // Wrote implements engine.Observer.
 func (t *telemetry) Wrote(frames, bytes, depth int, waited time.Duration) {

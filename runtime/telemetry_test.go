@@ -853,13 +853,32 @@ func (v metricsView) sum(name string, attrs map[string]string) int64 {
 	return n
 }
 
-// points returns the int64 sum points of name, by the value of key.
+// points returns the int64 sum or gauge points of name, by the value of
+// key.
 func (v metricsView) points(name, key string) map[string]int64 {
+	var dps []metricdata.DataPoint[int64]
+	switch d := v.byName[name].Data.(type) {
+	case metricdata.Sum[int64]:
+		dps = d.DataPoints
+	case metricdata.Gauge[int64]:
+		dps = d.DataPoints
+	}
 	out := make(map[string]int64)
-	if s, ok := v.byName[name].Data.(metricdata.Sum[int64]); ok {
-		for _, p := range s.DataPoints {
+	for _, p := range dps {
+		val, _ := p.Attributes.Value(attribute.Key(key))
+		out[val.Emit()] += p.Value
+	}
+	return out
+}
+
+// histCounts returns the counts of name's int64 histogram points, by the
+// value of key.
+func (v metricsView) histCounts(name, key string) map[string]int64 {
+	out := make(map[string]int64)
+	if h, ok := v.byName[name].Data.(metricdata.Histogram[int64]); ok {
+		for _, p := range h.DataPoints {
 			val, _ := p.Attributes.Value(attribute.Key(key))
-			out[val.Emit()] += p.Value
+			out[val.Emit()] += int64(p.Count)
 		}
 	}
 	return out
@@ -1020,6 +1039,7 @@ func testMetricsScripted(t *testing.T, traces bool) {
 		{"shockwave.mailbox.depth count", m.histCount("shockwave.mailbox.depth", nil), m.histCount("shockwave.write.batch", nil)},
 		{"shockwave.broadcast.fanout count", m.histCount("shockwave.broadcast.fanout", nil), 2},
 		{"shockwave.broadcast.fanout sum", m.histSum("shockwave.broadcast.fanout", nil), 2 + 1},
+		{"shockwave.broadcast.refused", m.sum("shockwave.broadcast.refused", nil), 1}, // the tick, A's copy
 		{"shockwave.sessions.active", m.sum("shockwave.sessions.active", nil), 0},
 		{"shockwave.mailbox.drops drop-newest", m.sum("shockwave.mailbox.drops", map[string]string{"shockwave.policy": "drop-newest"}), 4 + 1},
 		{"shockwave.mailbox.drops drop-oldest", m.sum("shockwave.mailbox.drops", map[string]string{"shockwave.policy": "drop-oldest"}), 2},
@@ -1415,5 +1435,75 @@ func testTraceDeliveries(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)                     // the bound holds: no more come
 	if got := len(k.spans("deliver")); got != 1+1+2+1+1 { // hello, close one, 2 of 4 written, 1 refused, publish's reply
 		t.Errorf("%d deliver spans in all, want 6", got)
+	}
+}
+
+// TestMetricsRooms: the rooms Options.MeteredRooms names carry their name
+// on the broadcast metrics, at most MaxMeteredRooms at once (the others
+// that match count as "_other", and a removed room frees its place);
+// rooms that match no pattern carry no name.
+func TestMetricsRooms(t *testing.T) {
+	k := newOtelKit(t)
+	var ref rtRef
+	rt, url := start(t, handler{
+		open: func(s *session.Session) error {
+			ref.get().Join(s.Subprotocol(), s) // each client's subprotocol names its room
+			return nil
+		},
+		msg: func(s *session.Session, m session.Message) error {
+			r, _ := ref.get().Room(s.Subprotocol())
+			r.BroadcastContext(m.Context(), wire.OpText, m.Data)
+			return nil
+		},
+	}, k.metrics(), runtime.WithRoomMetrics(2, "match-*"),
+		runtime.WithSubprotocols("match-1", "match-2", "match-3", "match-4", "lobby"))
+	ref.p.Store(rt)
+	clients := map[string]*wire.Conn{}
+	publish := func(room string) {
+		t.Helper()
+		c, ok := clients[room]
+		if !ok {
+			var err error
+			if c, err = dialCtx(url, &wire.DialOptions{Subprotocols: []string{room}}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.CloseNow() })
+			clients[room] = c
+			eventually(t, bound, "the join", func() bool { _, ok := rt.Room(room); return ok })
+		}
+		if err := c.WriteMessage(wire.OpText, []byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		c.NetConn().SetReadDeadline(time.Now().Add(bound))
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, room := range []string{"match-1", "match-2", "match-3", "lobby"} {
+		publish(room)
+	}
+	var m metricsView
+	eventually(t, bound, "4 publishes", func() bool {
+		m = k.collect(t)
+		return m.histCount("shockwave.broadcast.fanout", nil) == 4
+	})
+	const room = "messaging.destination.name"
+	if got, want := m.histCounts("shockwave.broadcast.fanout", room), map[string]int64{"match-1": 1, "match-2": 1, "_other": 1, "": 1}; !sameCounts(got, want) {
+		t.Errorf("fanout by room = %v, want %v", got, want)
+	}
+	if got, want := m.points("shockwave.room.members", room), map[string]int64{"match-1": 1, "match-2": 1}; !sameCounts(got, want) {
+		t.Errorf("room members = %v, want %v", got, want)
+	}
+
+	// match-1 empties and goes: match-4 takes its place.
+	clients["match-1"].Close(wire.StatusNormalClosure, "")
+	eventually(t, bound, "match-1 to go", func() bool { _, ok := rt.Room("match-1"); return !ok })
+	publish("match-4")
+	eventually(t, bound, "match-4's publish", func() bool {
+		m = k.collect(t)
+		return m.histCounts("shockwave.broadcast.fanout", room)["match-4"] == 1
+	})
+	if got, want := m.points("shockwave.room.members", room), map[string]int64{"match-2": 1, "match-4": 1}; !sameCounts(got, want) {
+		t.Errorf("room members = %v, want %v", got, want)
 	}
 }
