@@ -40,6 +40,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -89,11 +90,11 @@ func main() {
 		log.Fatalf("chat: telemetry: %v", err)
 	}
 
-	chat, err := chatserver.New(chatserver.Config{MaxLength: *maxLength, Rate: *rate, History: *history, Key: key, SecureCookie: *secure, Runtime: opts})
+	chat, h, err := newServer(chatserver.Config{MaxLength: *maxLength, Rate: *rate, History: *history, Key: key, SecureCookie: *secure, Runtime: opts}, tel)
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := serve.NewServer(*addr, serve.WithMetrics(chat, tel.MetricsHandler()))
+	srv := serve.NewServer(*addr, h)
 
 	log.Printf("chat: open http://%s in a browser", serve.BrowseAddr(*addr))
 	if tel.MetricsHandler() != nil {
@@ -102,6 +103,18 @@ func main() {
 	if err := serve.Run(srv, chat.Shutdown, tel.Shutdown); err != nil {
 		log.Print(err)
 	}
+}
+
+// newServer makes the chat and the handler to serve: the chat's page,
+// sign-in and WebSocket, and GET /metrics beside them when tel has a
+// metrics handler. Call it after otelsetup.Init, whose providers the
+// chat's runtime takes when it is made.
+func newServer(cfg chatserver.Config, tel *otelsetup.Telemetry) (*chatserver.Server, http.Handler, error) {
+	chat, err := chatserver.New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return chat, serve.WithMetrics(chat, tel.MetricsHandler()), nil
 }
 
 // parsePrefixes reads a comma-separated list of prefixes, an address

@@ -50,7 +50,8 @@
 // to start a server of their own, are not read). The names follow
 // Prometheus' conventions: shockwave.sessions.active is served as
 // shockwave_sessions_active, a counter gains _total and a unit a suffix
-// (shockwave_bytes_received_bytes_total). Whoever reaches the handler
+// (shockwave.handler.duration, in seconds, is
+// shockwave_handler_duration_seconds). Whoever reaches the handler
 // learns how busy the server is; in production serve it where only the
 // scraper can, on a listener of its own or behind authentication. The
 // examples serve it beside their pages, for the sake of a demonstration.

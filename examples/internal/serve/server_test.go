@@ -1,8 +1,10 @@
 package serve_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -50,5 +52,38 @@ func TestNewServerHeaderBound(t *testing.T) {
 	}
 	if s := serve.NewServer("", ok); s.ReadHeaderTimeout <= 0 || s.IdleTimeout <= 0 || s.MaxHeaderBytes != serve.MaxHeaderBytes {
 		t.Errorf("NewServer: %+v", s)
+	}
+}
+
+// TestWithMetrics: GET /metrics goes to the metrics handler and the rest
+// to the page's; without a metrics handler, the page's handler gets all.
+func TestWithMetrics(t *testing.T) {
+	named := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })
+	}
+	for _, tc := range []struct {
+		name    string
+		metrics http.Handler
+		method  string
+		path    string
+		want    string // the handler that answers, or the status if not 200
+	}{
+		{"metrics", named("metrics"), http.MethodGet, "/metrics", "metrics"},
+		{"the page beside", named("metrics"), http.MethodGet, "/", "page"},
+		{"the WebSocket beside", named("metrics"), http.MethodGet, "/ws", "page"},
+		{"POST /metrics is not for metrics", named("metrics"), http.MethodPost, "/metrics", "page"},
+		{"no metrics handler", nil, http.MethodGet, "/metrics", "page"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			serve.WithMetrics(named("page"), tc.metrics).ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+			got := w.Body.String()
+			if w.Code != http.StatusOK {
+				got = strconv.Itoa(w.Code)
+			}
+			if got != tc.want {
+				t.Errorf("%s %s: %q, want %q", tc.method, tc.path, got, tc.want)
+			}
+		})
 	}
 }
