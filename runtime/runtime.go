@@ -246,6 +246,9 @@ func (k hooks) OnMessage(s *session.Session, m session.Message) error {
 
 func (k hooks) OnClose(s *session.Session, err error) {
 	defer k.rt.serving.Done() // the session has ended; Shutdown waits for this
+	if k.rt.tel.tracer != nil {
+		defer trace.SpanFromContext(s.Context()).End() // the "session close" span (see telemetry.Closing)
+	}
 	if k.rt.tel.metrics() {
 		k.rt.tel.onClose(s, err) // counted before the session leaves the registry
 	}

@@ -402,6 +402,38 @@ func (t *telemetry) Delivered(ctx context.Context, s *session.Session, since int
 	span.End()
 }
 
+// Closing implements engine.Tracer: the end of a session is a span of its
+// own, "session close", whose context OnClose's Session.Context carries,
+// so that what the handler does then (a departure announced to a room)
+// is part of it. It links to the session's upgrade, and to the message
+// that made it a slow consumer when one did. hooks.OnClose ends it.
+func (t *telemetry) Closing(base context.Context, s *session.Session, err error, slow context.Context) context.Context {
+	code := s.CloseCode()
+	cause := closeCause(err, code)
+	attrs := []attribute.KeyValue{
+		attribute.Int64("shockwave.session.id", int64(s.ID())),
+		attribute.Int("websocket.close.code", int(code)),
+		attribute.String("shockwave.close.cause", cause),
+	}
+	if user := userOf(s); user != "" {
+		attrs = append(attrs, semconv.UserID(user))
+	}
+	var links []trace.Link
+	if up, ok := t.upgrades.Load(s.ID()); ok {
+		links = append(links, trace.Link{SpanContext: up})
+	}
+	if sc := trace.SpanContextFromContext(slow); sc.IsValid() {
+		links = append(links, trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{
+			attribute.String("shockwave.close.cause", "slow_consumer")}})
+	}
+	ctx, span := t.tracer.Start(base, "session close", trace.WithNewRoot(),
+		trace.WithAttributes(attrs...), trace.WithLinks(links...))
+	if cause != "closed" {
+		span.SetStatus(codes.Error, cause)
+	}
+	return ctx
+}
+
 // outcome names what became of a frame for one session.
 func outcome(err error) string {
 	switch {

@@ -1507,3 +1507,59 @@ func TestMetricsRooms(t *testing.T) {
 		t.Errorf("room members = %v, want %v", got, want)
 	}
 }
+
+// TestTraceSessionClose: a session's end is a "session close" span with
+// its cause, linked to the message that made it a slow consumer; what
+// OnClose does in s.Context() (a departure announced to a room) is part
+// of that trace.
+func TestTraceSessionClose(t *testing.T) { eachTransport(t, testTraceSessionClose) }
+
+func testTraceSessionClose(t *testing.T) {
+	k := newOtelKit(t)
+	var ref rtRef
+	rt, url := start(t, handler{
+		open: func(s *session.Session) error { ref.get().Join("all", s); return nil },
+		msg: func(s *session.Session, m session.Message) error {
+			for range 5 { // 4 fit the mailbox while the handler runs; the 5th makes it a slow consumer
+				s.SendContext(m.Context(), wire.OpText, []byte("y"))
+			}
+			return nil
+		},
+		close: func(s *session.Session, err error) {
+			if r, ok := ref.get().Room("all"); ok {
+				r.BroadcastContext(s.Context(), wire.OpText, []byte("left"))
+			}
+		},
+	}, k.traces(), runtime.WithMailbox(4, 1<<20, session.PolicyClose))
+	ref.p.Store(rt)
+	other := dial(t, url)
+	slow := dial(t, url)
+	eventually(t, bound, "both to join", func() bool { r, ok := rt.Room("all"); return ok && r.Len() == 2 })
+	if err := slow.WriteMessage(wire.OpText, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	readUntilError(slow)
+	other.NetConn().SetReadDeadline(time.Now().Add(bound))
+	if _, p, err := other.ReadMessage(); err != nil || string(p) != "left" {
+		t.Fatalf("other got %q, %v; want left", p, err)
+	}
+
+	recv := k.waitSpans(t, "receive", 1)[0]
+	end := k.waitSpans(t, "session close", 1)[0]
+	wantAttrs(t, end, map[string]any{"shockwave.close.cause": "slow_consumer", "websocket.close.code": 1008})
+	if end.Status().Code != codes.Error || end.Parent().IsValid() {
+		t.Errorf("session close: status %v, parent %v; want Error, a root", end.Status(), end.Parent())
+	}
+	linked := false
+	for _, l := range end.Links() {
+		linked = linked || l.SpanContext.SpanID() == recv.SpanContext().SpanID()
+	}
+	if !linked {
+		t.Errorf("session close links %v, not the receive span %s", end.Links(), recv.SpanContext().SpanID())
+	}
+	pub := k.waitSpans(t, "publish", 1)[0]
+	wantChild(t, pub, end)
+	if t.Failed() || testing.Verbose() {
+		t.Logf("spans:\n%s", renderTrees(k.spans("")))
+	}
+}

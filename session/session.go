@@ -15,6 +15,7 @@ import (
 	"time"
 	"unique"
 
+	"github.com/shockwave-go/shockwave/internal/engine"
 	"github.com/shockwave-go/shockwave/mailbox"
 	"github.com/shockwave-go/shockwave/wire"
 )
@@ -92,6 +93,8 @@ type Session struct {
 	mu    sync.Mutex // guards cause and ctx, and closing the transport
 	cause error
 	ctx   *sessionContext // made by the first call of Context
+
+	slowTrace atomic.Pointer[frameTrace] // the traced frame that made it a slow consumer, if any
 
 	value   any                      // user state, see State; owned by the callbacks
 	who     atomic.Pointer[admitted] // who the client is, if the runtime was told (see Authorize)
@@ -393,6 +396,9 @@ func (s *Session) push(f *Frame, p Policy) error {
 			}
 		}
 		if p == PolicyClose {
+			if ft := f.trace.Load(); ft != nil {
+				s.slowTrace.CompareAndSwap(nil, ft) // the trace that made it slow, for the end's span
+			}
 			s.refuse(f, ErrSlowConsumer)
 			s.closeSlow()
 			return ErrSlowConsumer
@@ -645,7 +651,25 @@ func (s *Session) finish(cause error) {
 		s.ctx.cancel()
 	}
 	s.mu.Unlock()
+	if t := s.cfg.Tracer; t != nil {
+		s.traceEnd(t, cause)
+	}
 	s.call(func() error { s.h.OnClose(s, cause); return nil })
+}
+
+// traceEnd gives OnClose a Context that carries the trace of the
+// session's end, when the tracer has one.
+func (s *Session) traceEnd(t engine.Tracer[*Session], cause error) {
+	base := s.Context()
+	var slow context.Context
+	if ft := s.slowTrace.Load(); ft != nil {
+		slow = ft.ctx
+	}
+	if ctx := t.Closing(base, s, cause, slow); ctx != nil {
+		s.mu.Lock()
+		s.ctx.Context = ctx
+		s.mu.Unlock()
+	}
 }
 
 // waitCloseSent waits until the close frame is written, or writing is

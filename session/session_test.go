@@ -735,6 +735,10 @@ func (f *fates) ctx(seq int) context.Context {
 
 func (f *fates) Traced(ctx context.Context) bool { return ctx.Value(seqKey{}) != nil }
 
+func (f *fates) Closing(context.Context, *Session, error, context.Context) context.Context {
+	return nil
+}
+
 func (f *fates) Delivered(ctx context.Context, s *Session, since int64, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

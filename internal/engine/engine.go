@@ -82,6 +82,13 @@ type Tracer[S any] interface {
 	// ErrOverBudget, or the write's error). since is when the frame got
 	// ctx, in Unix nanoseconds.
 	Delivered(ctx context.Context, s S, since int64, err error)
+	// Closing is told that session s has ended, because of err, before
+	// its OnClose; cause is the context of the traced frame that made it
+	// a slow consumer, or nil. It returns the context OnClose's
+	// Session.Context is to be (base with the span of the session's end,
+	// say), or nil to leave it base. The runtime's OnClose ends that
+	// span.
+	Closing(base context.Context, s S, err error, cause context.Context) context.Context
 }
 
 // Engine runs the sessions of one Runtime: the machinery they share (the
