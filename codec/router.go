@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -271,11 +273,6 @@ func Handle[T, R any](r *Router, event string, fn func(s *session.Session, req T
 	}})
 }
 
-// decodeError marks a payload that did not decode.
-type decodeError struct{ err error }
-
-func (e decodeError) Error() string { return e.err.Error() }
-
 func decodePayload[T any](c envelopeCodec, name string, in inHeader, v *T) error {
 	var target any = v
 	if m, ok := target.(withMeta); ok {
@@ -286,7 +283,8 @@ func decodePayload[T any](c envelopeCodec, name string, in inHeader, v *T) error
 		return nil
 	}
 	if err := c.decodeParsed(in.data, target); err != nil {
-		return decodeError{err}
+		t := reflect.TypeOf(target).Elem()
+		return decodeError{err: err, msg: payloadMessage(c, name, in.data, t, err)}
 	}
 	return nil
 }
@@ -300,19 +298,25 @@ func (r *Router) OnClose(*session.Session, error) {}
 // OnMessage routes one message: it parses the envelope, runs the event's
 // handler and answers a request. A message that cannot be routed is
 // answered with an error (or closes the session, WithStrict).
+//
+// When tracing is on, the message's span (the runtime's "receive" span,
+// m.Context()) is marked with every failure the Router handles: status
+// Error and the error code as shockwave.error.code; the reply or error it
+// sends carries the span's context, so that its delivery is traced too.
 func (r *Router) OnMessage(s *session.Session, m session.Message) error {
 	c := r.codecs[r.codecIndex(s)]
+	ctx := m.Context()
 	in, err := c.parseEnvelope(m.Data)
 	if err != nil {
-		return r.refuse(s, c, &inHeader{}, wire.StatusInvalidFramePayloadData,
-			&Error{Code: CodeBadMessage, Message: err.Error()})
+		return r.refuse(s, c, &inHeader{ctx: ctx}, wire.StatusInvalidFramePayloadData,
+			&Error{Code: CodeBadMessage, Message: err.Error()}, nil)
 	}
+	in.ctx = ctx
 	if !in.hasEvent {
 		return r.refuse(s, c, &in, wire.StatusInvalidFramePayloadData,
-			&Error{Code: CodeBadMessage, Message: "message has no event name"})
+			&Error{Code: CodeBadMessage, Message: "message has no event name"}, nil)
 	}
-	in.ctx = m.Context()
-	if span := trace.SpanFromContext(in.ctx); span.IsRecording() {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.SetAttributes(attribute.String("shockwave.event", string(in.event)))
 		if len(in.room) > 0 {
 			span.SetAttributes(semconv.MessagingDestinationName(string(in.room)))
@@ -321,7 +325,7 @@ func (r *Router) OnMessage(s *session.Session, m session.Message) error {
 	rt, ok := (*r.routes.Load())[string(in.event)]
 	if !ok {
 		return r.refuse(s, c, &in, wire.StatusUnsupportedData,
-			&Error{Code: CodeUnknownEvent, Message: fmt.Sprintf("unknown event %q", in.event)})
+			&Error{Code: CodeUnknownEvent, Message: fmt.Sprintf("unknown event %q", in.event)}, nil)
 	}
 	res, err := rt.call(s, c, in)
 	if err != nil {
@@ -330,42 +334,58 @@ func (r *Router) OnMessage(s *session.Session, m session.Message) error {
 		switch {
 		case errors.As(err, &de):
 			return r.refuse(s, c, &in, wire.StatusInvalidFramePayloadData,
-				&Error{Code: CodeBadPayload, Message: fmt.Sprintf("payload of %q: %v", rt.name, de.err)})
+				&Error{Code: CodeBadPayload, Message: de.msg}, de.err)
 		case errors.As(err, &ce):
-			return ce
+			return ce // the runtime marks the span with it
 		}
 		if r.onErr != nil {
 			r.onErr(s, rt.name, err)
 		}
 		var e *Error
-		if !errors.As(err, &e) {
+		if errors.As(err, &e) {
+			// The client's doing, not the server's, but the request
+			// failed: a span's status says whether the operation
+			// succeeded, and its description and code let a trace be
+			// searched for refused requests. No exception event: an
+			// *Error is an answer, not a fault.
+			failed(ctx, e.Code, e.Message, nil)
+		} else {
 			e = &Error{Code: CodeInternal, Message: "internal error"}
+			failed(ctx, CodeInternal, err.Error(), err)
 		}
 		r.sendError(s, c, &in, e)
 		return nil
 	}
 	if in.hasID {
-		f, err := encodeFrame(c, outHeader{id: in.id, hasID: true}, res)
+		f, err := encodeFrame(c, outHeader{id: in.id, hasID: in.hasID}, res)
 		if err != nil {
 			// The result does not encode: the request still gets its
 			// one answer.
 			if r.onErr != nil {
 				r.onErr(s, rt.name, err)
 			}
+			failed(ctx, CodeInternal, "the result does not encode: "+err.Error(), err)
 			r.sendError(s, c, &in, &Error{Code: CodeInternal, Message: "internal error"})
 			return nil
 		}
+		traceFrame(ctx, f)
 		s.SendFrame(f)
 	}
 	return nil
 }
 
 // refuse answers a message that cannot be routed with e, or closes the
-// session with code when the Router is strict.
-func (r *Router) refuse(s *session.Session, c envelopeCodec, in *inHeader, code wire.StatusCode, e *Error) error {
+// session with code when the Router is strict. cause, if not nil, is the
+// error behind e, for the server's eyes only.
+func (r *Router) refuse(s *session.Session, c envelopeCodec, in *inHeader, code wire.StatusCode, e *Error, cause error) error {
 	if r.onErr != nil {
-		r.onErr(s, string(in.event), e)
+		var err error = e
+		if cause != nil {
+			err = fmt.Errorf("%w (%w)", e, cause)
+		}
+		r.onErr(s, string(in.event), err)
 	}
+	failed(in.ctx, e.Code, e.Message, cause)
 	if r.strict {
 		return wire.CloseError{Code: code, Reason: e.Code}
 	}
@@ -373,26 +393,57 @@ func (r *Router) refuse(s *session.Session, c envelopeCodec, in *inHeader, code 
 	return nil
 }
 
-// sendError sends e as the reply to a request, or as an "error" event.
+// sendError sends e as the reply to a request, or as an "error" event, in
+// the message's trace.
 func (r *Router) sendError(s *session.Session, c envelopeCodec, in *inHeader, e *Error) {
 	h := outHeader{id: in.id, hasID: in.hasID, err: e}
 	if !in.hasID {
 		h.event = EventError
 	}
-	r.send(s, c, h, nil)
+	r.send(in.ctx, s, c, h, nil)
+}
+
+// attrErrorCode is the attribute of a message's span that holds the code
+// of the error the client was sent.
+const attrErrorCode = "shockwave.error.code"
+
+// failed marks the span of ctx, when it records, as failed with an error
+// of code: status Error with desc, and cause, if not nil, recorded as an
+// exception.
+func failed(ctx context.Context, code, desc string, cause error) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(attribute.String(attrErrorCode, code))
+	if cause != nil {
+		span.RecordError(cause)
+	}
+	span.SetStatus(codes.Error, desc)
+}
+
+// traceFrame makes f carry ctx, so that the runtime records its delivery
+// (see session.Frame.SetContext), when ctx's span records. Otherwise it
+// does nothing, and costs nothing.
+func traceFrame(ctx context.Context, f *session.Frame) {
+	if trace.SpanFromContext(ctx).IsRecording() {
+		f.SetContext(ctx)
+	}
 }
 
 // Emit sends event with payload v to session s, in the session's codec. A
 // nil v sends no payload. It never blocks; it fails like session.Send, or
-// when v does not encode.
+// when v does not encode. See EmitContext to trace it.
 func (r *Router) Emit(s *session.Session, event string, v any) error {
-	return r.send(s, r.codecs[r.codecIndex(s)], outHeader{event: event}, v)
+	return r.send(context.Background(), s, r.codecs[r.codecIndex(s)], outHeader{event: event}, v)
 }
 
-// EmitContext is Emit carrying the trace of ctx (an Event's Ctx, say) in
-// the envelope's traceparent, when ctx has a span.
+// EmitContext is Emit in the trace of ctx (an Event's Ctx, say): the
+// envelope's traceparent names ctx's span, and, when that span records,
+// the runtime records the frame's delivery as its child ("deliver"). Like
+// Emit, it allocates nothing more when ctx's span does not record.
 func (r *Router) EmitContext(ctx context.Context, s *session.Session, event string, v any) error {
-	return r.send(s, r.codecs[r.codecIndex(s)], outHeader{event: event, trace: traceparent(ctx)}, v)
+	return r.send(ctx, s, r.codecs[r.codecIndex(s)], outHeader{event: event, trace: traceparent(ctx)}, v)
 }
 
 // TraceParent implements runtime.TraceParenter: it returns the envelope's
@@ -419,39 +470,47 @@ func traceparent(ctx context.Context) string {
 	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + flags
 }
 
-func (r *Router) send(s *session.Session, c envelopeCodec, h outHeader, v any) error {
+// send encodes an envelope and sends it to s, in the trace of ctx.
+func (r *Router) send(ctx context.Context, s *session.Session, c envelopeCodec, h outHeader, v any) error {
 	f, err := encodeFrame(c, h, v)
 	if err != nil {
 		return err
 	}
+	traceFrame(ctx, f)
 	return s.SendFrame(f)
 }
 
 // Publish sends event with payload v to every member of room; see
-// PublishExcept.
+// PublishExceptContext.
 func (r *Router) Publish(room *runtime.Room, event string, v any) (int, error) {
-	return r.PublishExcept(room, nil, event, v)
+	return r.PublishExceptContext(context.Background(), room, nil, event, v)
 }
 
-// PublishContext is Publish carrying the trace of ctx: the envelope's
-// traceparent names ctx's span, and the runtime's publish span is its
-// child.
+// PublishContext is Publish in the trace of ctx; see PublishExceptContext.
 func (r *Router) PublishContext(ctx context.Context, room *runtime.Room, event string, v any) (int, error) {
-	return r.publish(ctx, room, nil, event, v)
+	return r.PublishExceptContext(ctx, room, nil, event, v)
 }
 
 // PublishExcept sends event with payload v to every member of room but
-// except (which may be nil), with the room's name in the envelope, and
+// except; see PublishExceptContext.
+func (r *Router) PublishExcept(room *runtime.Room, except *session.Session, event string, v any) (int, error) {
+	return r.PublishExceptContext(context.Background(), room, except, event, v)
+}
+
+// PublishExceptContext sends event with payload v to every member of room
+// but except (which may be nil), with the room's name in the envelope, and
 // returns how many members accepted it. v is encoded once per codec in use
 // among the members, into one shared frame each; a member costs a mailbox
 // push, whatever the size of the room. It never blocks. If v does not
 // encode in a codec, the members speaking it get nothing and the error is
 // returned.
-func (r *Router) PublishExcept(room *runtime.Room, except *session.Session, event string, v any) (int, error) {
-	return r.publish(context.Background(), room, except, event, v)
-}
-
-func (r *Router) publish(ctx context.Context, room *runtime.Room, except *session.Session, event string, v any) (int, error) {
+//
+// ctx carries the trace (an Event's Ctx, say): the envelope's traceparent
+// names ctx's span, the runtime's "publish" span is its child, and the
+// members' deliveries are recorded under the publish (see
+// runtime.Options.TraceDeliveries). With a context whose span does not
+// record, such as context.Background(), it costs what PublishExcept does.
+func (r *Router) PublishExceptContext(ctx context.Context, room *runtime.Room, except *session.Session, event string, v any) (int, error) {
 	h := outHeader{event: event, room: room.Name(), trace: traceparent(ctx)}
 	if len(r.codecs) == 1 {
 		f, err := encodeFrame(r.codecs[0], h, v)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -369,8 +370,9 @@ func TestRouterErrors(t *testing.T) {
 				{"unknown event", func() { c.send(env{E: "nope"}) }, 0, CodeUnknownEvent, `unknown event "nope"`},
 				{"unknown event, request", func() { c.send(env{E: "nope", I: 3}) }, 3, CodeUnknownEvent, `"nope"`},
 				{"no event", func() { c.send(env{I: 4}) }, 4, CodeBadMessage, "no event name"},
-				{"bad payload", func() { c.send(env{E: "echo", D: []int{1}}) }, 0, CodeBadPayload, `payload of "echo"`},
-				{"wrong field type", func() { c.send(env{E: "echo", I: 6, D: map[string]any{"n": "x"}}) }, 6, CodeBadPayload, ""},
+				{"bad payload", func() { c.send(env{E: "echo", D: []int{1}}) }, 0, CodeBadPayload, `payload of "echo" must be a`},
+				{"wrong field type", func() { c.send(env{E: "echo", I: 6, D: map[string]any{"n": "x"}}) }, 6, CodeBadPayload,
+					`payload of "echo": field "n" must be `},
 				{"not an envelope", func() {
 					c.sendRaw(c.codec.Opcode(), []byte(map[Codec]string{JSON: "{garbage", MsgPack: "\xc1"}[c.codec]))
 				}, 0, CodeBadMessage, ""},
@@ -747,4 +749,202 @@ func TestRouterRoomAccess(t *testing.T) {
 	if room, ok := rt.Room("lobby"); !ok || room.Len() != 1 {
 		t.Fatal("the session is not in the room it joined")
 	}
+}
+
+// order is the payload type of TestPayloadMessages, with fields of every
+// kind and nested ones.
+type order struct {
+	Text   string               `json:"text"`
+	Count  int                  `json:"count"`
+	Small  uint8                `json:"small"`
+	Ratio  float32              `json:"ratio"`
+	OK     bool                 `json:"ok"`
+	Tags   []string             `json:"tags"`
+	Items  []orderItem          `json:"items"`
+	ByName map[string]orderItem `json:"by_name"`
+	Owner  *orderItem           `json:"owner"`
+	Blob   []byte               `json:"blob"`
+	Votes  map[int]int          `json:"votes"`
+	When   time.Time            `json:"when"`
+}
+
+type orderItem struct {
+	Name string `json:"name"`
+	Qty  int    `json:"qty"`
+}
+
+// payloadMessageOf decodes data into an order in codec c and returns the
+// message a client gets for it, or "ok". It checks that the message names
+// no Go type unless the payload may (fuzzing: a key can say anything).
+func payloadMessageOf(t testing.TB, c envelopeCodec, data []byte, anyKeys bool) string {
+	t.Helper()
+	var v order
+	err := c.Decode(data, &v)
+	if err == nil {
+		return "ok"
+	}
+	m := payloadMessage(c, "order", data, reflect.TypeFor[order](), err)
+	if anyKeys {
+		return m
+	}
+	for _, goWord := range []string{"Go ", "codec.", "order{", "orderItem", "uint8", "float32", "int64",
+		"[]", "map[", "json:", "msgpack:", "time.Time", "reflect"} {
+		if strings.Contains(m, goWord) {
+			t.Errorf("%s: message %q says %q (the error was %v)", c.Name(), m, goWord, err)
+		}
+	}
+	return m
+}
+
+// TestPayloadMessages: what a client is told of a payload that does not
+// decode, in each codec. "-" skips a codec, where the payload decodes
+// (JSON takes 0.1 for a float32; vmihailenco/msgpack truncates 300 into
+// a uint8).
+func TestPayloadMessages(t *testing.T) {
+	const p = `payload of "order"`
+	for _, tc := range []struct {
+		name          string
+		payload       any
+		json, msgpack string // the expected message, after p
+	}{
+		{"string for a number", map[string]any{"count": "3"},
+			`: field "count" must be a number, not a string`,
+			`: field "count" must be an integer, not a string`},
+		{"number for a string", map[string]any{"text": 5},
+			`: field "text" must be a string, not a number`,
+			`: field "text" must be a string, not an integer`},
+		{"string for a boolean", map[string]any{"ok": "yes"},
+			`: field "ok" must be a boolean, not a string`,
+			`: field "ok" must be a boolean, not a string`},
+		{"fraction for an integer", map[string]any{"count": 1.5},
+			`: field "count" must be a whole number, not 1.5`,
+			`: field "count" must be an integer, not a 64-bit float (1.5)`},
+		{"out of range", map[string]any{"small": 300},
+			`: field "small" must be a whole number from 0 to 255, not 300`, "-"},
+		{"negative for unsigned", map[string]any{"small": -1},
+			`: field "small" must be a whole number from 0 to 255, not -1`, "-"},
+		{"float64 for a float32", map[string]any{"ratio": 0.1},
+			"-", `: field "ratio" must be an integer or a 32-bit float, not a 64-bit float (0.1)`},
+		{"nested, in an array", map[string]any{"items": []any{map[string]any{"name": "a"}, map[string]any{"qty": "two"}}},
+			`: field "items.qty" must be a number, not a string`,
+			`: field "items[1].qty" must be an integer, not a string`},
+		{"nested, in a map", map[string]any{"by_name": map[string]any{"ada": map[string]any{"name": 7}}},
+			`: field "by_name.name" must be a string, not a number`,
+			`: field "by_name.ada.name" must be a string, not an integer`},
+		{"nested, by pointer", map[string]any{"owner": map[string]any{"qty": true}},
+			`: field "owner.qty" must be a number, not a boolean`,
+			`: field "owner.qty" must be an integer, not a boolean`},
+		{"element", map[string]any{"tags": []any{"a", 2}},
+			`: field "tags" must be a string, not a number`,
+			`: field "tags[1]" must be a string, not an integer`},
+		{"object for an array", map[string]any{"tags": map[string]any{"a": 1}},
+			`: field "tags" must be an array, not an object`,
+			`: field "tags" must be an array, not a map`},
+		{"array for an object", map[string]any{"owner": []int{1}},
+			`: field "owner" must be an object, not an array`,
+			`: field "owner" must be a map, not an array`},
+		{"map key", map[string]any{"votes": map[string]any{"x": 1}},
+			`: field "votes": each key must be a whole number, not "x"`,
+			`: field "votes": each key must be an integer, not a string`},
+		{"bytes", map[string]any{"blob": 5},
+			`: field "blob" must be a string, not a number`,
+			`: field "blob" must be binary data, not an integer`},
+		{"time", map[string]any{"when": 5},
+			` does not match the expected shape`, // time.Time decodes itself in JSON
+			`: field "when" must be a timestamp, not an integer`},
+		{"string payload", "hello",
+			` must be an object, not a string`,
+			` must be a map, not a string`},
+		{"array payload", []int{1, 2},
+			` must be an object, not an array`,
+			` must be a map, not an array`},
+		{"matches", map[string]any{"text": "hi", "items": []any{map[string]any{"qty": 2}}, "extra": 1}, "ok", "ok"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for c, want := range map[envelopeCodec]string{jsonCodec{}: tc.json, msgpackCodec{}: tc.msgpack} {
+				if want == "-" {
+					continue
+				}
+				if want != "ok" {
+					want = p + want
+				}
+				b, err := c.Append(nil, tc.payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := payloadMessageOf(t, c, b, false); got != want {
+					t.Errorf("%s %s:\n got %s\nwant %s", c.Name(), b, got, want)
+				}
+			}
+		})
+	}
+	// Payloads the other codec cannot write.
+	structKey, _ := MsgPack.Append(nil, map[int]string{1: "x"})
+	for _, tc := range []struct {
+		c    envelopeCodec
+		data string
+		want string
+	}{
+		{jsonCodec{}, `{"text":"a`, ` is not valid JSON (at byte 10)`},
+		{jsonCodec{}, `{"count":1e2}`, `: field "count" must be a whole number written without a fraction or exponent, not 1e2`},
+		{jsonCodec{}, `{"count":99999999999999999999}`,
+			`: field "count" must be a whole number from -9223372036854775808 to 9223372036854775807, not 99999999999999999999`},
+		{jsonCodec{}, `{"ratio":1e39}`, `: field "ratio" must be a number from -3.4e+38 to 3.4e+38, not 1e39`},
+		{jsonCodec{}, `{"blob":"!!"}`, ` has a string that is not valid base64`},
+		{jsonCodec{}, `{"when":"soon"}`, ` has a time that is not in RFC 3339 format`},
+		{msgpackCodec{}, "\xc1", ` is not valid MessagePack`},
+		{msgpackCodec{}, "\x81\xa4text", ` is not valid MessagePack`},
+		{msgpackCodec{}, string(structKey), `: each key must be a string, not an integer`},
+	} {
+		if got := payloadMessageOf(t, tc.c, []byte(tc.data), false); got != p+tc.want {
+			t.Errorf("%s %q:\n got %s\nwant %s", tc.c.Name(), tc.data, got, p+tc.want)
+		}
+	}
+}
+
+// TestRouterBadPayloadServerSide: the client gets the message for people;
+// the ErrorHandler gets both it and the decoder's own error.
+func TestRouterBadPayloadServerSide(t *testing.T) {
+	got := make(chan error, 1)
+	r := NewRouter(JSON, WithErrorHandler(func(_ *session.Session, _ string, err error) { got <- err }))
+	On(r, "order", func(*session.Session, order) error { return nil })
+	_, url := serve(t, r)
+	c := dialCodec(t, url, JSON)
+	rep := c.request(env{E: "order", I: 1, D: map[string]any{"count": "3"}})
+	const want = `payload of "order": field "count" must be a number, not a string`
+	if rep.X == nil || rep.X.Code != CodeBadPayload || rep.X.Message != want {
+		t.Fatalf("got %+v, want %s", rep.X, want)
+	}
+	err := <-got
+	var e *Error
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &e) || e.Code != CodeBadPayload || !errors.As(err, &te) || te.Field != "count" {
+		t.Fatalf("ErrorHandler got %v, want the *Error and the *json.UnmarshalTypeError", err)
+	}
+}
+
+// FuzzPayloadMessage decodes arbitrary payloads into a type with nested
+// fields in both codecs: the message for a failure must never panic, and
+// must speak of the payload without Go's words.
+func FuzzPayloadMessage(f *testing.F) {
+	for _, v := range []any{
+		map[string]any{"items": []any{map[string]any{"qty": "two"}}, "by_name": map[string]any{"a": map[string]any{"name": 1}}},
+		map[string]any{"votes": map[string]any{"x": 1}, "owner": []int{1}, "ratio": 0.1, "small": 300},
+		map[string]any{"when": 5, "blob": 5, "tags": []any{"a", 2}},
+		[]any{1, "x", nil, true},
+	} {
+		for _, c := range []Codec{JSON, MsgPack} {
+			b, _ := c.Append(nil, v)
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("\x81\x01\xa1x"))
+	f.Add([]byte(`{"count":1e2,"when":"soon","blob":"!!"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, c := range []envelopeCodec{jsonCodec{}, msgpackCodec{}} {
+			if m := payloadMessageOf(t, c, data, true); m != "ok" && !strings.HasPrefix(m, `payload of "order"`) {
+				t.Errorf("%s: message %q", c.Name(), m)
+			}
+		}
+	})
 }

@@ -146,13 +146,15 @@ type Options struct {
 	// MaxMeteredRooms bounds the rooms named in metrics at once. Defaults
 	// to 100.
 	MaxMeteredRooms int
-	// TraceDeliveries bounds the "deliver" spans of one traced room
-	// publish: a span each for up to this many members the frame was
-	// written to, and for as many it was not (dropped, refused, the
-	// session closed), with the session's id, its user and the outcome.
-	// The publish span counts them all. Zero records none. Defaults to
-	// 100. A frame sent with Session.SendContext in a traced context gets
-	// its deliver span whatever this says.
+	// TraceDeliveries bounds the "deliver" spans of the members a traced
+	// room publish was written to: a span each, with the session's id,
+	// its user and the time from the publish to the kernel's taking the
+	// frame, for at most this many members. The members it was not
+	// written to (dropped, refused, their session closed) get one each
+	// whatever this says, up to 1,000 a publish: those are the answers to
+	// "why did user Y not get it". The publish span counts them all. Zero
+	// records no written ones. Defaults to 16. A frame sent with
+	// Session.SendContext gets its deliver span whatever this says.
 	TraceDeliveries int
 }
 
@@ -197,7 +199,7 @@ func DefaultOptions() Options {
 		MessageRate:      1000,
 		MessageBurst:     1000,
 		HandshakeTimeout: wire.DefaultHandshakeTimeout,
-		TraceDeliveries:  100,
+		TraceDeliveries:  16,
 		MaxMeteredRooms:  100,
 		Limits:           Limits{}.withDefaults(), // written once, there
 	}

@@ -43,7 +43,7 @@ type telemetry struct {
 	tracer     trace.Tracer
 	prop       propagation.TextMapPropagator
 	upgrades   *xsync.MapOf[uint64, trace.SpanContext] // by session id: the handshake's span, linked from each message's
-	deliveries int32                                   // deliver spans per publish and outcome (Options.TraceDeliveries)
+	deliveries int32                                   // deliver spans of written frames per publish (Options.TraceDeliveries)
 
 	meter      metric.Meter
 	msgsIn     metric.Int64Counter
@@ -356,9 +356,14 @@ func closeCause(err error, code wire.StatusCode) string {
 // ctx's span records.
 func (t *telemetry) Traced(ctx context.Context) bool { return trace.SpanFromContext(ctx).IsRecording() }
 
-// deliveryBudget bounds the deliver spans of one publish: so many written,
-// so many not, the rest counted on the publish span only.
+// deliveryBudget bounds the deliver spans of one publish: so many written
+// (Options.TraceDeliveries), maxFailedDeliveries not; the rest are counted
+// on the publish span only.
 type deliveryBudget struct{ written, failed atomic.Int32 }
+
+// maxFailedDeliveries bounds the deliver spans of the members a publish
+// did not reach: enough for a room's worth of answers, not a storm.
+const maxFailedDeliveries = 1000
 
 type deliveryBudgetKey struct{}
 
@@ -367,14 +372,14 @@ type deliveryBudgetKey struct{}
 func (t *telemetry) publishContext(ctx context.Context) context.Context {
 	b := new(deliveryBudget)
 	b.written.Store(t.deliveries)
-	b.failed.Store(t.deliveries)
+	b.failed.Store(maxFailedDeliveries)
 	return context.WithValue(ctx, deliveryBudgetKey{}, b)
 }
 
 // Delivered implements engine.Tracer: a "deliver" span, child of the
 // frame's context, from when the frame got it to now, says which session
 // (and user) the frame reached, or why it did not. A publish records at
-// most Options.TraceDeliveries of each kind.
+// most Options.TraceDeliveries written, and maxFailedDeliveries not.
 func (t *telemetry) Delivered(ctx context.Context, s *session.Session, since int64, err error) {
 	if b, ok := ctx.Value(deliveryBudgetKey{}).(*deliveryBudget); ok {
 		n := &b.written
