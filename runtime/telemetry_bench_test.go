@@ -121,7 +121,9 @@ func BenchmarkTelemetry(b *testing.B) {
 // echoRig starts an echo runtime with opts and a client, and returns one
 // echo of 32 bytes.
 func echoRig(b *testing.B, opts []swrt.Option) func() {
-	_, url := start(b, echo, opts...)
+	// A benchmark sends as fast as it can: the default message rate
+	// (1,000 a second) would pace it.
+	_, url := start(b, echo, append(opts, swrt.WithMessageRate(-1, 0))...)
 	c := dial(b, url)
 	p := make([]byte, 32)
 	return func() {
