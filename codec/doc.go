@@ -40,7 +40,12 @@
 // otherwise as an "error" event) and the session reads on. WithStrict
 // closes the session instead, with 1003 for an unknown event and 1007 for
 // the others. A handler's error is sent back the same way and never closes
-// the session, unless it is a wire.CloseError.
+// the session, unless it is a wire.CloseError. Error messages are written
+// for the people who write clients: a bad_payload says which field is
+// wrong and what it must be, in the words of the session's codec
+// (`payload of "chat.send": field "text" must be a string, not a number`),
+// never Go's; the decoder's own error goes to WithErrorHandler and the
+// message's span.
 //
 // # Codec per session
 //
@@ -53,7 +58,25 @@
 // Router.Publish sends an event to a runtime.Room: the value is encoded once
 // per codec in use among the members, into one shared session.Frame each,
 // and every member gets a reference to its codec's frame; the cost per
-// member is a mailbox push, with no allocation.
+// member is a mailbox push, with no allocation. PublishExcept leaves one
+// member out, the sender say.
+//
+// # Tracing
+//
+// When the runtime traces (runtime.WithTracerProvider), every message has a
+// "receive" span, whose context is the handler's Event.Ctx. The Router
+// marks it with every failure it handles — bad_message, unknown_event,
+// bad_payload, a handler's error, a result that does not encode — as
+// status Error with the error code in the attribute shockwave.error.code,
+// and records the server's own errors (a decoder's, a handler's that is
+// not an *Error) as exceptions. The reply or error it sends carries the
+// span's context, so the runtime records its delivery ("deliver" span).
+//
+// Every send and publish has a form that takes a context: pass Event.Ctx
+// to EmitContext, PublishContext or PublishExceptContext, and what the
+// handler sends stays in the client's trace, down to each member's
+// delivery. With a context whose span does not record (tracing off), the
+// context forms cost what the others do: nothing is allocated.
 //
 // # Browser client
 //

@@ -54,7 +54,8 @@ func ExampleRouter() {
 		if !ok {
 			return &codec.Error{Code: "not_joined", Message: "join " + ev.Room + " first"}
 		}
-		_, err := r.Publish(room, "chat.msg", ev.Data) // encoded once per codec
+		// Encoded once per codec; in the sender's trace when tracing is on.
+		_, err := r.PublishContext(ev.Ctx, room, "chat.msg", ev.Data)
 		return err
 	})
 	codec.Handle(r, "rooms.count", func(s *session.Session, _ struct{}) (int, error) {
@@ -119,4 +120,25 @@ func ExampleHandle() {
 	})
 	fmt.Println(r.Subprotocols())
 	// Output: [shockwave.msgpack shockwave.json]
+}
+
+// Typing indicators go to everyone in the room but the typist. Passing the
+// event's Ctx keeps the publish, and each member's delivery, in the trace
+// of the client's event when the runtime traces; when it does not, it
+// costs what PublishExcept does.
+func ExampleRouter_PublishExceptContext() {
+	r := codec.NewRouter(codec.JSON)
+	rt, err := runtime.New(r, runtime.WithSubprotocols(r.Subprotocols()...))
+	if err != nil {
+		panic(err)
+	}
+	r.HandleRooms(rt, nil)
+	codec.On(r, "typing", func(s *session.Session, ev codec.Event[struct{}]) error {
+		room, ok := rt.Room(ev.Room)
+		if !ok {
+			return &codec.Error{Code: "not_joined", Message: "join " + ev.Room + " first"}
+		}
+		_, err := r.PublishExceptContext(ev.Ctx, room, s, "typing", map[string]uint64{"session": s.ID()})
+		return err
+	})
 }

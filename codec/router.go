@@ -37,6 +37,9 @@ const (
 	// CodeUnknownEvent: no handler is registered for the event.
 	CodeUnknownEvent = "unknown_event"
 	// CodeBadPayload: the payload does not decode into the handler's type.
+	// The message says where and why in the words of the session's codec
+	// (`payload of "chat.send": field "text" must be a string, not a
+	// number`), not Go's; docs/protocol.md lists them.
 	CodeBadPayload = "bad_payload"
 	// CodeInternal: the handler failed with an error that is not an *Error.
 	// Its text is not sent; see WithErrorHandler.
@@ -144,9 +147,12 @@ type Options struct {
 	Strict bool
 	// ErrorHandler, if set, is called with every error the Router reports
 	// to a client or closes a session for: an *Error for messages it
-	// cannot route, or the error a handler returned (including those sent
-	// as CodeInternal, whose text the client does not see). It runs on the
-	// session's goroutine, before the error is sent.
+	// cannot route (for CodeBadPayload, one that wraps the *Error sent
+	// and the decoder's own error, such as a *json.UnmarshalTypeError,
+	// which the client is not sent), or the error a handler returned
+	// (including those sent as CodeInternal, whose text the client does
+	// not see). It runs on the session's goroutine, before the error is
+	// sent.
 	ErrorHandler func(s *session.Session, event string, err error)
 }
 

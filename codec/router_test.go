@@ -766,6 +766,14 @@ type order struct {
 	Blob   []byte               `json:"blob"`
 	Votes  map[int]int          `json:"votes"`
 	When   time.Time            `json:"when"`
+	Pair   [2]int               `json:"pair"`
+	Scores map[int]orderItem    `json:"scores"`
+	orderMeta
+}
+
+// orderMeta is embedded: its fields are order's.
+type orderMeta struct {
+	Note string `json:"note"`
 }
 
 type orderItem struct {
@@ -852,6 +860,14 @@ func TestPayloadMessages(t *testing.T) {
 		{"time", map[string]any{"when": 5},
 			` does not match the expected shape`, // time.Time decodes itself in JSON
 			`: field "when" must be a timestamp, not an integer`},
+		{"integer keys", map[string]any{"scores": map[int]any{1: map[string]any{"qty": "x"}}},
+			`: field "scores.qty" must be a number, not a string`,
+			`: field "scores[1].qty" must be an integer, not a string`},
+		{"array too long", map[string]any{"pair": []int{1, 2, 3}},
+			"-", `: field "pair" must be an array of at most 2 elements, not an array of 3`},
+		{"embedded", map[string]any{"note": 1},
+			`: field "note" must be a string, not a number`,
+			`: field "note" must be a string, not an integer`},
 		{"string payload", "hello",
 			` must be an object, not a string`,
 			` must be a map, not a string`},
@@ -899,6 +915,23 @@ func TestPayloadMessages(t *testing.T) {
 		if got := payloadMessageOf(t, tc.c, []byte(tc.data), false); got != p+tc.want {
 			t.Errorf("%s %q:\n got %s\nwant %s", tc.c.Name(), tc.data, got, p+tc.want)
 		}
+	}
+}
+
+// loop embeds itself.
+type loop struct {
+	*loop
+	X int `json:"x"`
+}
+
+func TestMsgpackFields(t *testing.T) {
+	got := msgpackFields(reflect.TypeFor[loop]())
+	if len(got) != 2 || got["x"] != reflect.TypeFor[int]() || got["loop"] != reflect.TypeFor[*loop]() {
+		t.Errorf("fields of loop: %v", got)
+	}
+	got = msgpackFields(reflect.TypeFor[order]())
+	if got["note"] != reflect.TypeFor[string]() || got["by_name"] == nil || got["orderMeta"] == nil {
+		t.Errorf("fields of order: %v", got)
 	}
 }
 
