@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
 )
@@ -227,7 +228,7 @@ func BenchmarkEmit(b *testing.B) {
 			r := NewRouter(JSON)
 			got := make(chan *session.Session, 1)
 			On(r, "hello", func(s *session.Session, _ struct{}) error { got <- s; return nil })
-			_, url := serve(b, r)
+			_, url := serve(b, r, runtime.WithMessageRate(-1, 0))
 			cl := dialCodec(b, url, c)
 			cl.send(env{E: "hello"})
 			s := <-got
@@ -254,7 +255,7 @@ func BenchmarkRequest(b *testing.B) {
 		b.Run(c.Name(), func(b *testing.B) {
 			r := NewRouter(JSON)
 			Handle(r, "chat.send", func(s *session.Session, m Chat) (Chat, error) { return m, nil })
-			_, url := serve(b, r)
+			_, url := serve(b, r, runtime.WithMessageRate(-1, 0)) // the default rate (1,000 a second) would pace it
 			cl := dialCodec(b, url, c)
 			req, err := c.Append(nil, env{E: "chat.send", I: 1, D: chatMessage()})
 			if err != nil {
