@@ -39,6 +39,9 @@ type user struct {
 	name string
 }
 
+// String is the user's name: the runtime's traces show it (user.id).
+func (u user) String() string { return u.name }
+
 // nameOf returns the signed name of s. The chat admits no session without
 // one (see admit).
 func nameOf(s *session.Session) (string, error) {

@@ -20,7 +20,10 @@
 //   - shared state — who is in which room under which nickname, the last
 //     messages of each room — lives in plain structs behind a mutex
 //     (rooms.go, history.go), and every event to a room goes out with
-//     Router.Publish, encoded once for all members (runtime.Room);
+//     Router.PublishContext or PublishExceptContext, encoded once for all
+//     members (runtime.Room), in the trace of what caused it: the
+//     message's (codec.Event.Ctx), or, for a departure announced in
+//     OnClose, the session's end (Session.Context);
 //   - the page and the browser client module are served from embed.FS
 //     (web.go).
 //

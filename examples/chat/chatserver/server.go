@@ -175,7 +175,8 @@ type handler struct {
 }
 
 // OnClose tells the rooms of s that it left. The runtime has already taken
-// s out of its runtime rooms.
+// s out of its runtime rooms. s.Context() carries the trace of the
+// session's end, which the departures join.
 func (h handler) OnClose(s *session.Session, _ error) {
 	nick, err := nameOf(s)
 	if err != nil {
@@ -183,7 +184,7 @@ func (h handler) OnClose(s *session.Session, _ error) {
 	}
 	for name := range clientOf(s).rooms {
 		if r := h.srv.rooms.lookup(name); r != nil {
-			h.srv.depart(s, r, nick)
+			h.srv.depart(s.Context(), s, r, nick)
 		}
 	}
 }
@@ -282,7 +283,7 @@ func (srv *Server) enter(ctx context.Context, s *session.Session, r *room, nick 
 		return false, err
 	}
 	if announce {
-		srv.publishExcept(r.name, s, EventPresence, &Presence{Nick: nick, Action: "join", Count: len(r.members)})
+		srv.publishExcept(ctx, r.name, s, EventPresence, &Presence{Nick: nick, Action: "join", Count: len(r.members)})
 	}
 	return false, nil
 }
@@ -300,14 +301,14 @@ func (srv *Server) leave(s *session.Session, ev codec.Event[struct{}]) error {
 	delete(c.rooms, ev.Room)
 	srv.rt.Leave(ev.Room, s)
 	if r := srv.rooms.lookup(ev.Room); r != nil {
-		srv.depart(s, r, nick)
+		srv.depart(ev.Ctx, s, r, nick)
 	}
 	return nil
 }
 
-// depart removes s, known as nick, from r and tells the room, unless
-// another connection has taken the nickname over.
-func (srv *Server) depart(s *session.Session, r *room, nick string) {
+// depart removes s, known as nick, from r and tells the room, in the
+// context of ctx, unless another connection has taken the nickname over.
+func (srv *Server) depart(ctx context.Context, s *session.Session, r *room, nick string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if m := r.members[nick]; m == nil || m.s != s {
@@ -315,7 +316,7 @@ func (srv *Server) depart(s *session.Session, r *room, nick string) {
 	}
 	delete(r.members, nick)
 	r.active = time.Now()
-	srv.publishExcept(r.name, s, EventPresence, &Presence{Nick: nick, Action: "leave", Count: len(r.members)})
+	srv.publishExcept(ctx, r.name, s, EventPresence, &Presence{Nick: nick, Action: "leave", Count: len(r.members)})
 }
 
 // send says something to a room (chat.send): the message is numbered, kept
@@ -381,7 +382,7 @@ func (srv *Server) typing(s *session.Session, ev codec.Event[struct{}]) error {
 	}
 	r.mu.Lock() // as every publish to the room: see enter
 	defer r.mu.Unlock()
-	srv.publishExcept(r.name, s, EventTyping, &Typing{Nick: nick})
+	srv.publishExcept(ev.Ctx, r.name, s, EventTyping, &Typing{Nick: nick})
 	return nil
 }
 
@@ -408,10 +409,11 @@ func (srv *Server) memberOf(s *session.Session, name string) (string, *room, err
 }
 
 // publishExcept publishes an event to the members of the runtime room
-// called name, except one session.
-func (srv *Server) publishExcept(name string, except *session.Session, event string, v any) {
+// called name, except one session, in the trace of ctx (the message's, or
+// the session end's).
+func (srv *Server) publishExcept(ctx context.Context, name string, except *session.Session, event string, v any) {
 	if rr, ok := srv.rt.Room(name); ok {
-		if _, err := srv.router.PublishExcept(rr, except, event, v); err != nil {
+		if _, err := srv.router.PublishExceptContext(ctx, rr, except, event, v); err != nil {
 			srv.cfg.Logger.Error("chat: publish failed", "event", event, "room", name, "err", err)
 		}
 	}
