@@ -374,8 +374,7 @@ func (r *Router) OnMessage(s *session.Session, m session.Message) error {
 			r.sendError(s, c, &in, &Error{Code: CodeInternal, Message: "internal error"})
 			return nil
 		}
-		traceFrame(ctx, f)
-		s.SendFrame(f)
+		s.SendFrameContext(ctx, f)
 	}
 	return nil
 }
@@ -428,15 +427,6 @@ func failed(ctx context.Context, code, desc string, cause error) {
 	span.SetStatus(codes.Error, desc)
 }
 
-// traceFrame makes f carry ctx, so that the runtime records its delivery
-// (see session.Frame.SetContext), when ctx's span records. Otherwise it
-// does nothing, and costs nothing.
-func traceFrame(ctx context.Context, f *session.Frame) {
-	if trace.SpanFromContext(ctx).IsRecording() {
-		f.SetContext(ctx)
-	}
-}
-
 // Emit sends event with payload v to session s, in the session's codec. A
 // nil v sends no payload. It never blocks; it fails like session.Send, or
 // when v does not encode. See EmitContext to trace it.
@@ -482,8 +472,7 @@ func (r *Router) send(ctx context.Context, s *session.Session, c envelopeCodec, 
 	if err != nil {
 		return err
 	}
-	traceFrame(ctx, f)
-	return s.SendFrame(f)
+	return s.SendFrameContext(ctx, f) // its delivery in ctx's trace, when ctx records
 }
 
 // Publish sends event with payload v to every member of room; see

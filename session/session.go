@@ -284,15 +284,28 @@ func (s *Session) Send(op wire.Opcode, p []byte) error {
 // was not written) is recorded in ctx's trace.
 func (s *Session) SendContext(ctx context.Context, op wire.Opcode, p []byte) error {
 	f := NewFrame(op, p)
-	if t := s.cfg.Tracer; t != nil && t.Traced(ctx) {
-		f.SetContext(ctx)
-	}
+	s.traceFrame(ctx, f)
 	return s.Enqueue(f, s.cfg.Policy)
 }
 
 // SendFrame queues a reference to f, as a room broadcast does; see
 // Enqueue.
 func (s *Session) SendFrame(f *Frame) error { return s.Enqueue(f, s.cfg.Policy) }
+
+// SendFrameContext is SendFrame in the context of ctx: when ctx is traced
+// and f carries no context yet, f's deliveries are recorded in ctx's trace
+// (see Frame.SetContext).
+func (s *Session) SendFrameContext(ctx context.Context, f *Frame) error {
+	s.traceFrame(ctx, f)
+	return s.Enqueue(f, s.cfg.Policy)
+}
+
+// traceFrame gives f the context ctx when ctx is traced.
+func (s *Session) traceFrame(ctx context.Context, f *Frame) {
+	if t := s.cfg.Tracer; t != nil && t.Traced(ctx) {
+		f.SetContext(ctx)
+	}
+}
 
 // Enqueue queues f for writing under the given backpressure policy. It
 // takes over one reference to f whatever it returns: the caller must not
