@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/prometheus/client_golang v1.24.1
-	github.com/shockwave-go/shockwave v0.0.0
+	github.com/shockwave-go/shockwave v0.0.0-00010101000000-000000000000
 	github.com/vmihailenco/msgpack/v5 v5.4.1
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp v1.47.0
@@ -47,4 +47,8 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
+// The library is this repository's root. A program that imports
+// otelsetup requires the library at a version of its own, which this
+// version (the lowest there is) never outranks; here, go.work and the
+// replace below use the working tree.
 replace github.com/shockwave-go/shockwave => ../
