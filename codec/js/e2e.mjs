@@ -55,6 +55,12 @@ try {
     'request gets its reply',
   );
 
+  // A traced request: its envelope carries a generated traceparent in "t".
+  sw.options.trace = true;
+  const traced = await sw.request('echo', { n: 1 });
+  sw.options.trace = false;
+  check(traced.n === 1 && /^[0-9a-f]{32}$/.test(sw.lastTrace.sent), 'a traced request is served');
+
   if (codec === 'msgpack') {
     // What only MessagePack carries: bytes, 64-bit integers, times.
     const when = new Date(1732600000123);

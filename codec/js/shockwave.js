@@ -46,6 +46,52 @@
 // one that is down (a close 1006 before any opening), so the client tries
 // again with backoff, and only beforeConnect can tell the two apart, by
 // asking the server (a GET that answers 401, say) before each attempt.
+//
+// Tracing. The envelope's "t" carries a W3C traceparent, and a server that
+// traces (runtime.WithTracerProvider) continues it: its "receive" span of
+// the message is a child of the client's span, and what the handler sends
+// in its event's context (codec.Router's PublishContext, EmitContext) has
+// its "publish" and "deliver" spans in the same trace, and that trace's
+// traceparent in its own "t". With { trace: true } the client starts a
+// trace for every emit and request: it sends
+// "00-<32 hex trace id>-<16 hex span id>-01" (from crypto.getRandomValues,
+// never all zeros; flag 01, sampled, so that a server whose sampler follows
+// the parent, as the OpenTelemetry SDK's default does, records it), unless
+// the call passes its own options.traceparent, which always wins. Off by
+// default, and then it costs nothing: no "t" is sent unless a call passes
+// one. client.options.trace may be changed at any time (a page's debug
+// switch, say).
+//
+//   const sw = connect(url, { trace: true });
+//   sw.on('trace', ({ direction, event, traceId }) => show(direction, event, traceId));
+//   sw.emit('chat.send', { text: 'hi' }, { room: 'lobby' });
+//   sw.lastTrace.sent;                   // '4bf92f3577b34da6a3ce929d0e0e4736'
+//
+// Whether or not it starts traces, the client keeps the trace context it
+// sends and receives:
+//
+//   meta.traceparent, meta.traceId   of every event handed to on(): the
+//                                    envelope's "t" and its 32-hex trace
+//                                    id (undefined without a valid "t")
+//   client.lastTrace.sent            trace id of the last emit or request
+//                                    sent or queued with a "t"
+//   client.lastTrace.received        trace id of the last event or reply
+//                                    received with a "t"
+//   "trace" event                    fn({direction, event, traceId,
+//                                    traceparent}) for each of those:
+//                                    direction 'sent' or 'received', event
+//                                    the envelope's name (a reply's is its
+//                                    request's), traceId undefined when
+//                                    the traceparent is not valid
+//   err.traceId                      of a ShockwaveError rejecting a
+//                                    request sent with a "t": that trace;
+//                                    of an "error" event: its "t"'s
+//
+// A user who reports "my message did not arrive" can give the trace id the
+// page showed; the server's traces for it say what became of the message
+// (docs/observability.md). newTraceparent() and traceIdOf(traceparent) are
+// exported for pages that make or read traceparents themselves; a call's
+// { traceparent: null } sends none, whatever options.trace says.
 
 import { encode as msgpackEncode, decode as msgpackDecode } from './msgpack.js';
 
@@ -70,7 +116,8 @@ const OPEN = 1; // WebSocket.OPEN, not read from the class: fakes may lack it
  * from the client itself: code "timeout" (no reply in time), "disconnected"
  * (the connection dropped before the reply), "closed" (close() was called),
  * "queue_full" (too many messages waiting for the connection),
- * "unauthorized" (the client stopped for want of credentials).
+ * "unauthorized" (the client stopped for want of credentials). traceId, if
+ * set, is the trace of the request it rejects, or of the "error" event.
  */
 export class ShockwaveError extends Error {
   constructor(code, message) {
@@ -95,7 +142,52 @@ const defaults = {
   WebSocket: undefined, // defaults to globalThis.WebSocket
   timers: undefined, // {setTimeout, clearTimeout}; defaults to the globals
   random: Math.random, // for the jitter
+  trace: false, // start a trace (send a traceparent) for every emit and request
+  crypto: undefined, // {getRandomValues}; defaults to globalThis.crypto
 };
+
+// W3C Trace Context: version, trace id, parent (span) id, flags, and
+// whatever a later version adds after a dash.
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(?:-|$)/;
+const ZEROS = /^0+$/;
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * Returns a new W3C traceparent, "00-<trace id>-<span id>-01": a sampled
+ * root span of a new trace, its 16 and 8 random bytes from
+ * crypto.getRandomValues (crypto defaults to globalThis.crypto), never all
+ * zeros.
+ */
+export function newTraceparent(crypto = globalThis.crypto) {
+  if (!crypto || typeof crypto.getRandomValues !== 'function') {
+    throw new Error('shockwave: no crypto.getRandomValues here; pass options.crypto');
+  }
+  const b = new Uint8Array(24);
+  // All zeros is invalid; a working generator gives it once in 2^64.
+  for (let tries = 0; tries < 4; tries++) {
+    crypto.getRandomValues(b);
+    if (b.subarray(0, 16).some((x) => x !== 0) && b.subarray(16).some((x) => x !== 0)) {
+      let s = '00-';
+      for (let i = 0; i < 16; i++) s += HEX[b[i]];
+      s += '-';
+      for (let i = 16; i < 24; i++) s += HEX[b[i]];
+      return s + '-01';
+    }
+  }
+  throw new Error('shockwave: crypto.getRandomValues gave only zeros');
+}
+
+/**
+ * Returns the trace id (32 lower-case hex digits) of a W3C traceparent, or
+ * undefined if it is not a valid one (not a string, malformed, version ff,
+ * or an all-zero id).
+ */
+export function traceIdOf(traceparent) {
+  if (typeof traceparent !== 'string') return undefined;
+  const m = TRACEPARENT.exec(traceparent);
+  if (m === null || m[1] === 'ff' || ZEROS.test(m[2]) || ZEROS.test(m[3])) return undefined;
+  return m[2];
+}
 
 /** Opens a client; see Client. */
 export function connect(url, options) {
@@ -106,8 +198,9 @@ export function connect(url, options) {
  * A connection to a Shockwave server that survives reconnections.
  *
  * Events: on(name, fn) calls fn(data, meta) for every event the server
- * sends, meta being {event, room, traceparent}. Besides the server's
- * events, four names are the client's own: "connect" (fn({reconnect})
+ * sends, meta being {event, room, traceparent, traceId}. Besides the
+ * server's events, five names are the client's own: "trace" (see Tracing
+ * at the top of this file), "connect" (fn({reconnect})
  * after every successful opening), "disconnect" (fn({code, reason}) when
  * an open connection drops: once per outage, however many attempts fail
  * before the next opening), "unauthorized" (fn({code, reason}), once, when
@@ -144,6 +237,8 @@ export class Client {
     this.stopped = false; // close() was called
     this.retryTimer = null;
     this.ws = null;
+    /** Trace ids of the last envelope sent and received with a "t". */
+    this.lastTrace = { sent: undefined, received: undefined };
     this._open();
   }
 
@@ -171,18 +266,23 @@ export class Client {
 
   /**
    * Sends an event without waiting for anything. options: {room,
-   * traceparent}. Returns false if it could not be sent or queued (the
+   * traceparent} (traceparent: the envelope's "t"; null for none, when the
+   * client traces). Returns false if it could not be sent or queued (the
    * queue is full, or the client is closed).
    */
   emit(event, data, options = {}) {
-    return this._send(this._envelope(event, data, options, undefined), undefined, undefined);
+    const t = this._traceparent(options);
+    if (!this._send(this._envelope(event, data, options, undefined, t), undefined, undefined)) return false;
+    if (t !== undefined) this._traced('sent', event, t);
+    return true;
   }
 
   /**
    * Sends a request and returns a promise of the server's reply (its "d",
    * or undefined), rejected with a ShockwaveError on an error reply, after
    * options.timeout ms (default options of the client), or if the
-   * connection drops first. options: {room, traceparent, timeout}.
+   * connection drops first. options: {room, traceparent, timeout}, as for
+   * emit.
    */
   request(event, data, options = {}) {
     return new Promise((resolve, reject) => {
@@ -192,14 +292,19 @@ export class Client {
       }
       const id = this.nextId++;
       const ms = options.timeout ?? this.options.timeout;
+      const t = this._traceparent(options);
+      const payload = this._envelope(event, data, options, id, t); // may throw: before anything is kept
       const timer = this.timers.setTimeout(() => {
         this._unqueue(id);
         this._settle(id, new ShockwaveError('timeout', `no reply to ${event} in ${ms} ms`));
       }, ms);
-      this.pending.set(id, { resolve, reject, timer, sent: false });
+      const traceId = t === undefined ? undefined : traceIdOf(t);
+      this.pending.set(id, { resolve, reject, timer, sent: false, event, traceId });
       const joins = event === 'room.join' ? options.room : undefined;
-      if (!this._send(this._envelope(event, data, options, id), id, joins)) {
+      if (!this._send(payload, id, joins)) {
         this._settle(id, new ShockwaveError('queue_full', 'too many messages waiting for the connection'));
+      } else if (t !== undefined) {
+        this._traced('sent', event, t, traceId);
       }
     });
   }
@@ -376,15 +481,39 @@ export class Client {
     if (m.e === undefined) {
       // A reply.
       if (m.i !== undefined) {
+        if (m.t !== undefined) {
+          const p = this.pending.get(m.i);
+          if (p) this._traced('received', p.event, m.t);
+        }
         this._settle(m.i, m.x ? serverError(m.x) : null, m.d);
       }
       return;
     }
+    const traceId = m.t === undefined ? undefined : traceIdOf(m.t);
+    if (m.t !== undefined) this._traced('received', m.e, m.t, traceId);
     if (m.e === 'error') {
-      this._dispatch('error', serverError(m.x || {}));
+      const err = serverError(m.x || {});
+      if (traceId !== undefined) err.traceId = traceId;
+      this._dispatch('error', err);
       return;
     }
-    this._dispatch(m.e, m.d, { event: m.e, room: m.r, traceparent: m.t });
+    this._dispatch(m.e, m.d, { event: m.e, room: m.r, traceparent: m.t, traceId });
+  }
+
+  // _traceparent returns the traceparent of a call: its own, a new one
+  // when the client traces, or undefined (null: not this call).
+  _traceparent(options) {
+    if (options.traceparent !== undefined) return options.traceparent ?? undefined;
+    if (!this.options.trace) return undefined;
+    return newTraceparent(this.options.crypto || globalThis.crypto);
+  }
+
+  // _traced notes a traceparent sent or received, and tells the "trace"
+  // handlers, if any.
+  _traced(direction, event, traceparent, traceId = traceIdOf(traceparent)) {
+    if (direction === 'sent') this.lastTrace.sent = traceId;
+    else this.lastTrace.received = traceId;
+    if (this.handlers.has('trace')) this._dispatch('trace', { direction, event, traceId, traceparent });
   }
 
   _dispatch(event, data, meta) {
@@ -406,6 +535,12 @@ export class Client {
     if (!p) return;
     this.pending.delete(id);
     this.timers.clearTimeout(p.timer);
+    if (err && p.traceId !== undefined && err.traceId === undefined) {
+      // err may be shared by every request that fails at once (close()).
+      const own = new ShockwaveError(err.code, err.message);
+      own.traceId = p.traceId;
+      err = own;
+    }
     if (err) p.reject(err);
     else p.resolve(value);
   }
@@ -436,12 +571,13 @@ export class Client {
     if (i >= 0) this.queue.splice(i, 1);
   }
 
-  // _envelope encodes an envelope in the client's codec.
-  _envelope(event, data, options, id) {
+  // _envelope encodes an envelope in the client's codec; t is its
+  // traceparent, or undefined.
+  _envelope(event, data, options, id, t) {
     const m = { e: event };
     if (options.room !== undefined) m.r = options.room;
     if (id !== undefined) m.i = id;
-    if (options.traceparent !== undefined) m.t = options.traceparent;
+    if (t !== undefined) m.t = t;
     if (data !== undefined) m.d = data;
     return this.codec.encode(m);
   }

@@ -6,7 +6,15 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, connect, ShockwaveError, SUBPROTOCOL, SUBPROTOCOL_MSGPACK } from './shockwave.js';
+import {
+  Client,
+  connect,
+  newTraceparent,
+  ShockwaveError,
+  SUBPROTOCOL,
+  SUBPROTOCOL_MSGPACK,
+  traceIdOf,
+} from './shockwave.js';
 import { decode, encode } from './msgpack.js';
 
 // both runs a test once per codec: fn(t, codec).
@@ -182,7 +190,7 @@ both('events reach their handlers with the envelope', (t, codec) => {
   ws().push({ e: 'chat.msg', d: 2 });
   ws().push({ e: 'other', d: 3 }); // no handler: ignored
   assert.deepEqual(got, [
-    ['one', { text: 'hello' }, { event: 'chat.msg', room: 'lobby', traceparent: 'tp' }],
+    ['one', { text: 'hello' }, { event: 'chat.msg', room: 'lobby', traceparent: 'tp', traceId: undefined }],
     ['two', { text: 'hello' }],
     ['two', 2],
   ]);
@@ -692,4 +700,246 @@ both('close while beforeConnect runs: no connection is made', async (t, codec) =
   await flush();
   assert.equal(FakeWS.sockets.length, 0);
   assert.equal(timers.tasks.size, 0);
+});
+
+// ------------------------------------------------------------ tracing
+
+const TP = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;
+const SERVER_TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+const SERVER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+
+// traces collects the client's "trace" events.
+function traces(client) {
+  const got = [];
+  client.on('trace', (tr) => got.push(tr));
+  return got;
+}
+
+both('tracing is off by default: no "t", no trace events', async (t, codec) => {
+  const { client, ws } = setup({ codec });
+  ws().accept();
+  const got = traces(client);
+  client.emit('chat.send', { text: 'hi' }, { room: 'lobby' });
+  const r = client.request('rooms.list');
+  const sent = ws().take();
+  assert.deepEqual(sent, [
+    { e: 'chat.send', r: 'lobby', d: { text: 'hi' } },
+    { e: 'rooms.list', i: 1 },
+  ]);
+  ws().push({ i: 1, d: [] });
+  await r;
+  assert.deepEqual(client.lastTrace, { sent: undefined, received: undefined });
+  assert.deepEqual(got, []);
+  client.close();
+});
+
+both('with trace: true, every emit and request starts a trace of its own', async (t, codec) => {
+  const { client, ws } = setup({ codec, trace: true });
+  ws().accept();
+  const got = traces(client);
+  client.emit('chat.send', { text: 'hi' }, { room: 'lobby' });
+  const r = client.request('rooms.list');
+  client.emit('chat.typing');
+  const sent = ws().take();
+  const ids = new Set();
+  const spans = new Set();
+  for (const m of sent) {
+    const match = TP.exec(m.t);
+    assert.ok(match, `${m.e}: traceparent ${m.t}`);
+    ids.add(match[1]);
+    spans.add(match[2]);
+  }
+  assert.equal(ids.size, 3, 'a trace id used twice');
+  assert.equal(spans.size, 3, 'a span id used twice');
+  assert.deepEqual(
+    got,
+    sent.map((m) => ({ direction: 'sent', event: m.e, traceId: m.t.slice(3, 35), traceparent: m.t })),
+  );
+  assert.equal(client.lastTrace.sent, sent[2].t.slice(3, 35));
+  assert.equal(client.lastTrace.received, undefined);
+  ws().push({ i: sent[1].i, d: [] });
+  await r;
+  client.close();
+});
+
+both('an explicit traceparent wins over the generated one', (t, codec) => {
+  const { client, ws } = setup({ codec, trace: true });
+  ws().accept();
+  const got = traces(client);
+  client.emit('chat.send', null, { traceparent: SERVER_TP });
+  client.request('x', undefined, { traceparent: SERVER_TP }).catch(() => {});
+  assert.deepEqual(
+    ws().take().map((m) => m.t),
+    [SERVER_TP, SERVER_TP],
+  );
+  assert.equal(client.lastTrace.sent, SERVER_TRACE);
+  assert.deepEqual(got.at(-1), { direction: 'sent', event: 'x', traceId: SERVER_TRACE, traceparent: SERVER_TP });
+  client.close();
+});
+
+both('options.trace may be switched on and off on a live client', (t, codec) => {
+  const { client, ws } = setup({ codec });
+  ws().accept();
+  client.emit('a');
+  client.options.trace = true;
+  client.emit('b');
+  client.options.trace = false;
+  client.emit('c');
+  const [a, b, c] = ws().take();
+  assert.equal(a.t, undefined);
+  assert.match(b.t, TP);
+  assert.equal(c.t, undefined);
+  assert.equal(client.lastTrace.sent, b.t.slice(3, 35));
+  client.close();
+});
+
+both('a queued event keeps its traceparent, told when it is queued', (t, codec) => {
+  const { client, ws } = setup({ codec, trace: true });
+  const got = traces(client);
+  client.emit('early', 1);
+  assert.equal(got.length, 1);
+  ws().accept();
+  const [m] = ws().take();
+  assert.equal(m.t, got[0].traceparent);
+  // Neither a refused nor an unencodable call is told.
+  const full = setup({ codec, trace: true, maxQueue: 0 });
+  const none = traces(full.client);
+  assert.equal(full.client.emit('x'), false);
+  const cyclic = {};
+  cyclic.self = cyclic;
+  assert.throws(() => full.client.emit('y', cyclic));
+  assert.deepEqual(none, []);
+  assert.equal(full.client.lastTrace.sent, undefined);
+  full.client.close();
+  client.close();
+});
+
+both('received trace context: meta.traceId, lastTrace.received, trace events', async (t, codec) => {
+  const { client, ws } = setup({ codec });
+  ws().accept();
+  const got = traces(client);
+  const metas = [];
+  client.on('chat.msg', (d, meta) => metas.push(meta));
+  const errors = [];
+  client.on('error', (err) => errors.push(err));
+  ws().push({ e: 'chat.msg', r: 'lobby', t: SERVER_TP, d: 1 });
+  ws().push({ e: 'chat.msg', r: 'lobby', d: 2 });
+  ws().push({ e: 'chat.msg', t: '00-00000000000000000000000000000000-00f067aa0ba902b7-01', d: 3 });
+  assert.deepEqual(metas, [
+    { event: 'chat.msg', room: 'lobby', traceparent: SERVER_TP, traceId: SERVER_TRACE },
+    { event: 'chat.msg', room: 'lobby', traceparent: undefined, traceId: undefined },
+    { event: 'chat.msg', room: undefined, traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01', traceId: undefined },
+  ]);
+  assert.equal(client.lastTrace.received, undefined, 'the last "t" was not valid');
+  ws().push({ e: 'error', t: SERVER_TP, x: { code: 'unknown_event', message: 'no' } });
+  assert.equal(errors[0].code, 'unknown_event');
+  assert.equal(errors[0].traceId, SERVER_TRACE);
+  // A reply with a "t" is told under its request's name.
+  const r = client.request('rooms.list');
+  ws().push({ i: 1, t: SERVER_TP, d: [] });
+  await r;
+  assert.deepEqual(
+    got.map((g) => [g.direction, g.event, g.traceId]),
+    [
+      ['received', 'chat.msg', SERVER_TRACE],
+      ['received', 'chat.msg', undefined],
+      ['received', 'error', SERVER_TRACE],
+      ['received', 'rooms.list', SERVER_TRACE],
+    ],
+  );
+  assert.equal(client.lastTrace.received, SERVER_TRACE);
+  client.close();
+});
+
+both('a traced request that fails says its trace', async (t, codec) => {
+  const { client, ws, timers } = setup({ codec, trace: true });
+  ws().accept();
+  const refused = client.request('chat.send');
+  const slow = client.request('slow', undefined, { timeout: 100 });
+  const a = client.request('a');
+  const b = client.request('b');
+  const untraced = client.request('c', undefined, { traceparent: null }); // this one not
+  const [m1, m2, m3, m4, m5] = ws().take();
+  assert.equal(Object.hasOwn(m5, 't'), false);
+  ws().push({ i: m1.i, x: { code: 'not_joined', message: 'join first' } });
+  await assert.rejects(refused, { code: 'not_joined', traceId: m1.t.slice(3, 35) });
+  timers.advance(100);
+  await assert.rejects(slow, { code: 'timeout', traceId: m2.t.slice(3, 35) });
+  client.close(); // one error for all: each gets its own trace
+  await assert.rejects(a, { code: 'closed', traceId: m3.t.slice(3, 35) });
+  await assert.rejects(b, { code: 'closed', traceId: m4.t.slice(3, 35) });
+  const err = await untraced.catch((e) => e);
+  assert.equal(err.code, 'closed');
+  assert.equal(err.traceId, undefined);
+});
+
+test('an untraced request that fails has no traceId', async () => {
+  const { client, ws } = setup();
+  ws().accept();
+  const r = client.request('x');
+  ws().push({ i: 1, x: { code: 'nope' } });
+  const err = await r.catch((e) => e);
+  assert.equal(err.code, 'nope');
+  assert.equal(err.traceId, undefined);
+  client.close();
+});
+
+test('newTraceparent: well formed, random, never all zeros', () => {
+  const ids = new Set();
+  const spans = new Set();
+  for (let i = 0; i < 1000; i++) {
+    const tp = newTraceparent();
+    const m = TP.exec(tp);
+    assert.ok(m, tp);
+    ids.add(m[1]);
+    spans.add(m[2]);
+    assert.equal(traceIdOf(tp), m[1]);
+  }
+  assert.equal(ids.size, 1000);
+  assert.equal(spans.size, 1000);
+
+  // The bytes, in order, as hex; an all-zero id is drawn again.
+  let calls = 0;
+  const fake = {
+    getRandomValues(b) {
+      calls++;
+      if (calls === 1) b.fill(0); // both ids zero
+      else if (calls === 2) b.fill(0, 16).fill(7, 0, 16); // the span id zero
+      else b.forEach((_, i) => (b[i] = i === 0 ? 0xab : i));
+      return b;
+    },
+  };
+  assert.equal(newTraceparent(fake), '00-ab0102030405060708090a0b0c0d0e0f-1011121314151617-01');
+  assert.equal(calls, 3);
+  const zeros = { getRandomValues: (b) => b.fill(0) };
+  assert.throws(() => newTraceparent(zeros), /only zeros/);
+  assert.throws(() => newTraceparent(null), /getRandomValues/);
+
+  // The client's option.
+  const { client, ws } = setup({ trace: true, crypto: { getRandomValues: (b) => b.fill(1) } });
+  ws().accept();
+  client.emit('x');
+  assert.equal(ws().take()[0].t, '00-01010101010101010101010101010101-0101010101010101-01');
+  client.close();
+});
+
+test('traceIdOf accepts W3C traceparents only', () => {
+  assert.equal(traceIdOf(SERVER_TP), SERVER_TRACE);
+  assert.equal(traceIdOf('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00'), SERVER_TRACE); // not sampled
+  assert.equal(traceIdOf('01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more'), SERVER_TRACE); // a later version
+  for (const bad of [
+    undefined,
+    null,
+    42,
+    '',
+    'tp',
+    '00-ab-cd-01',
+    'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    '00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01',
+    '00-00000000000000000000000000000000-00f067aa0ba902b7-01',
+    '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01',
+    '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x',
+  ]) {
+    assert.equal(traceIdOf(bad), undefined, String(bad));
+  }
 });
