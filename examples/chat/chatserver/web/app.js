@@ -14,6 +14,15 @@
 //
 // Every string from the network goes into the page as text (textContent),
 // never as HTML.
+//
+// The debug view (the "Debug" box under People, or ?debug=1 in the URL;
+// remembered in localStorage, ?debug=0 turns it off) makes the client
+// start a trace for each message the user sends (shockwave.js's trace
+// option) and shows the trace ids: next to each message, the one it
+// arrived with, and in a panel under the messages the last ones sent and
+// received. A user whose message did not arrive can give its trace id; a
+// server that traces has its "receive" span, and the room's "publish" and
+// "deliver" spans, in that trace.
 import { connect } from './shockwave.js';
 
 const $ = (id) => document.getElementById(id);
@@ -31,6 +40,8 @@ let whisperTo = null; // the member private messages go to, or null
 let lastTyping = 0; // when chat.typing was last sent
 const members = new Set();
 const typing = new Map(); // nick -> timer
+let debug = initialDebug(); // the debug view is on
+const MAX_TRACES = 8; // rows of the debug panel
 
 // ------------------------------------------------------------ connection
 
@@ -44,6 +55,7 @@ function start() {
   // The cookie goes with the handshake by itself; this tells "signed out"
   // (null: the client stops) from "server down" (a throw: it retries).
   sw = connect(url.href, {
+    trace: debug,
     beforeConnect: async () => {
       const r = await fetch('me', { cache: 'no-store' });
       if (r.status === 401) return null;
@@ -81,15 +93,16 @@ function start() {
     note('You are signed out.', 'error');
     showLogin('Your sign-in has expired or was refused: sign in again.');
   });
-  sw.on('error', (err) => note(err.message || err.code, 'error'));
+  sw.on('error', (err) => note(err.message || err.code, 'error', err.traceId));
+  sw.on('trace', addTrace);
 
   sw.on('chat.state', showState);
   sw.on('chat.msg', (m, meta) => {
     if (meta.room !== joined) return;
     clearTyping(m.from);
-    addMessage(m);
+    addMessage(m, meta.traceId);
   });
-  sw.on('chat.private', addPrivate);
+  sw.on('chat.private', (p, meta) => addPrivate(p, meta.traceId));
   sw.on('chat.presence', (p, meta) => {
     if (meta.room !== joined) return;
     if (p.action === 'join') members.add(p.nick);
@@ -125,7 +138,7 @@ async function enterRoom(room) {
 async function refreshRooms() {
   if (!sw || !sw.connected) return;
   try {
-    renderRooms(await sw.request('chat.rooms'));
+    renderRooms(await sw.request('chat.rooms', undefined, { traceparent: null })); // not the user's doing
   } catch {
     // the next refresh will do
   }
@@ -161,28 +174,33 @@ function showState(st) {
   highlightRoom();
 }
 
-function addMessage(m) {
+/** Shows a message; traceId is the trace it arrived in, if any (none from the history). */
+function addMessage(m, traceId) {
   lastId = Math.max(lastId, m.id);
   const li = el('li', m.from === me.nick ? 'msg mine' : 'msg');
   const head = el('div', 'head');
   head.append(el('span', 'from', m.from), el('time', 'at', clock(m.at)));
   li.append(head, el('div', 'text', m.text));
+  if (traceId) li.append(traceTag(traceId));
   append(li);
 }
 
-function addPrivate(p) {
+function addPrivate(p, traceId) {
   const mine = p.from === me.nick;
   const li = el('li', 'msg private' + (mine ? ' mine' : ''));
   const head = el('div', 'head');
   const who = mine ? `you → ${p.to}` : `${p.from} → you`;
   head.append(el('span', 'from', who), el('span', 'tag', 'private'), el('time', 'at', clock(p.at)));
   li.append(head, el('div', 'text', p.text));
+  if (traceId) li.append(traceTag(traceId));
   append(li);
 }
 
-/** A line of the page's own: presence, errors. */
-function note(text, kind = 'info') {
-  append(el('li', 'note ' + kind, text));
+/** A line of the page's own: presence, errors; with the trace id of an error, if any. */
+function note(text, kind = 'info', traceId) {
+  const li = el('li', 'note ' + kind, text);
+  if (traceId) li.append(' ', traceTag(traceId));
+  append(li);
 }
 
 function append(li) {
@@ -274,6 +292,72 @@ function whisper(nick) {
   if (nick !== null) $('input').focus();
 }
 
+// ------------------------------------------------------------ debug view
+
+/** Whether the debug view is on: ?debug= says so (and is remembered), else localStorage. */
+function initialDebug() {
+  const q = new URLSearchParams(location.search).get('debug');
+  if (q !== null) {
+    const on = !['0', 'false', 'off'].includes(q);
+    saveDebug(on);
+    return on;
+  }
+  try {
+    return localStorage.getItem('chat.debug') === '1';
+  } catch {
+    return false;
+  }
+}
+
+function saveDebug(on) {
+  try {
+    localStorage.setItem('chat.debug', on ? '1' : '0');
+  } catch {
+    // not remembered, but used
+  }
+}
+
+/** Turns the debug view on or off: the client's tracing, the panel, the messages' trace ids. */
+function setDebug(on) {
+  debug = on;
+  saveDebug(on);
+  if (sw) sw.options.trace = on;
+  renderDebug();
+}
+
+function renderDebug() {
+  document.body.classList.toggle('debug', debug);
+  $('debug').hidden = !debug;
+  $('debug-toggle').checked = debug;
+  if (!debug) $('traces').replaceChildren();
+}
+
+/** Adds a row to the debug panel: a trace id the client sent or received. */
+function addTrace({ direction, event, traceId, traceparent }) {
+  if (!debug || !traceId || event === 'chat.typing') return; // others' typing would crowd out the rest
+  const li = el('li', 'trace ' + direction);
+  li.dataset.direction = direction;
+  li.dataset.event = event;
+  li.append(el('span', 'dir', direction === 'sent' ? '↑ sent' : '↓ received'), el('span', 'ev', event), traceTag(traceId, traceparent));
+  const list = $('traces');
+  list.prepend(li);
+  while (list.children.length > MAX_TRACES) list.lastElementChild.remove();
+}
+
+/** A trace id, as text to select or click to copy; shown only in the debug view. */
+function traceTag(traceId, traceparent) {
+  const c = el('code', 'trace-id', traceId);
+  c.title = 'Trace id: click to copy';
+  if (traceparent) c.dataset.traceparent = traceparent;
+  c.addEventListener('click', () => {
+    navigator.clipboard?.writeText(traceId).then(
+      () => c.classList.add('copied'),
+      () => {}, // not allowed here: the text stays selectable
+    );
+  });
+  return c;
+}
+
 function setStatus(state) {
   const s = $('status');
   s.dataset.state = state;
@@ -337,7 +421,7 @@ $('send-form').addEventListener('submit', (e) => {
       ? sw.request('chat.send', { text }, { room: joined })
       : sw.request('chat.private', { to: whisperTo, text }, { room: joined });
   sent.catch((err) => {
-    note(err.message, 'error');
+    note(err.message, 'error', err.traceId);
     if (input.value === '') input.value = text; // give it back to retry
   });
 });
@@ -346,11 +430,13 @@ $('input').addEventListener('input', () => {
   const now = Date.now();
   if (sw && joined !== null && whisperTo === null && now - lastTyping > 2500) {
     lastTyping = now;
-    sw.emit('chat.typing', undefined, { room: joined });
+    sw.emit('chat.typing', undefined, { room: joined, traceparent: null }); // too many to trace
   }
 });
 
 $('private-cancel').addEventListener('click', () => whisper(null));
+
+$('debug-toggle').addEventListener('change', (e) => setDebug(e.target.checked));
 
 $('new-room').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -408,4 +494,5 @@ async function resume() {
 }
 
 setInterval(refreshRooms, 10000);
+renderDebug();
 resume();

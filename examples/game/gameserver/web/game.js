@@ -7,6 +7,12 @@
 // snapshots it gets, 3 ticks in the past, interpolating between the two
 // snapshots around the time drawn, so that movement is smooth whatever the
 // jitter of the network.
+//
+// The debug view (the "debug" box, or ?debug=1 in the URL; remembered in
+// localStorage, ?debug=0 turns it off) makes the client start a trace for
+// each join and input it sends, and shows the trace ids of the last one
+// sent and of the last event received with one, to find in the server's
+// traces.
 import { connect } from './shockwave.js';
 
 // The input bitmask, by KeyboardEvent.code (the key's place, whatever the
@@ -60,6 +66,7 @@ let keys = 0; // held now
 let seq = 0; // of the last input sent on this connection
 const sent = new Map(); // seq -> when it was sent, until a snapshot acknowledges it
 let ping = null; // ms from an input to the snapshot that shows it applied (smoothed)
+let debug = initialDebug(); // the debug view is on
 
 // For tests and the curious.
 window.game = {
@@ -71,6 +78,8 @@ window.game = {
   get frames() { return frames; },
   get players() { return snaps.length ? snaps[snaps.length - 1].p.length : 0; },
   get ping() { return ping; },
+  /** Trace ids of the last envelope sent and received with one: {sent, received}. */
+  get trace() { return sw ? { ...sw.lastTrace } : { sent: undefined, received: undefined }; },
   /** The own player of the latest snapshot, or null. */
   self() {
     const s = snaps[snaps.length - 1];
@@ -83,7 +92,8 @@ window.game = {
 function start() {
   const url = new URL('/ws', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  sw = connect(url.href, { codec: 'msgpack' });
+  sw = connect(url.href, { codec: 'msgpack', trace: debug });
+  sw.on('trace', showTrace);
   state = 'connecting';
   sw.on('connect', () => {
     state = 'online';
@@ -174,6 +184,53 @@ addEventListener('blur', () => setKeys(0)); // the keyups go elsewhere now
 setInterval(() => {
   if (keys) sendInput();
 }, RESEND_MS);
+
+// ----------------------------------------------------------------- debug
+
+function initialDebug() {
+  const q = new URLSearchParams(location.search).get('debug');
+  if (q !== null) {
+    const on = !['0', 'false', 'off'].includes(q);
+    saveDebug(on);
+    return on;
+  }
+  try {
+    return localStorage.getItem('game.debug') === '1';
+  } catch {
+    return false;
+  }
+}
+
+function saveDebug(on) {
+  try {
+    localStorage.setItem('game.debug', on ? '1' : '0');
+  } catch {
+    // not remembered, but used
+  }
+}
+
+function renderDebug() {
+  document.getElementById('debug').hidden = !debug;
+  document.getElementById('debug-toggle').checked = debug;
+}
+
+// showTrace shows a trace id the client sent or received, in the debug
+// view.
+function showTrace({ direction, event, traceId, traceparent }) {
+  if (!debug || !traceId) return;
+  const code = document.getElementById(`trace-${direction}`);
+  code.textContent = traceId;
+  code.dataset.traceparent = traceparent;
+  document.getElementById(`trace-${direction}-event`).textContent = event;
+}
+
+document.getElementById('debug-toggle').addEventListener('change', (e) => {
+  debug = e.target.checked;
+  saveDebug(debug);
+  if (sw) sw.options.trace = debug;
+  renderDebug();
+});
+renderDebug();
 
 // ------------------------------------------------------------------ name
 
