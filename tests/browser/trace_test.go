@@ -184,15 +184,14 @@ func TestTraceFromPage(t *testing.T) {
 }
 
 // TestTraceFromGamePage: examples/game's page with ?debug=1 traces its
-// join and shows the trace id it sent, the one game.trace.sent gives.
-// What is asserted is the page's side: a well-formed traceparent, shown
-// and exposed. The server's side is not: gameserver's session handler
-// wraps its Router without implementing runtime.TraceParenter, so the
-// runtime does not read the envelope's "t" and the join's "receive" span
-// is the root of a trace of its own.
+// join and shows the trace id it sent, the one game.trace.sent gives; the
+// server's receive span of the join continues that trace.
 func TestTraceFromGamePage(t *testing.T) {
 	browser := newBrowser(t)
-	srv, err := gameserver.New(gameserver.Config{})
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	srv, err := gameserver.New(gameserver.Config{Runtime: []runtime.Option{runtime.WithTracerProvider(tp)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +210,15 @@ func TestTraceFromGamePage(t *testing.T) {
 	if got := eval[string](tb, `document.getElementById('trace-sent').textContent + ' ' + game.trace.sent`); got != m[1]+" "+m[1] {
 		t.Errorf("the page shows, and game.trace.sent says, %q; want the trace id %s twice", got, m[1])
 	}
+	waitForSpans(t, "the join's receive span, in the page's trace", func() bool {
+		for _, s := range spans.Ended() {
+			if s.Name() == "receive" && s.SpanContext().TraceID().String() == m[1] &&
+				s.Parent().SpanID().String() == m[2] && s.Parent().IsRemote() && attr(s, "shockwave.event") == "join" {
+				return true
+			}
+		}
+		return false
+	})
 
 	// Switched off, the view hides, and is remembered so.
 	tb.do("switch the debug view off", chromedp.Click(chromedp.ID("debug-toggle")))

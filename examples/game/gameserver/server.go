@@ -164,6 +164,12 @@ func (h handler) OnMessage(s *session.Session, m session.Message) error {
 	return h.srv.r.OnMessage(s, m)
 }
 
+// TraceParent implements runtime.TraceParenter through the Router: a
+// message's span continues the trace the page put in its envelope.
+func (h handler) TraceParent(s *session.Session, m session.Message) string {
+	return h.srv.r.TraceParent(s, m)
+}
+
 func (h handler) OnClose(s *session.Session, err error) {
 	if p := session.State[player](s); p.m != nil {
 		h.srv.leave(p.m, p.id, s)
