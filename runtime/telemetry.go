@@ -280,6 +280,9 @@ func (t *telemetry) onMessage(h session.Handler, s *session.Session, m session.M
 				attribute.Int64("shockwave.session.id", int64(s.ID())),
 				attribute.String("websocket.opcode", m.Op.String()),
 			))
+		if user := userOf(s); user != "" && span.IsRecording() {
+			span.SetAttributes(semconv.UserID(user))
+		}
 		m = m.WithContext(ctx)
 	}
 	start := time.Now()
