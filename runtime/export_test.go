@@ -40,3 +40,10 @@ const MemberSize = unsafe.Sizeof(member{})
 
 // Enabled is the telemetry's check of a provider.
 func Enabled(p any) bool { return enabled(p) }
+
+// Outcome and CloseCause are the names the telemetry gives a frame's end
+// for one session and a session's end.
+var (
+	Outcome    = outcome
+	CloseCause = closeCause
+)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"runtime/debug"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -1561,5 +1563,46 @@ func testTraceSessionClose(t *testing.T) {
 	wantChild(t, pub, end)
 	if t.Failed() || testing.Verbose() {
 		t.Logf("spans:\n%s", renderTrees(k.spans("")))
+	}
+}
+
+// TestOutcomeNames: every way a frame or a session ends has the name the
+// spans and metrics give it (docs/observability.md lists them).
+func TestOutcomeNames(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, "written"},
+		{session.ErrClosed, "session_closed"},
+		{session.ErrSlowConsumer, "slow_consumer"},
+		{session.ErrDropped, "dropped"},
+		{session.ErrOverBudget, "outbound_memory"},
+		{fmt.Errorf("write: %w", syscall.EPIPE), "write_failed"},
+	} {
+		if got := runtime.Outcome(tc.err); got != tc.want {
+			t.Errorf("Outcome(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		err  error
+		code wire.StatusCode
+		want string
+	}{
+		{nil, 1000, "closed"},
+		{wire.CloseError{Code: 4000}, 4000, "closed"},
+		{session.ErrSlowConsumer, 1008, "slow_consumer"},
+		{session.ErrMessageTimeout, 1008, "message_timeout"},
+		{fmt.Errorf("%w: idle", session.ErrTimeout), 1001, "timeout"},
+		{session.ErrExpired, 3000, "expired"},
+		{wire.ErrBudgetExhausted, 1013, "inbound_memory"},
+		{&session.PanicError{Value: "x"}, 1011, "panic"},
+		{wire.ErrMessageTooBig, 1009, "protocol_error"},
+		{errors.New("the handler's"), 1011, "handler_error"},
+		{io.EOF, 1006, "connection_lost"},
+	} {
+		if got := runtime.CloseCause(tc.err, tc.code); got != tc.want {
+			t.Errorf("CloseCause(%v, %d) = %q, want %q", tc.err, tc.code, got, tc.want)
+		}
 	}
 }
