@@ -380,11 +380,13 @@ func testTimeouts(t *testing.T) {
 	})
 
 	t.Run("idle, but talking", func(t *testing.T) {
-		// Messages keep the idle timeout away.
+		// Messages keep the idle timeout away. A message every 20 ms
+		// against a timeout of 1 s: a loaded CI machine that stalls the
+		// process for a second is rare; for 400 ms, it was not.
 		tr := newTracker()
-		_, url := startTracked(t, tr, runtime.WithIdleTimeout(400*time.Millisecond), runtime.WithTick(10*time.Millisecond))
+		_, url := startTracked(t, tr, runtime.WithIdleTimeout(time.Second), runtime.WithTick(10*time.Millisecond))
 		c := dial(t, url)
-		deadline := time.Now().Add(1200 * time.Millisecond) // three idle timeouts
+		deadline := time.Now().Add(2500 * time.Millisecond) // two and a half idle timeouts
 		for time.Now().Before(deadline) {
 			wantEcho(t, c, "chatter")
 			time.Sleep(20 * time.Millisecond)
