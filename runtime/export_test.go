@@ -45,5 +45,6 @@ func Enabled(p any) bool { return enabled(p) }
 // for one session and a session's end.
 var (
 	Outcome    = outcome
+	PolicyOf   = policyOf
 	CloseCause = closeCause
 )

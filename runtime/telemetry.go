@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/shockwave-go/shockwave/internal/engine"
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
 )
@@ -393,10 +394,13 @@ func (t *telemetry) Delivered(ctx context.Context, s *session.Session, since int
 			return
 		}
 	}
-	attrs := make([]attribute.KeyValue, 0, 3)
+	attrs := make([]attribute.KeyValue, 0, 4)
 	attrs = append(attrs,
 		attribute.Int64("shockwave.session.id", int64(s.ID())),
 		attribute.String("shockwave.delivery.outcome", outcome(err)))
+	if p := policyOf(err); p != "" {
+		attrs = append(attrs, attribute.String("shockwave.policy", p))
+	}
 	if user := userOf(s); user != "" {
 		attrs = append(attrs, semconv.UserID(user))
 	}
@@ -457,6 +461,20 @@ func outcome(err error) string {
 		return "outbound_memory"
 	}
 	return "write_failed"
+}
+
+// policyOf names the backpressure policy that refused or dropped a frame,
+// as the shockwave.mailbox.drops metric does, or "".
+func policyOf(err error) string {
+	switch {
+	case errors.Is(err, engine.ErrDroppedOldest):
+		return session.PolicyDropOldest.String()
+	case errors.Is(err, session.ErrDropped):
+		return session.PolicyDropNewest.String()
+	case errors.Is(err, session.ErrSlowConsumer):
+		return session.PolicyClose.String()
+	}
+	return ""
 }
 
 // userOf returns the session's identity as a string, when it is a string

@@ -29,6 +29,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/shockwave-go/shockwave/codec"
+	"github.com/shockwave-go/shockwave/internal/engine"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
@@ -1582,6 +1583,21 @@ func TestOutcomeNames(t *testing.T) {
 	} {
 		if got := runtime.Outcome(tc.err); got != tc.want {
 			t.Errorf("Outcome(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+	oldest := fmt.Errorf("%w (%w)", session.ErrDropped, engine.ErrDroppedOldest) // as the session says it
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{session.ErrSlowConsumer, "close"},
+		{session.ErrDropped, "drop-newest"},
+		{oldest, "drop-oldest"},
+		{session.ErrOverBudget, ""},
+		{session.ErrClosed, ""},
+	} {
+		if got := runtime.PolicyOf(tc.err); got != tc.want {
+			t.Errorf("PolicyOf(%v) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 	for _, tc := range []struct {

@@ -402,7 +402,7 @@ func (s *Session) push(f *Frame, p Policy) error {
 		if p == PolicyDropOldest && tries < 64 {
 			if old, ok := mb.Pop(); ok {
 				s.queued.Add(-int64(old.Len()))
-				s.refuse(old, ErrDropped)
+				s.refuse(old, errDroppedOldest)
 				s.dropped.Add(1)
 				s.cfg.Counters.DroppedOldest.Add(1)
 				continue
@@ -426,6 +426,10 @@ func (s *Session) push(f *Frame, p Policy) error {
 		return ErrDropped
 	}
 }
+
+// errDroppedOldest is what a frame dropped by PolicyDropOldest, to make
+// room, is told: ErrDropped, and which policy.
+var errDroppedOldest = fmt.Errorf("%w (%w)", ErrDropped, engine.ErrDroppedOldest)
 
 func (s *Session) closeSlow() {
 	if !s.claimClose() {

@@ -20,6 +20,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/shockwave-go/shockwave/internal/engine"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -772,7 +773,7 @@ func (f *fates) check(t *testing.T, policy Policy, results []error) {
 		case sent != nil && !errors.Is(fate, sent):
 			t.Errorf("frame %d: Send returned %v, its fate is %v", seq, sent, fate)
 		case sent == nil && fate != nil &&
-			!(policy == PolicyDropOldest && errors.Is(fate, ErrDropped)) &&
+			!(policy == PolicyDropOldest && errors.Is(fate, engine.ErrDroppedOldest)) &&
 			!(policy == PolicyClose && errors.Is(fate, ErrClosed)):
 			t.Errorf("frame %d: accepted, then %v under %s", seq, fate, policy)
 		}

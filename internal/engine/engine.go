@@ -15,6 +15,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"time"
@@ -90,6 +91,11 @@ type Tracer[S any] interface {
 	// span.
 	Closing(base context.Context, s S, err error, cause context.Context) context.Context
 }
+
+// ErrDroppedOldest is joined to session.ErrDropped for a queued frame that
+// PolicyDropOldest dropped to make room for a newer one, so that the
+// tracer can tell the policy that acted.
+var ErrDroppedOldest = errors.New("dropped to make room for a newer frame")
 
 // Engine runs the sessions of one Runtime: the machinery they share (the
 // workers, the timer, the event loop) and their Config.
