@@ -224,7 +224,10 @@ func (s *Session) setRemote(ap netip.AddrPort) {
 // backpressure policy.
 func (s *Session) Dropped() uint64 { return s.dropped.Load() }
 
-// Context returns a context that is canceled when the session ends.
+// Context returns a context that is canceled when the session ends. In
+// OnClose, when the runtime traces, it carries the span of the session's
+// end, so that what OnClose sends (a departure announced to a room) is
+// part of that trace.
 func (s *Session) Context() context.Context {
 	s.mu.Lock()
 	defer s.mu.Unlock()
