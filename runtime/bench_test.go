@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	swrt "github.com/shockwave-go/shockwave/runtime"
+	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -41,52 +43,87 @@ func BenchmarkEcho(b *testing.B) {
 // The broadcaster keeps at most window messages in flight, well within the
 // members' mailboxes, so the default backpressure policy never triggers.
 func BenchmarkBroadcast(b *testing.B) {
-	const window = 64
 	for _, members := range []int{10, 1000} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
-			var rtp *swrt.Runtime
-			rt, url := start(b, roomHandler{rt: &rtp})
-			rtp = rt
-			conns := make([]*wire.Conn, members)
-			for i := range conns {
-				conns[i] = dial(b, url)
-			}
-			waitFor(b, func() bool { r, ok := rt.Room("lobby"); return ok && r.Len() == members })
-			room, _ := rt.Room("lobby")
-			msg := make([]byte, 128)
-			var received atomic.Int64
-			var wg sync.WaitGroup
-			readAll := func(rounds int) {
-				wg.Add(len(conns))
-				for _, c := range conns {
-					go func() {
-						defer wg.Done()
-						for range rounds {
-							if _, _, err := c.ReadMessage(); err != nil {
-								b.Error(err)
-								return
-							}
-							received.Add(1)
-						}
-					}()
-				}
-			}
-			run := func(rounds int) {
-				received.Store(0)
-				readAll(rounds)
-				for i := range rounds {
-					for received.Load() < int64((i-window)*members) {
-						runtime.Gosched()
-					}
-					room.Broadcast(wire.OpBinary, msg)
-				}
-				wg.Wait()
-			}
-			run(window) // warm the pools
-			b.SetBytes(int64(len(msg)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			run(b.N)
+			benchRoom(b, members, nil, func(room *swrt.Room, msg []byte) { room.Broadcast(wire.OpBinary, msg) })
 		})
 	}
+}
+
+// BenchmarkPublish is Room.Publish of 128 bytes to a room of 1,000
+// members, in a room that keeps no history and in one that keeps the last
+// 100 messages, side by side: keeping history must cost no allocation
+// per publish and little time (the goal: at most 1.2x).
+func BenchmarkPublish(b *testing.B) {
+	for _, size := range []int{0, 100} {
+		b.Run(fmt.Sprintf("history=%d/members=1000", size), func(b *testing.B) {
+			msg := &benchMsg{}
+			benchRoom(b, 1000, []swrt.Option{swrt.WithRoomHistory(func(string) swrt.History { return swrt.History{Size: size} })},
+				func(room *swrt.Room, p []byte) {
+					msg.p = p
+					if _, _, err := room.Publish(context.Background(), nil, msg); err != nil {
+						b.Fatal(err)
+					}
+				})
+		})
+	}
+}
+
+// benchMsg is an Encoder of one variant whose frame is p, position aside.
+type benchMsg struct{ p []byte }
+
+func (m *benchMsg) Variants() int                { return 1 }
+func (m *benchMsg) Variant(*session.Session) int { return 0 }
+func (m *benchMsg) Encode(swrt.Position, int) (*session.Frame, error) {
+	return session.NewFrame(wire.OpBinary, m.p), nil
+}
+
+// benchRoom runs send, which sends a 128-byte message to the room
+// "lobby", b.N times, with members clients reading, at most window
+// messages in flight.
+func benchRoom(b *testing.B, members int, opts []swrt.Option, send func(room *swrt.Room, msg []byte)) {
+	const window = 64
+	var rtp *swrt.Runtime
+	rt, url := start(b, roomHandler{rt: &rtp}, opts...)
+	rtp = rt
+	conns := make([]*wire.Conn, members)
+	for i := range conns {
+		conns[i] = dial(b, url)
+	}
+	waitFor(b, func() bool { r, ok := rt.Room("lobby"); return ok && r.Len() == members })
+	room, _ := rt.Room("lobby")
+	msg := make([]byte, 128)
+	var received atomic.Int64
+	var wg sync.WaitGroup
+	readAll := func(rounds int) {
+		wg.Add(len(conns))
+		for _, c := range conns {
+			go func() {
+				defer wg.Done()
+				for range rounds {
+					if _, _, err := c.ReadMessage(); err != nil {
+						b.Error(err)
+						return
+					}
+					received.Add(1)
+				}
+			}()
+		}
+	}
+	run := func(rounds int) {
+		received.Store(0)
+		readAll(rounds)
+		for i := range rounds {
+			for received.Load() < int64((i-window)*members) {
+				runtime.Gosched()
+			}
+			send(room, msg)
+		}
+		wg.Wait()
+	}
+	run(window) // warm the pools
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	run(b.N)
 }

@@ -30,6 +30,13 @@
 // keep up is dealt with by its backpressure policy, never by slowing the
 // broadcast.
 //
+// A room can keep its recent messages (WithRoomHistory): each message
+// published with Room.Publish then gets a Position, an offset in the
+// room's epoch, and the room keeps its shared frames (a reference each,
+// no copy). A session that comes back calls Resume with the last
+// position it saw: it gets exactly the messages it missed, in order,
+// before any later one, or learns that the room no longer holds them.
+//
 // # Shutdown
 //
 // Shutdown refuses new upgrades with 503, closes every session with 1001

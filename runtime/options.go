@@ -135,6 +135,10 @@ type Options struct {
 	// installed, instrumentation is off and costs nothing.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+	// RoomHistory, if set, is asked when a room is made how much of
+	// what it publishes it keeps (see History, Room.Publish and
+	// Runtime.Resume). Nil, the default, or a zero History: none.
+	RoomHistory func(room string) History
 	// MeteredRooms names the rooms whose metrics carry their name (the
 	// attribute messaging.destination.name on shockwave.broadcast.fanout
 	// and shockwave.broadcast.refused, and a shockwave.room.members series
@@ -404,6 +408,12 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // at most max at once.
 func WithRoomMetrics(max int, patterns ...string) Option {
 	return func(o *Options) { o.MaxMeteredRooms, o.MeteredRooms = max, patterns }
+}
+
+// WithRoomHistory sets Options.RoomHistory: f says, for each room when
+// it is made, how much of what it publishes it keeps.
+func WithRoomHistory(f func(room string) History) Option {
+	return func(o *Options) { o.RoomHistory = f }
 }
 
 // WithTraceDeliveries sets Options.TraceDeliveries, the most deliver spans

@@ -34,6 +34,11 @@ type Room struct {
 
 	meter metric.MeasurementOption // the room's attribute on metrics, or nil (Options.MeteredRooms)
 	named bool                     // meter is the room's own name, counted in telemetry.roomsNamed
+
+	// pub serialises the publishes and resumes of a room with history;
+	// taken before mu, never while holding it.
+	pub  sync.Mutex
+	hist *history // pub guards it; nil: the room keeps no history
 }
 
 // Join adds s to the room called name, creating the room if need be, and
@@ -51,6 +56,25 @@ func (rt *Runtime) Join(name string, s *session.Session) *Room {
 // and name is not one of them, ErrRoomName if name is longer than
 // Limits.MaxRoomName.
 func (rt *Runtime) JoinRoom(name string, s *session.Session) (*Room, error) {
+	m, err := rt.member(name, s)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		r := rt.room(name)
+		if retry, err := r.add(m); !retry {
+			if err != nil {
+				r.forgetIfDead() // made for this join, which failed
+				return nil, err
+			}
+			return r, nil
+		}
+	}
+}
+
+// member returns the registry's record of s, for s to join the room
+// called name, or why it may not.
+func (rt *Runtime) member(name string, s *session.Session) (*member, error) {
 	m, ok := rt.sessions.Load(s.ID())
 	if !ok {
 		return nil, session.ErrClosed
@@ -59,19 +83,22 @@ func (rt *Runtime) JoinRoom(name string, s *session.Session) (*Room, error) {
 		rt.adm.refused.RoomName.Add(1)
 		return nil, ErrRoomName
 	}
-	for {
-		r, _ := rt.rooms.LoadOrCompute(name, func() *Room {
-			r := &Room{name: name, rt: rt, members: make(map[uint64]*session.Session)}
-			r.meter, r.named = rt.tel.roomMeter(name)
-			return r
-		})
-		if retry, err := r.add(m); !retry {
-			if err != nil {
-				return nil, err
+	return m, nil
+}
+
+// room returns the room called name, made if there is none.
+func (rt *Runtime) room(name string) *Room {
+	r, _ := rt.rooms.LoadOrCompute(name, func() *Room {
+		r := &Room{name: name, rt: rt, members: make(map[uint64]*session.Session)}
+		r.meter, r.named = rt.tel.roomMeter(name)
+		if rt.history != nil {
+			if h := rt.history(name); h.Size > 0 {
+				r.hist = newHistory(h)
 			}
-			return r, nil
 		}
-	}
+		return r
+	})
+	return r
 }
 
 // Leave removes s from the room called name. It reports whether s was a
@@ -147,8 +174,8 @@ func (r *Room) Leave(s *session.Session) bool {
 // it becomes empty.
 func (r *Room) remove(s *session.Session) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, in := r.members[s.ID()]; !in {
+		r.mu.Unlock()
 		return false
 	}
 	delete(r.members, s.ID())
@@ -156,6 +183,8 @@ func (r *Room) remove(s *session.Session) bool {
 	if len(r.members) == 0 {
 		r.kill()
 	}
+	r.mu.Unlock()
+	r.forgetIfDead()
 	return true
 }
 
@@ -165,9 +194,32 @@ func (r *Room) kill() {
 	if r.named {
 		r.rt.tel.roomsNamed.Add(-1)
 	}
+
 	r.rt.rooms.Compute(r.name, func(cur *Room, loaded bool) (*Room, bool) {
 		return cur, !loaded || cur == r // delete only this room, not a successor
 	})
+}
+
+// forgetIfDead lets the history of a removed room go: its frames back to
+// their pools, and out of the outbound memory budget; a publish to the
+// dead room after this keeps nothing. Whoever may have removed the room
+// calls it, holding neither pub nor mu (pub is taken before mu).
+func (r *Room) forgetIfDead() {
+	if r.hist == nil {
+		return
+	}
+	r.mu.Lock()
+	dead := r.dead
+	r.mu.Unlock()
+	if !dead {
+		return
+	}
+	r.pub.Lock()
+	defer r.pub.Unlock()
+	if !r.hist.gone {
+		r.hist.release()
+		r.hist.gone = true
+	}
 }
 
 // Len returns the number of members.
@@ -240,26 +292,31 @@ func (r *Room) BroadcastFrameContext(ctx context.Context, f *session.Frame, exce
 // gets one takes a reference of its own. It is traced and counted as one
 // publish, like Broadcast.
 func (r *Room) BroadcastEach(ctx context.Context, except *session.Session, pick func(s *session.Session) *session.Frame) int {
-	return r.publish(ctx, 0, func(traced context.Context) (accepted, tried int) {
-		for _, s := range r.snapshot() {
-			if s == except {
-				continue
-			}
-			f := pick(s)
-			if f == nil {
-				continue
-			}
-			if traced != nil {
-				f.SetContext(traced)
-			}
-			tried++
-			f.Retain(1)
-			if s.SendFrame(f) == nil {
-				accepted++
-			}
+	return r.publish(ctx, 0, func(traced context.Context) (int, int) { return r.fanEach(except, traced, pick) })
+}
+
+// fanEach hands each member but except the frame pick returns for it (none
+// for nil), carrying traced if not nil, and returns how many accepted it
+// out of how many were tried.
+func (r *Room) fanEach(except *session.Session, traced context.Context, pick func(s *session.Session) *session.Frame) (accepted, tried int) {
+	for _, s := range r.snapshot() {
+		if s == except {
+			continue
 		}
-		return accepted, tried
-	})
+		f := pick(s)
+		if f == nil {
+			continue
+		}
+		if traced != nil {
+			f.SetContext(traced)
+		}
+		tried++
+		f.Retain(1)
+		if s.SendFrame(f) == nil {
+			accepted++
+		}
+	}
+	return accepted, tried
 }
 
 // publish runs fan, which hands a frame to the members, inside a span and

@@ -38,8 +38,9 @@ type Runtime struct {
 	counters session.Counters
 	tel      *telemetry
 	adm      *admission
-	admit    AdmitFunc      // nil: everyone the Limits let in
-	proxies  []netip.Prefix // trusted proxies, whose forwarding headers count
+	admit    AdmitFunc                 // nil: everyone the Limits let in
+	history  func(room string) History // Options.RoomHistory; nil: no room keeps history
+	proxies  []netip.Prefix            // trusted proxies, whose forwarding headers count
 
 	mu       sync.Mutex // guards closing and the Add side of serving
 	closing  bool
@@ -71,6 +72,7 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 		h:        h,
 		adm:      newAdmission(lim),
 		admit:    o.Admit,
+		history:  o.RoomHistory,
 		proxies:  o.TrustedProxies,
 		inMem:    budget(lim.InboundMemory),
 		outMem:   budget(lim.OutboundMemory),

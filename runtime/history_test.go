@@ -1,0 +1,312 @@
+package runtime_test
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shockwave-go/shockwave/runtime"
+	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
+)
+
+// posMsg is a message whose frames say its position: "offset epoch text",
+// with the variant's name in front of variant 1 ("v1:").
+type posMsg struct {
+	text     string
+	variants int
+}
+
+func (m *posMsg) Variants() int { return m.variants }
+
+func (m *posMsg) Variant(s *session.Session) int {
+	if s.Subprotocol() == "v1" {
+		return 1
+	}
+	return 0
+}
+
+func (m *posMsg) Encode(pos runtime.Position, v int) (*session.Frame, error) {
+	p := strconv.FormatUint(pos.Offset, 10) + " " + strconv.FormatUint(pos.Epoch, 10) + " " + m.text
+	if v == 1 {
+		p = "v1:" + p
+	}
+	return session.NewFrame(wire.OpText, []byte(p)), nil
+}
+
+// historyRig is a runtime whose rooms keep 8 messages, a client's
+// session joining through Resume with the position the client asks for
+// in its first message ("resume ROOM EPOCH OFFSET", or "join ROOM"), and
+// a publish command ("pub ROOM TEXT") answered with the position.
+type historyRig struct {
+	rt  *runtime.Runtime
+	url string
+}
+
+func newHistoryRig(t *testing.T, h runtime.History) *historyRig {
+	t.Helper()
+	var ref rtRef
+	rig := &historyRig{}
+	rig.rt, rig.url = start(t, handler{
+		msg: func(s *session.Session, m session.Message) error {
+			f := strings.Fields(string(m.Data))
+			switch f[0] {
+			case "resume":
+				epoch, _ := strconv.ParseUint(f[2], 10, 64)
+				offset, _ := strconv.ParseUint(f[3], 10, 64)
+				v := 0
+				if s.Subprotocol() == "v1" {
+					v = 1
+				}
+				_, ok, err := ref.get().Resume(f[1], s, runtime.Position{Epoch: epoch, Offset: offset}, v)
+				if err != nil {
+					return err
+				}
+				return s.Send(wire.OpText, []byte("recovered "+strconv.FormatBool(ok)))
+			case "join":
+				ref.get().Join(f[1], s)
+				return s.Send(wire.OpText, []byte("joined"))
+			case "leave":
+				ref.get().Leave(f[1], s)
+				return s.Send(wire.OpText, []byte("left"))
+			}
+			return nil
+		},
+	}, runtime.WithRoomHistory(func(string) runtime.History { return h }),
+		runtime.WithSubprotocols("v0", "v1"), runtime.WithMessageRate(-1, 0))
+	ref.p.Store(rig.rt)
+	return rig
+}
+
+// publish publishes text to room from the test, as a handler or a game
+// loop would, and returns its position.
+func (rig *historyRig) publish(t *testing.T, room, text string) runtime.Position {
+	t.Helper()
+	r, ok := rig.rt.Room(room)
+	if !ok {
+		t.Fatalf("no room %q", room)
+	}
+	pos, _, err := r.Publish(t.Context(), nil, &posMsg{text: text, variants: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pos
+}
+
+// ask sends a command and returns the reply.
+func ask(t *testing.T, c *wire.Conn, cmd string) string {
+	t.Helper()
+	if err := c.WriteMessage(wire.OpText, []byte(cmd)); err != nil {
+		t.Fatal(err)
+	}
+	return next(t, c)
+}
+
+func next(t *testing.T, c *wire.Conn) string {
+	t.Helper()
+	c.NetConn().SetReadDeadline(time.Now().Add(bound))
+	_, p, err := c.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(p)
+}
+
+// TestHistoryPositions: a room that keeps history numbers its messages
+// from 1 in an epoch of its own; one that keeps none gives no positions.
+func TestHistoryPositions(t *testing.T) {
+	rig := newHistoryRig(t, runtime.History{Size: 8})
+	c := dial(t, rig.url)
+	ask(t, c, "join lobby")
+	var epoch uint64
+	for i := uint64(1); i <= 3; i++ {
+		pos := rig.publish(t, "lobby", "m"+strconv.FormatUint(i, 10))
+		if pos.Offset != i || pos.Epoch == 0 || epoch != 0 && pos.Epoch != epoch {
+			t.Fatalf("message %d at %+v (epoch before %d)", i, pos, epoch)
+		}
+		epoch = pos.Epoch
+		if got, want := next(t, c), fmt.Sprintf("%d %d m%d", i, epoch, i); got != want {
+			t.Fatalf("client got %q, want %q", got, want)
+		}
+	}
+	if r, _ := rig.rt.Room("lobby"); r.Position() != (runtime.Position{Epoch: epoch, Offset: 3}) {
+		t.Errorf("Position() = %+v", r.Position())
+	}
+
+	plain := newHistoryRig(t, runtime.History{})
+	c = dial(t, plain.url)
+	ask(t, c, "join lobby")
+	if pos := plain.publish(t, "lobby", "x"); pos != (runtime.Position{}) {
+		t.Errorf("a room without history gave position %+v", pos)
+	}
+	if got := next(t, c); got != "0 0 x" {
+		t.Errorf("client got %q", got)
+	}
+}
+
+// TestResume: a session that comes back with the last position it saw
+// gets exactly what it missed, in its variant, then the live messages;
+// with a position the room cannot serve (trimmed, another epoch, ahead,
+// zero) it gets nothing and is told it did not recover.
+func TestResume(t *testing.T) {
+	rig := newHistoryRig(t, runtime.History{Size: 8})
+	keeper := dial(t, rig.url) // keeps the room, and its epoch, alive
+	ask(t, keeper, "join lobby")
+	var last runtime.Position
+	for i := range 10 {
+		last = rig.publish(t, "lobby", "m"+strconv.Itoa(i+1))
+		next(t, keeper)
+	}
+	for _, tc := range []struct {
+		name, proto string
+		since       func(last runtime.Position) runtime.Position
+		recovered   bool
+	}{
+		{"missed 3", "v0", func(l runtime.Position) runtime.Position { l.Offset -= 3; return l }, true},
+		{"missed 3, other variant", "v1", func(l runtime.Position) runtime.Position { l.Offset -= 3; return l }, true},
+		{"missed 8, all kept", "v0", func(l runtime.Position) runtime.Position { l.Offset -= 8; return l }, true},
+		{"missed nothing", "v0", func(l runtime.Position) runtime.Position { return l }, true},
+		{"trimmed", "v0", func(l runtime.Position) runtime.Position { l.Offset -= 9; return l }, false},
+		{"another epoch", "v0", func(l runtime.Position) runtime.Position { l.Epoch++; l.Offset--; return l }, false},
+		{"ahead of the room", "v0", func(l runtime.Position) runtime.Position { l.Offset++; return l }, false},
+		{"first join", "v0", func(runtime.Position) runtime.Position { return runtime.Position{} }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := dialCtx(rig.url, &wire.DialOptions{Subprotocols: []string{tc.proto}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			since := tc.since(last)
+			prefix := ""
+			if tc.proto == "v1" {
+				prefix = "v1:"
+			}
+			// The replay is queued before the reply, in order: offsets
+			// since+1 to last, then "recovered".
+			want := since.Offset + 1
+			if !tc.recovered {
+				want = last.Offset + 1
+			}
+			if err := c.WriteMessage(wire.OpText, []byte(fmt.Sprintf("resume lobby %d %d", since.Epoch, since.Offset))); err != nil {
+				t.Fatal(err)
+			}
+			for ; want <= last.Offset; want++ {
+				if got, w := next(t, c), fmt.Sprintf("%s%d %d ", prefix, want, last.Epoch); !strings.HasPrefix(got, w) {
+					t.Fatalf("replay: got %q, want %q...", got, w)
+				}
+			}
+			if got := next(t, c); got != "recovered "+strconv.FormatBool(tc.recovered) {
+				t.Fatalf("after the replay: %q", got)
+			}
+			last = rig.publish(t, "lobby", "live")
+			next(t, keeper)
+			if got, w := next(t, c), fmt.Sprintf("%s%d %d live", prefix, last.Offset, last.Epoch); got != w {
+				t.Fatalf("live: got %q, want %q", got, w)
+			}
+		})
+	}
+}
+
+// TestResumeRacingPublishes: while a publisher publishes as fast as it
+// can, sessions resume from positions behind; each gets every message
+// after its position exactly once, in order, with no gap between the
+// replay and the live stream.
+func TestResumeRacingPublishes(t *testing.T) { eachTransport(t, testResumeRacingPublishes) }
+
+func testResumeRacingPublishes(t *testing.T) {
+	rig := newHistoryRig(t, runtime.History{Size: 64})
+	keeper := dial(t, rig.url)
+	ask(t, keeper, "join lobby")
+	go func() { // the keeper's mailbox must not fill: read and drop
+		for {
+			if _, _, err := keeper.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	const total = 400
+	r, _ := rig.rt.Room("lobby")
+	first := rig.publish(t, "lobby", "x")
+	var published atomic.Uint64
+	published.Store(1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range total {
+			if _, _, err := r.Publish(t.Context(), nil, &posMsg{text: "x", variants: 1}); err != nil {
+				t.Error(err)
+				return
+			}
+			published.Add(1)
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	for i := range 8 {
+		// Resume from a little behind what has been published by now.
+		since := runtime.Position{Epoch: first.Epoch, Offset: max(1, published.Load()-uint64(i%5))}
+		c := dial(t, rig.url)
+		if err := c.WriteMessage(wire.OpText, []byte(fmt.Sprintf("resume lobby %d %d", since.Epoch, since.Offset))); err != nil {
+			t.Fatal(err)
+		}
+		want := since.Offset + 1
+		recovered := false
+		for want <= total+1 {
+			got := next(t, c)
+			if strings.HasPrefix(got, "recovered ") {
+				if got != "recovered true" {
+					t.Fatalf("resume %d from %+v: %s", i, since, got)
+				}
+				recovered = true
+				continue
+			}
+			off, _ := strconv.ParseUint(strings.Fields(got)[0], 10, 64)
+			if off != want {
+				t.Fatalf("resume %d from offset %d: got offset %d, want %d (recovered yet: %v)", i, since.Offset, off, want, recovered)
+			}
+			want++
+		}
+		c.CloseNow()
+	}
+	wg.Wait()
+}
+
+// TestHistoryEpoch: a room removed (its last member gone) and made again
+// has a new epoch: a position of the old one does not recover.
+func TestHistoryEpoch(t *testing.T) {
+	rig := newHistoryRig(t, runtime.History{Size: 8})
+	c := dial(t, rig.url)
+	ask(t, c, "join lobby")
+	old := rig.publish(t, "lobby", "a")
+	next(t, c)
+	ask(t, c, "leave lobby")
+	eventually(t, bound, "the room to go", func() bool { _, ok := rig.rt.Room("lobby"); return !ok })
+	// Its history goes with it: the frames it kept are out of the
+	// outbound memory budget.
+	eventually(t, bound, "the history's frames to be let go", func() bool { _, out := rig.rt.MemoryInUse(); return out == 0 })
+	if got := ask(t, c, fmt.Sprintf("resume lobby %d %d", old.Epoch, 0)); got != "recovered false" {
+		t.Fatalf("resume in the new room: %q", got)
+	}
+	if pos := rig.publish(t, "lobby", "b"); pos.Epoch == old.Epoch || pos.Offset != 1 {
+		t.Errorf("new room's first position %+v, old epoch %d", pos, old.Epoch)
+	}
+}
+
+// TestHistoryTTL: messages older than the TTL are trimmed.
+func TestHistoryTTL(t *testing.T) {
+	rig := newHistoryRig(t, runtime.History{Size: 8, TTL: 20 * time.Millisecond})
+	keeper := dial(t, rig.url)
+	ask(t, keeper, "join lobby")
+	p := rig.publish(t, "lobby", "a")
+	rig.publish(t, "lobby", "b")
+	time.Sleep(60 * time.Millisecond) // past the TTL: not a timing assertion, a wait
+	c := dial(t, rig.url)
+	if got := ask(t, c, fmt.Sprintf("resume lobby %d %d", p.Epoch, p.Offset)); got != "recovered false" {
+		t.Fatalf("resume past the TTL: %q", got)
+	}
+}
