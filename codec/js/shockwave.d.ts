@@ -97,8 +97,8 @@ export interface ConnectTarget {
 
 /**
  * What options.beforeConnect returns (or resolves to): a ConnectTarget to
- * override the URL or the subprotocols of the attempt; nothing (or "", as
- * `token && {url}` gives for an empty token) to go on as is; null or false
+ * override the URL or the subprotocols of the attempt; nothing (or "") to
+ * go on as is; null or false
  * when there are no credentials, which stops the client with
  * "unauthorized".
  */

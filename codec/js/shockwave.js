@@ -34,7 +34,7 @@
 //
 //   const sw = connect(url, { beforeConnect: async () => {
 //     const token = await getToken();                    // null: signed out
-//     return token && { url: `${url}?token=${encodeURIComponent(token)}` };
+//     return token ? { url: `${url}?token=${encodeURIComponent(token)}` } : null; // null: not signed in
 //   } });
 //   sw.on('unauthorized', () => showSignIn());
 //
@@ -212,7 +212,12 @@ export function connect(url, options) {
 export class Client {
   constructor(url, options = {}) {
     this.url = url;
-    this.options = { ...defaults, ...options };
+    // An option given as undefined keeps its default, as one left out
+    // does ({timeout: undefined} must not mean "no time at all").
+    this.options = { ...defaults };
+    for (const [k, v] of Object.entries(options)) {
+      if (v !== undefined) this.options[k] = v;
+    }
     const o = this.options;
     o.codec ??= 'json';
     if (!Object.hasOwn(codecs, o.codec)) {
@@ -220,7 +225,7 @@ export class Client {
     }
     this.codec = codecs[o.codec];
     o.protocols ??= [this.codec.protocol];
-    o.unauthorizedCodes ??= [3000];
+    o.unauthorizedCodes = [...(o.unauthorizedCodes ?? [3000])]; // the client's own: not the defaults' array
     this.WebSocket = o.WebSocket || globalThis.WebSocket;
     if (!this.WebSocket) {
       throw new Error('shockwave: no WebSocket here; pass options.WebSocket');

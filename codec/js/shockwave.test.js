@@ -472,6 +472,21 @@ test('a WebSocket is required', () => {
   }
 });
 
+test('an option given as undefined keeps its default; each client has its own codes', () => {
+  const a = new Client('ws://x', {
+    WebSocket: FakeWS, timeout: undefined, minDelay: undefined, maxQueue: undefined,
+    reconnect: undefined, random: undefined, unauthorizedCodes: undefined,
+  });
+  const d = new Client('ws://x', { WebSocket: FakeWS });
+  for (const k of ['timeout', 'minDelay', 'maxQueue', 'reconnect', 'random']) {
+    assert.equal(a.options[k], d.options[k], k);
+  }
+  a.options.unauthorizedCodes.push(4001);
+  assert.deepEqual(d.options.unauthorizedCodes, [3000]);
+  assert.deepEqual(new Client('ws://x', { WebSocket: FakeWS }).options.unauthorizedCodes, [3000]);
+  for (const c of [a, d]) c.close();
+});
+
 // ------------------------------------------------------------ MessagePack
 
 const hex = (b) => Buffer.from(b).toString('hex');

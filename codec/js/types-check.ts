@@ -102,7 +102,7 @@ const timers: Timers = {
 const beforeConnect = async ({ attempt, reconnect }: BeforeConnectInfo): Promise<BeforeConnectResult> => {
   const token: string | null = attempt > 3 && reconnect ? null : 'secret';
   // The idiom of shockwave.js's header: '' or null, or a new URL.
-  return token && { url: `wss://example.com/ws?token=${encodeURIComponent(token)}` };
+  return token ? { url: `wss://example.com/ws?token=${encodeURIComponent(token)}` } : null;
 };
 
 const options: ConnectOptions = {
