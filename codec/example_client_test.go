@@ -1,0 +1,81 @@
+package codec_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"github.com/shockwave-go/shockwave/codec"
+	"github.com/shockwave-go/shockwave/runtime"
+	"github.com/shockwave-go/shockwave/session"
+)
+
+// A Go client of a chat much like ExampleRouter's: it listens for the room's
+// messages, joins a room, says something there and is refused in a room
+// it is not in.
+func ExampleDial() {
+	// The server.
+	r := codec.NewRouter(codec.JSON)
+	rt, err := runtime.New(r, runtime.WithSubprotocols(r.Subprotocols()...))
+	if err != nil {
+		panic(err)
+	}
+	r.HandleRooms(rt, nil)
+	// chat.send answers with how many members the message reached.
+	codec.Handle(r, "chat.send", func(s *session.Session, ev codec.Event[ChatMessage]) (int, error) {
+		if room, ok := rt.Room(ev.Room); ok {
+			return r.PublishContext(ev.Ctx, room, "chat.msg", ev.Data)
+		}
+		return 0, &codec.Error{Code: "not_joined", Message: "join " + ev.Room + " first"}
+	})
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	defer rt.Shutdown(context.Background())
+
+	// The client, in MessagePack. Listeners run on the client's reader
+	// goroutine, in the order the messages arrive.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	c, err := codec.Dial(ctx, url, codec.WithClientCodecs(codec.MsgPack))
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	codec.Listen(c, "chat.msg", func(m ChatMessage, meta codec.Meta) {
+		fmt.Printf("in %s, %s says %q\n", meta.Room, m.From, m.Text)
+	})
+	codec.Listen(c, codec.EventError, func(e *codec.Error, _ codec.Meta) {
+		fmt.Println("error event:", e.Code)
+	})
+
+	if err := c.Join(ctx, "lobby"); err != nil {
+		panic(err)
+	}
+	// A request returns after the listeners of everything that arrived
+	// before its reply: the message is printed first.
+	n, err := codec.Request[int](ctx, c, "chat.send", ChatMessage{From: "ada", Text: "hello"}, codec.InRoom("lobby"))
+	fmt.Println("reached", n, err)
+	_, err = codec.Request[int](ctx, c, "chat.send", ChatMessage{From: "ada", Text: "anyone?"}, codec.InRoom("attic"))
+	var e *codec.Error
+	if errors.As(err, &e) {
+		fmt.Println("refused:", e.Code, "-", e.Message)
+	}
+	// An event gets no reply; the server's error comes as an error event.
+	if err := c.Emit(ctx, "chat.shout", ChatMessage{Text: "HEY"}); err != nil {
+		panic(err)
+	}
+	if err := c.Leave(ctx, "lobby"); err != nil {
+		panic(err)
+	}
+	fmt.Println("speaking", c.Codec().Name())
+	// Output:
+	// in lobby, ada says "hello"
+	// reached 1 <nil>
+	// refused: not_joined - join attic first
+	// error event: unknown_event
+	// speaking msgpack
+}
