@@ -1,12 +1,14 @@
 package codec
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"reflect"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,12 +77,12 @@ type Client struct {
 	closing bool  // Close or CloseNow was called
 	ended   error // why the reader stopped, once it has
 
-	// inListener is set while the reader runs a listener, so that Close
-	// called from one does not wait for the reader it runs on.
-	inListener atomic.Bool
-	done       chan struct{} // closed when the reader has ended
-	closeOnce  sync.Once
-	closeErr   error
+	// reader is the id of the reader goroutine, so that Close called
+	// from a listener does not wait for the goroutine it runs on.
+	reader    atomic.Uint64
+	done      chan struct{} // closed when the reader has ended
+	closeOnce sync.Once
+	closeErr  error
 
 	rooms map[string]string // the reader's: room names it has seen, so that Meta.Room does not allocate
 }
@@ -262,11 +264,10 @@ func (c *Client) Err() error {
 // closing handshake, and waits for the reader to end; the wire's
 // CloseTimeout (ClientOptions.Dial.CloseTimeout, 5 s by default) bounds
 // both. Requests still waiting fail with wire.ErrClosed. Close may be
-// called any number of times, from any goroutine, a listener included.
-// While a listener runs, Close does not wait for the reader (the caller
-// may be that listener, on the reader's goroutine): the reader ends once
-// the listener returns, and Done says when. Close returns the error of
-// the closing handshake, or nil when the connection had ended already.
+// called any number of times, from any goroutine, a listener included:
+// there it does not wait for the reader it runs on, which ends once the
+// listener returns (Done says when). Close returns the error of the
+// closing handshake, or nil when the connection had ended already.
 func (c *Client) Close() error {
 	return c.shut(func() error { return c.conn.Close(wire.StatusNormalClosure, "") })
 }
@@ -284,7 +285,7 @@ func (c *Client) shut(close func() error) error {
 			c.closeErr = err
 		}
 	})
-	if !c.inListener.Load() {
+	if goid() != c.reader.Load() {
 		<-c.done
 	}
 	return c.closeErr
@@ -494,6 +495,7 @@ func (c *Client) send(ctx context.Context, h outHeader, v any) error {
 // still waiting.
 func (c *Client) read() {
 	defer close(c.done)
+	c.reader.Store(goid())
 	for {
 		_, p, err := c.conn.Read(context.Background())
 		if err != nil {
@@ -550,10 +552,7 @@ func (c *Client) dispatch(p []byte) {
 	if len(in.trace) > 0 {
 		m.Traceparent = string(in.trace)
 	}
-	c.inListener.Store(true)
-	err = l.call(c.codec, in, x, m)
-	c.inListener.Store(false)
-	if err != nil {
+	if err := l.call(c.codec, in, x, m); err != nil {
 		c.report(l.name, err)
 	}
 }
@@ -613,8 +612,22 @@ func (c *Client) room(b []byte) string {
 // report tells ClientOptions.ErrorHandler of a message not delivered.
 func (c *Client) report(event string, err error) {
 	if c.opts.ErrorHandler != nil {
-		c.inListener.Store(true)
 		c.opts.ErrorHandler(event, err)
-		c.inListener.Store(false)
 	}
+}
+
+// goid returns the id of the calling goroutine, from the first line of
+// its stack: "goroutine 7 [running]:". Only Close asks, to tell whether it
+// runs on the reader.
+func goid() uint64 {
+	var buf [32]byte
+	n := goruntime.Stack(buf[:], false)
+	var id uint64
+	for _, b := range bytes.TrimPrefix(buf[:n], []byte("goroutine ")) {
+		if b < '0' || b > '9' {
+			break
+		}
+		id = id*10 + uint64(b-'0')
+	}
+	return id
 }

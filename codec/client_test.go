@@ -460,6 +460,31 @@ func TestClient(t *testing.T) {
 				t.Fatalf("Err %v", c.Err())
 			}
 		}},
+		{"close waits for a running listener", func(t *testing.T, f *fixture) {
+			c := f.dial()
+			entered, hold := make(chan struct{}), make(chan struct{})
+			codec.Listen(c, "echoed", func(ChatMessage, Meta) { close(entered); <-hold })
+			if err := c.Emit(ctx(t), "echo", ChatMessage{}); err != nil {
+				t.Fatal(err)
+			}
+			receive(t, entered, "the listener")
+			closed := make(chan error, 1)
+			go func() { closed <- c.Close() }()
+			select {
+			case err := <-closed:
+				t.Fatalf("Close returned (%v) while a listener ran", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			close(hold)
+			if err := receive(t, closed, "Close"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-c.Done():
+			default:
+				t.Fatal("Close returned before the reader ended")
+			}
+		}},
 		{"close now", func(t *testing.T, f *fixture) {
 			c := f.dial()
 			if err := c.CloseNow(); err != nil {
