@@ -202,12 +202,17 @@ type bot struct {
 	out  *Bot
 	n    int
 	stop time.Time
-	conn *wire.Conn
+	c    *codec.Client
 
 	mu   sync.Mutex // guards sent
 	sent []sentInput
 
-	latency, jitter []time.Duration // owned by the reader
+	// The listeners' (the client's reader), until the client is done.
+	latency, jitter []time.Duration
+	period          time.Duration // between ticks
+	last            uint64        // the tick of the last snapshot or the welcome
+	lastAt          time.Time
+	failed          error // why a listener stopped the bot
 }
 
 // sentInput is an input waiting to be acknowledged by a snapshot.
@@ -216,24 +221,22 @@ type sentInput struct {
 	at  time.Time
 }
 
-// message is the part of the server's events the bot reads: for "snap",
-// the tick and every player's ack; for "welcome", who and where it is. The
-// decoder skips the rest, so a bot costs little and a thousand of them do
-// not starve the server they share a machine with.
-type message struct {
-	Event string `msgpack:"e"`
-	Data  struct {
-		Tick    uint64      `msgpack:"t"` // snap
-		Players []playerAck `msgpack:"p"`
+// welcome and snap are the parts of the server's events the bot reads:
+// who and where it is, and each tick with every player's ack. The decoder
+// skips the rest, so a bot costs little and a thousand of them do not
+// starve the server they share a machine with.
+type welcome struct {
+	ID       uint32 `msgpack:"id"`
+	Match    uint32 `msgpack:"m"`
+	TickRate int    `msgpack:"tr"`
+	State    *struct {
+		Tick uint64 `msgpack:"t"`
+	} `msgpack:"s"`
+}
 
-		ID       uint32 `msgpack:"id"` // welcome
-		Match    uint32 `msgpack:"m"`
-		TickRate int    `msgpack:"tr"`
-		State    *struct {
-			Tick uint64 `msgpack:"t"`
-		} `msgpack:"s"`
-	} `msgpack:"d"`
-	Err *codec.Error `msgpack:"x"`
+type snap struct {
+	Tick    uint64      `msgpack:"t"`
+	Players []playerAck `msgpack:"p"`
 }
 
 type playerAck struct {
@@ -243,100 +246,82 @@ type playerAck struct {
 
 func (b *bot) play(ctx context.Context) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	c, _, err := wire.Dial(dctx, b.cfg.URL, &wire.DialOptions{Subprotocols: []string{codec.Subprotocol(codec.MsgPack)}})
+	c, err := codec.Dial(dctx, b.cfg.URL, codec.WithClientCodecs(codec.MsgPack),
+		codec.WithDialOptions(wire.DialOptions{Options: wire.Options{CloseTimeout: time.Second}}))
 	cancel()
 	if err != nil {
 		b.out.Err = err
 		return
 	}
-	b.conn = c
-	defer c.CloseNow()
-	if err := b.emit("join", map[string]string{"n": fmt.Sprintf("bot-%d", b.n)}); err != nil {
+	b.c = c
+	if b.cfg.TickRate > 0 {
+		b.period = time.Second / time.Duration(b.cfg.TickRate)
+	}
+	codec.Listen(c, "welcome", b.welcome)
+	codec.Listen(c, "snap", b.snap)
+	codec.Listen(c, codec.EventError, func(e *codec.Error, _ codec.Meta) { b.fail(fmt.Errorf("error event: %w", e)) })
+	if err := c.Emit(ctx, "join", map[string]string{"n": fmt.Sprintf("bot-%d", b.n)}); err != nil {
+		c.CloseNow()
 		b.out.Err = err
 		return
 	}
-	// The run ends at stop: the reader is woken by its deadline, the
-	// writer by done.
-	c.NetConn().SetReadDeadline(b.stop)
-	done := make(chan struct{})
-	var writer sync.WaitGroup
-	writer.Go(func() { b.write(ctx, done) })
-	b.out.Err = b.read(ctx)
-	close(done)
-	writer.Wait()
-	if errors.Is(b.out.Err, errStop) {
-		b.out.Err = nil
-		c.NetConn().SetReadDeadline(time.Now().Add(time.Second)) // for the closing handshake
-		c.Close(wire.StatusNormalClosure, "")
+	b.write(ctx)
+	c.Close() // waits for the listeners to be done
+	switch {
+	case b.failed != nil:
+		b.out.Err = b.failed
+	case time.Now().Before(b.stop) && ctx.Err() == nil:
+		b.out.Err = c.Err() // the connection ended early
 	}
 }
 
-var errStop = errors.New("gamebot: the run is over")
-
-// read reads until stop, measuring.
-func (b *bot) read(ctx context.Context) error {
-	var (
-		m      message
-		period time.Duration
-		lastAt time.Time
-		last   uint64
-	)
-	if b.cfg.TickRate > 0 {
-		period = time.Second / time.Duration(b.cfg.TickRate)
+// fail stops the bot from a listener, for err.
+func (b *bot) fail(err error) {
+	if b.failed == nil {
+		b.failed = err
 	}
-	for {
-		_, p, err := b.conn.ReadMessage()
-		now := time.Now()
-		if err != nil {
-			if !now.Before(b.stop) || ctx.Err() != nil {
-				return errStop
-			}
-			return err
+	b.c.Close()
+}
+
+func (b *bot) welcome(w welcome, _ codec.Meta) {
+	if w.State == nil {
+		b.fail(errors.New("welcome without state"))
+		return
+	}
+	b.out.ID, b.out.Match = w.ID, w.Match
+	b.out.Welcome, b.last = w.State.Tick, w.State.Tick
+	if b.period == 0 && w.TickRate > 0 {
+		b.period = time.Second / time.Duration(w.TickRate)
+	}
+}
+
+// snap measures a snapshot.
+func (b *bot) snap(s snap, _ codec.Meta) {
+	now := time.Now()
+	if b.out.ID == 0 {
+		b.fail(errors.New("snapshot before the welcome"))
+		return
+	}
+	switch {
+	case s.Tick <= b.last:
+		b.out.OutOfOrder++
+		return
+	case s.Tick == b.last+1:
+		if !b.lastAt.IsZero() && b.period > 0 {
+			b.jitter = append(b.jitter, (now.Sub(b.lastAt) - b.period).Abs())
 		}
-		m.Event, m.Err, m.Data.State = "", nil, nil
-		m.Data.Players = m.Data.Players[:0]
-		if err := codec.MsgPack.Decode(p, &m); err != nil {
-			return fmt.Errorf("bad message: %w", err)
-		}
-		switch m.Event {
-		case "welcome":
-			if m.Data.State == nil {
-				return errors.New("welcome without state")
-			}
-			b.out.ID, b.out.Match = m.Data.ID, m.Data.Match
-			b.out.Welcome, last = m.Data.State.Tick, m.Data.State.Tick
-			if period == 0 && m.Data.TickRate > 0 {
-				period = time.Second / time.Duration(m.Data.TickRate)
-			}
-		case "snap":
-			if b.out.ID == 0 {
-				return errors.New("snapshot before the welcome")
-			}
-			tick := m.Data.Tick
-			switch {
-			case tick <= last:
-				b.out.OutOfOrder++
-				continue
-			case tick == last+1:
-				if !lastAt.IsZero() && period > 0 {
-					b.jitter = append(b.jitter, (now.Sub(lastAt) - period).Abs())
-				}
-			default:
-				b.out.Missed += tick - last - 1
-			}
-			if b.out.Snapshots == 0 {
-				b.out.First = tick
-			}
-			b.out.Snapshots++
-			b.out.Last, last, lastAt = tick, tick, now
-			for _, pl := range m.Data.Players {
-				if pl.ID == b.out.ID {
-					b.acked(pl.Ack, now)
-					break
-				}
-			}
-		case codec.EventError:
-			return fmt.Errorf("error event: %v", m.Err)
+	default:
+		b.out.Missed += s.Tick - b.last - 1
+	}
+	if b.out.Snapshots == 0 {
+		b.out.First = s.Tick
+	}
+	b.out.Snapshots++
+	b.out.Last, b.last, b.lastAt = s.Tick, s.Tick, now
+	for _, pl := range s.Players {
+		if pl.ID == b.out.ID {
+			b.acked(pl.Ack, now)
+			break
 		}
 	}
 }
@@ -354,16 +339,20 @@ func (b *bot) acked(seq uint32, now time.Time) {
 }
 
 // write sends inputs at the configured rate, with a random phase, until
-// done.
-func (b *bot) write(ctx context.Context, done <-chan struct{}) {
+// the run's end, ctx's, or the connection's.
+func (b *bot) write(ctx context.Context) {
 	rng := rand.New(rand.NewPCG(uint64(b.n), 42))
 	every := time.Duration(float64(time.Second) / b.cfg.InputRate)
 	t := time.NewTimer(time.Duration(rng.Int64N(int64(every))))
 	defer t.Stop()
+	end := time.NewTimer(time.Until(b.stop))
+	defer end.Stop()
 	for seq := uint32(1); ; seq++ {
 		select {
 		case <-t.C:
-		case <-done:
+		case <-end.C:
+			return
+		case <-b.c.Done():
 			return
 		case <-ctx.Done():
 			return
@@ -373,23 +362,11 @@ func (b *bot) write(ctx context.Context, done <-chan struct{}) {
 		b.mu.Lock()
 		b.sent = append(b.sent, sentInput{seq, time.Now()})
 		b.mu.Unlock()
-		if b.emit("input", in) != nil {
-			return // the reader sees why
+		if b.c.Emit(ctx, "input", in) != nil {
+			return // Err says why
 		}
 		b.out.Inputs++
 	}
-}
-
-// emit sends an event.
-func (b *bot) emit(event string, data any) error {
-	p, err := codec.MsgPack.Append(nil, struct {
-		Event string `msgpack:"e"`
-		Data  any    `msgpack:"d"`
-	}{event, data})
-	if err != nil {
-		return err
-	}
-	return b.conn.WriteMessage(wire.OpBinary, p)
 }
 
 // statsURL is the /stats beside a ws:// URL, or "".
