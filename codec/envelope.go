@@ -11,12 +11,14 @@ import (
 
 // The envelope's keys (see docs/protocol.md).
 const (
-	keyEvent = 'e' // event name (string)
-	keyRoom  = 'r' // room (string)
-	keyID    = 'i' // request id (non-negative integer)
-	keyTrace = 't' // W3C traceparent (string)
-	keyData  = 'd' // payload (any value)
-	keyError = 'x' // error object {code, message}
+	keyEvent  = 'e' // event name (string)
+	keyRoom   = 'r' // room (string)
+	keyID     = 'i' // request id (non-negative integer)
+	keyTrace  = 't' // W3C traceparent (string)
+	keyData   = 'd' // payload (any value)
+	keyError  = 'x' // error object {code, message}
+	keyEpoch  = 'g' // the room history's epoch (integer), with keyOffset
+	keyOffset = 'o' // the message's offset in its room's history (integer)
 )
 
 // maxDepth bounds the nesting of values the envelope parsers skip over, as
@@ -41,6 +43,7 @@ type outHeader struct {
 	event, room, trace string
 	id                 uint64
 	hasID              bool
+	epoch, offset      uint64 // the position in the room's history; none when offset is 0
 	err                *Error
 }
 
@@ -81,6 +84,10 @@ func (c jsonCodec) appendEnvelope(dst []byte, h outHeader, v any) ([]byte, error
 	}
 	if h.room != "" {
 		dst = jsonString(jsonKey(dst, start, keyRoom), h.room)
+	}
+	if h.offset != 0 {
+		dst = appendUint(jsonKey(dst, start, keyEpoch), h.epoch)
+		dst = appendUint(jsonKey(dst, start, keyOffset), h.offset)
 	}
 	if h.hasID {
 		dst = appendUint(jsonKey(dst, start, keyID), h.id)
@@ -452,7 +459,7 @@ func skipNumber(data []byte, p int) (int, error) {
 func (c msgpackCodec) appendEnvelope(dst []byte, h outHeader, v any) ([]byte, error) {
 	start := len(dst)
 	n := 0
-	for _, set := range [...]bool{h.event != "", h.room != "", h.hasID, h.trace != "", v != nil, h.err != nil} {
+	for _, set := range [...]bool{h.event != "", h.room != "", h.offset != 0, h.offset != 0, h.hasID, h.trace != "", v != nil, h.err != nil} {
 		if set {
 			n++
 		}
@@ -463,6 +470,10 @@ func (c msgpackCodec) appendEnvelope(dst []byte, h outHeader, v any) ([]byte, er
 	}
 	if h.room != "" {
 		dst = mpString(append(dst, 0xa1, keyRoom), h.room)
+	}
+	if h.offset != 0 {
+		dst = mpUint(append(dst, 0xa1, keyEpoch), h.epoch)
+		dst = mpUint(append(dst, 0xa1, keyOffset), h.offset)
 	}
 	if h.hasID {
 		dst = mpUint(append(dst, 0xa1, keyID), h.id)

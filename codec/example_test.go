@@ -96,7 +96,7 @@ func ExampleRouter() {
 		fmt.Printf("%s\n", p)
 	}
 	// Output:
-	// {"i":1}
+	// {"i":1,"d":{"recovered":false}}
 	// {"e":"chat.msg","r":"lobby","d":{"from":"ada","text":"hello"}}
 	// {"i":2,"d":1}
 	// {"i":3,"x":{"code":"not_joined","message":"join nowhere first"}}

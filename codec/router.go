@@ -506,70 +506,84 @@ func (r *Router) PublishExcept(room *runtime.Room, except *session.Session, even
 // runtime.Options.TraceDeliveries). With a context whose span does not
 // record, such as context.Background(), it costs what PublishExcept does.
 func (r *Router) PublishExceptContext(ctx context.Context, room *runtime.Room, except *session.Session, event string, v any) (int, error) {
-	h := outHeader{event: event, room: room.Name(), trace: traceparent(ctx)}
-	if len(r.codecs) == 1 {
-		f, err := encodeFrame(r.codecs[0], h, v)
-		if err != nil {
-			return 0, err
-		}
-		n := room.BroadcastFrameContext(ctx, f, except)
-		f.Release()
-		return n, nil
-	}
-	var frames [4]*session.Frame // one per codec in use, encoded on first need
-	var failed [4]bool
-	var firstErr error
-	n := room.BroadcastEach(ctx, except, func(s *session.Session) *session.Frame {
-		i := r.codecIndex(s)
-		if frames[i] == nil && !failed[i] {
-			f, err := encodeFrame(r.codecs[i], h, v)
-			if err != nil {
-				failed[i] = true
-				if firstErr == nil {
-					firstErr = err
-				}
-				return nil
-			}
-			frames[i] = f
-		}
-		return frames[i]
-	})
-	for _, f := range frames {
-		if f != nil {
-			f.Release()
-		}
-	}
-	return n, firstErr
+	m := roomMsgs.Get().(*roomMsg)
+	m.r, m.h, m.v = r, outHeader{event: event, room: room.Name(), trace: traceparent(ctx)}, v
+	_, n, err := room.Publish(ctx, except, m)
+	*m = roomMsg{}
+	roomMsgs.Put(m)
+	return n, err
+}
+
+// roomMsg is an event published to a room: runtime.Room.Publish's
+// Encoder, with a variant per codec of the Router, and the message's
+// position in the room's history (if it keeps one) in the envelope.
+// Pooled, so that a publish does not allocate.
+type roomMsg struct {
+	r *Router
+	h outHeader
+	v any
+}
+
+var roomMsgs = sync.Pool{New: func() any { return new(roomMsg) }}
+
+func (m *roomMsg) Variants() int                  { return len(m.r.codecs) }
+func (m *roomMsg) Variant(s *session.Session) int { return m.r.codecIndex(s) }
+
+func (m *roomMsg) Encode(pos runtime.Position, v int) (*session.Frame, error) {
+	h := m.h
+	h.epoch, h.offset = pos.Epoch, pos.Offset
+	return encodeFrame(m.r.codecs[v], h, m.v)
+}
+
+// JoinRequest is the payload of EventJoin: empty for a first join; for a
+// client that comes back, the last position it saw in the room (the "g"
+// and "o" of the room's last message it got), so that it gets what it
+// missed (see runtime.Runtime.Resume).
+type JoinRequest struct {
+	Epoch  uint64 `json:"g,omitempty" msgpack:"g,omitempty"`
+	Offset uint64 `json:"o,omitempty" msgpack:"o,omitempty"`
+}
+
+// JoinReply is the reply to EventJoin: whether the messages the client
+// missed since the position it gave were queued to it, before this reply
+// (Recovered), or not — a first join, a room that keeps no history, or a
+// position it no longer serves — when the client resynchronises.
+type JoinReply struct {
+	Recovered bool `json:"recovered" msgpack:"recovered"`
 }
 
 // HandleRooms registers the built-in EventJoin and EventLeave handlers on
 // runtime rt: a client sends "room.join" or "room.leave" with the room's
-// name as the envelope's room, and, if it sent a request, gets an empty
-// reply once it has joined or left, or an error. allow, if not nil, is
+// name as the envelope's room, and, if it sent a request, gets a reply
+// once it has joined (a JoinReply) or left (empty), or an error. A join
+// may carry a JoinRequest, the last position the client saw in a room
+// that keeps history (runtime.WithRoomHistory): the messages it missed
+// are queued to it before the reply, which says whether they were. allow, if not nil, is
 // asked before each join; the error it returns is sent back (an *Error as
 // it is) and the session does not join. A join past
 // runtime.Limits.MaxRoomsPerSession fails with CodeTooManyRooms.
 func (r *Router) HandleRooms(rt *runtime.Runtime, allow func(s *session.Session, room string) error) {
-	On(r, EventJoin, func(s *session.Session, ev Event[struct{}]) error {
+	Handle(r, EventJoin, func(s *session.Session, ev Event[JoinRequest]) (JoinReply, error) {
 		if ev.Room == "" {
-			return &Error{Code: CodeBadRequest, Message: EventJoin + " needs a room"}
+			return JoinReply{}, &Error{Code: CodeBadRequest, Message: EventJoin + " needs a room"}
 		}
 		if allow != nil {
 			if err := allow(s, ev.Room); err != nil {
-				return err
+				return JoinReply{}, err
 			}
 		}
-		_, err := rt.JoinRoom(ev.Room, s)
+		since := runtime.Position{Epoch: ev.Data.Epoch, Offset: ev.Data.Offset}
+		_, recovered, err := rt.Resume(ev.Room, s, since, r.codecIndex(s))
 		if errors.Is(err, runtime.ErrRoomName) {
-			return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("room name of %d bytes: too long", len(ev.Room))}
+			return JoinReply{}, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("room name of %d bytes: too long", len(ev.Room))}
 		}
 		if errors.Is(err, runtime.ErrTooManyRooms) {
 			// The client's doing, and one it can undo: tell it so,
 			// rather than "internal error".
-			return &Error{Code: CodeTooManyRooms, Message: fmt.Sprintf(
+			return JoinReply{}, &Error{Code: CodeTooManyRooms, Message: fmt.Sprintf(
 				"cannot join %q: this connection is in as many rooms as it may be; leave one first", ev.Room)}
 		}
-		return err // nil, or session.ErrClosed: nobody is left to read the reply
+		return JoinReply{Recovered: recovered}, err // err: nil, or session.ErrClosed: nobody is left to read the reply
 	})
 	On(r, EventLeave, func(s *session.Session, ev Event[struct{}]) error {
 		if ev.Room == "" {

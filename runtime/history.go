@@ -15,7 +15,7 @@ type Position struct {
 	// could have been lost — a new process, or the room removed (its
 	// last member gone) and made again — so that a position of another
 	// epoch says nothing about what was missed. Never 0 for a room with
-	// history.
+	// history, and under 2^53, so that JavaScript's numbers hold it.
 	Epoch uint64
 	// Offset counts the messages published to the room in its epoch, 1
 	// for the first.
@@ -76,9 +76,9 @@ type entry struct {
 }
 
 func newHistory(h History) *history {
-	epoch := rand.Uint64()
+	epoch := rand.Uint64() >> 11 // 53 bits: a JavaScript number holds it
 	for epoch == 0 {
-		epoch = rand.Uint64()
+		epoch = rand.Uint64() >> 11
 	}
 	return &history{cfg: h, epoch: epoch, ring: make([]entry, min(h.Size, 16))}
 }
