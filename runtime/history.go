@@ -31,6 +31,13 @@ type History struct {
 	Size int
 	// TTL, if set, drops the messages older than this.
 	TTL time.Duration
+	// Linger, if set, keeps an empty room, and its history, this long
+	// after its last member left, so that members who come back within
+	// it (all of them dropped by one network failure, say) still
+	// recover. Zero: the room and its history go with the last member.
+	// Rooms that linger hold memory, their messages included: name
+	// rooms of clients' choosing with care.
+	Linger time.Duration
 }
 
 // MaxVariants bounds Encoder.Variants.

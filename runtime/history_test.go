@@ -310,3 +310,50 @@ func TestHistoryTTL(t *testing.T) {
 		t.Fatalf("resume past the TTL: %q", got)
 	}
 }
+
+// TestHistoryLinger: with Linger, a room that empties keeps its history
+// for members who come back within it, who recover; past it, the room
+// goes, and its frames with it; Shutdown takes a lingering room at once.
+func TestHistoryLinger(t *testing.T) {
+	rig := newHistoryRig(t, runtime.History{Size: 8, Linger: time.Hour})
+	c := dial(t, rig.url)
+	ask(t, c, "join lobby")
+	rig.publish(t, "lobby", "a")
+	p := rig.publish(t, "lobby", "b")
+	next(t, c)
+	next(t, c)
+	c.CloseNow() // the only member drops
+	eventually(t, bound, "the room to be empty", func() bool { r, ok := rig.rt.Room("lobby"); return ok && r.Len() == 0 })
+	back := dial(t, rig.url)
+	if got := ask(t, back, fmt.Sprintf("resume lobby %d %d", p.Epoch, p.Offset-1)); !strings.HasPrefix(got, "2 ") {
+		t.Fatalf("resume after the linger began: %q, want the replay of offset 2", got)
+	}
+	if got := next(t, back); got != "recovered true" {
+		t.Fatalf("then %q", got)
+	}
+
+	short := newHistoryRig(t, runtime.History{Size: 8, Linger: 10 * time.Millisecond})
+	c = dial(t, short.url)
+	ask(t, c, "join lobby")
+	short.publish(t, "lobby", "a")
+	next(t, c)
+	ask(t, c, "leave lobby")
+	eventually(t, bound, "the room to go after its linger", func() bool { _, ok := short.rt.Room("lobby"); return !ok })
+	eventually(t, bound, "its frames to be let go", func() bool { _, out := short.rt.MemoryInUse(); return out == 0 })
+
+	long := newHistoryRig(t, runtime.History{Size: 8, Linger: time.Hour})
+	c = dial(t, long.url)
+	ask(t, c, "join lobby")
+	long.publish(t, "lobby", "a")
+	next(t, c)
+	ask(t, c, "leave lobby")
+	if err := long.rt.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := long.rt.Room("lobby"); ok {
+		t.Error("a lingering room outlived Shutdown")
+	}
+	if _, out := long.rt.MemoryInUse(); out != 0 {
+		t.Errorf("%d bytes of frames kept after Shutdown", out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -39,6 +40,12 @@ type Room struct {
 	// taken before mu, never while holding it.
 	pub  sync.Mutex
 	hist *history // pub guards it; nil: the room keeps no history
+
+	// linger is set while the room, empty, keeps its history for members
+	// who come back (History.Linger); lingerGen tells a stale timer. mu
+	// guards both.
+	linger    *time.Timer
+	lingerGen uint64
 }
 
 // Join adds s to the room called name, creating the room if need be, and
@@ -144,10 +151,15 @@ func (r *Room) add(m *member) (retry bool, err error) {
 		err = ErrTooManyRooms
 	}
 	if err != nil {
-		if len(r.members) == 0 {
+		if len(r.members) == 0 && r.linger == nil {
 			r.kill() // made for this join: no empty room stays behind
 		}
 		return false, err
+	}
+	if r.linger != nil { // a member back before the room went
+		r.linger.Stop()
+		r.linger = nil
+		r.lingerGen++
 	}
 	r.members[id] = m.s
 	r.snap.Store(nil)
@@ -181,11 +193,45 @@ func (r *Room) remove(s *session.Session) bool {
 	delete(r.members, s.ID())
 	r.snap.Store(nil)
 	if len(r.members) == 0 {
-		r.kill()
+		if r.hist != nil && r.hist.cfg.Linger > 0 {
+			r.lingerGen++
+			gen := r.lingerGen
+			r.linger = time.AfterFunc(r.hist.cfg.Linger, func() { r.expire(gen) })
+		} else {
+			r.kill()
+		}
 	}
 	r.mu.Unlock()
 	r.forgetIfDead()
 	return true
+}
+
+// expire removes the room when its linger is over and nobody came back;
+// gen is the linger's, so that a timer stopped too late does nothing.
+func (r *Room) expire(gen uint64) {
+	r.mu.Lock()
+	if r.linger != nil && r.lingerGen == gen && len(r.members) == 0 && !r.dead {
+		r.linger = nil
+		r.kill()
+	}
+	r.mu.Unlock()
+	r.forgetIfDead()
+}
+
+// close removes the room at Shutdown, if it is empty: a room that lingers
+// goes at once.
+func (r *Room) close() {
+	r.mu.Lock()
+	if r.linger != nil {
+		r.linger.Stop()
+		r.linger = nil
+		r.lingerGen++
+	}
+	if len(r.members) == 0 && !r.dead {
+		r.kill()
+	}
+	r.mu.Unlock()
+	r.forgetIfDead()
 }
 
 // kill removes the empty room from the runtime. r.mu is held.

@@ -378,6 +378,9 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	}
 	rt.shutOnce.Do(func() {
 		setLive(rt, false)
+		for r := range rt.Rooms() { // the sessions have left: only lingering rooms are left
+			r.close()
+		}
 		rt.eng.Close()
 		if rt.tel.reg != nil {
 			rt.tel.reg.Unregister()
