@@ -294,18 +294,20 @@ func (rt *Runtime) Resume(name string, s *session.Session, since Position, varia
 	for {
 		r := rt.room(name)
 		if r.hist == nil {
-			retry, err := r.add(m)
+			retry, added, err := r.add(m)
 			if retry {
 				continue
 			}
 			if err != nil {
+				r.forgetIfDead()
 				return nil, false, err
 			}
+			rt.joined(r, s, added)
 			return r, false, nil
 		}
 		r.pub.Lock()
 		missed, ok := r.hist.since(since, variant, time.Now().UnixNano())
-		retry, err := r.add(m)
+		retry, added, err := r.add(m)
 		if retry || err != nil {
 			r.pub.Unlock()
 			for _, f := range missed {
@@ -321,6 +323,7 @@ func (rt *Runtime) Resume(name string, s *session.Session, since Position, varia
 			s.SendFrame(f) // takes the reference since took
 		}
 		r.pub.Unlock()
+		rt.joined(r, s, added)
 		return r, ok, nil
 	}
 }

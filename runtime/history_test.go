@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -355,5 +356,49 @@ func TestHistoryLinger(t *testing.T) {
 	}
 	if _, out := long.rt.MemoryInUse(); out != 0 {
 		t.Errorf("%d bytes of frames kept after Shutdown", out)
+	}
+}
+
+// TestRoomHooks: OnJoin and OnLeave are told of every change of a room's
+// members, once each: a second join of a member is none, and a session's
+// end is a leave of each of its rooms; Has says who is in.
+func TestRoomHooks(t *testing.T) { eachTransport(t, testRoomHooks) }
+
+func testRoomHooks(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	note := func(what string) func(r *runtime.Room, s *session.Session) {
+		return func(r *runtime.Room, s *session.Session) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, what+" "+r.Name()+" "+strconv.FormatBool(r.Has(s)))
+		}
+	}
+	var ref rtRef
+	rt, url := start(t, handler{msg: func(s *session.Session, m session.Message) error {
+		f := strings.Fields(string(m.Data))
+		switch f[0] {
+		case "join":
+			ref.get().Join(f[1], s)
+		case "leave":
+			ref.get().Leave(f[1], s)
+		}
+		return s.Send(wire.OpText, []byte("ok"))
+	}}, runtime.WithRoomHooks(note("join"), note("leave")))
+	ref.p.Store(rt)
+	c := dial(t, url)
+	for _, cmd := range []string{"join a", "join a", "join b", "leave a", "leave a", "join a"} {
+		ask(t, c, cmd)
+	}
+	c.Close(wire.StatusNormalClosure, "")
+	eventually(t, bound, "the session's end", func() bool { return rt.Len() == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"join a true", "join b true", "leave a false", "join a true"}
+	if len(got) != 6 || !slices.Equal(got[:4], want) {
+		t.Fatalf("hooks told %q, want %q then the leaves of a and b", got, want)
+	}
+	if rest := got[4:]; !slices.Contains(rest, "leave a false") || !slices.Contains(rest, "leave b false") {
+		t.Errorf("at the session's end: %q", rest)
 	}
 }

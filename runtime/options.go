@@ -139,6 +139,13 @@ type Options struct {
 	// what it publishes it keeps (see History, Room.Publish and
 	// Runtime.Resume). Nil, the default, or a zero History: none.
 	RoomHistory func(room string) History
+	// OnJoin and OnLeave, if set, are told after a session joined a room
+	// (JoinRoom, Resume; not when it was a member already) and after it
+	// left one (Leave, or its end, before its OnClose), on the goroutine
+	// that made the change, outside the room's locks: the place for
+	// presence and bookkeeping. They must not block.
+	OnJoin  func(r *Room, s *session.Session)
+	OnLeave func(r *Room, s *session.Session)
 	// MeteredRooms names the rooms whose metrics carry their name (the
 	// attribute messaging.destination.name on shockwave.broadcast.fanout
 	// and shockwave.broadcast.refused, and a shockwave.room.members series
@@ -414,6 +421,12 @@ func WithRoomMetrics(max int, patterns ...string) Option {
 // it is made, how much of what it publishes it keeps.
 func WithRoomHistory(f func(room string) History) Option {
 	return func(o *Options) { o.RoomHistory = f }
+}
+
+// WithRoomHooks sets Options.OnJoin and OnLeave, told after a session
+// joined or left a room.
+func WithRoomHooks(onJoin, onLeave func(r *Room, s *session.Session)) Option {
+	return func(o *Options) { o.OnJoin, o.OnLeave = onJoin, onLeave }
 }
 
 // WithTraceDeliveries sets Options.TraceDeliveries, the most deliver spans

@@ -69,14 +69,37 @@ func (rt *Runtime) JoinRoom(name string, s *session.Session) (*Room, error) {
 	}
 	for {
 		r := rt.room(name)
-		if retry, err := r.add(m); !retry {
+		if retry, added, err := r.add(m); !retry {
 			if err != nil {
 				r.forgetIfDead() // made for this join, which failed
 				return nil, err
 			}
+			rt.joined(r, s, added)
 			return r, nil
 		}
 	}
+}
+
+// joined tells Options.OnJoin that s joined r, if it was not a member.
+func (rt *Runtime) joined(r *Room, s *session.Session, added bool) {
+	if added && rt.onJoin != nil {
+		rt.onJoin(r, s)
+	}
+}
+
+// left tells Options.OnLeave that s left r.
+func (rt *Runtime) left(r *Room, s *session.Session) {
+	if rt.onLeave != nil {
+		rt.onLeave(r, s)
+	}
+}
+
+// Has reports whether s is a member of the room.
+func (r *Room) Has(s *session.Session) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, in := r.members[s.ID()]
+	return in
 }
 
 // member returns the registry's record of s, for s to join the room
@@ -131,11 +154,11 @@ func (r *Room) Name() string { return r.name }
 // add makes m a member. It reports whether the room was removed
 // meanwhile, so the caller must retry with a new one, or else why m could
 // not join.
-func (r *Room) add(m *member) (retry bool, err error) {
+func (r *Room) add(m *member) (retry, added bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.dead {
-		return true, nil
+		return true, false, nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -145,7 +168,7 @@ func (r *Room) add(m *member) (retry bool, err error) {
 	case m.gone:
 		err = session.ErrClosed
 	case in:
-		return false, nil
+		return false, false, nil
 	case n >= 0 && len(m.rooms) >= n:
 		r.rt.adm.refused.RoomsPerSession.Add(1)
 		err = ErrTooManyRooms
@@ -154,7 +177,7 @@ func (r *Room) add(m *member) (retry bool, err error) {
 		if len(r.members) == 0 && r.linger == nil {
 			r.kill() // made for this join: no empty room stays behind
 		}
-		return false, err
+		return false, false, err
 	}
 	if r.linger != nil { // a member back before the room went
 		r.linger.Stop()
@@ -164,7 +187,7 @@ func (r *Room) add(m *member) (retry bool, err error) {
 	r.members[id] = m.s
 	r.snap.Store(nil)
 	m.rooms = append(m.rooms, r)
-	return false, nil
+	return false, true, nil
 }
 
 // Leave removes s from the room and reports whether it was a member.
@@ -172,6 +195,7 @@ func (r *Room) Leave(s *session.Session) bool {
 	if !r.remove(s) {
 		return false
 	}
+	defer r.rt.left(r, s)
 	if m, ok := r.rt.sessions.Load(s.ID()); ok {
 		m.mu.Lock()
 		if i := slices.Index(m.rooms, r); i >= 0 {

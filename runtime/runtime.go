@@ -38,9 +38,11 @@ type Runtime struct {
 	counters session.Counters
 	tel      *telemetry
 	adm      *admission
-	admit    AdmitFunc                 // nil: everyone the Limits let in
-	history  func(room string) History // Options.RoomHistory; nil: no room keeps history
-	proxies  []netip.Prefix            // trusted proxies, whose forwarding headers count
+	admit    AdmitFunc                         // nil: everyone the Limits let in
+	history  func(room string) History         // Options.RoomHistory; nil: no room keeps history
+	onJoin   func(r *Room, s *session.Session) // Options.OnJoin, or nil
+	onLeave  func(r *Room, s *session.Session) // Options.OnLeave, or nil
+	proxies  []netip.Prefix                    // trusted proxies, whose forwarding headers count
 
 	mu       sync.Mutex // guards closing and the Add side of serving
 	closing  bool
@@ -73,6 +75,8 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 		adm:      newAdmission(lim),
 		admit:    o.Admit,
 		history:  o.RoomHistory,
+		onJoin:   o.OnJoin,
+		onLeave:  o.OnLeave,
 		proxies:  o.TrustedProxies,
 		inMem:    budget(lim.InboundMemory),
 		outMem:   budget(lim.OutboundMemory),
@@ -264,7 +268,9 @@ func (k hooks) OnClose(s *session.Session, err error) {
 		m.rooms, m.gone = nil, true
 		m.mu.Unlock()
 		for _, r := range rooms {
-			r.remove(s)
+			if r.remove(s) {
+				k.rt.left(r, s)
+			}
 		}
 		k.rt.adm.release(m.addr)
 		// Out of the registry last, after the handler's OnClose (which
