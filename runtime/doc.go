@@ -36,6 +36,11 @@
 // no copy). A session that comes back calls Resume with the last
 // position it saw: it gets exactly the messages it missed, in order,
 // before any later one, or learns that the room no longer holds them.
+// A room can also track who is in it (WithRoomPresence): by user rather
+// than by session, with a grace period so that a user whose connection
+// drops and comes back within it is not seen to leave and join; Presence's
+// Changed says who arrived and departed, Room.Present who is there.
+// WithRoomHooks is told of every session that joins or leaves a room.
 //
 // # Shutdown
 //

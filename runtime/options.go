@@ -139,6 +139,10 @@ type Options struct {
 	// what it publishes it keeps (see History, Room.Publish and
 	// Runtime.Resume). Nil, the default, or a zero History: none.
 	RoomHistory func(room string) History
+	// RoomPresence, if set, is asked when a room is made whether it
+	// tracks who is in it, and how (see Presence; nil, or a Presence
+	// without Who: it does not). Nil, the default: no room does.
+	RoomPresence func(room string) *Presence
 	// OnJoin and OnLeave, if set, are told after a session joined a room
 	// (JoinRoom, Resume; not when it was a member already) and after it
 	// left one (Leave, or its end, before its OnClose), on the goroutine
@@ -421,6 +425,12 @@ func WithRoomMetrics(max int, patterns ...string) Option {
 // it is made, how much of what it publishes it keeps.
 func WithRoomHistory(f func(room string) History) Option {
 	return func(o *Options) { o.RoomHistory = f }
+}
+
+// WithRoomPresence sets Options.RoomPresence: f says, for each room when
+// it is made, whether it tracks who is in it, and how.
+func WithRoomPresence(f func(room string) *Presence) Option {
+	return func(o *Options) { o.RoomPresence = f }
 }
 
 // WithRoomHooks sets Options.OnJoin and OnLeave, told after a session

@@ -46,6 +46,8 @@ type Room struct {
 	// guards both.
 	linger    *time.Timer
 	lingerGen uint64
+
+	presence *presence // nil: the room tracks no presence (Options.RoomPresence)
 }
 
 // Join adds s to the room called name, creating the room if need be, and
@@ -80,18 +82,35 @@ func (rt *Runtime) JoinRoom(name string, s *session.Session) (*Room, error) {
 	}
 }
 
-// joined tells Options.OnJoin that s joined r, if it was not a member.
+// joined counts s in r's presence and tells Options.OnJoin, if s was not
+// a member.
 func (rt *Runtime) joined(r *Room, s *session.Session, added bool) {
-	if added && rt.onJoin != nil {
+	if !added {
+		return
+	}
+	if r.presence != nil {
+		r.presence.joined(r, s)
+	}
+	if rt.onJoin != nil {
 		rt.onJoin(r, s)
 	}
 }
 
-// left tells Options.OnLeave that s left r.
+// left counts s out of r's presence and tells Options.OnLeave.
 func (rt *Runtime) left(r *Room, s *session.Session) {
+	if r.presence != nil {
+		r.presence.left(r, s)
+	}
 	if rt.onLeave != nil {
 		rt.onLeave(r, s)
 	}
+}
+
+// isDead reports whether the room was removed.
+func (r *Room) isDead() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dead
 }
 
 // Has reports whether s is a member of the room.
@@ -124,6 +143,11 @@ func (rt *Runtime) room(name string) *Room {
 		if rt.history != nil {
 			if h := rt.history(name); h.Size > 0 {
 				r.hist = newHistory(h)
+			}
+		}
+		if rt.presence != nil {
+			if p := rt.presence(name); p != nil && p.Who != nil {
+				r.presence = newPresence(p)
 			}
 		}
 		return r
@@ -270,18 +294,22 @@ func (r *Room) kill() {
 	})
 }
 
-// forgetIfDead lets the history of a removed room go: its frames back to
-// their pools, and out of the outbound memory budget; a publish to the
-// dead room after this keeps nothing. Whoever may have removed the room
+// forgetIfDead lets what a removed room kept go: the users in their
+// presence grace period depart (Changed is told), and its history's frames
+// go back to their pools, and out of the outbound memory budget; a
+// publish to the dead room after this keeps nothing. Whoever may have removed the room
 // calls it, holding neither pub nor mu (pub is taken before mu).
 func (r *Room) forgetIfDead() {
-	if r.hist == nil {
+	if r.hist == nil && r.presence == nil {
 		return
 	}
-	r.mu.Lock()
-	dead := r.dead
-	r.mu.Unlock()
-	if !dead {
+	if !r.isDead() {
+		return
+	}
+	if r.presence != nil {
+		r.presence.flush(r) // the users in their grace period depart with the room
+	}
+	if r.hist == nil {
 		return
 	}
 	r.pub.Lock()

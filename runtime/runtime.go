@@ -40,6 +40,7 @@ type Runtime struct {
 	adm      *admission
 	admit    AdmitFunc                         // nil: everyone the Limits let in
 	history  func(room string) History         // Options.RoomHistory; nil: no room keeps history
+	presence func(room string) *Presence       // Options.RoomPresence; nil: no room tracks presence
 	onJoin   func(r *Room, s *session.Session) // Options.OnJoin, or nil
 	onLeave  func(r *Room, s *session.Session) // Options.OnLeave, or nil
 	proxies  []netip.Prefix                    // trusted proxies, whose forwarding headers count
@@ -75,6 +76,7 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 		adm:      newAdmission(lim),
 		admit:    o.Admit,
 		history:  o.RoomHistory,
+		presence: o.RoomPresence,
 		onJoin:   o.OnJoin,
 		onLeave:  o.OnLeave,
 		proxies:  o.TrustedProxies,
