@@ -17,15 +17,19 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
 // TestJSClient runs js/e2e.mjs, the browser client on Node's WebSocket,
-// against a Router on a real runtime, once per codec of the client:
-// requests, errors, room publishes (to a room holding a client of each
-// codec), and a reconnection that re-joins the room. It needs Node.js 20
-// or later; without it the test is skipped (and fails when CI is set).
+// against a Router on a real runtime whose rooms keep history, once per
+// codec of the client: requests, errors, room publishes (to a room holding
+// a client of each codec), a reconnection that re-joins the room, and
+// resumes after drops from either side, with events published meanwhile:
+// recovered in one room, not in another whose history was trimmed. It
+// needs Node.js 20 or later; without it the test is skipped (and fails
+// when CI is set).
 func TestJSClient(t *testing.T) {
 	node, args := nodeWithWebSocket(t)
 	script, err := filepath.Abs(filepath.Join("js", "e2e.mjs"))
@@ -41,7 +45,13 @@ func TestJSClient(t *testing.T) {
 			Handle(r, "subprotocol", func(s *session.Session, _ struct{}) (string, error) {
 				return s.Subprotocol(), nil
 			})
-			rt, url := serve(t, r)
+			// Room "small" keeps too little to cover an outage of e2e.mjs.
+			rt, url := serve(t, r, runtime.WithRoomHistory(func(room string) runtime.History {
+				if room == "small" {
+					return runtime.History{Size: 2}
+				}
+				return runtime.History{Size: 64}
+			}))
 			r.HandleRooms(rt, nil)
 			On(r, "publish", func(s *session.Session, ev Event[map[string]any]) error {
 				if room, ok := rt.Room(ev.Room); ok {
@@ -49,6 +59,25 @@ func TestJSClient(t *testing.T) {
 					return err
 				}
 				return &Error{Code: "no_room", Message: ev.Room}
+			})
+			// burst publishes "tick" {n} to the envelope's room, for n
+			// from From to From+N-1, and replies once they are all
+			// published.
+			type burst struct {
+				From int `json:"from"`
+				N    int `json:"n"`
+			}
+			Handle(r, "burst", func(s *session.Session, ev Event[burst]) (int, error) {
+				room, ok := rt.Room(ev.Room)
+				if !ok {
+					return 0, &Error{Code: "no_room", Message: ev.Room}
+				}
+				for n := ev.Data.From; n < ev.Data.From+ev.Data.N; n++ {
+					if _, err := r.Publish(room, "tick", map[string]int{"n": n}); err != nil {
+						return 0, err
+					}
+				}
+				return ev.Data.N, nil
 			})
 			On(r, "kick", func(s *session.Session, _ struct{}) error {
 				s.Close(wire.StatusServiceRestart, "restart")

@@ -6,8 +6,12 @@
 //   echo (request)     replies with its payload
 //   subprotocol (req.) replies with the session's subprotocol
 //   publish (event)    publishes "news" with its payload to the envelope's room
+//   burst (request)    publishes "tick" {n} to the envelope's room, for n
+//                      from its {from} to from+{n}-1, and replies after
 //   kick (event)       closes the session with 1012
 //   room.join/leave    the Router's built-ins
+//
+// and whose rooms keep history: 64 events, but "small" only 2.
 //
 // Usage: node e2e.mjs ws://host:port/path [json|msgpack]
 // Prints one line per check; exits 0 when all pass, 1 otherwise.
@@ -41,7 +45,10 @@ function check(cond, what) {
   console.log(`ok: ${what}`);
 }
 
-const sw = connect(url, { codec, minDelay: 50, maxDelay: 200, timeout: 5000 });
+// sw reconnects once gate has resolved: the checks of resume publish while
+// it is away.
+let gate = Promise.resolve();
+const sw = connect(url, { codec, minDelay: 50, maxDelay: 200, timeout: 5000, beforeConnect: () => gate });
 try {
   await next(sw, 'connect');
   check(sw.connected, `connected (${codec})`);
@@ -109,10 +116,97 @@ try {
   got = await news;
   check(got.data.text === 'second', 'room publish arrives after the re-join');
 
+  await resume();
+
   sw.close();
   clearTimeout(deadline);
   console.log('PASS');
 } catch (err) {
   console.error(`FAIL: ${err.stack || err}`);
   process.exit(1);
+}
+
+// resume checks that sw gets what its rooms published while it was away,
+// once each, in order, after a drop by the server and one of its own: a
+// member of the other codec stays in the rooms (so that they, and their
+// history, live on) and publishes meanwhile. In "small", which keeps 2
+// events, the re-join cannot recover 3, and says so.
+async function resume() {
+  const keeper = connect(url, { codec: codec === 'json' ? 'msgpack' : 'json', reconnect: false, timeout: 5000 });
+  await keeper.join('resume');
+  await keeper.join('small');
+  const log = []; // ticks and resumes of sw, in order
+  sw.on('tick', (d, meta) => log.push(`${meta.room} ${d.n} @${sw.position(meta.room)?.offset}`));
+  sw.on('resume', ({ room, recovered }) => log.push(`resume ${room} ${recovered}`));
+  check((await sw.join('resume')).recovered === false && (await sw.join('small')).recovered === false, 'a first join is not recovered');
+  await keeper.request('burst', { from: 1, n: 3 }, { room: 'resume' });
+  await keeper.request('burst', { from: 1, n: 1 }, { room: 'small' });
+  await sw.request('echo', {}); // the ticks, published before, have arrived
+  check(log.join() === 'resume 1 @1,resume 2 @2,resume 3 @3,small 1 @1', `events carry their positions: ${log}`);
+  const epoch = sw.position('resume').epoch;
+  check(Number.isSafeInteger(epoch) && epoch > 0, `the epoch is a Number: ${epoch}`);
+
+  // away drops sw's connection with drop(), publishes meanwhile, lets sw
+  // come back and returns what it logged until its rooms have resumed.
+  async function away(drop, publish) {
+    let release;
+    gate = new Promise((r) => (release = r));
+    const down = next(sw, 'disconnect');
+    log.length = 0;
+    drop();
+    await down;
+    await publish();
+    const resumed = new Set();
+    const done = new Promise((resolve) => {
+      const stop = sw.on('resume', ({ room }) => {
+        resumed.add(room);
+        if (resumed.has('resume') && resumed.has('small') && resumed.has('lobby')) {
+          stop();
+          resolve();
+        }
+      });
+    });
+    release();
+    await done;
+    await sw.request('echo', {}); // nothing more on its way
+    return log.filter((l) => !l.startsWith('resume lobby')).join();
+  }
+
+  let got = await away(
+    () => sw.emit('kick'),
+    async () => {
+      await keeper.request('burst', { from: 4, n: 5 }, { room: 'resume' });
+      await keeper.request('burst', { from: 2, n: 3 }, { room: 'small' });
+    },
+  );
+  check(
+    got === 'resume 4 @4,resume 5 @5,resume 6 @6,resume 7 @7,resume 8 @8,resume resume true,resume small false',
+    `after the server's drop, the 5 missed events once, in order, then resume recovered; "small" not: ${got}`,
+  );
+  // Until "small" publishes again, sw's position there is the one the
+  // room could not serve: a page resynchronises, and the next event gives
+  // it a position the room can.
+  log.length = 0;
+  await keeper.request('burst', { from: 5, n: 1 }, { room: 'small' });
+  await sw.request('echo', {});
+  check(log.join() === 'small 5 @5', `"small" goes on: ${log}`);
+
+  got = await away(
+    () => sw.ws.close(4000, 'network gone'), // the client's side
+    () => keeper.request('burst', { from: 9, n: 3 }, { room: 'resume' }),
+  );
+  check(
+    got === 'resume 9 @9,resume 10 @10,resume 11 @11,resume resume true,resume small true',
+    `after the client's drop, the 3 missed events once, in order, then resume recovered: ${got}`,
+  );
+  check(sw.position('resume').epoch === epoch && sw.position('resume').offset === 11, 'the position is the last event\'s');
+
+  // Live again: the next event follows, once.
+  log.length = 0;
+  await keeper.request('burst', { from: 12, n: 1 }, { room: 'resume' });
+  await sw.request('echo', {});
+  check(log.join() === 'resume 12 @12', `live events follow: ${log}`);
+  await sw.leave('resume');
+  check(sw.position('resume') === undefined, 'leave forgets the position');
+  keeper.close();
 }

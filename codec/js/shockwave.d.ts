@@ -253,6 +253,37 @@ export interface UnauthorizedInfo {
   reason: string;
 }
 
+/**
+ * The "resume" event: after each re-join of a room, once the server has
+ * replied (and sent, before the reply, what the room published meanwhile,
+ * if it could).
+ */
+export interface ResumeInfo {
+  room: string;
+  /**
+   * Whether the client got every event the room published while it was
+   * away; false when the room could not tell (another epoch, history
+   * trimmed, a room that keeps none, no event got before): resynchronise.
+   */
+  recovered: boolean;
+}
+
+/** The reply to room.join, what join resolves with by default. */
+export interface JoinReply {
+  /** Whether the events missed since the position sent came before the reply; false for a first join. */
+  recovered: boolean;
+}
+
+/**
+ * The position of an event in a room that keeps history: the envelope's
+ * "g" (the epoch of the room's history, under 2^53) and "o" (the event's
+ * offset in it, from 1).
+ */
+export interface Position {
+  epoch: number;
+  offset: number;
+}
+
 /** The "trace" event: a traceparent sent or received. */
 export interface TraceInfo {
   direction: 'sent' | 'received';
@@ -274,6 +305,7 @@ export interface ReservedEvents {
   /** The server's "error" events and failed re-joins, bad messages and bad URLs. */
   error: (err: ShockwaveError) => void;
   trace: (info: TraceInfo) => void;
+  resume: (info: ResumeInfo) => void;
 }
 
 export type ReservedEventName = keyof ReservedEvents;
@@ -342,17 +374,29 @@ export class Client {
 
   /**
    * Joins a room ("room.join") and remembers it, to join it again after
-   * every reconnection. The promise is that of the request, R the type of
-   * the server's reply; if the server refuses, the room is forgotten.
+   * every reconnection, with the room's position. The promise is that of
+   * the request, R the type of the server's reply (a JoinReply from a
+   * codec.Router: {recovered: false} on a first join); if the server
+   * refuses, the room is forgotten. Called while the connection is down
+   * for a room joined before, it is the room's re-join, with its position
+   * and a "resume" event (the first such call only).
    */
-  join<R = unknown>(room: string, options?: RoomOptions): Promise<R>;
+  join<R = JoinReply>(room: string, options?: RoomOptions): Promise<R>;
 
-  /** Leaves a room ("room.leave") and stops re-joining it. */
+  /** Leaves a room ("room.leave"), forgets its position and stops re-joining it. */
   leave<R = unknown>(room: string, options?: RoomOptions): Promise<R>;
 
   /**
+   * The position of the last event the client got in a room it joined (a
+   * copy), or undefined: no event yet, or a room without history. In a
+   * handler, that of the event being handled.
+   */
+  position(room: string): Position | undefined;
+
+  /**
    * Closes the connection for good (1000 and "" by default): no
-   * reconnection; requests still waiting are rejected with code "closed".
+   * reconnection; requests still waiting are rejected with code "closed";
+   * the rooms' positions are forgotten.
    */
   close(code?: number, reason?: string): void;
 

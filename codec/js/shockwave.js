@@ -23,6 +23,23 @@
 // join() are joined again. Messages sent while the connection is down wait
 // in a bounded queue and go out, in order, once it is back.
 //
+// Resume. In a room that keeps history (runtime.WithRoomHistory) every
+// event carries its position, the room's epoch "g" and the event's offset
+// "o". The client keeps the last one it got in each room it joined, and
+// sends it with the room's re-join after a reconnection: the server then
+// sends what the room published meanwhile, before the join's reply (they
+// reach on() as any event does, in order), and the reply says whether that
+// is everything ({recovered: true}) or whether the room could not tell
+// (another epoch, history trimmed, a room that keeps none: false). The
+// client reports it in a "resume" event after each re-join; a page that
+// gets recovered: false resynchronises, asking the server for the room's
+// state as it did when it first joined:
+//
+//   sw.on('resume', ({ room, recovered }) => { if (!recovered) resync(room); });
+//
+// join() resolves with the reply too ({recovered: false} on a first join).
+// leave() forgets the room's position; close() forgets them all.
+//
 // Authentication. A page signed in with a cookie needs nothing more: the
 // browser sends the cookie with every handshake. options.beforeConnect, if
 // set, is called (and awaited) before every attempt, reconnections
@@ -199,8 +216,9 @@ export function connect(url, options) {
  *
  * Events: on(name, fn) calls fn(data, meta) for every event the server
  * sends, meta being {event, room, traceparent, traceId}. Besides the
- * server's events, five names are the client's own: "trace" (see Tracing
- * at the top of this file), "connect" (fn({reconnect})
+ * server's events, six names are the client's own: "trace" (see Tracing
+ * at the top of this file), "resume" (fn({room, recovered}) after each
+ * re-join, see Resume there), "connect" (fn({reconnect})
  * after every successful opening), "disconnect" (fn({code, reason}) when
  * an open connection drops: once per outage, however many attempts fail
  * before the next opening), "unauthorized" (fn({code, reason}), once, when
@@ -234,6 +252,7 @@ export class Client {
     this.handlers = new Map(); // event name -> Set of functions
     this.pending = new Map(); // request id -> {resolve, reject, timer, sent}
     this.rooms = new Set(); // joined with join(), re-joined after a reconnection
+    this.positions = new Map(); // room -> {g, o} of the last event got in it, for rooms in this.rooms
     this.queue = []; // {payload, id, joins} waiting for the connection
     this.nextId = 1;
     this.attempt = 0; // failed attempts since the last opening
@@ -317,25 +336,43 @@ export class Client {
   /**
    * Joins a room (the built-in "room.join" request) and remembers it, to
    * join it again after every reconnection. The promise is that of the
-   * request; if the server refuses, the room is forgotten.
+   * request: the server's reply, {recovered: false} for a first join; if
+   * the server refuses, the room is forgotten. Called while the connection
+   * is down for a room joined before, it is the room's re-join: it carries
+   * the room's position and is reported by a "resume" event (once: a
+   * second such call joins as when connected, lest the server replay the
+   * same events twice).
    */
   join(room, options = {}) {
+    const rejoin = this.opened && !this.connected && this.rooms.has(room) && !this.queue.some((m) => m.joins === room);
     this.rooms.add(room);
-    return this.request('room.join', undefined, { ...options, room }).catch((err) => {
-      if (err.code !== 'timeout' && err.code !== 'disconnected') this.rooms.delete(room);
+    return this._join(room, options, rejoin).catch((err) => {
+      if (err.code !== 'timeout' && err.code !== 'disconnected') this._forget(room);
       throw err;
     });
   }
 
-  /** Leaves a room ("room.leave") and stops re-joining it. */
+  /** Leaves a room ("room.leave"), forgets its position and stops re-joining it. */
   leave(room, options = {}) {
-    this.rooms.delete(room);
+    this._forget(room);
     return this.request('room.leave', undefined, { ...options, room });
   }
 
   /**
+   * Returns the position of the last event the client got in a room it
+   * joined, {epoch, offset} (the envelope's "g" and "o"), or undefined
+   * when it has none: no event yet, or a room that keeps no history. In a
+   * handler, it is that of the event being handled.
+   */
+  position(room) {
+    const p = this.positions.get(room);
+    return p === undefined ? undefined : { epoch: p.g, offset: p.o };
+  }
+
+  /**
    * Closes the connection for good: no reconnection; requests still
-   * waiting are rejected with code "closed".
+   * waiting are rejected with code "closed"; the rooms' positions are
+   * forgotten.
    */
   close(code = 1000, reason = '') {
     this._stop(new ShockwaveError('closed', 'client closed'));
@@ -399,11 +436,12 @@ export class Client {
     const reconnect = this.opened;
     this.opened = this.live = true;
     this.attempt = 0;
-    // Re-join the rooms first, unless a join waits in the queue already.
+    // Re-join the rooms first, unless a join waits in the queue already
+    // (join() called while the connection was down: that one re-joins).
     const queued = new Set(this.queue.filter((m) => m.joins !== undefined).map((m) => m.joins));
     for (const room of this.rooms) {
       if (!queued.has(room)) {
-        this.request('room.join', undefined, { room }).catch((err) => {
+        this._join(room, {}, reconnect).catch((err) => {
           if (err.code !== 'closed') this._dispatch('error', err);
         });
       }
@@ -448,10 +486,30 @@ export class Client {
     this._dispatch('unauthorized', { code, reason });
   }
 
-  // _stop ends the client: no more attempts, and whatever waits fails
-  // with err.
+  // _join sends a room's join request. A re-join carries the room's
+  // position, if the client has one, and tells "resume" how it went.
+  _join(room, options, rejoin) {
+    const p = rejoin ? this.positions.get(room) : undefined;
+    const data = p === undefined ? undefined : { g: p.g, o: p.o };
+    const joined = this.request('room.join', data, { ...options, room });
+    if (!rejoin) return joined;
+    return joined.then((reply) => {
+      this._dispatch('resume', { room, recovered: reply?.recovered === true });
+      return reply;
+    });
+  }
+
+  // _forget forgets a room: no re-join, no position.
+  _forget(room) {
+    this.rooms.delete(room);
+    this.positions.delete(room);
+  }
+
+  // _stop ends the client: no more attempts, whatever waits fails with
+  // err, and the positions, of no use any more, are forgotten.
   _stop(err) {
     this.stopped = true;
+    this.positions.clear();
     if (this.retryTimer !== null) {
       this.timers.clearTimeout(this.retryTimer);
       this.retryTimer = null;
@@ -502,6 +560,8 @@ export class Client {
       this._dispatch('error', err);
       return;
     }
+    // The position first, so that a handler sees this event's.
+    if (isPosition(m.g) && isPosition(m.o) && this.rooms.has(m.r)) this.positions.set(m.r, { g: m.g, o: m.o });
     this._dispatch(m.e, m.d, { event: m.e, room: m.r, traceparent: m.t, traceId });
   }
 
@@ -586,6 +646,12 @@ export class Client {
     if (data !== undefined) m.d = data;
     return this.codec.encode(m);
   }
+}
+
+// isPosition says whether v is an epoch or an offset: a non-negative
+// integer, a Number (below 2^53, as the server keeps them) or a BigInt.
+function isPosition(v) {
+  return (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n);
 }
 
 function serverError(x) {

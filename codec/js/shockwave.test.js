@@ -717,6 +717,225 @@ both('close while beforeConnect runs: no connection is made', async (t, codec) =
   assert.equal(timers.tasks.size, 0);
 });
 
+// ------------------------------------------------------------ positions and resume
+
+const EPOCH = 4503599627; // as docs/protocol.md shows it
+
+// joined returns a client on fakes, open, in the rooms given, each join
+// answered as a first join is; got logs its events and "resume"s, in
+// order.
+async function joined(codec, ...rooms) {
+  const f = setup({ codec });
+  f.ws().accept();
+  const replies = rooms.map((room) => f.client.join(room));
+  for (const m of f.ws().take()) f.ws().push({ i: m.i, d: { recovered: false } });
+  for (const r of await Promise.all(replies)) assert.deepEqual(r, { recovered: false });
+  f.got = [];
+  f.client.on('news', (d, meta) => f.got.push([meta.room, d]));
+  f.client.on('resume', (info) => f.got.push(['resume', info]));
+  return f;
+}
+
+// news is a published event of room at offset o of epoch g.
+const news = (room, o, g = EPOCH) => ({ e: 'news', r: room, g, o, d: `${room} ${o}` });
+
+// reconnect drops the connection and opens the next one, and returns what
+// the client sent on it.
+function reconnect({ ws, timers }) {
+  ws().drop();
+  timers.advance(timers.delays()[0]);
+  ws().accept();
+  return ws().take();
+}
+
+both('the client keeps the position of the last event of each room it joined', async (t, codec) => {
+  const { client, ws } = await joined(codec, 'lobby', 'plain');
+  assert.equal(client.position('lobby'), undefined, 'no event yet');
+  const seen = [];
+  client.on('news', (d, meta) => seen.push(client.position(meta.room)));
+  ws().push(news('lobby', 17));
+  ws().push(news('lobby', 18));
+  ws().push({ e: 'news', r: 'plain', d: 'no history' });
+  ws().push(news('elsewhere', 3)); // a room it did not join
+  ws().push({ e: 'news', r: 'lobby', g: 'x', o: 19 }); // not a position
+  ws().push({ e: 'news', r: 'lobby', g: EPOCH, o: -1 });
+  ws().push({ e: 'news', g: EPOCH, o: 20 }); // no room
+  assert.deepEqual(seen[0], { epoch: EPOCH, offset: 17 }, 'a handler sees its event\'s position');
+  assert.deepEqual(client.position('lobby'), { epoch: EPOCH, offset: 18 });
+  assert.equal(client.position('plain'), undefined);
+  assert.equal(client.position('elsewhere'), undefined);
+  client.position('lobby').offset = 1; // a copy
+  assert.deepEqual(client.position('lobby'), { epoch: EPOCH, offset: 18 });
+  client.close();
+});
+
+both('re-joins carry the last positions; a recovered one replays before it is reported', async (t, codec) => {
+  const f = await joined(codec, 'lobby', 'games', 'plain');
+  const { client, ws } = f;
+  ws().push(news('lobby', 17));
+  ws().push(news('games', 4, 77));
+  ws().push({ e: 'news', r: 'plain', d: 'no history' });
+  f.got.length = 0;
+  const joins = reconnect(f);
+  assert.deepEqual(joins, [
+    { e: 'room.join', r: 'lobby', i: 4, d: { g: EPOCH, o: 17 } },
+    { e: 'room.join', r: 'games', i: 5, d: { g: 77, o: 4 } },
+    { e: 'room.join', r: 'plain', i: 6 },
+  ]);
+  // The server replays what each room published meanwhile, then replies.
+  ws().push(news('lobby', 18));
+  ws().push(news('lobby', 19));
+  ws().push({ i: 4, d: { recovered: true } });
+  ws().push(news('games', 5, 77));
+  ws().push({ i: 5, d: { recovered: true } });
+  ws().push({ i: 6, d: { recovered: false } });
+  ws().push(news('lobby', 20)); // live again
+  await flush();
+  assert.deepEqual(f.got, [
+    ['lobby', 'lobby 18'],
+    ['lobby', 'lobby 19'],
+    ['games', 'games 5'],
+    ['lobby', 'lobby 20'],
+    ['resume', { room: 'lobby', recovered: true }],
+    ['resume', { room: 'games', recovered: true }],
+    ['resume', { room: 'plain', recovered: false }],
+  ]);
+  assert.deepEqual(client.position('lobby'), { epoch: EPOCH, offset: 20 });
+  assert.deepEqual(client.position('games'), { epoch: 77, offset: 5 });
+
+  // The next re-join sends the newer position.
+  assert.deepEqual(reconnect(f)[0], { e: 'room.join', r: 'lobby', i: 7, d: { g: EPOCH, o: 20 } });
+  client.close();
+});
+
+both('a re-join that does not recover is reported; the new epoch takes over', async (t, codec) => {
+  const f = await joined(codec, 'lobby');
+  const { client, ws } = f;
+  ws().push(news('lobby', 17));
+  f.got.length = 0;
+  const errors = [];
+  client.on('error', (err) => errors.push(err));
+  const [join] = reconnect(f);
+  assert.deepEqual(join.d, { g: EPOCH, o: 17 });
+  ws().push(news('lobby', 1, EPOCH + 1)); // published after the join, before its reply
+  ws().push({ i: join.i, d: { recovered: false } });
+  await flush();
+  assert.deepEqual(f.got, [
+    ['lobby', 'lobby 1'],
+    ['resume', { room: 'lobby', recovered: false }],
+  ]);
+  assert.deepEqual(client.position('lobby'), { epoch: EPOCH + 1, offset: 1 });
+  // A reply without data is a server that knows no resume: not recovered.
+  const [again] = reconnect(f);
+  assert.deepEqual(again.d, { g: EPOCH + 1, o: 1 });
+  ws().push({ i: again.i });
+  await flush();
+  assert.deepEqual(f.got.at(-1), ['resume', { room: 'lobby', recovered: false }]);
+  // A refused re-join is an error, not a resume.
+  const [refused] = reconnect(f);
+  ws().push({ i: refused.i, x: { code: 'full', message: 'room full' } });
+  await flush();
+  assert.equal(f.got.length, 3);
+  assert.deepEqual(errors.map((e) => e.code), ['full']);
+  client.close();
+});
+
+both('join() while the connection is down is the re-join: one join, with the position', async (t, codec) => {
+  const f = await joined(codec, 'lobby');
+  const { client, ws, timers } = f;
+  ws().push(news('lobby', 17));
+  f.got.length = 0;
+  ws().drop();
+  const again = client.join('lobby');
+  const twice = client.join('lobby'); // the re-join is queued: a plain join
+  const fresh = client.join('news'); // never joined: a first join
+  timers.advance(timers.delays()[0]);
+  ws().accept();
+  const [a, b, c, ...rest] = ws().take();
+  assert.deepEqual(rest, []);
+  assert.deepEqual(a, { e: 'room.join', r: 'lobby', i: 2, d: { g: EPOCH, o: 17 } });
+  assert.deepEqual(b, { e: 'room.join', r: 'lobby', i: 3 });
+  assert.deepEqual(c, { e: 'room.join', r: 'news', i: 4 });
+  ws().push(news('lobby', 18));
+  ws().push({ i: 2, d: { recovered: true } });
+  ws().push({ i: 3, d: { recovered: false } });
+  ws().push({ i: 4, d: { recovered: false } });
+  assert.deepEqual(await again, { recovered: true });
+  assert.deepEqual(await twice, { recovered: false });
+  assert.deepEqual(await fresh, { recovered: false });
+  assert.deepEqual(f.got, [
+    ['lobby', 'lobby 18'],
+    ['resume', { room: 'lobby', recovered: true }],
+  ]);
+  // Connected, join() of a room it is in sends no position: the server
+  // would send again what is on its way.
+  const live = client.join('lobby');
+  assert.deepEqual(ws().take(), [{ e: 'room.join', r: 'lobby', i: 5 }]);
+  ws().push({ i: 5, d: { recovered: false } });
+  await live;
+  assert.equal(f.got.length, 2, 'no resume for a join while connected');
+  client.close();
+});
+
+both('leaving a room forgets its position, as does a refused join; close forgets all', async (t, codec) => {
+  const f = await joined(codec, 'lobby', 'games', 'vip');
+  const { client, ws } = f;
+  for (const room of ['lobby', 'games', 'vip']) ws().push(news(room, 3));
+  const leave = client.leave('games');
+  ws().push({ i: 4 });
+  await leave;
+  ws().push(news('games', 4)); // on its way before the server left: no position again
+  assert.equal(client.position('games'), undefined);
+  assert.deepEqual(reconnect(f), [
+    { e: 'room.join', r: 'lobby', i: 5, d: { g: EPOCH, o: 3 } },
+    { e: 'room.join', r: 'vip', i: 6, d: { g: EPOCH, o: 3 } },
+  ]);
+  ws().push({ i: 5, d: { recovered: true } });
+  ws().push({ i: 6, x: { code: 'forbidden', message: 'members only' } });
+  await flush();
+  // A join the server refuses forgets the room's position too.
+  const vip = client.join('vip');
+  ws().push({ i: 7, x: { code: 'forbidden', message: 'members only' } });
+  await assert.rejects(vip, { code: 'forbidden' });
+  assert.equal(client.position('vip'), undefined);
+  assert.deepEqual([...client.rooms], ['lobby']);
+  // Joined again after leaving: a first join, no position.
+  const games = client.join('games');
+  assert.deepEqual(ws().take().at(-1), { e: 'room.join', r: 'games', i: 8 });
+  ws().push({ i: 8, d: { recovered: false } });
+  await games;
+  assert.notEqual(client.position('lobby'), undefined);
+  client.close();
+  assert.equal(client.position('lobby'), undefined);
+  assert.equal(client.positions.size, 0);
+});
+
+test('MessagePack: an epoch beyond 2^53 goes back exact', async () => {
+  const f = await joined('msgpack', 'lobby');
+  const big = 2n ** 60n + 1n;
+  f.ws().push({ e: 'news', r: 'lobby', g: big, o: 5 });
+  assert.deepEqual(f.client.position('lobby'), { epoch: big, offset: 5 });
+  const [join] = reconnect(f);
+  assert.deepEqual(join.d, { g: big, o: 5 });
+  f.client.close();
+});
+
+test('JSON and MessagePack re-joins carry the same bytes as docs/protocol.md', async () => {
+  for (const [codec, want] of [
+    ['json', '{"e":"room.join","r":"lobby","i":2,"d":{"g":4503599627,"o":17}}'],
+    // map of 4: e, r, i, d: a map of 2, g (a uint64: over 2^32) and o
+    ['msgpack', '84a165a9726f6f6d2e6a6f696ea172a56c6f626279a16902a16482a167cf' + (4503599627).toString(16).padStart(16, '0') + 'a16f11'],
+  ]) {
+    const f = await joined(codec, 'lobby');
+    f.ws().push(news('lobby', 17));
+    f.ws().raw = [];
+    reconnect(f);
+    const raw = f.ws().raw[0];
+    assert.equal(codec === 'json' ? raw : hex(raw), want, codec);
+    f.client.close();
+  }
+});
+
 // ------------------------------------------------------------ tracing
 
 const TP = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;

@@ -24,12 +24,15 @@ import {
   type EmitOptions,
   type EventHandler,
   type EventMeta,
+  type JoinReply,
   type LastTrace,
+  type Position,
   type RandomSource,
   type RequestOptions,
   type ReservedEventName,
   type ReservedEvents,
   type ResolvedOptions,
+  type ResumeInfo,
   type RoomOptions,
   type ServerEventName,
   type Timers,
@@ -234,7 +237,13 @@ const onTrace = ({ direction, event, traceId, traceparent }: TraceInfo) => {
 };
 sw.on('trace', onTrace);
 sw.off('trace', onTrace);
-const reserved: ReservedEventName[] = ['connect', 'disconnect', 'unauthorized', 'error', 'trace'];
+sw.on('resume', (info) => {
+  check<Equal<typeof info, ResumeInfo>>();
+  const room: string = info.room;
+  if (!info.recovered) sw.request('chat.history', { room }); // resynchronise
+});
+const reserved: ReservedEventName[] = ['connect', 'disconnect', 'unauthorized', 'error', 'trace', 'resume'];
+check<Equal<ReservedEventName, 'connect' | 'disconnect' | 'unauthorized' | 'error' | 'trace' | 'resume'>>();
 const handlers: Partial<ReservedEvents> = { connect: () => {} };
 
 // @ts-expect-error: "connect" gives {reconnect}, not a server event's data
@@ -245,6 +254,10 @@ sw.on('disconnect', (info, meta) => {});
 sw.on('unauthorized', (info) => info.code.toFixed());
 // @ts-expect-error: "error" gives a ShockwaveError, whose code is a string
 sw.on('error', (err) => err.code.toFixed());
+// @ts-expect-error: "resume" says whether it recovered, a boolean
+sw.on('resume', (info) => info.recovered === 'yes');
+// @ts-expect-error: "resume" is the client's: its handler gets no meta
+sw.on('resume', (info, meta) => {});
 // @ts-expect-error: "trace" says a direction, sent or received
 sw.on('trace', (info) => info.direction === 'both');
 // @ts-expect-error: the meta of a server event is always there: not optional
@@ -253,6 +266,7 @@ sw.on('chat.msg', (msg: ChatMsg, meta: EventMeta, extra: string) => {});
 sw.on(42, () => {});
 // ServerEventName leaves the reserved names out.
 check<Equal<ServerEventName<'connect'>, never>>();
+check<Equal<ServerEventName<'resume'>, never>>();
 check<Equal<ServerEventName<'chat.msg'>, 'chat.msg'>>();
 
 // ------------------------------------------------------------ sending
@@ -301,7 +315,20 @@ async function requests(): Promise<void> {
     }
   }
 
-  // Rooms: the join's reply (the room's state) and options but the room.
+  // Rooms: the join's reply, a JoinReply by default, and the position.
+  const joinReply = await sw.join('lobby');
+  check<Equal<typeof joinReply, JoinReply>>();
+  const recovered: boolean = joinReply.recovered;
+  const pos: Position | undefined = sw.position('lobby');
+  if (pos !== undefined) {
+    const epoch: number = pos.epoch;
+    const offset: number = pos.offset;
+  }
+  // @ts-expect-error: a room may have no position yet
+  sw.position('lobby').offset;
+  // @ts-expect-error: a position is not a string
+  const posText: string = sw.position('lobby') ?? '';
+  // A join's reply of an application's own type, and options but the room.
   const state = await sw.join<{ members: string[] }>('lobby', { timeout: 2000 });
   const members: string[] = state.members;
   const roomOptions: RoomOptions = { traceparent: tp };
