@@ -72,6 +72,7 @@ type Client struct {
 
 	nextID atomic.Uint64
 
+	// Lock order: gate, then mu; lmu alone.
 	mu      sync.Mutex // guards pending, closing and ended
 	pending map[uint64]*pending
 	closing bool  // Close or CloseNow was called
@@ -79,10 +80,13 @@ type Client struct {
 
 	// reader is the id of the reader goroutine, so that Close called
 	// from a listener does not wait for the goroutine it runs on.
-	reader    atomic.Uint64
-	done      chan struct{} // closed when the reader has ended
-	closeOnce sync.Once
-	closeErr  error
+	reader atomic.Uint64
+	// gate is held by the reader while it dispatches a message, and by
+	// Close around the closing handshake; see shut.
+	gate     sync.Mutex
+	done     chan struct{} // closed when the reader has ended
+	closed   chan struct{} // closed when the first Close or CloseNow has closed
+	closeErr error         // the first Close's, written before closed is closed
 
 	rooms map[string]string // the reader's: room names it has seen, so that Meta.Room does not allocate
 }
@@ -231,6 +235,7 @@ func Dial(ctx context.Context, url string, opts ...ClientOption) (*Client, error
 		opts:    o,
 		pending: make(map[uint64]*pending),
 		done:    make(chan struct{}),
+		closed:  make(chan struct{}),
 		rooms:   make(map[string]string),
 	}
 	for i, p := range protos {
@@ -268,26 +273,53 @@ func (c *Client) Err() error {
 // there it does not wait for the reader it runs on, which ends once the
 // listener returns (Done says when). Close returns the error of the
 // closing handshake, or nil when the connection had ended already.
-func (c *Client) Close() error {
-	return c.shut(func() error { return c.conn.Close(wire.StatusNormalClosure, "") })
-}
+func (c *Client) Close() error { return c.shut(false) }
 
 // CloseNow closes the connection at once, without the closing handshake,
-// as a lost network would, and waits for the reader as Close does.
-func (c *Client) CloseNow() error { return c.shut(c.conn.CloseNow) }
+// as a lost network would, even while a Close waits for the server's
+// answer, and waits for the reader as Close does.
+func (c *Client) CloseNow() error { return c.shut(true) }
 
-func (c *Client) shut(close func() error) error {
-	c.closeOnce.Do(func() {
-		c.mu.Lock()
-		c.closing = true
-		c.mu.Unlock()
-		if err := close(); !errors.Is(err, wire.ErrClosed) {
+// shut closes the connection, at once if now, and waits for the reader
+// unless it runs on it.
+func (c *Client) shut(now bool) error {
+	onReader := goid() == c.reader.Load()
+	if now {
+		c.conn.CloseNow()
+	}
+	c.mu.Lock()
+	first := !c.closing
+	c.closing = true
+	c.mu.Unlock()
+	if first {
+		var err error
+		switch {
+		case now:
+		case onReader: // in a listener, the reader holding the gate
+			err = c.conn.Close(wire.StatusNormalClosure, "")
+		default:
+			// wire.Conn.Close reads until the server's answer when
+			// the reader is not in Read, into the buffer of the
+			// message the reader may be dispatching: wait for the
+			// dispatch to end, and keep the reader from starting
+			// another.
+			c.gate.Lock()
+			err = c.conn.Close(wire.StatusNormalClosure, "")
+			c.gate.Unlock()
+		}
+		if !errors.Is(err, wire.ErrClosed) {
 			c.closeErr = err
 		}
-	})
-	if goid() != c.reader.Load() {
-		<-c.done
+		close(c.closed)
 	}
+	switch {
+	case onReader && first:
+		return c.closeErr
+	case onReader:
+		return nil // another goroutine's Close is under way, perhaps waiting for this listener
+	}
+	<-c.closed
+	<-c.done
 	return c.closeErr
 }
 
@@ -502,7 +534,11 @@ func (c *Client) read() {
 			c.end(err)
 			return
 		}
+		if !c.gate.TryLock() {
+			continue // Close holds it: what comes now is dropped
+		}
 		c.dispatch(p)
+		c.gate.Unlock()
 	}
 }
 

@@ -111,6 +111,16 @@ func newFixture(t *testing.T, cd codec.Codec) *fixture {
 		}
 		return n, nil
 	})
+	// blobs sends n events "blob" of 4 KiB each.
+	codec.On(r, "blobs", func(s *session.Session, n int) error {
+		blob := strings.Repeat("x", 4<<10)
+		for range n {
+			if err := r.Emit(s, "blob", blob); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	// say publishes its text to the envelope's room.
 	codec.On(r, "say", func(s *session.Session, ev codec.Event[string]) error {
 		room, ok := rt.Room(ev.Room)
@@ -484,6 +494,44 @@ func TestClient(t *testing.T) {
 			default:
 				t.Fatal("Close returned before the reader ended")
 			}
+		}},
+		{"close while events stream in", func(t *testing.T, f *fixture) {
+			// Close's closing handshake reads what comes before the
+			// server's answer: never while a listener has a message
+			// in hand (the race detector watches).
+			for range 10 {
+				c := f.dial()
+				first := make(chan struct{}, 1)
+				codec.Listen(c, "blob", func(string, Meta) {
+					select {
+					case first <- struct{}{}:
+					default:
+					}
+				})
+				if err := c.Emit(ctx(t), "blobs", 200); err != nil { // within the mailbox
+					t.Fatal(err)
+				}
+				receive(t, first, "the first event")
+				if err := c.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"close and close now at once", func(t *testing.T, f *fixture) {
+			c := f.dial()
+			codec.Listen(c, "n", func(n int, _ Meta) {
+				if n == 10 {
+					c.Close()
+				}
+			})
+			if err := c.Emit(ctx(t), "burst", 200); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			wg.Go(func() { c.Close() })
+			wg.Go(func() { c.CloseNow() })
+			wg.Wait()
+			receive(t, c.Done(), "the reader's end")
 		}},
 		{"close now", func(t *testing.T, f *fixture) {
 			c := f.dial()
