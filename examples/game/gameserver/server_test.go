@@ -29,12 +29,11 @@ func TestMain(m *testing.M) {
 // more than a correct run needs on a busy 2-core machine under -race.
 const bound = 20 * time.Second
 
-// event is a message from the server, decoded whole.
+// event is an event from the server.
 type event struct {
-	Event string             `msgpack:"e"`
-	Room  string             `msgpack:"r"`
-	Data  msgpack.RawMessage `msgpack:"d"`
-	Err   *codec.Error       `msgpack:"x"`
+	Event string
+	Data  msgpack.RawMessage
+	Err   *codec.Error // of an error event
 }
 
 // welcome is the payload of "welcome".
@@ -48,35 +47,39 @@ type welcome struct {
 	State    sim.Snapshot `msgpack:"s"`
 }
 
-// player is a test client speaking the MessagePack envelope over wire.Dial.
+// player is a test client speaking MessagePack through codec.Client. Its
+// listeners queue the game's events, which next takes in order.
 type player struct {
-	t    *testing.T
-	conn *wire.Conn
-	seq  uint32
+	t      *testing.T
+	c      *codec.Client
+	events chan event
+	seq    uint32
 }
 
 func dial(t *testing.T, url string) *player {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	c, _, err := wire.Dial(ctx, url, &wire.DialOptions{Subprotocols: []string{"shockwave.msgpack"}})
+	c, err := codec.Dial(ctx, url, codec.WithClientCodecs(codec.MsgPack))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Subprotocol() != "shockwave.msgpack" {
-		t.Fatalf("subprotocol %q", c.Subprotocol())
-	}
-	c.NetConn().SetDeadline(time.Now().Add(bound)) // a hang fails the test
 	t.Cleanup(func() { c.CloseNow() })
-	return &player{t: t, conn: c}
+	if c.Codec() != codec.MsgPack {
+		t.Fatalf("speaking %s", c.Codec().Name())
+	}
+	p := &player{t: t, c: c, events: make(chan event, 4096)} // minutes of snapshots
+	for _, name := range []string{"welcome", "snap"} {
+		codec.Listen(c, name, func(d msgpack.RawMessage, m codec.Meta) { p.events <- event{Event: m.Event, Data: d} })
+	}
+	codec.Listen(c, codec.EventError, func(e *codec.Error, _ codec.Meta) { p.events <- event{Event: codec.EventError, Err: e} })
+	return p
 }
 
 func (p *player) emit(name string, data any) error {
-	b, err := codec.MsgPack.Append(nil, map[string]any{"e": name, "d": data})
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return p.conn.WriteMessage(wire.OpBinary, b)
+	ctx, cancel := context.WithTimeout(context.Background(), bound) // a hang fails the test
+	defer cancel()
+	return p.c.Emit(ctx, name, data)
 }
 
 func (p *player) input(keys sim.Keys) {
@@ -87,22 +90,24 @@ func (p *player) input(keys sim.Keys) {
 	}
 }
 
-// next reads the next event named name, skipping others.
+// next takes the next event named name, skipping others, or returns why
+// the connection ended.
 func (p *player) next(name string) (event, error) {
+	p.t.Helper()
+	timeout := time.NewTimer(bound)
+	defer timeout.Stop()
 	for {
-		op, b, err := p.conn.ReadMessage()
-		if err != nil {
-			return event{}, err
-		}
-		if op != wire.OpBinary {
-			p.t.Fatalf("a %v message; the game speaks binary", op)
-		}
-		var e event
-		if err := codec.MsgPack.Decode(b, &e); err != nil {
-			p.t.Fatalf("bad envelope: %v", err)
-		}
-		if e.Event == name {
-			return e, nil
+		select {
+		case e := <-p.events:
+			if e.Event == name {
+				return e, nil
+			}
+		case <-p.c.Done():
+			if len(p.events) == 0 { // the reader has ended: nothing more comes
+				return event{}, p.c.Err()
+			}
+		case <-timeout.C:
+			p.t.Fatalf("no %q after %v", name, bound)
 		}
 	}
 }
@@ -194,11 +199,11 @@ func TestJoinMoveLeave(t *testing.T) {
 	})
 
 	// Alice leaves: bob's snapshots lose her.
-	a.conn.Close(wire.StatusNormalClosure, "bye")
+	a.c.Close()
 	b.snapUntil("alice gone", func(s sim.Snapshot) bool { _, ok := find(s, wa.ID); return !ok })
 
 	// Bob goes too: the match ends.
-	b.conn.Close(wire.StatusNormalClosure, "")
+	b.c.Close()
 	for deadline := time.Now().Add(bound); len(game.Matches()) != 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("matches left: %+v", game.Matches())
@@ -279,7 +284,7 @@ func TestShutdown(t *testing.T) {
 	if _, err := p.next("nothing"); wire.CodeOf(err) != wire.StatusGoingAway {
 		t.Fatalf("at shutdown: %v, want 1001", err)
 	}
-	p.conn.CloseNow()
+	p.c.CloseNow()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
