@@ -2,6 +2,8 @@ package codec
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +83,47 @@ func TestRouterResume(t *testing.T) {
 				t.Fatalf("join with another epoch: %+v, want the reply, not recovered", got)
 			}
 		})
+	}
+}
+
+// TestRouterPresence: with PublishPresence as the room's Changed, members
+// are told of arrivals and departures of users, and a join's reply lists
+// who is there.
+func TestRouterPresence(t *testing.T) {
+	r := NewRouter(JSON)
+	rt, url := serve(t, r,
+		runtime.WithAdmit(func(req *http.Request) (runtime.Admission, error) {
+			return runtime.Admission{Identity: req.URL.Query().Get("user")}, nil
+		}),
+		runtime.WithRoomPresence(func(string) *runtime.Presence {
+			return &runtime.Presence{
+				Who: func(s *session.Session) (string, any) {
+					u, _ := session.Identity[string](s)
+					return u, map[string]string{"name": strings.ToUpper(u)}
+				},
+				Changed: r.PublishPresence,
+			}
+		}))
+	r.HandleRooms(rt, nil)
+	alice := dialCodec(t, url+"?user=alice", JSON)
+	alice.send(env{E: EventJoin, R: "lobby", I: 1})
+	if got := alice.readPositioned(); got.E != EventPresence { // her own arrival, before the reply
+		t.Fatalf("alice's own arrival: %+v", got)
+	}
+	if got := alice.readPositioned(); fmt.Sprint(got.D) != "map[present:map[alice:map[name:ALICE]] recovered:false]" {
+		t.Fatalf("alice's join reply: %v", got.D)
+	}
+	bob := dialCodec(t, url+"?user=bob", JSON)
+	bob.send(env{E: EventJoin, R: "lobby", I: 1})
+	bob.readPositioned() // his own arrival
+	if got := bob.readPositioned(); fmt.Sprint(got.D) != "map[present:map[alice:map[name:ALICE] bob:map[name:BOB]] recovered:false]" {
+		t.Fatalf("bob's join reply: %v", got.D)
+	}
+	if got := alice.readPositioned(); got.E != EventPresence || fmt.Sprint(got.D) != "map[info:map[name:BOB] key:bob present:true]" {
+		t.Fatalf("alice told of bob: %+v", got)
+	}
+	bob.conn.CloseNow()
+	if got := alice.readPositioned(); got.E != EventPresence || fmt.Sprint(got.D) != "map[info:map[name:BOB] key:bob present:false]" {
+		t.Fatalf("alice told of bob's departure: %+v", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,9 @@ const (
 	// envelope; see Router.HandleRooms.
 	EventJoin  = "room.join"
 	EventLeave = "room.leave"
+	// EventPresence tells a room that a user arrived or departed (a
+	// PresenceEvent); see Router.PublishPresence.
+	EventPresence = "room.presence"
 )
 
 // Error codes the Router sends. Handlers may use codes of their own.
@@ -550,6 +554,32 @@ type JoinRequest struct {
 // position it no longer serves — when the client resynchronises.
 type JoinReply struct {
 	Recovered bool `json:"recovered" msgpack:"recovered"`
+	// Epoch and Offset are the room's position when the client joined (in
+	// a room that keeps history and has published): the client takes it
+	// as its own, unless it has already seen a later event of the same
+	// epoch, so that it can resume even before the room publishes again.
+	Epoch  uint64 `json:"g,omitempty" msgpack:"g,omitempty"`
+	Offset uint64 `json:"o,omitempty" msgpack:"o,omitempty"`
+	// Present lists who is in the room, key to info, when the room tracks
+	// presence (runtime.WithRoomPresence), the joiner included: a page
+	// shows the members without a second request.
+	Present map[string]any `json:"present,omitempty" msgpack:"present,omitempty"`
+}
+
+// PresenceEvent is the payload of EventPresence: a user (its presence key,
+// and the info others see of it) arrived in the room or departed.
+type PresenceEvent struct {
+	Key     string `json:"key" msgpack:"key"`
+	Info    any    `json:"info,omitempty" msgpack:"info,omitempty"`
+	Present bool   `json:"present" msgpack:"present"`
+}
+
+// PublishPresence publishes an EventPresence to the room's members: it
+// is a runtime.Presence's Changed, ready to use (Changed:
+// router.PublishPresence). Encoded once per codec, as every publish. The
+// arriving user's own session gets it too, before its join's reply.
+func (r *Router) PublishPresence(room *runtime.Room, key string, info any, present bool) {
+	_, _ = r.PublishContext(context.Background(), room, EventPresence, PresenceEvent{Key: key, Info: info, Present: present})
 }
 
 // HandleRooms registers the built-in EventJoin and EventLeave handlers on
@@ -573,7 +603,7 @@ func (r *Router) HandleRooms(rt *runtime.Runtime, allow func(s *session.Session,
 			}
 		}
 		since := runtime.Position{Epoch: ev.Data.Epoch, Offset: ev.Data.Offset}
-		_, recovered, err := rt.Resume(ev.Room, s, since, r.codecIndex(s))
+		res, err := rt.Resume(ev.Room, s, since, r.codecIndex(s))
 		if errors.Is(err, runtime.ErrRoomName) {
 			return JoinReply{}, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("room name of %d bytes: too long", len(ev.Room))}
 		}
@@ -583,7 +613,11 @@ func (r *Router) HandleRooms(rt *runtime.Runtime, allow func(s *session.Session,
 			return JoinReply{}, &Error{Code: CodeTooManyRooms, Message: fmt.Sprintf(
 				"cannot join %q: this connection is in as many rooms as it may be; leave one first", ev.Room)}
 		}
-		return JoinReply{Recovered: recovered}, err // err: nil, or session.ErrClosed: nobody is left to read the reply
+		reply := JoinReply{Recovered: res.Recovered, Epoch: res.At.Epoch, Offset: res.At.Offset}
+		if err == nil && res.Room.PresentCount() > 0 {
+			reply.Present = maps.Collect(res.Room.Present())
+		}
+		return reply, err // err: nil, or session.ErrClosed: nobody is left to read the reply
 	})
 	On(r, EventLeave, func(s *session.Session, ev Event[struct{}]) error {
 		if ev.Room == "" {

@@ -272,24 +272,39 @@ func (r *Room) Position() Position {
 	return Position{Epoch: r.hist.epoch, Offset: r.hist.last}
 }
 
+// Resumption is what Runtime.Resume did.
+type Resumption struct {
+	// Room is the room the session joined.
+	Room *Room
+	// Recovered says that the messages after the session's position were
+	// queued to it, before any later one.
+	Recovered bool
+	// At is the room's position when the session joined: the last message
+	// it was queued or did not need. A client takes it as its own, unless
+	// it has already seen a later one of the same epoch. The zero
+	// Position in a room without history, or one that has published
+	// nothing yet.
+	At Position
+}
+
 // Resume is JoinRoom for a session that comes back: since is the last
 // position it saw in the room, variant the encoding it takes (see
 // Encoder). If the room keeps history and still holds every message
 // after since, Resume queues those messages to s, in order, before any
 // message published after it — none missed, none twice, however the
-// publishes race with it — and reports recovered. Otherwise (the room's
+// publishes race with it — and reports Recovered. Otherwise (the room's
 // epoch changed, the messages were trimmed, the room keeps no history, or
 // since is the zero Position of a first join) s joins with nothing
 // queued, and the application resynchronises it (sends it the room's
 // state). The replay meets s's mailbox like any burst: a gap larger than
 // the mailbox is refused under the session's policy.
-func (rt *Runtime) Resume(name string, s *session.Session, since Position, variant int) (r *Room, recovered bool, err error) {
+func (rt *Runtime) Resume(name string, s *session.Session, since Position, variant int) (Resumption, error) {
 	if variant < 0 || variant >= MaxVariants {
-		return nil, false, ErrVariants
+		return Resumption{}, ErrVariants
 	}
 	m, err := rt.member(name, s)
 	if err != nil {
-		return nil, false, err
+		return Resumption{}, err
 	}
 	for {
 		r := rt.room(name)
@@ -300,10 +315,10 @@ func (rt *Runtime) Resume(name string, s *session.Session, since Position, varia
 			}
 			if err != nil {
 				r.forgetIfDead()
-				return nil, false, err
+				return Resumption{}, err
 			}
 			rt.joined(r, s, added)
-			return r, false, nil
+			return Resumption{Room: r}, nil
 		}
 		r.pub.Lock()
 		missed, ok := r.hist.since(since, variant, time.Now().UnixNano())
@@ -317,13 +332,14 @@ func (rt *Runtime) Resume(name string, s *session.Session, since Position, varia
 				continue
 			}
 			r.forgetIfDead() // made for this join, which failed
-			return nil, false, err
+			return Resumption{}, err
 		}
 		for _, f := range missed {
 			s.SendFrame(f) // takes the reference since took
 		}
+		at := Position{Epoch: r.hist.epoch, Offset: r.hist.last}
 		r.pub.Unlock()
 		rt.joined(r, s, added)
-		return r, ok, nil
+		return Resumption{Room: r, Recovered: ok, At: at}, nil
 	}
 }

@@ -63,11 +63,16 @@ func newHistoryRig(t *testing.T, h runtime.History) *historyRig {
 				if s.Subprotocol() == "v1" {
 					v = 1
 				}
-				_, ok, err := ref.get().Resume(f[1], s, runtime.Position{Epoch: epoch, Offset: offset}, v)
+				res, err := ref.get().Resume(f[1], s, runtime.Position{Epoch: epoch, Offset: offset}, v)
 				if err != nil {
 					return err
 				}
-				return s.Send(wire.OpText, []byte("recovered "+strconv.FormatBool(ok)))
+				// At is where the room stood when s joined: no later than
+				// now (publishes may race), in the same epoch.
+				if r, _ := ref.get().Room(f[1]); res.Room != r || res.At.Epoch != r.Position().Epoch || res.At.Offset > r.Position().Offset {
+					return fmt.Errorf("Resume at %+v in %p, the room at %+v, %p", res.At, res.Room, r.Position(), r)
+				}
+				return s.Send(wire.OpText, []byte("recovered "+strconv.FormatBool(res.Recovered)))
 			case "join":
 				ref.get().Join(f[1], s)
 				return s.Send(wire.OpText, []byte("joined"))

@@ -272,6 +272,11 @@ export interface ResumeInfo {
 export interface JoinReply {
   /** Whether the events missed since the position sent came before the reply; false for a first join. */
   recovered: boolean;
+  /** The room's position when the client joined ("g" and "o"), in a room that keeps history and has published; the client takes it as its own unless it has seen a later event. */
+  g?: number | bigint;
+  o?: number | bigint;
+  /** Who is in the room, key to info, when the room tracks presence. */
+  present?: Record<string, unknown>;
 }
 
 /**

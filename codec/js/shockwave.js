@@ -491,12 +491,25 @@ export class Client {
   _join(room, options, rejoin) {
     const p = rejoin ? this.positions.get(room) : undefined;
     const data = p === undefined ? undefined : { g: p.g, o: p.o };
-    const joined = this.request('room.join', data, { ...options, room });
+    const joined = this.request('room.join', data, { ...options, room }).then((reply) => {
+      this._adopt(room, reply);
+      return reply;
+    });
     if (!rejoin) return joined;
     return joined.then((reply) => {
       this._dispatch('resume', { room, recovered: reply?.recovered === true });
       return reply;
     });
+  }
+
+  // _adopt takes the room's position from a join's reply (where the room
+  // stood when the client joined), unless the client has already seen a
+  // later event of that epoch: so that it can resume even before the room
+  // publishes again.
+  _adopt(room, reply) {
+    if (!reply || !isPosition(reply.g) || !isPosition(reply.o) || reply.o === 0 || !this.rooms.has(room)) return;
+    const p = this.positions.get(room);
+    if (p === undefined || p.g !== reply.g || p.o < reply.o) this.positions.set(room, { g: reply.g, o: reply.o });
   }
 
   // _forget forgets a room: no re-join, no position.

@@ -769,6 +769,23 @@ both('the client keeps the position of the last event of each room it joined', a
   client.close();
 });
 
+both('a join\'s reply gives the room\'s position, unless a later event came first', async (t, codec) => {
+  const f = setup({ codec });
+  f.ws().accept();
+  const a = f.client.join('lobby');
+  const b = f.client.join('games');
+  const [ja, jb] = f.ws().take();
+  f.ws().push({ i: ja.i, d: { recovered: false, g: EPOCH, o: 9 } });
+  f.ws().push(news('games', 5, 77)); // published after the join, before its reply
+  f.ws().push({ i: jb.i, d: { recovered: false, g: 77, o: 4 } });
+  await Promise.all([a, b]);
+  assert.deepEqual(f.client.position('lobby'), { epoch: EPOCH, offset: 9 }, 'taken from the reply');
+  assert.deepEqual(f.client.position('games'), { epoch: 77, offset: 5 }, 'the later event kept');
+  const joins = reconnect(f);
+  assert.deepEqual(joins.map((m) => m.d), [{ g: EPOCH, o: 9 }, { g: 77, o: 5 }], 'so it resumes before the room publishes again');
+  f.client.close();
+});
+
 both('re-joins carry the last positions; a recovered one replays before it is reported', async (t, codec) => {
   const f = await joined(codec, 'lobby', 'games', 'plain');
   const { client, ws } = f;
