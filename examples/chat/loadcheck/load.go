@@ -15,8 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shockwave-go/shockwave/codec"
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
-	"github.com/shockwave-go/shockwave/wire"
 )
 
 // config is what a load check does.
@@ -41,13 +41,10 @@ type result struct {
 
 // user is one simulated user: a connection in one room.
 type user struct {
-	id     int
-	room   string
-	conn   *wire.Conn
-	joined chan struct{} // closed when the join's reply arrives
-	done   chan struct{} // closed when the reader stops
-	lat    []time.Duration
-	err    error // why the reader stopped
+	id   int
+	room string
+	c    *codec.Client
+	lat  []time.Duration // its listener's, until the client is closed
 }
 
 // run connects the users, has them send for cfg.duration, waits for the
@@ -63,9 +60,8 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	users := make([]*user, cfg.users)
 	defer func() {
 		for _, u := range users {
-			if u != nil && u.conn != nil {
-				u.conn.CloseNow()
-				<-u.done
+			if u != nil && u.c != nil {
+				u.c.CloseNow()
 			}
 		}
 	}()
@@ -78,7 +74,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	var firstErr error
 	var errOnce sync.Once
 	for i := range users {
-		u := &user{id: i, room: fmt.Sprintf("room-%d", i%cfg.rooms), joined: make(chan struct{}), done: make(chan struct{})}
+		u := &user{id: i, room: fmt.Sprintf("room-%d", i%cfg.rooms)}
 		users[i] = u
 		sem <- struct{}{}
 		wg.Add(1)
@@ -110,19 +106,14 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		go func() {
 			defer wg.Done()
 			next := begin.Add(time.Duration(u.id) * cfg.interval / time.Duration(cfg.users))
-			var buf []byte
 			for next.Before(end) {
 				select {
 				case <-ctx.Done():
 					return
 				case <-time.After(time.Until(next)):
 				}
-				buf = append(buf[:0], `{"e":"chat.send","r":"`...)
-				buf = append(buf, u.room...)
-				buf = append(buf, `","d":{"text":"`...)
-				buf = strconv.AppendInt(buf, time.Now().UnixNano(), 10)
-				buf = append(buf, `"}}`...)
-				if u.conn.WriteMessage(wire.OpText, buf) != nil {
+				m := chatserver.SendRequest{Text: strconv.FormatInt(time.Now().UnixNano(), 10)}
+				if u.c.Emit(ctx, chatserver.EventSend, m, codec.InRoom(u.room)) != nil {
 					return
 				}
 				sent.Add(1)
@@ -140,8 +131,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for _, u := range users {
-		u.conn.CloseNow()
-		<-u.done
+		u.c.CloseNow() // waits for the listeners
 		res.latencies = append(res.latencies, u.lat...)
 	}
 	slices.Sort(res.latencies)
@@ -150,37 +140,32 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	return &res, ctx.Err()
 }
 
-// connect signs in, dials, starts the reader and joins the user's room.
+// connect signs in, dials and joins the user's room. The user's listener
+// times every chat.msg from the send time in its text.
 func (u *user) connect(ctx context.Context, url string, delivered, errs *atomic.Int64) error {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cookie, err := login(dctx, url, fmt.Sprintf("user-%d", u.id))
 	if err != nil {
-		close(u.done)
 		return err
 	}
-	conn, _, err := wire.Dial(dctx, url, &wire.DialOptions{
-		Subprotocols: []string{"shockwave.json"},
-		Header:       http.Header{"Cookie": {cookie.String()}},
-	})
+	c, err := codec.Dial(dctx, url, codec.WithClientCodecs(codec.JSON),
+		codec.WithHeader(http.Header{"Cookie": {cookie.String()}}))
 	if err != nil {
-		close(u.done)
 		return err
 	}
-	u.conn = conn
-	go u.read(delivered, errs)
-	join := fmt.Sprintf(`{"e":"chat.join","r":%q,"i":1}`, u.room)
-	if err := conn.WriteMessage(wire.OpText, []byte(join)); err != nil {
-		return err
+	u.c = c
+	codec.Listen(c, chatserver.EventMsg, func(m chatserver.Message, _ codec.Meta) {
+		if t, err := strconv.ParseInt(m.Text, 10, 64); err == nil {
+			u.lat = append(u.lat, time.Duration(time.Now().UnixNano()-t))
+			delivered.Add(1)
+		}
+	})
+	codec.Listen(c, codec.EventError, func(*codec.Error, codec.Meta) { errs.Add(1) })
+	if _, err := codec.Request[struct{}](dctx, c, chatserver.EventJoin, nil, codec.InRoom(u.room)); err != nil {
+		return fmt.Errorf("join %s: %w", u.room, err)
 	}
-	select {
-	case <-u.joined:
-		return nil
-	case <-u.done:
-		return fmt.Errorf("connection ended before the join: %v", u.err)
-	case <-dctx.Done():
-		return fmt.Errorf("no reply to the join: %w", dctx.Err())
-	}
+	return nil
 }
 
 // login signs in as name on the chat whose WebSocket is at wsURL, and
@@ -203,48 +188,6 @@ func login(ctx context.Context, wsURL, name string) (*http.Cookie, error) {
 		}
 	}
 	return nil, fmt.Errorf("sign in as %s: %s, no cookie", name, resp.Status)
-}
-
-var (
-	msgEvent  = []byte(`"e":"chat.msg"`)
-	textField = []byte(`"text":"`)
-	joinReply = []byte(`{"i":1}`)
-	errorKey  = []byte(`"x":`)
-)
-
-// read reads until the connection ends, timing every chat.msg from the
-// send time in its text. It does not decode the JSON: the clients share the
-// machine with the server, so they do as little as they can.
-func (u *user) read(delivered, errs *atomic.Int64) {
-	defer close(u.done)
-	for {
-		_, p, err := u.conn.ReadMessage()
-		if err != nil {
-			u.err = err
-			return
-		}
-		now := time.Now().UnixNano()
-		switch {
-		case bytes.Contains(p, msgEvent):
-			i := bytes.Index(p, textField)
-			if i < 0 {
-				continue
-			}
-			rest := p[i+len(textField):]
-			j := bytes.IndexByte(rest, '"')
-			if j < 0 {
-				continue
-			}
-			if t, err := strconv.ParseInt(string(rest[:j]), 10, 64); err == nil {
-				u.lat = append(u.lat, time.Duration(now-t))
-				delivered.Add(1)
-			}
-		case bytes.Equal(p, joinReply):
-			close(u.joined)
-		case bytes.Contains(p, errorKey):
-			errs.Add(1)
-		}
-	}
 }
 
 // report formats the result.
