@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shockwave-go/shockwave/codec"
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
 	"github.com/shockwave-go/shockwave/examples/otelsetup"
-	"github.com/shockwave-go/shockwave/wire"
 )
 
 // bound is how long the tests wait for what should happen: far more than
@@ -31,8 +30,8 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("GET /: %d: the page is not served beside /metrics", code)
 	}
 	c := signIn(t, url, "alice")
-	request(t, c, 1, chatserver.EventJoin, nil)
-	request(t, c, 2, chatserver.EventSend, chatserver.SendRequest{Text: "hello"})
+	request(t, c, chatserver.EventJoin, nil)
+	request(t, c, chatserver.EventSend, chatserver.SendRequest{Text: "hello"})
 
 	// The runtime counts a message once its handler has returned, which
 	// may be after the reply has gone: read until both are counted.
@@ -149,9 +148,9 @@ func values(page string) map[string]float64 {
 	return v
 }
 
-// signIn signs in as name (POST /login) and opens the chat's WebSocket,
-// closed when the test ends.
-func signIn(t *testing.T, base, name string) *wire.Conn {
+// signIn signs in as name (POST /login) and connects a client to the
+// chat, closed when the test ends.
+func signIn(t *testing.T, base, name string) *codec.Client {
 	t.Helper()
 	resp, err := http.PostForm(base+"/login", url.Values{"name": {name}})
 	if err != nil {
@@ -164,10 +163,8 @@ func signIn(t *testing.T, base, name string) *wire.Conn {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	c, _, err := wire.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", &wire.DialOptions{
-		Subprotocols: []string{"shockwave.json"},
-		Header:       http.Header{"Cookie": {chatserver.CookieName + "=" + cookie}},
-	})
+	c, err := codec.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws",
+		codec.WithHeader(http.Header{"Cookie": {chatserver.CookieName + "=" + cookie}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,40 +182,13 @@ func cookieValue(resp *http.Response) string {
 	return ""
 }
 
-// request sends a request of the chat's JSON envelope to the lobby and
-// reads until its reply, which must not be an error.
-func request(t *testing.T, c *wire.Conn, id uint64, event string, data any) {
+// request sends a request to the lobby and waits for its reply, which
+// must not be an error.
+func request(t *testing.T, c *codec.Client, event string, data any) {
 	t.Helper()
-	m := map[string]any{"e": event, "r": "lobby", "i": id}
-	if data != nil {
-		m["d"] = data
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WriteMessage(wire.OpText, b); err != nil {
-		t.Fatal(err)
-	}
-	c.NetConn().SetReadDeadline(time.Now().Add(bound))
-	for {
-		_, p, err := c.ReadMessage()
-		if err != nil {
-			t.Fatalf("waiting for the reply to %s: %v", event, err)
-		}
-		var reply struct {
-			Event string          `json:"e"`
-			ID    *uint64         `json:"i"`
-			Err   json.RawMessage `json:"x"`
-		}
-		if err := json.Unmarshal(p, &reply); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		if reply.Event == "" && reply.ID != nil && *reply.ID == id {
-			if reply.Err != nil {
-				t.Fatalf("%s: %s", event, reply.Err)
-			}
-			return
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	if _, err := codec.Request[struct{}](ctx, c, event, data, codec.InRoom("lobby")); err != nil {
+		t.Fatalf("%s: %v", event, err)
 	}
 }
