@@ -266,26 +266,10 @@ func TestAdmission(t *testing.T) {
 	}
 
 	// The name is the cookie's, whatever the join says.
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	defer cancel()
-	conn, resp, err := wire.Dial(ctx, wsURL(url), &wire.DialOptions{Subprotocols: []string{"shockwave.json"}, Header: cookieHeader(valid)})
-	if err != nil {
-		t.Fatalf("a valid cookie: %v", err)
-	}
-	defer conn.CloseNow()
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("a valid cookie: %s", resp.Status)
-	}
-	conn.WriteMessage(wire.OpText, []byte(`{"e":"chat.join","r":"lobby","i":1,"d":{"nick":"bob"}}`))
-	_, p, err := conn.ReadMessage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st struct {
-		Data chatserver.State `json:"d"`
-	}
-	if err := json.Unmarshal(p, &st); err != nil || st.Data.Nick != "ada" {
-		t.Fatalf("first message %s, want the state of ada", p)
+	ada := dialCookie(t, url, "ada", "ada", valid)
+	ada.ok(join, "lobby", map[string]string{"nick": "bob"})
+	if st := event[chatserver.State](ada, chatserver.EventState, ""); st.Nick != "ada" {
+		t.Fatalf("joined as %q, want ada", st.Nick)
 	}
 }
 

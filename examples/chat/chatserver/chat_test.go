@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/shockwave-go/shockwave/codec"
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
 	"github.com/shockwave-go/shockwave/runtime"
@@ -313,9 +311,7 @@ func TestOversizeMessage(t *testing.T) {
 
 	// A message no page would send, longer than the frame limit, ends the
 	// connection with 1009.
-	if err := alice.conn.WriteMessage(wire.OpText, []byte(`{"e":"chat.send","r":"lobby","d":{"text":"`+strings.Repeat("z", 70<<10)+`"}}`)); err != nil {
-		t.Fatal(err)
-	}
+	alice.emit(send, "lobby", text(strings.Repeat("z", 70<<10)))
 	if code := alice.closed(); code != wire.StatusMessageTooBig {
 		t.Errorf("closed with %v, want 1009", code)
 	}
@@ -508,11 +504,20 @@ func TestChurn(t *testing.T) {
 			defer wg.Done()
 			for r := range rounds {
 				room := roomNames[(i+r)%len(roomNames)]
-				// Not c.ok: t.Fatal must not be called off the test's goroutine.
-				c.send(join, room, 0, nil)
-				c.send(send, room, 0, text(fmt.Sprint(i, " in round ", r)))
-				if r%2 == 0 {
-					c.send(leave, room, 0, nil)
+				// Events, not c.ok: t.Fatal must not be called off the
+				// test's goroutine.
+				emit := func(event string, data any) bool {
+					err := c.c.Emit(t.Context(), event, data, codec.InRoom(room))
+					if err != nil {
+						t.Error(err)
+					}
+					return err == nil
+				}
+				if !emit(join, nil) || !emit(send, text(fmt.Sprint(i, " in round ", r))) {
+					return
+				}
+				if r%2 == 0 && !emit(leave, nil) {
+					return
 				}
 			}
 		}()
@@ -568,64 +573,47 @@ func TestMessagePack(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	mp, _, err := wire.Dial(ctx, wsURL(url), &wire.DialOptions{
-		Subprotocols: []string{"shockwave.msgpack"},
-		Header:       cookieHeader(login(t, url, "bob")),
-	})
+	bob, err := codec.Dial(ctx, wsURL(url), codec.WithClientCodecs(codec.MsgPack),
+		codec.WithHeader(cookieHeader(login(t, url, "bob"))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mp.CloseNow()
-	write := func(v map[string]any) {
-		t.Helper()
-		b, err := msgpack.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
+	defer bob.Close()
+	if bob.Codec() != codec.MsgPack {
+		t.Fatalf("bob speaks %s", bob.Codec().Name())
+	}
+	states := make(chan chatserver.State, 1)
+	msgs := make(chan codec.Meta, 10)
+	codec.Listen(bob, chatserver.EventState, func(st chatserver.State, _ codec.Meta) { states <- st })
+	codec.Listen(bob, msg, func(m chatserver.Message, meta codec.Meta) {
+		if m.From == "alice" && m.Text == "hello from JSON" {
+			msgs <- meta
 		}
-		if err := mp.WriteMessage(wire.OpBinary, b); err != nil {
-			t.Fatal(err)
+	})
+	if _, err := codec.Request[struct{}](ctx, bob, join, nil, codec.InRoom("lobby")); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	select {
+	case st := <-states: // before the join's reply
+		if st.Room != "lobby" || st.Nick != "bob" {
+			t.Fatalf("bob's state %+v", st)
 		}
+	default:
+		t.Fatal("no state before the join's reply")
 	}
-	// read returns the next message that has key set.
-	read := func(key string) map[string]any {
-		t.Helper()
-		for {
-			op, p, err := mp.ReadMessage()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var m map[string]any
-			if op != wire.OpBinary || msgpack.Unmarshal(p, &m) != nil {
-				t.Fatalf("not a MessagePack envelope: %v %q", op, p)
-			}
-			if _, ok := m[key]; ok {
-				return m
-			}
-		}
+	if err := bob.Emit(ctx, send, map[string]any{"text": "hello from msgpack"}, codec.InRoom("lobby")); err != nil {
+		t.Fatal(err)
 	}
-	write(map[string]any{"e": join, "r": "lobby", "i": 1})
-	if st := read("d"); st["e"] != chatserver.EventState {
-		t.Fatalf("first message %v, want the state", st)
-	}
-	if reply := read("i"); reply["x"] != nil {
-		t.Fatalf("join: %v", reply)
-	}
-	write(map[string]any{"e": send, "r": "lobby", "d": map[string]any{"text": "hello from msgpack"}})
 	if m := event[chatserver.Message](alice, msg, "lobby"); m.From != "bob" || m.Text != "hello from msgpack" {
 		t.Fatalf("alice got %+v", m)
 	}
 	alice.ok(send, "lobby", text("hello from JSON"))
-	for {
-		m := read("e")
-		if m["e"] != msg {
-			continue
+	select {
+	case meta := <-msgs:
+		if meta.Room != "lobby" {
+			t.Fatalf("bob got alice's message in %q", meta.Room)
 		}
-		d := m["d"].(map[string]any)
-		if d["from"] == "alice" {
-			if d["text"] != "hello from JSON" || m["r"] != "lobby" {
-				t.Fatalf("bob got %v", m)
-			}
-			break
-		}
+	case <-time.After(bound):
+		t.Fatal("bob did not get alice's message")
 	}
 }

@@ -50,13 +50,12 @@ func server(t *testing.T, cfg chatserver.Config) (*chatserver.Server, string) {
 	return srv, hs.URL
 }
 
-// envelope is a message from the server (docs/protocol.md).
+// envelope is an event from the server (docs/protocol.md).
 type envelope struct {
 	Event string          `json:"e"`
-	Room  string          `json:"r"`
-	ID    *uint64         `json:"i"`
-	Data  json.RawMessage `json:"d"`
-	Err   *codec.Error    `json:"x"`
+	Room  string          `json:"r,omitempty"`
+	Data  json.RawMessage `json:"d,omitempty"`
+	Err   *codec.Error    `json:"x,omitempty"`
 }
 
 func (e envelope) String() string {
@@ -64,22 +63,25 @@ func (e envelope) String() string {
 	return string(b)
 }
 
-// client is a chat client speaking the JSON envelope over the project's
-// own wire.Dial. A goroutine reads every message into a list; next takes
-// the first one that matches, in arrival order, so that a test waits for
-// what it expects and events of no interest stay out of the way.
+// serverEvents are the events of the chat a client keeps.
+var serverEvents = []string{
+	chatserver.EventState, chatserver.EventMsg, chatserver.EventPresence,
+	chatserver.EventTyping, chatserver.EventPrivate,
+}
+
+// client is a chat client speaking JSON through codec.Client. Its
+// listeners put every event into a list; next takes the first one that
+// matches, in arrival order, so that a test waits for what it expects and
+// events of no interest stay out of the way.
 type client struct {
 	t    *testing.T
 	name string // in the test's messages
 	user string // signed in as
-	conn *wire.Conn
+	c    *codec.Client
 
 	mu     sync.Mutex
 	got    []envelope
-	err    error         // why reading stopped, once it has
 	notify chan struct{} // signalled after each arrival
-	done   chan struct{} // closed when the reader has stopped
-	nextID uint64
 }
 
 // dial signs in as user and connects a client to the chat at url, closed
@@ -100,96 +102,63 @@ func dialCookie(t *testing.T, url, user, name, cookie string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	conn, _, err := wire.Dial(ctx, wsURL(url), &wire.DialOptions{
-		Subprotocols: []string{"shockwave.json"},
-		Header:       cookieHeader(cookie),
-	})
+	cc, err := codec.Dial(ctx, wsURL(url), codec.WithClientCodecs(codec.JSON), codec.WithHeader(cookieHeader(cookie)))
 	if err != nil {
 		t.Fatalf("%s: dial: %v", name, err)
 	}
-	if conn.Subprotocol() != "shockwave.json" {
-		t.Fatalf("%s: subprotocol %q", name, conn.Subprotocol())
+	c := &client{t: t, name: name, user: user, c: cc, notify: make(chan struct{}, 1)}
+	for _, event := range serverEvents {
+		codec.Listen(cc, event, func(d json.RawMessage, m codec.Meta) {
+			c.add(envelope{Event: m.Event, Room: m.Room, Data: d})
+		})
 	}
-	c := &client{t: t, name: name, user: user, conn: conn, notify: make(chan struct{}, 1), done: make(chan struct{})}
-	go c.read()
+	codec.Listen(cc, codec.EventError, func(e *codec.Error, m codec.Meta) {
+		c.add(envelope{Event: m.Event, Room: m.Room, Err: e})
+	})
 	t.Cleanup(c.drop)
 	return c
 }
 
-func (c *client) read() {
-	defer close(c.done)
-	for {
-		_, p, err := c.conn.ReadMessage()
-		c.mu.Lock()
-		if err != nil {
-			c.err = err
-		} else {
-			var e envelope
-			if jerr := json.Unmarshal(p, &e); jerr != nil {
-				c.err = fmt.Errorf("not an envelope: %s: %v", p, jerr)
-			} else {
-				c.got = append(c.got, e)
-			}
-		}
-		stop := c.err != nil
-		c.mu.Unlock()
-		select {
-		case c.notify <- struct{}{}:
-		default:
-		}
-		if stop {
-			return
-		}
+// add is the listeners': it keeps e.
+func (c *client) add(e envelope) {
+	c.mu.Lock()
+	c.got = append(c.got, e)
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
 	}
 }
 
 // drop closes the connection without a closing handshake, as a lost
-// network would, and waits for the reader to stop.
-func (c *client) drop() {
-	c.conn.CloseNow()
-	<-c.done
-}
-
-// send writes an envelope; a non-zero id makes it a request.
-func (c *client) send(event, room string, id uint64, data any) {
-	c.t.Helper()
-	m := map[string]any{"e": event}
-	if room != "" {
-		m["r"] = room
-	}
-	if id != 0 {
-		m["i"] = id
-	}
-	if data != nil {
-		m["d"] = data
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if err := c.conn.WriteMessage(wire.OpText, b); err != nil {
-		c.t.Fatalf("%s: write %s: %v", c.name, event, err)
-	}
-}
+// network would, and waits for the listeners to be done.
+func (c *client) drop() { c.c.CloseNow() }
 
 // emit sends an event that is not a request.
 func (c *client) emit(event, room string, data any) {
 	c.t.Helper()
-	c.send(event, room, 0, data)
+	if err := c.c.Emit(c.t.Context(), event, data, codec.InRoom(room)); err != nil {
+		c.t.Fatalf("%s: %v", c.name, err)
+	}
 }
 
 // request sends a request and returns its reply's data, or its error.
 func (c *client) request(event, room string, data any) (json.RawMessage, *codec.Error) {
 	c.t.Helper()
-	c.mu.Lock()
-	c.nextID++
-	id := c.nextID
-	c.mu.Unlock()
-	c.send(event, room, id, data)
-	r := c.next(fmt.Sprintf("the reply to %s #%d", event, id), func(e envelope) bool {
-		return e.Event == "" && e.ID != nil && *e.ID == id
-	})
-	return r.Data, r.Err
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	d, err := codec.Request[json.RawMessage](ctx, c.c, event, data, codec.InRoom(room))
+	var e *codec.Error
+	if errors.As(err, &e) {
+		return nil, e
+	}
+	if err != nil {
+		c.mu.Lock()
+		got := fmt.Sprint(c.got)
+		c.mu.Unlock()
+		c.t.Fatalf("%s: %v; unclaimed: %s", c.name, err, got)
+	}
+	return d, nil
 }
 
 // ok sends a request that must succeed.
@@ -212,11 +181,12 @@ func (c *client) fails(code, event, room string, data any) *codec.Error {
 	return err
 }
 
-// next takes the first message that matches, waiting for it.
+// next takes the first event that matches, waiting for it.
 func (c *client) next(what string, match func(envelope) bool) envelope {
 	c.t.Helper()
 	timeout := time.NewTimer(bound)
 	defer timeout.Stop()
+	ended := false
 	for {
 		c.mu.Lock()
 		for i, e := range c.got {
@@ -226,13 +196,15 @@ func (c *client) next(what string, match func(envelope) bool) envelope {
 				return e
 			}
 		}
-		err, got := c.err, fmt.Sprint(c.got)
+		got := fmt.Sprint(c.got)
 		c.mu.Unlock()
-		if err != nil {
-			c.t.Fatalf("%s: waiting for %s: connection ended: %v; unclaimed: %s", c.name, what, err, got)
+		if ended {
+			c.t.Fatalf("%s: waiting for %s: connection ended: %v; unclaimed: %s", c.name, what, c.c.Err(), got)
 		}
 		select {
 		case <-c.notify:
+		case <-c.c.Done():
+			ended = true // nothing more comes: one last look
 		case <-timeout.C:
 			c.t.Fatalf("%s: no %s after %v; unclaimed: %s", c.name, what, bound, got)
 		}
@@ -319,15 +291,13 @@ func wsURL(url string) string { return "ws" + strings.TrimPrefix(url, "http") + 
 func (c *client) closed() wire.StatusCode {
 	c.t.Helper()
 	select {
-	case <-c.done:
+	case <-c.c.Done():
 	case <-time.After(bound):
 		c.t.Fatalf("%s: still open after %v", c.name, bound)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var ce wire.CloseError
-	if !errors.As(c.err, &ce) {
-		c.t.Fatalf("%s: ended with %v, not a close frame", c.name, c.err)
+	if !errors.As(c.c.Err(), &ce) {
+		c.t.Fatalf("%s: ended with %v, not a close frame", c.name, c.c.Err())
 	}
 	return ce.Code
 }

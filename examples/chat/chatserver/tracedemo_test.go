@@ -129,8 +129,10 @@ func stalled(t *testing.T, url, user, room string) *wire.Conn {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var e envelope
-		if json.Unmarshal(p, &e) == nil && e.ID != nil && *e.ID == 1 {
+		var reply struct {
+			ID *uint64 `json:"i"`
+		}
+		if json.Unmarshal(p, &reply) == nil && reply.ID != nil && *reply.ID == 1 {
 			return conn
 		}
 	}
