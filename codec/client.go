@@ -170,7 +170,9 @@ func WithClientCodecs(cs ...Codec) ClientOption {
 	return func(o *ClientOptions) { o.Codecs = cs }
 }
 
-// WithDialOptions sets ClientOptions.Dial, what wire.Dial is given.
+// WithDialOptions sets ClientOptions.Dial, what wire.Dial is given. It
+// replaces the whole of it, a header set by WithHeader included: pass it
+// first.
 func WithDialOptions(d wire.DialOptions) ClientOption {
 	return func(o *ClientOptions) { o.Dial = d }
 }
@@ -266,9 +268,9 @@ func (c *Client) Err() error {
 }
 
 // Close closes the connection with 1000 (normal closure), after the
-// closing handshake, and waits for the reader to end; the wire's
+// closing handshake, and waits for the reader to end. The wire's
 // CloseTimeout (ClientOptions.Dial.CloseTimeout, 5 s by default) bounds
-// both. Requests still waiting fail with wire.ErrClosed. Close may be
+// both, once a listener in progress has returned. Requests still waiting fail with wire.ErrClosed. Close may be
 // called any number of times, from any goroutine, a listener included:
 // there it does not wait for the reader it runs on, which ends once the
 // listener returns (Done says when). Close returns the error of the
