@@ -84,6 +84,22 @@
 // envelope over the browser's WebSocket, in JSON or (option codec:
 // 'msgpack', with codec/js/msgpack.js beside it) MessagePack: events,
 // requests as promises with timeouts, reconnection with exponential backoff
-// and jitter, and rooms joined again after a reconnection. Package
-// codec/js embeds both modules for Go servers to serve.
+// and jitter, and rooms joined again after a reconnection, resumed from
+// the last position seen in rooms that keep history. Package codec/js
+// embeds both modules for Go servers to serve; shockwave.d.ts declares
+// them for TypeScript.
+//
+// # Go client
+//
+// Dial connects a Client that speaks the same envelope from Go, for bots,
+// load tools, tests and services: Listen for typed events, Request with a
+// timeout, Emit, Join and Leave. Reconnection and resume are not in it yet.
+//
+// # History, resume and presence
+//
+// In a room that keeps history (runtime.WithRoomHistory), what the Router
+// publishes carries its position, and HandleRooms' join resumes a client
+// from the last position it saw (JoinRequest, JoinReply). PublishPresence
+// tells a room that tracks presence (runtime.WithRoomPresence) who arrived
+// and departed. See docs/protocol.md.
 package codec
