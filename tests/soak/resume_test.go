@@ -165,7 +165,9 @@ func TestReconnectStorm(t *testing.T) {
 					return
 				}
 				if e.I != nil { // the join's reply, after the replay
-					if want != since.Offset+missed+1 || string(e.D) != `{"recovered":true}` {
+					var reply codec.JoinReply
+					if err := json.Unmarshal(e.D, &reply); err != nil || want != since.Offset+missed+1 ||
+						!reply.Recovered || reply.Epoch != since.Epoch || reply.Offset != since.Offset+missed {
 						errs <- fmt.Errorf("client %d: reply %s after offset %d", i, e.D, want-1)
 					}
 					return
