@@ -313,6 +313,11 @@ var hugeCounts = []struct {
 	{"array32 in an array", "\x92\xc0\xdd\xff\xff\xff\xff\xc0\xc0\xc0"},
 	{"map32 in a map", "\x81\xa1a\xdf\xff\xff\xff\xff\xa1a\xc0"},
 	{"array32 of 2^31", "\xdd\x80\x00\x00\x00\xc0\xc0\xc0\xc0\xc0"},
+	// The library unwraps a map or an array from an extension when the
+	// target is one (FuzzDecode found it: 6 bytes, 1 MB).
+	{"map16 in a fixext4", "\xd60\xde000"},
+	{"map16 in a map in a fixext8", "\xd7\x01\x81\xa1k\xde\xff\xff\xc0"},
+	{"array32 in an ext8", "\xc7\x06\x05\xdd\xff\xff\xff\xff\xc0"},
 }
 
 // TestMsgpackHugeCounts decodes ten-byte inputs that announce 4G

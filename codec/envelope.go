@@ -737,6 +737,17 @@ func mpSkip(data []byte, p, depth int) (int, error) {
 		if n > uint64(len(data)-p) {
 			return 0, errSyntax
 		}
+		if isExt := c >= 0xc7 && c <= 0xc9 || c >= 0xd4 && c <= 0xd8; isExt && n > 1 {
+			// The library decodes a map or an array wrapped in an
+			// extension when the target is one, and allocates for what
+			// its header announces: check that value as any other.
+			if h := data[p+1]; h&0xe0 == 0x80 || h >= 0xdc && h <= 0xdf {
+				payload := data[p+1 : p+int(n)]
+				if _, err := mpSkip(payload, 0, depth+1); err != nil {
+					return 0, err
+				}
+			}
+		}
 		return p + int(n), nil
 	}
 	// Every element takes at least a byte: a count past the data is a lie.
