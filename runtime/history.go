@@ -234,7 +234,9 @@ func (r *Room) publishLazy(ctx context.Context, except *session.Session, e Encod
 			f, err := e.Encode(Position{}, v)
 			if err != nil {
 				failed[v] = true
-				firstErr = cmpErr(firstErr, err)
+				if firstErr == nil {
+					firstErr = err
+				}
 				return nil
 			}
 			frames[v] = f
@@ -243,13 +245,6 @@ func (r *Room) publishLazy(ctx context.Context, except *session.Session, e Encod
 	})
 	releaseAll(&frames)
 	return Position{}, n, firstErr
-}
-
-func cmpErr(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
 }
 
 func releaseAll(frames *[MaxVariants]*session.Frame) {

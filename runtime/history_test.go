@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -179,6 +180,10 @@ func TestResume(t *testing.T) {
 		{"trimmed", "v0", func(l runtime.Position) runtime.Position { l.Offset -= 9; return l }, false},
 		{"another epoch", "v0", func(l runtime.Position) runtime.Position { l.Epoch++; l.Offset--; return l }, false},
 		{"ahead of the room", "v0", func(l runtime.Position) runtime.Position { l.Offset++; return l }, false},
+		{"the largest position a client can send", "v0", func(runtime.Position) runtime.Position {
+			return runtime.Position{Epoch: math.MaxUint64, Offset: math.MaxUint64}
+		}, false},
+		{"the largest offset in the room's epoch", "v0", func(l runtime.Position) runtime.Position { l.Offset = math.MaxUint64; return l }, false},
 		{"first join", "v0", func(runtime.Position) runtime.Position { return runtime.Position{} }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -379,18 +384,7 @@ func testRoomHooks(t *testing.T) {
 			got = append(got, what+" "+r.Name()+" "+strconv.FormatBool(r.Has(s)))
 		}
 	}
-	var ref rtRef
-	rt, url := start(t, handler{msg: func(s *session.Session, m session.Message) error {
-		f := strings.Fields(string(m.Data))
-		switch f[0] {
-		case "join":
-			ref.get().Join(f[1], s)
-		case "leave":
-			ref.get().Leave(f[1], s)
-		}
-		return s.Send(wire.OpText, []byte("ok"))
-	}}, runtime.WithRoomHooks(note("join"), note("leave")))
-	ref.p.Store(rt)
+	rt, url := start(t, roomCommands, runtime.WithRoomHooks(note("join"), note("leave")))
 	c := dial(t, url)
 	for _, cmd := range []string{"join a", "join a", "join b", "leave a", "leave a", "join a"} {
 		ask(t, c, cmd)
@@ -407,3 +401,16 @@ func testRoomHooks(t *testing.T) {
 		t.Errorf("at the session's end: %q", rest)
 	}
 }
+
+// roomCommands joins and leaves the rooms its client asks for ("join
+// ROOM", "leave ROOM"), answering "ok".
+var roomCommands = handler{msg: func(s *session.Session, m session.Message) error {
+	f := strings.Fields(string(m.Data))
+	switch f[0] {
+	case "join":
+		runtime.Of(s).Join(f[1], s)
+	case "leave":
+		runtime.Of(s).Leave(f[1], s)
+	}
+	return s.Send(wire.OpText, []byte("ok"))
+}}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
-	"github.com/shockwave-go/shockwave/wire"
 )
 
 // presenceRig is a runtime whose rooms track presence by the user the
@@ -27,17 +26,7 @@ type presenceRig struct {
 func newPresenceRig(t *testing.T, grace time.Duration) *presenceRig {
 	t.Helper()
 	rig := &presenceRig{}
-	var ref rtRef
-	rig.rt, rig.url = start(t, handler{msg: func(s *session.Session, m session.Message) error {
-		f := strings.Fields(string(m.Data))
-		switch f[0] {
-		case "join":
-			ref.get().Join(f[1], s)
-		case "leave":
-			ref.get().Leave(f[1], s)
-		}
-		return s.Send(wire.OpText, []byte("ok"))
-	}}, runtime.WithAdmit(func(r *http.Request) (runtime.Admission, error) {
+	rig.rt, rig.url = start(t, roomCommands, runtime.WithAdmit(func(r *http.Request) (runtime.Admission, error) {
 		return runtime.Admission{Identity: r.URL.Query().Get("user")}, nil
 	}), runtime.WithRoomPresence(func(string) *runtime.Presence {
 		return &runtime.Presence{
@@ -57,7 +46,6 @@ func newPresenceRig(t *testing.T, grace time.Duration) *presenceRig {
 			},
 		}
 	}))
-	ref.p.Store(rig.rt)
 	return rig
 }
 
