@@ -191,9 +191,9 @@ func (h *history) release() {
 // members take are encoded. Either way each member gets a reference to the
 // shared frame of its variant: the cost per member is a mailbox push.
 //
-// An Encode error stops a publish to a room with history before anything
-// is sent or kept; in one without, the members of that variant get nothing
-// and the first error is returned.
+// An Encode error stops a publish to a room with history, or of a
+// message of one variant, before anything is sent or kept; otherwise the
+// members of that variant get nothing and the first error is returned.
 func (r *Room) Publish(ctx context.Context, except *session.Session, e Encoder) (Position, int, error) {
 	nv := e.Variants()
 	if nv < 1 || nv > MaxVariants {
@@ -225,6 +225,15 @@ func (r *Room) Publish(ctx context.Context, except *session.Session, e Encoder) 
 
 // publishLazy is Publish for a room without history.
 func (r *Room) publishLazy(ctx context.Context, except *session.Session, e Encoder) (Position, int, error) {
+	if e.Variants() == 1 { // every member takes the one frame: the broadcast's own path
+		f, err := e.Encode(Position{}, 0)
+		if err != nil {
+			return Position{}, 0, err
+		}
+		n := r.BroadcastFrameContext(ctx, f, except)
+		f.Release()
+		return Position{}, n, nil
+	}
 	var frames [MaxVariants]*session.Frame
 	var failed [MaxVariants]bool
 	var firstErr error
