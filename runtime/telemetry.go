@@ -394,10 +394,11 @@ func (t *telemetry) Delivered(ctx context.Context, s *session.Session, since int
 			return
 		}
 	}
+	what := outcome(err)
 	attrs := make([]attribute.KeyValue, 0, 4)
 	attrs = append(attrs,
 		attribute.Int64("shockwave.session.id", int64(s.ID())),
-		attribute.String("shockwave.delivery.outcome", outcome(err)))
+		attribute.String("shockwave.delivery.outcome", what))
 	if p := policyOf(err); p != "" {
 		attrs = append(attrs, attribute.String("shockwave.policy", p))
 	}
@@ -409,7 +410,7 @@ func (t *telemetry) Delivered(ctx context.Context, s *session.Session, since int
 		trace.WithTimestamp(time.Unix(0, since)),
 		trace.WithAttributes(attrs...))
 	if err != nil {
-		span.SetStatus(codes.Error, "not delivered: "+outcome(err))
+		span.SetStatus(codes.Error, "not delivered: "+what)
 	}
 	span.End()
 }
