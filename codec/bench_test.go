@@ -143,7 +143,7 @@ func BenchmarkPublish(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/members=%d", mix, members), func(b *testing.B) {
 				r := NewRouter(JSON)
 				rt, url := serve(b, r)
-				r.HandleRooms(rt, nil)
+				r.HandleRooms(rt, Rooms{})
 				conns := make([]*wire.Conn, members)
 				for i := range conns {
 					var c Codec = JSON

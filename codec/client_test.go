@@ -66,7 +66,7 @@ func newFixture(t *testing.T, cd codec.Codec) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.HandleRooms(rt, nil)
+	r.HandleRooms(rt, codec.Rooms{})
 	srv := httptest.NewServer(rt)
 	t.Cleanup(func() {
 		srv.Close()

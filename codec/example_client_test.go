@@ -23,7 +23,7 @@ func ExampleDial() {
 	if err != nil {
 		panic(err)
 	}
-	r.HandleRooms(rt, nil)
+	r.HandleRooms(rt, codec.Rooms{})
 	// chat.send answers with how many members the message reached.
 	codec.Handle(r, "chat.send", func(s *session.Session, ev codec.Event[ChatMessage]) (int, error) {
 		if room, ok := rt.Room(ev.Room); ok {

@@ -48,7 +48,7 @@ func ExampleRouter() {
 	if err != nil {
 		panic(err)
 	}
-	r.HandleRooms(rt, nil)
+	r.HandleRooms(rt, codec.Rooms{})
 	codec.On(r, "chat.send", func(s *session.Session, ev codec.Event[ChatMessage]) error {
 		room, ok := rt.Room(ev.Room)
 		if !ok {
@@ -132,7 +132,7 @@ func ExampleRouter_PublishExceptContext() {
 	if err != nil {
 		panic(err)
 	}
-	r.HandleRooms(rt, nil)
+	r.HandleRooms(rt, codec.Rooms{})
 	codec.On(r, "typing", func(s *session.Session, ev codec.Event[struct{}]) error {
 		room, ok := rt.Room(ev.Room)
 		if !ok {

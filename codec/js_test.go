@@ -52,7 +52,7 @@ func TestJSClient(t *testing.T) {
 				}
 				return runtime.History{Size: 64}
 			}))
-			r.HandleRooms(rt, nil)
+			r.HandleRooms(rt, Rooms{})
 			On(r, "publish", func(s *session.Session, ev Event[map[string]any]) error {
 				if room, ok := rt.Room(ev.Room); ok {
 					_, err := r.Publish(room, "news", ev.Data)

@@ -19,6 +19,7 @@ type positioned struct {
 	O uint64  `json:"o" msgpack:"o"`
 	I *uint64 `json:"i" msgpack:"i"`
 	D any     `json:"d" msgpack:"d"`
+	X *Error  `json:"x" msgpack:"x"`
 }
 
 func (c *client) readPositioned() positioned {
@@ -37,13 +38,14 @@ func (c *client) readPositioned() positioned {
 
 // TestRouterResume: in a room that keeps history, what the Router
 // publishes carries its position ("g", "o"); a client that joins again
-// with the last position it saw gets what it missed, in its codec, before
-// the reply, which says it recovered; one with a position the room cannot
-// serve, or a first join, is told it did not.
+// with the last position it saw is told it recovered, then gets what it
+// missed, in its codec; one with a position the room cannot serve, or a
+// first join, is told it did not, then gets the latest messages it asked
+// for.
 func TestRouterResume(t *testing.T) {
 	r := NewRouter(JSON)
 	rt, url := serve(t, r, runtime.WithRoomHistory(func(string) runtime.History { return runtime.History{Size: 16} }))
-	r.HandleRooms(rt, nil)
+	r.HandleRooms(rt, Rooms{})
 	On(r, "say", func(s *session.Session, ev Event[string]) error {
 		room, _ := rt.Room(ev.Room)
 		_, err := r.PublishContext(ev.Ctx, room, "said", ev.Data)
@@ -68,13 +70,26 @@ func TestRouterResume(t *testing.T) {
 
 			b := dialCodec(t, url, c)
 			b.send(env{E: EventJoin, R: room, I: 7, D: JoinRequest{Epoch: last.G, Offset: 1}})
+			if got := b.readPositioned(); got.I == nil || *got.I != 7 || fmt.Sprint(got.D) != fmt.Sprintf("map[g:%v o:1 recovered:true replayed:2]", got.D.(map[string]any)["g"]) {
+				t.Fatalf("first: %+v, want the join's reply, recovered, 2 replayed", got)
+			}
 			for o := uint64(2); o <= 3; o++ {
 				if got := b.readPositioned(); got.O != o || got.G != last.G || got.D != fmt.Sprint("m", o) {
 					t.Fatalf("replay: %+v, want offset %d", got, o)
 				}
 			}
-			if got := b.readPositioned(); got.I == nil || *got.I != 7 || got.D.(map[string]any)["recovered"] != true {
-				t.Fatalf("after the replay: %+v, want the join's reply, recovered", got)
+
+			// A first join asking for the 2 latest messages gets them
+			// after its reply, at the position before them.
+			n := dialCodec(t, url, c)
+			n.send(env{E: EventJoin, R: room, I: 9, D: JoinRequest{Recent: 2}})
+			if got := n.readPositioned(); got.I == nil || *got.I != 9 || fmt.Sprint(got.D) != fmt.Sprintf("map[g:%v o:1 recovered:false replayed:2]", got.D.(map[string]any)["g"]) {
+				t.Fatalf("first join with recent: %+v", got)
+			}
+			for o := uint64(2); o <= 3; o++ {
+				if got := n.readPositioned(); got.O != o || got.D != fmt.Sprint("m", o) {
+					t.Fatalf("recent: %+v, want offset %d", got, o)
+				}
 			}
 
 			d := dialCodec(t, url, c)
@@ -104,26 +119,64 @@ func TestRouterPresence(t *testing.T) {
 				Changed: r.PublishPresence,
 			}
 		}))
-	r.HandleRooms(rt, nil)
+	r.HandleRooms(rt, Rooms{})
 	alice := dialCodec(t, url+"?user=alice", JSON)
 	alice.send(env{E: EventJoin, R: "lobby", I: 1})
-	if got := alice.readPositioned(); got.E != EventPresence { // her own arrival, before the reply
-		t.Fatalf("alice's own arrival: %+v", got)
-	}
 	if got := alice.readPositioned(); fmt.Sprint(got.D) != "map[present:map[alice:map[name:ALICE]] recovered:false]" {
 		t.Fatalf("alice's join reply: %v", got.D)
 	}
+	if got := alice.readPositioned(); got.E != EventPresence { // her own arrival, after the reply
+		t.Fatalf("alice's own arrival: %+v", got)
+	}
 	bob := dialCodec(t, url+"?user=bob", JSON)
 	bob.send(env{E: EventJoin, R: "lobby", I: 1})
-	bob.readPositioned() // his own arrival
 	if got := bob.readPositioned(); fmt.Sprint(got.D) != "map[present:map[alice:map[name:ALICE] bob:map[name:BOB]] recovered:false]" {
 		t.Fatalf("bob's join reply: %v", got.D)
 	}
+	bob.readPositioned() // his own arrival
 	if got := alice.readPositioned(); got.E != EventPresence || fmt.Sprint(got.D) != "map[info:map[name:BOB] key:bob present:true]" {
 		t.Fatalf("alice told of bob: %+v", got)
 	}
 	bob.conn.CloseNow()
 	if got := alice.readPositioned(); got.E != EventPresence || fmt.Sprint(got.D) != "map[info:map[name:BOB] key:bob present:false]" {
 		t.Fatalf("alice told of bob's departure: %+v", got)
+	}
+}
+
+// TestRouterJoinState: Rooms.State's value is the join's reply's state,
+// made at the reply's position; its error is the reply's error, and the
+// session is then not in the room.
+func TestRouterJoinState(t *testing.T) {
+	r := NewRouter(JSON)
+	rt, url := serve(t, r, runtime.WithRoomHistory(func(string) runtime.History { return runtime.History{Size: 16} }))
+	r.HandleRooms(rt, Rooms{State: func(s *session.Session, res runtime.Resumption) (any, error) {
+		if res.Room.Name() == "closed" {
+			return nil, &Error{Code: "closed", Message: "the room is closed"}
+		}
+		return map[string]any{"at": res.At.Offset, "members": res.Room.Len()}, nil
+	}})
+	On(r, "say", func(s *session.Session, ev Event[string]) error {
+		room, _ := rt.Room(ev.Room)
+		_, err := r.PublishContext(ev.Ctx, room, "said", ev.Data)
+		return err
+	})
+	a := dialCodec(t, url, JSON)
+	a.send(env{E: EventJoin, R: "lobby", I: 1})
+	if got := a.readPositioned(); fmt.Sprint(got.D.(map[string]any)["state"]) != "map[at:0 members:1]" {
+		t.Fatalf("first join's reply %+v", got)
+	}
+	a.send(env{E: "say", R: "lobby", D: "hi"})
+	a.readPositioned()
+	b := dialCodec(t, url, JSON)
+	b.send(env{E: EventJoin, R: "lobby", I: 2})
+	if got := b.readPositioned(); fmt.Sprint(got.D.(map[string]any)["state"]) != "map[at:1 members:2]" {
+		t.Fatalf("second join's reply %+v", got)
+	}
+	b.send(env{E: EventJoin, R: "closed", I: 3})
+	if got := b.readPositioned(); got.X == nil || got.X.Code != "closed" {
+		t.Fatalf("refused join's reply %+v", got)
+	}
+	if room, ok := rt.Room("closed"); ok && room.Len() > 0 {
+		t.Fatalf("the refused session stayed in the room: %d members", room.Len())
 	}
 }

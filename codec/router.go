@@ -366,7 +366,7 @@ func (r *Router) OnMessage(s *session.Session, m session.Message) error {
 		r.sendError(s, c, &in, e)
 		return nil
 	}
-	if in.hasID {
+	if _, done := res.(answered); in.hasID && !done {
 		f, err := encodeFrame(c, outHeader{id: in.id, hasID: in.hasID}, res)
 		if err != nil {
 			// The result does not encode: the request still gets its
@@ -546,24 +546,39 @@ func (m *roomMsg) Encode(pos runtime.Position, v int) (*session.Frame, error) {
 type JoinRequest struct {
 	Epoch  uint64 `json:"g,omitempty" msgpack:"g,omitempty"`
 	Offset uint64 `json:"o,omitempty" msgpack:"o,omitempty"`
+	// Recent asks, when the client cannot recover (a first join
+	// included), for up to this many of the latest messages the room
+	// keeps, sent after the reply: a chat's last lines. The room's
+	// history bounds it; zero or less asks for none.
+	Recent int `json:"n,omitempty" msgpack:"n,omitempty"`
 }
 
-// JoinReply is the reply to EventJoin: whether the messages the client
-// missed since the position it gave were queued to it, before this reply
-// (Recovered), or not — a first join, a room that keeps no history, or a
-// position it no longer serves — when the client resynchronises.
+// JoinReply is the reply to EventJoin. It comes before the messages the
+// join queued to the client: those it missed since the position it gave,
+// when Recovered, or else the Recent latest it asked for.
 type JoinReply struct {
+	// Recovered says that the messages the client missed follow, and
+	// nothing is lost; false — a first join, a room that keeps no
+	// history, a position it no longer serves — and the client
+	// resynchronises, with State and the Replayed messages that follow.
 	Recovered bool `json:"recovered" msgpack:"recovered"`
-	// Epoch and Offset are the room's position when the client joined (in
-	// a room that keeps history and has published): the client takes it
-	// as its own, unless it has already seen a later event of the same
+	// Replayed is how many messages of the room follow the reply.
+	Replayed int `json:"replayed,omitempty" msgpack:"replayed,omitempty"`
+	// Epoch and Offset are the position just before the first message
+	// that follows, in a room that keeps history: the client takes it as
+	// its own, unless it has already seen a later event of the same
 	// epoch, so that it can resume even before the room publishes again.
+	// An Epoch without an Offset (0): the room has published nothing
+	// yet.
 	Epoch  uint64 `json:"g,omitempty" msgpack:"g,omitempty"`
 	Offset uint64 `json:"o,omitempty" msgpack:"o,omitempty"`
 	// Present lists who is in the room, key to info, when the room tracks
 	// presence (runtime.WithRoomPresence), the joiner included: a page
 	// shows the members without a second request.
 	Present map[string]any `json:"present,omitempty" msgpack:"present,omitempty"`
+	// State is the application's state of the room (Rooms.State), as of
+	// the reply's position.
+	State any `json:"state,omitempty" msgpack:"state,omitempty"`
 }
 
 // PresenceEvent is the payload of EventPresence: a user (its presence key,
@@ -577,48 +592,92 @@ type PresenceEvent struct {
 // PublishPresence publishes an EventPresence to the room's members: it
 // is a runtime.Presence's Changed, ready to use (Changed:
 // router.PublishPresence). Encoded once per codec, as every publish. The
-// arriving user's own session gets it too, before its join's reply.
+// arriving user's own session gets it too, after its join's reply.
 func (r *Router) PublishPresence(room *runtime.Room, key string, info any, present bool) {
 	_, _ = r.PublishContext(context.Background(), room, EventPresence, PresenceEvent{Key: key, Info: info, Present: present})
+}
+
+// Rooms says how Router.HandleRooms serves the built-in room events. The
+// zero Rooms lets any session join any room.
+type Rooms struct {
+	// Allow, if set, is asked before each join; the error it returns is
+	// sent back (an *Error as it is) and the session does not join.
+	Allow func(s *session.Session, room string) error
+	// State, if set, returns the application's state of the room for a
+	// session that joins it, sent as the reply's State, so that a client
+	// needs no second request: a chat's topic, a game's board. res says
+	// what the join does (res.Recovered: the client missed nothing, and
+	// may need less). In a room that keeps history it runs under the
+	// room's publish lock, so that the state is that of the reply's
+	// position exactly: it must not publish to the room. Its error fails
+	// the join, as Allow's does, and the session does not stay in the
+	// room.
+	State func(s *session.Session, res runtime.Resumption) (any, error)
 }
 
 // HandleRooms registers the built-in EventJoin and EventLeave handlers on
 // runtime rt: a client sends "room.join" or "room.leave" with the room's
 // name as the envelope's room, and, if it sent a request, gets a reply
 // once it has joined (a JoinReply) or left (empty), or an error. A join
-// may carry a JoinRequest, the last position the client saw in a room
-// that keeps history (runtime.WithRoomHistory): the messages it missed
-// are queued to it before the reply, which says whether they were. allow, if not nil, is
-// asked before each join; the error it returns is sent back (an *Error as
-// it is) and the session does not join. A join past
+// may carry a JoinRequest: the last position the client saw in a room
+// that keeps history (runtime.WithRoomHistory), and how many of its
+// latest messages it wants if it cannot recover; the reply comes first,
+// then the messages the join queued (runtime.Rejoin.Reply). A join past
 // runtime.Limits.MaxRoomsPerSession fails with CodeTooManyRooms.
-func (r *Router) HandleRooms(rt *runtime.Runtime, allow func(s *session.Session, room string) error) {
-	Handle(r, EventJoin, func(s *session.Session, ev Event[JoinRequest]) (JoinReply, error) {
-		if ev.Room == "" {
-			return JoinReply{}, &Error{Code: CodeBadRequest, Message: EventJoin + " needs a room"}
+func (r *Router) HandleRooms(rt *runtime.Runtime, rooms Rooms) {
+	r.add(&route{name: EventJoin, call: func(s *session.Session, c envelopeCodec, in inHeader) (any, error) {
+		var ev Event[JoinRequest]
+		if err := decodePayload(c, EventJoin, in, &ev); err != nil {
+			return nil, err
 		}
-		if allow != nil {
-			if err := allow(s, ev.Room); err != nil {
-				return JoinReply{}, err
+		if ev.Room == "" {
+			return nil, &Error{Code: CodeBadRequest, Message: EventJoin + " needs a room"}
+		}
+		if rooms.Allow != nil {
+			if err := rooms.Allow(s, ev.Room); err != nil {
+				return nil, err
 			}
 		}
-		since := runtime.Position{Epoch: ev.Data.Epoch, Offset: ev.Data.Offset}
-		res, err := rt.Resume(ev.Room, s, since, r.codecIndex(s))
-		if errors.Is(err, runtime.ErrRoomName) {
-			return JoinReply{}, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("room name of %d bytes: too long", len(ev.Room))}
-		}
-		if errors.Is(err, runtime.ErrTooManyRooms) {
+		_, err := rt.Resume(ev.Room, s, runtime.Rejoin{
+			Since:   runtime.Position{Epoch: ev.Data.Epoch, Offset: ev.Data.Offset},
+			Recent:  ev.Data.Recent,
+			Variant: r.codecIndex(s),
+			Reply: func(res runtime.Resumption) error {
+				reply := JoinReply{Recovered: res.Recovered, Replayed: res.Replayed, Epoch: res.At.Epoch, Offset: res.At.Offset}
+				if res.Room.PresentCount() > 0 {
+					reply.Present = maps.Collect(res.Room.Present())
+				}
+				if rooms.State != nil {
+					st, err := rooms.State(s, res)
+					if err != nil {
+						return err
+					}
+					reply.State = st
+				}
+				if !in.hasID {
+					return nil
+				}
+				f, err := encodeFrame(c, outHeader{id: in.id, hasID: true}, reply)
+				if err != nil {
+					return fmt.Errorf("codec: the reply to %s does not encode: %w", EventJoin, err)
+				}
+				s.SendFrameContext(in.ctx, f)
+				return nil
+			},
+		})
+		switch {
+		case errors.Is(err, runtime.ErrRoomName):
+			return nil, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("room name of %d bytes: too long", len(ev.Room))}
+		case errors.Is(err, runtime.ErrTooManyRooms):
 			// The client's doing, and one it can undo: tell it so,
 			// rather than "internal error".
-			return JoinReply{}, &Error{Code: CodeTooManyRooms, Message: fmt.Sprintf(
+			return nil, &Error{Code: CodeTooManyRooms, Message: fmt.Sprintf(
 				"cannot join %q: this connection is in as many rooms as it may be; leave one first", ev.Room)}
+		case err != nil:
+			return nil, err // session.ErrClosed: nobody is left to read it
 		}
-		reply := JoinReply{Recovered: res.Recovered, Epoch: res.At.Epoch, Offset: res.At.Offset}
-		if err == nil && res.Room.PresentCount() > 0 {
-			reply.Present = maps.Collect(res.Room.Present())
-		}
-		return reply, err // err: nil, or session.ErrClosed: nobody is left to read the reply
-	})
+		return answered{}, nil
+	}})
 	On(r, EventLeave, func(s *session.Session, ev Event[struct{}]) error {
 		if ev.Room == "" {
 			return &Error{Code: CodeBadRequest, Message: EventLeave + " needs a room"}
@@ -627,6 +686,9 @@ func (r *Router) HandleRooms(rt *runtime.Runtime, allow func(s *session.Session,
 		return nil
 	})
 }
+
+// answered is the result of a handler that has sent its reply itself.
+type answered struct{}
 
 // bufs holds the buffers envelopes are encoded into before they are
 // copied into a frame.

@@ -490,12 +490,12 @@ func TestRouterRoomsAndPublish(t *testing.T) {
 	r := NewRouter(JSON)
 	Handle(r, "whoami", func(s *session.Session, _ struct{}) (uint64, error) { return s.ID(), nil })
 	rt, url := serve(t, r)
-	r.HandleRooms(rt, func(s *session.Session, room string) error {
+	r.HandleRooms(rt, Rooms{Allow: func(s *session.Session, room string) error {
 		if room == "vip" {
 			return &Error{Code: "forbidden", Message: "members only"}
 		}
 		return nil
-	})
+	}})
 	const perCodec = 5
 	var clients []*client
 	for _, cc := range clientCodecs {
@@ -570,7 +570,7 @@ func TestRouterRoomsAndPublish(t *testing.T) {
 func TestRouterTooManyRooms(t *testing.T) {
 	r, log := testRouter()
 	rt, url := serve(t, r, runtime.WithLimits(runtime.Limits{MaxRoomsPerSession: 2}))
-	r.HandleRooms(rt, nil)
+	r.HandleRooms(rt, Rooms{})
 	c := dialCodec(t, url, nil)
 	for i, room := range []string{"a", "b", "a"} { // a room joined again is not one more
 		if rep := c.request(env{E: EventJoin, R: room, I: uint64(i + 1)}); rep.X != nil {
@@ -622,7 +622,7 @@ func TestPublishSingleCodec(t *testing.T) {
 		t.Fatalf("Subprotocols: %q", got)
 	}
 	rt, url := serve(t, r)
-	r.HandleRooms(rt, nil)
+	r.HandleRooms(rt, Rooms{})
 	var clients []*client
 	for range 3 {
 		c := dialCodec(t, url, MsgPack)
@@ -726,12 +726,12 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 func TestRouterRoomAccess(t *testing.T) {
 	r, _ := testRouter()
 	rt, url := serve(t, r)
-	r.HandleRooms(rt, func(s *session.Session, room string) error {
+	r.HandleRooms(rt, Rooms{Allow: func(s *session.Session, room string) error {
 		if room == "staff" {
 			return &Error{Code: "forbidden", Message: "staff only"}
 		}
 		return nil
-	})
+	}})
 	c := dialCodec(t, url, nil)
 	if rep := c.request(env{E: EventJoin, R: "staff", I: 1}); rep.X == nil || rep.X.Code != "forbidden" || rep.X.Message != "staff only" {
 		t.Fatalf("join of a refused room: %+v", rep)

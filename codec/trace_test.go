@@ -192,7 +192,7 @@ func TestTraceDeliveries(t *testing.T) {
 		return err
 	})
 	rt, url, sr := tracedRuntime(t, r)
-	r.HandleRooms(rt, nil)
+	r.HandleRooms(rt, Rooms{})
 
 	t.Run("reply and EmitContext", func(t *testing.T) {
 		c := dialCodec(t, url, JSON)

@@ -148,28 +148,36 @@ func (h *history) trim(now int64) {
 	}
 }
 
-// since returns the frames in variant v of the messages after p, each
-// with a reference for the caller, and true; or nil and false when the
-// history does not hold all of them: another epoch, a position ahead of
-// the room, or messages trimmed since.
-func (h *history) since(p Position, v int, now int64) ([]*session.Frame, bool) {
+// replay returns what a session that rejoins with j is queued, in
+// variant j.Variant, each frame with a reference for the caller: the
+// messages after j.Since when the history holds all of them (recovered),
+// or else the j.Recent latest it holds; and the position just before the
+// first of them, the session's once it has them all.
+func (h *history) replay(j Rejoin, now int64) (frames []*session.Frame, recovered bool, at Position) {
 	h.trim(now)
 	oldest := h.last + 1 - uint64(h.n) // the first offset kept (last+1 when none)
-	if p.Epoch != h.epoch || p.Offset > h.last || p.Offset+1 < oldest {
-		return nil, false
+	from := h.last                     // frames are those after it
+	p := j.Since
+	switch {
+	case p.Epoch == h.epoch && p.Offset <= h.last && p.Offset+1 >= oldest:
+		from, recovered = p.Offset, true
+	case j.Recent > 0:
+		from = h.last - min(uint64(j.Recent), uint64(h.n))
 	}
-	missed := make([]*session.Frame, 0, h.last-p.Offset)
+	if from < h.last {
+		frames = make([]*session.Frame, 0, h.last-from)
+	}
 	for i := range h.n {
 		e := &h.ring[(h.head+i)%len(h.ring)]
-		if e.offset <= p.Offset {
+		if e.offset <= from {
 			continue
 		}
-		if f := e.frames[v]; f != nil {
+		if f := e.frames[j.Variant]; f != nil {
 			f.Retain(1)
-			missed = append(missed, f)
+			frames = append(frames, f)
 		}
 	}
-	return missed, true
+	return frames, recovered, Position{Epoch: h.epoch, Offset: from}
 }
 
 // release lets every kept frame go, when the room is removed.
@@ -276,34 +284,63 @@ func (r *Room) Position() Position {
 	return Position{Epoch: r.hist.epoch, Offset: r.hist.last}
 }
 
+// Rejoin is what a session asks of Runtime.Resume as it joins a room.
+type Rejoin struct {
+	// Since is the last position the session saw in the room: the zero
+	// Position for a first join.
+	Since Position
+	// Recent asks, when the messages after Since cannot be recovered (a
+	// first join included), for up to this many of the latest messages
+	// the room keeps instead, so that a client that must resynchronise
+	// gets them without asking again. Zero: none. The room's History.Size
+	// bounds it.
+	Recent int
+	// Variant is the encoding the session takes (see Encoder): 0 in
+	// rooms published to in one.
+	Variant int
+	// Reply, if set, is called once the session is a member, with what
+	// Resume is about to do, before anything is queued to the session:
+	// what it sends (a join's reply, the room's state) reaches the
+	// session before the replayed messages and, in a room that keeps
+	// history, before any message published after the reply's position.
+	// It runs under the room's publish lock: it must not publish to the
+	// room. If it fails, nothing is queued, the session leaves the room
+	// it joined, and Resume returns its error.
+	Reply func(Resumption) error
+}
+
 // Resumption is what Runtime.Resume did.
 type Resumption struct {
 	// Room is the room the session joined.
 	Room *Room
-	// Recovered says that the messages after the session's position were
+	// Recovered says that the messages after the session's position are
 	// queued to it, before any later one.
 	Recovered bool
-	// At is the room's position when the session joined: the last message
-	// it was queued or did not need. A client takes it as its own, unless
-	// it has already seen a later one of the same epoch. The zero
-	// Position in a room without history, or one that has published
-	// nothing yet.
+	// Replayed is how many messages are queued to the session: those it
+	// missed when Recovered, or else those Rejoin.Recent asked for.
+	Replayed int
+	// At is the position just before the first message queued to the
+	// session, the room's latest when none is: the session's position
+	// once it has them. A client takes it as its own, unless it has
+	// already seen a later one of the same epoch, so that it can resume
+	// even before the room publishes again. The zero Position in a room
+	// without history; Offset 0 in one that has published nothing yet.
 	At Position
 }
 
-// Resume is JoinRoom for a session that comes back: since is the last
-// position it saw in the room, variant the encoding it takes (see
-// Encoder). If the room keeps history and still holds every message
-// after since, Resume queues those messages to s, in order, before any
-// message published after it — none missed, none twice, however the
-// publishes race with it — and reports Recovered. Otherwise (the room's
-// epoch changed, the messages were trimmed, the room keeps no history, or
-// since is the zero Position of a first join) s joins with nothing
-// queued, and the application resynchronises it (sends it the room's
-// state). The replay meets s's mailbox like any burst: a gap larger than
-// the mailbox is refused under the session's policy.
-func (rt *Runtime) Resume(name string, s *session.Session, since Position, variant int) (Resumption, error) {
-	if variant < 0 || variant >= MaxVariants {
+// Resume is JoinRoom for a session that comes back: j.Since is the last
+// position it saw in the room. If the room keeps history and still holds
+// every message after it, Resume queues those messages to s, in order,
+// before any message published after them — none missed, none twice,
+// however the publishes race with it — and reports Recovered. Otherwise
+// (the room's epoch changed, the messages were trimmed, the room keeps no
+// history, or Since is the zero Position of a first join) s joins with
+// only the j.Recent latest messages queued, and the application
+// resynchronises it (sends it the room's state: j.Reply can, in step with
+// the queue). The replay meets s's mailbox like any burst: a gap larger
+// than the mailbox is refused under the session's policy.
+func (rt *Runtime) Resume(name string, s *session.Session, j Rejoin) (Resumption, error) {
+	if j.Variant < 0 || j.Variant >= MaxVariants {
 		return Resumption{}, ErrVariants
 	}
 	m, err := rt.member(name, s)
@@ -312,25 +349,13 @@ func (rt *Runtime) Resume(name string, s *session.Session, since Position, varia
 	}
 	for {
 		r := rt.room(name)
-		if r.hist == nil {
-			retry, added, err := r.add(m)
-			if retry {
-				continue
-			}
-			if err != nil {
-				r.forgetIfDead()
-				return Resumption{}, err
-			}
-			rt.joined(r, s, added)
-			return Resumption{Room: r}, nil
+		if r.hist != nil {
+			r.pub.Lock()
 		}
-		r.pub.Lock()
-		missed, ok := r.hist.since(since, variant, time.Now().UnixNano())
 		retry, added, err := r.add(m)
 		if retry || err != nil {
-			r.pub.Unlock()
-			for _, f := range missed {
-				f.Release()
+			if r.hist != nil {
+				r.pub.Unlock()
 			}
 			if retry {
 				continue
@@ -338,12 +363,33 @@ func (rt *Runtime) Resume(name string, s *session.Session, since Position, varia
 			r.forgetIfDead() // made for this join, which failed
 			return Resumption{}, err
 		}
-		for _, f := range missed {
-			s.SendFrame(f) // takes the reference since took
+		res := Resumption{Room: r}
+		var queue []*session.Frame
+		if r.hist != nil {
+			queue, res.Recovered, res.At = r.hist.replay(j, time.Now().UnixNano())
+			res.Replayed = len(queue)
 		}
-		at := Position{Epoch: r.hist.epoch, Offset: r.hist.last}
-		r.pub.Unlock()
-		rt.joined(r, s, added)
-		return Resumption{Room: r, Recovered: ok, At: at}, nil
+		a := rt.enter(r, s, added)
+		if j.Reply != nil {
+			err = j.Reply(res)
+		}
+		for _, f := range queue {
+			if err == nil {
+				s.SendFrame(f) // takes the reference replay took
+			} else {
+				f.Release()
+			}
+		}
+		if r.hist != nil {
+			r.pub.Unlock()
+		}
+		rt.announce(r, s, added, a)
+		if err != nil {
+			if added {
+				r.Leave(s)
+			}
+			return Resumption{}, err
+		}
+		return res, nil
 	}
 }

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -42,8 +43,10 @@ func (m *posMsg) Encode(pos runtime.Position, v int) (*session.Frame, error) {
 
 // historyRig is a runtime whose rooms keep 8 messages, a client's
 // session joining through Resume with the position the client asks for
-// in its first message ("resume ROOM EPOCH OFFSET", or "join ROOM"), and
-// a publish command ("pub ROOM TEXT") answered with the position.
+// in its first message ("resume ROOM EPOCH OFFSET [RECENT]", answered
+// "recovered BOOL replayed N at OFFSET" before the replay, or "join
+// ROOM"), and a publish command ("pub ROOM TEXT") answered with the
+// position.
 type historyRig struct {
 	rt  *runtime.Runtime
 	url string
@@ -64,16 +67,27 @@ func newHistoryRig(t *testing.T, h runtime.History) *historyRig {
 				if s.Subprotocol() == "v1" {
 					v = 1
 				}
-				res, err := ref.get().Resume(f[1], s, runtime.Position{Epoch: epoch, Offset: offset}, v)
+				recent := 0
+				if len(f) > 4 {
+					recent, _ = strconv.Atoi(f[4])
+				}
+				// The reply goes first, then the replay.
+				res, err := ref.get().Resume(f[1], s, runtime.Rejoin{
+					Since: runtime.Position{Epoch: epoch, Offset: offset}, Recent: recent, Variant: v,
+					Reply: func(res runtime.Resumption) error {
+						return s.Send(wire.OpText, fmt.Appendf(nil, "recovered %v replayed %d at %d", res.Recovered, res.Replayed, res.At.Offset))
+					},
+				})
 				if err != nil {
 					return err
 				}
-				// At is where the room stood when s joined: no later than
-				// now (publishes may race), in the same epoch.
+				// At is where the session stands before its replay: no
+				// later than the room now (publishes may race), in the
+				// same epoch.
 				if r, _ := ref.get().Room(f[1]); res.Room != r || res.At.Epoch != r.Position().Epoch || res.At.Offset > r.Position().Offset {
 					return fmt.Errorf("Resume at %+v in %p, the room at %+v, %p", res.At, res.Room, r.Position(), r)
 				}
-				return s.Send(wire.OpText, []byte("recovered "+strconv.FormatBool(res.Recovered)))
+				return nil
 			case "join":
 				ref.get().Join(f[1], s)
 				return s.Send(wire.OpText, []byte("joined"))
@@ -156,9 +170,10 @@ func TestHistoryPositions(t *testing.T) {
 }
 
 // TestResume: a session that comes back with the last position it saw
-// gets exactly what it missed, in its variant, then the live messages;
-// with a position the room cannot serve (trimmed, another epoch, ahead,
-// zero) it gets nothing and is told it did not recover.
+// is told it recovered, then gets exactly what it missed, in its variant,
+// then the live messages; with a position the room cannot serve (trimmed,
+// another epoch, ahead, zero) it is told it did not, and gets the latest
+// messages it asked for instead, or none.
 func TestResume(t *testing.T) {
 	rig := newHistoryRig(t, runtime.History{Size: 8})
 	keeper := dial(t, rig.url) // keeps the room, and its epoch, alive
@@ -168,23 +183,32 @@ func TestResume(t *testing.T) {
 		last = rig.publish(t, "lobby", "m"+strconv.Itoa(i+1))
 		next(t, keeper)
 	}
+	behind := func(n uint64) func(runtime.Position) runtime.Position {
+		return func(l runtime.Position) runtime.Position { l.Offset -= n; return l }
+	}
 	for _, tc := range []struct {
 		name, proto string
 		since       func(last runtime.Position) runtime.Position
+		recent      int
 		recovered   bool
+		replayed    uint64 // the last ones
 	}{
-		{"missed 3", "v0", func(l runtime.Position) runtime.Position { l.Offset -= 3; return l }, true},
-		{"missed 3, other variant", "v1", func(l runtime.Position) runtime.Position { l.Offset -= 3; return l }, true},
-		{"missed 8, all kept", "v0", func(l runtime.Position) runtime.Position { l.Offset -= 8; return l }, true},
-		{"missed nothing", "v0", func(l runtime.Position) runtime.Position { return l }, true},
-		{"trimmed", "v0", func(l runtime.Position) runtime.Position { l.Offset -= 9; return l }, false},
-		{"another epoch", "v0", func(l runtime.Position) runtime.Position { l.Epoch++; l.Offset--; return l }, false},
-		{"ahead of the room", "v0", func(l runtime.Position) runtime.Position { l.Offset++; return l }, false},
+		{"missed 3", "v0", behind(3), 0, true, 3},
+		{"missed 3, other variant", "v1", behind(3), 0, true, 3},
+		{"missed 3, recent ignored", "v0", behind(3), 5, true, 3},
+		{"missed 8, all kept", "v0", behind(8), 0, true, 8},
+		{"missed nothing", "v0", behind(0), 0, true, 0},
+		{"trimmed", "v0", behind(9), 0, false, 0},
+		{"trimmed, 5 recent", "v1", behind(9), 5, false, 5},
+		{"trimmed, more recent than kept", "v0", behind(9), 1000, false, 8},
+		{"another epoch", "v0", func(l runtime.Position) runtime.Position { l.Epoch++; l.Offset--; return l }, 0, false, 0},
+		{"ahead of the room", "v0", func(l runtime.Position) runtime.Position { l.Offset++; return l }, 0, false, 0},
 		{"the largest position a client can send", "v0", func(runtime.Position) runtime.Position {
 			return runtime.Position{Epoch: math.MaxUint64, Offset: math.MaxUint64}
-		}, false},
-		{"the largest offset in the room's epoch", "v0", func(l runtime.Position) runtime.Position { l.Offset = math.MaxUint64; return l }, false},
-		{"first join", "v0", func(runtime.Position) runtime.Position { return runtime.Position{} }, false},
+		}, math.MaxInt, false, 8},
+		{"the largest offset in the room's epoch", "v0", func(l runtime.Position) runtime.Position { l.Offset = math.MaxUint64; return l }, 0, false, 0},
+		{"first join", "v0", func(runtime.Position) runtime.Position { return runtime.Position{} }, 0, false, 0},
+		{"first join, 2 recent", "v1", func(runtime.Position) runtime.Position { return runtime.Position{} }, 2, false, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := dialCtx(rig.url, &wire.DialOptions{Subprotocols: []string{tc.proto}})
@@ -197,22 +221,19 @@ func TestResume(t *testing.T) {
 			if tc.proto == "v1" {
 				prefix = "v1:"
 			}
-			// The replay is queued before the reply, in order: offsets
-			// since+1 to last, then "recovered".
-			want := since.Offset + 1
-			if !tc.recovered {
-				want = last.Offset + 1
-			}
-			if err := c.WriteMessage(wire.OpText, []byte(fmt.Sprintf("resume lobby %d %d", since.Epoch, since.Offset))); err != nil {
+			if err := c.WriteMessage(wire.OpText, fmt.Appendf(nil, "resume lobby %d %d %d", since.Epoch, since.Offset, tc.recent)); err != nil {
 				t.Fatal(err)
 			}
-			for ; want <= last.Offset; want++ {
+			// The reply, then the replay, in order: offsets at+1 to
+			// last.
+			at := last.Offset - tc.replayed
+			if w := fmt.Sprintf("recovered %v replayed %d at %d", tc.recovered, tc.replayed, at); next(t, c) != w {
+				t.Fatalf("reply: want %q", w)
+			}
+			for want := at + 1; want <= last.Offset; want++ {
 				if got, w := next(t, c), fmt.Sprintf("%s%d %d ", prefix, want, last.Epoch); !strings.HasPrefix(got, w) {
 					t.Fatalf("replay: got %q, want %q...", got, w)
 				}
-			}
-			if got := next(t, c); got != "recovered "+strconv.FormatBool(tc.recovered) {
-				t.Fatalf("after the replay: %q", got)
 			}
 			last = rig.publish(t, "lobby", "live")
 			next(t, keeper)
@@ -225,8 +246,8 @@ func TestResume(t *testing.T) {
 
 // TestResumeRacingPublishes: while a publisher publishes as fast as it
 // can, sessions resume from positions behind; each gets every message
-// after its position exactly once, in order, with no gap between the
-// replay and the live stream.
+// after its position exactly once, in order, after its reply, with no gap
+// between the replay and the live stream.
 func TestResumeRacingPublishes(t *testing.T) { eachTransport(t, testResumeRacingPublishes) }
 
 func testResumeRacingPublishes(t *testing.T) {
@@ -270,14 +291,14 @@ func testResumeRacingPublishes(t *testing.T) {
 		for want <= total+1 {
 			got := next(t, c)
 			if strings.HasPrefix(got, "recovered ") {
-				if got != "recovered true" {
+				if !strings.HasPrefix(got, "recovered true ") || recovered {
 					t.Fatalf("resume %d from %+v: %s", i, since, got)
 				}
 				recovered = true
 				continue
 			}
 			off, _ := strconv.ParseUint(strings.Fields(got)[0], 10, 64)
-			if off != want {
+			if off != want || !recovered {
 				t.Fatalf("resume %d from offset %d: got offset %d, want %d (recovered yet: %v)", i, since.Offset, off, want, recovered)
 			}
 			want++
@@ -300,7 +321,7 @@ func TestHistoryEpoch(t *testing.T) {
 	// Its history goes with it: the frames it kept are out of the
 	// outbound memory budget.
 	eventually(t, bound, "the history's frames to be let go", func() bool { _, out := rig.rt.MemoryInUse(); return out == 0 })
-	if got := ask(t, c, fmt.Sprintf("resume lobby %d %d", old.Epoch, 0)); got != "recovered false" {
+	if got := ask(t, c, fmt.Sprintf("resume lobby %d %d", old.Epoch, 0)); !strings.HasPrefix(got, "recovered false ") {
 		t.Fatalf("resume in the new room: %q", got)
 	}
 	if pos := rig.publish(t, "lobby", "b"); pos.Epoch == old.Epoch || pos.Offset != 1 {
@@ -317,7 +338,7 @@ func TestHistoryTTL(t *testing.T) {
 	rig.publish(t, "lobby", "b")
 	time.Sleep(60 * time.Millisecond) // past the TTL: not a timing assertion, a wait
 	c := dial(t, rig.url)
-	if got := ask(t, c, fmt.Sprintf("resume lobby %d %d", p.Epoch, p.Offset)); got != "recovered false" {
+	if got := ask(t, c, fmt.Sprintf("resume lobby %d %d", p.Epoch, p.Offset)); !strings.HasPrefix(got, "recovered false ") {
 		t.Fatalf("resume past the TTL: %q", got)
 	}
 }
@@ -336,11 +357,11 @@ func TestHistoryLinger(t *testing.T) {
 	c.CloseNow() // the only member drops
 	eventually(t, bound, "the room to be empty", func() bool { r, ok := rig.rt.Room("lobby"); return ok && r.Len() == 0 })
 	back := dial(t, rig.url)
-	if got := ask(t, back, fmt.Sprintf("resume lobby %d %d", p.Epoch, p.Offset-1)); !strings.HasPrefix(got, "2 ") {
-		t.Fatalf("resume after the linger began: %q, want the replay of offset 2", got)
+	if got := ask(t, back, fmt.Sprintf("resume lobby %d %d", p.Epoch, p.Offset-1)); got != "recovered true replayed 1 at 1" {
+		t.Fatalf("resume after the linger began: %q", got)
 	}
-	if got := next(t, back); got != "recovered true" {
-		t.Fatalf("then %q", got)
+	if got := next(t, back); !strings.HasPrefix(got, "2 ") {
+		t.Fatalf("then %q, want the replay of offset 2", got)
 	}
 
 	short := newHistoryRig(t, runtime.History{Size: 8, Linger: 10 * time.Millisecond})
@@ -414,3 +435,31 @@ var roomCommands = handler{msg: func(s *session.Session, m session.Message) erro
 	}
 	return s.Send(wire.OpText, []byte("ok"))
 }}
+
+// TestResumeReplyFails: when Rejoin.Reply fails, Resume returns its error,
+// nothing is queued, and the session is not left in the room; the
+// presence it entered departs again.
+func TestResumeReplyFails(t *testing.T) {
+	var ref rtRef
+	var changes atomic.Int32
+	errReply := errors.New("no reply")
+	rt, url := start(t, handler{
+		msg: func(s *session.Session, m session.Message) error {
+			res, err := ref.get().Resume("lobby", s, runtime.Rejoin{Recent: 8, Reply: func(runtime.Resumption) error { return errReply }})
+			r, _ := ref.get().Room("lobby")
+			return s.Send(wire.OpText, fmt.Appendf(nil, "%v %v %v", errors.Is(err, errReply), res.Room == nil, r != nil && r.Has(s)))
+		},
+	}, runtime.WithRoomHistory(func(string) runtime.History { return runtime.History{Size: 8} }),
+		runtime.WithRoomPresence(func(string) *runtime.Presence {
+			return &runtime.Presence{
+				Who:     func(*session.Session) (string, any) { return "u", nil },
+				Changed: func(*runtime.Room, string, any, bool) { changes.Add(1) },
+			}
+		}))
+	ref.p.Store(rt)
+	c := dial(t, url)
+	if got := ask(t, c, "join"); got != "true true false" {
+		t.Fatalf("failed reply: %q, want the error, no room, not a member", got)
+	}
+	eventually(t, bound, "the arrival and the departure", func() bool { return changes.Load() == 2 })
+}

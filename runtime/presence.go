@@ -49,12 +49,20 @@ func newPresence(p *Presence) *presence {
 	return &presence{cfg: p, keys: make(map[string]*presentKey)}
 }
 
-// joined counts s in, and tells Changed when its key arrives.
-func (p *presence) joined(r *Room, s *session.Session) {
+// arrival is a key that arrived in a room, for Changed to be told once
+// the room's locks are released.
+type arrival struct {
+	key  string
+	info any
+	new  bool // the key was not present: Changed is told
+}
+
+// enter counts s in, and returns its key's arrival.
+func (p *presence) enter(s *session.Session) arrival {
 	key, info := p.cfg.Who(s)
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	k, ok := p.keys[key]
-	arrived := !ok
 	switch {
 	case !ok:
 		k = &presentKey{info: info}
@@ -65,11 +73,18 @@ func (p *presence) joined(r *Room, s *session.Session) {
 		k.gen++
 	}
 	k.sessions++
-	p.mu.Unlock()
-	if arrived && p.cfg.Changed != nil {
-		p.cfg.Changed(r, key, info, true)
+	return arrival{key: key, info: info, new: !ok}
+}
+
+// arrived tells Changed of a's key, if it is new in the room.
+func (p *presence) arrived(r *Room, a arrival) {
+	if a.new && p.cfg.Changed != nil {
+		p.cfg.Changed(r, a.key, a.info, true)
 	}
 }
+
+// joined counts s in, and tells Changed when its key arrives.
+func (p *presence) joined(r *Room, s *session.Session) { p.arrived(r, p.enter(s)) }
 
 // left counts s out, and tells Changed when its key departs, after the
 // grace.

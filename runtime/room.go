@@ -85,11 +85,26 @@ func (rt *Runtime) JoinRoom(name string, s *session.Session) (*Room, error) {
 // joined counts s in r's presence and tells Options.OnJoin, if s was not
 // a member.
 func (rt *Runtime) joined(r *Room, s *session.Session, added bool) {
+	rt.announce(r, s, added, rt.enter(r, s, added))
+}
+
+// enter counts s, if it was added, in r's presence; announce then tells
+// of it, once the room's locks are released.
+func (rt *Runtime) enter(r *Room, s *session.Session, added bool) arrival {
+	if !added || r.presence == nil {
+		return arrival{}
+	}
+	return r.presence.enter(s)
+}
+
+// announce tells Presence.Changed and Options.OnJoin of a session added
+// to r, whose presence is a.
+func (rt *Runtime) announce(r *Room, s *session.Session, added bool, a arrival) {
 	if !added {
 		return
 	}
 	if r.presence != nil {
-		r.presence.joined(r, s)
+		r.presence.arrived(r, a)
 	}
 	if rt.onJoin != nil {
 		rt.onJoin(r, s)

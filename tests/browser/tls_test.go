@@ -97,7 +97,7 @@ func serveTLSPage(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.HandleRooms(rt, nil)
+	r.HandleRooms(rt, codec.Rooms{})
 	codec.Handle(r, "shout", func(s *session.Session, n note) (note, error) {
 		return note{strings.ToUpper(n.Text)}, nil
 	})
