@@ -103,10 +103,11 @@ func TestRouterResume(t *testing.T) {
 
 // TestRouterPresence: with PublishPresence as the room's Changed, members
 // are told of arrivals and departures of users, and a join's reply lists
-// who is there.
+// who is there; the room's history does not keep them.
 func TestRouterPresence(t *testing.T) {
 	r := NewRouter(JSON)
 	rt, url := serve(t, r,
+		runtime.WithRoomHistory(func(string) runtime.History { return runtime.History{Size: 8} }),
 		runtime.WithAdmit(func(req *http.Request) (runtime.Admission, error) {
 			return runtime.Admission{Identity: req.URL.Query().Get("user")}, nil
 		}),
@@ -122,15 +123,17 @@ func TestRouterPresence(t *testing.T) {
 	r.HandleRooms(rt, Rooms{})
 	alice := dialCodec(t, url+"?user=alice", JSON)
 	alice.send(env{E: EventJoin, R: "lobby", I: 1})
-	if got := alice.readPositioned(); fmt.Sprint(got.D) != "map[present:map[alice:map[name:ALICE]] recovered:false]" {
-		t.Fatalf("alice's join reply: %v", got.D)
+	reply := alice.readPositioned()
+	epoch := reply.D.(map[string]any)["g"]
+	if fmt.Sprint(reply.D) != fmt.Sprintf("map[g:%v present:map[alice:map[name:ALICE]] recovered:false]", epoch) {
+		t.Fatalf("alice's join reply: %v", reply.D)
 	}
 	if got := alice.readPositioned(); got.E != EventPresence { // her own arrival, after the reply
 		t.Fatalf("alice's own arrival: %+v", got)
 	}
 	bob := dialCodec(t, url+"?user=bob", JSON)
 	bob.send(env{E: EventJoin, R: "lobby", I: 1})
-	if got := bob.readPositioned(); fmt.Sprint(got.D) != "map[present:map[alice:map[name:ALICE] bob:map[name:BOB]] recovered:false]" {
+	if got := bob.readPositioned(); fmt.Sprint(got.D) != fmt.Sprintf("map[g:%v present:map[alice:map[name:ALICE] bob:map[name:BOB]] recovered:false]", epoch) {
 		t.Fatalf("bob's join reply: %v", got.D)
 	}
 	bob.readPositioned() // his own arrival
@@ -140,6 +143,13 @@ func TestRouterPresence(t *testing.T) {
 	bob.conn.CloseNow()
 	if got := alice.readPositioned(); got.E != EventPresence || fmt.Sprint(got.D) != "map[info:map[name:BOB] key:bob present:false]" {
 		t.Fatalf("alice told of bob's departure: %+v", got)
+	}
+	// Alice, on a second connection, resumes from her first reply's
+	// position: the room published nothing since, presence is not kept.
+	again := dialCodec(t, url+"?user=alice", JSON)
+	again.send(env{E: EventJoin, R: "lobby", I: 2, D: JoinRequest{Epoch: uint64(epoch.(float64))}})
+	if got := again.readPositioned(); fmt.Sprint(got.D) != fmt.Sprintf("map[g:%v present:map[alice:map[name:ALICE]] recovered:true]", epoch) {
+		t.Fatalf("alice's resume: %v, want recovered, nothing replayed", got.D)
 	}
 }
 

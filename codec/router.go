@@ -510,11 +510,21 @@ func (r *Router) PublishExcept(room *runtime.Room, except *session.Session, even
 // runtime.Options.TraceDeliveries). With a context whose span does not
 // record, such as context.Background(), it costs what PublishExcept does.
 func (r *Router) PublishExceptContext(ctx context.Context, room *runtime.Room, except *session.Session, event string, v any) (int, error) {
-	m := roomMsgs.Get().(*roomMsg)
-	m.r, m.h, m.v = r, outHeader{event: event, room: room.Name(), trace: traceparent(ctx)}, v
+	m := r.roomMsg(ctx, room, event, v)
 	_, n, err := room.Publish(ctx, except, m)
-	*m = roomMsg{}
-	roomMsgs.Put(m)
+	m.free()
+	return n, err
+}
+
+// Signal sends event with payload v to every member of room but except
+// (which may be nil), as PublishExceptContext does, but outside the room's
+// history (runtime.Room.Signal): no position, never replayed to a client
+// that resumes. For what matters only live: typing indicators, cursors.
+// Presence events are signals (PublishPresence).
+func (r *Router) Signal(ctx context.Context, room *runtime.Room, except *session.Session, event string, v any) (int, error) {
+	m := r.roomMsg(ctx, room, event, v)
+	n, err := room.Signal(ctx, except, m)
+	m.free()
 	return n, err
 }
 
@@ -529,6 +539,19 @@ type roomMsg struct {
 }
 
 var roomMsgs = sync.Pool{New: func() any { return new(roomMsg) }}
+
+// roomMsg returns a pooled roomMsg of event v to room, in ctx's trace.
+func (r *Router) roomMsg(ctx context.Context, room *runtime.Room, event string, v any) *roomMsg {
+	m := roomMsgs.Get().(*roomMsg)
+	m.r, m.h, m.v = r, outHeader{event: event, room: room.Name(), trace: traceparent(ctx)}, v
+	return m
+}
+
+// free puts m back in the pool.
+func (m *roomMsg) free() {
+	*m = roomMsg{}
+	roomMsgs.Put(m)
+}
 
 func (m *roomMsg) Variants() int                  { return len(m.r.codecs) }
 func (m *roomMsg) Variant(s *session.Session) int { return m.r.codecIndex(s) }
@@ -591,10 +614,13 @@ type PresenceEvent struct {
 
 // PublishPresence publishes an EventPresence to the room's members: it
 // is a runtime.Presence's Changed, ready to use (Changed:
-// router.PublishPresence). Encoded once per codec, as every publish. The
-// arriving user's own session gets it too, after its join's reply.
+// router.PublishPresence). A signal (see Signal): not kept in the room's
+// history, so that a client that resumes is not replayed presence the
+// join's reply has given it fresh. Encoded once per codec, as every
+// publish. The arriving user's own session gets it too, after its join's
+// reply.
 func (r *Router) PublishPresence(room *runtime.Room, key string, info any, present bool) {
-	_, _ = r.PublishContext(context.Background(), room, EventPresence, PresenceEvent{Key: key, Info: info, Present: present})
+	_, _ = r.Signal(context.Background(), room, nil, EventPresence, PresenceEvent{Key: key, Info: info, Present: present})
 }
 
 // Rooms says how Router.HandleRooms serves the built-in room events. The

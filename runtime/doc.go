@@ -40,7 +40,9 @@
 // than by session, with a grace period so that a user whose connection
 // drops and comes back within it is not seen to leave and join; Presence's
 // Changed says who arrived and departed, Room.Present who is there.
-// WithRoomHooks is told of every session that joins or leaves a room.
+// Room.Signal sends what matters only live (presence, typing indicators)
+// outside the history. WithRoomHooks is told of every session that joins or
+// leaves a room.
 //
 // # Shutdown
 //

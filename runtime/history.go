@@ -264,6 +264,30 @@ func (r *Room) publishLazy(ctx context.Context, except *session.Session, e Encod
 	return Position{}, n, firstErr
 }
 
+// Signal sends what e encodes to every member of the room but except
+// (which may be nil), as Publish does, but outside the room's history: the
+// message has no position, is not kept and is never replayed. It is for
+// what matters only live: typing indicators, cursors, presence. In a room
+// with history or presence it is ordered with the room's publishes and
+// joins: a session that joins gets it after its join's reply
+// (Rejoin.Reply) or not at all, so that the state a reply carries is never
+// overtaken by an older signal. It returns how many members accepted it.
+func (r *Room) Signal(ctx context.Context, except *session.Session, e Encoder) (int, error) {
+	if nv := e.Variants(); nv < 1 || nv > MaxVariants {
+		return 0, ErrVariants
+	}
+	if r.ordered() {
+		r.pub.Lock()
+		defer r.pub.Unlock()
+	}
+	_, n, err := r.publishLazy(ctx, except, e)
+	return n, err
+}
+
+// ordered reports whether joins to the room take its publish lock: it
+// keeps history or presence, whose replies must not be overtaken.
+func (r *Room) ordered() bool { return r.hist != nil || r.presence != nil }
+
 func releaseAll(frames *[MaxVariants]*session.Frame) {
 	for i, f := range frames {
 		if f != nil {
@@ -303,8 +327,8 @@ type Rejoin struct {
 	// what it sends (a join's reply, the room's state) reaches the
 	// session before the replayed messages and, in a room that keeps
 	// history, before any message published after the reply's position.
-	// It runs under the room's publish lock: it must not publish to the
-	// room. If it fails, nothing is queued, the session leaves the room
+	// It runs under the room's publish lock (in a room with history or
+	// presence): it must not publish to the room. If it fails, nothing is queued, the session leaves the room
 	// it joined, and Resume returns its error.
 	Reply func(Resumption) error
 }
@@ -349,12 +373,13 @@ func (rt *Runtime) Resume(name string, s *session.Session, j Rejoin) (Resumption
 	}
 	for {
 		r := rt.room(name)
-		if r.hist != nil {
+		ordered := r.ordered()
+		if ordered {
 			r.pub.Lock()
 		}
 		retry, added, err := r.add(m)
 		if retry || err != nil {
-			if r.hist != nil {
+			if ordered {
 				r.pub.Unlock()
 			}
 			if retry {
@@ -380,7 +405,7 @@ func (rt *Runtime) Resume(name string, s *session.Session, j Rejoin) (Resumption
 				f.Release()
 			}
 		}
-		if r.hist != nil {
+		if ordered {
 			r.pub.Unlock()
 		}
 		rt.announce(r, s, added, a)

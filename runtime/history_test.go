@@ -463,3 +463,33 @@ func TestResumeReplyFails(t *testing.T) {
 	}
 	eventually(t, bound, "the arrival and the departure", func() bool { return changes.Load() == 2 })
 }
+
+// TestSignal: a signal reaches the members live, without a position, and
+// is not kept: a session that resumes gets the publishes it missed, not
+// the signals.
+func TestSignal(t *testing.T) {
+	rig := newHistoryRig(t, runtime.History{Size: 8})
+	keeper := dial(t, rig.url)
+	ask(t, keeper, "join lobby")
+	first := rig.publish(t, "lobby", "a")
+	next(t, keeper)
+	r, _ := rig.rt.Room("lobby")
+	if n, err := r.Signal(t.Context(), nil, &posMsg{text: "typing", variants: 2}); n != 1 || err != nil {
+		t.Fatalf("signal: %d, %v", n, err)
+	}
+	if got := next(t, keeper); got != "0 0 typing" {
+		t.Fatalf("the signal reached the member as %q", got)
+	}
+	second := rig.publish(t, "lobby", "b")
+	next(t, keeper)
+	c := dial(t, rig.url)
+	if got := ask(t, c, fmt.Sprintf("resume lobby %d %d", first.Epoch, first.Offset)); got != "recovered true replayed 1 at 1" {
+		t.Fatalf("resume: %q", got)
+	}
+	if got, want := next(t, c), fmt.Sprintf("%d %d b", second.Offset, second.Epoch); got != want {
+		t.Fatalf("replay: %q, want %q alone", got, want)
+	}
+	if _, err := r.Signal(t.Context(), nil, &posMsg{text: "x", variants: 0}); !errors.Is(err, runtime.ErrVariants) {
+		t.Errorf("a signal of no variant: %v", err)
+	}
+}

@@ -36,8 +36,9 @@ type Room struct {
 	meter metric.MeasurementOption // the room's attribute on metrics, or nil (Options.MeteredRooms)
 	named bool                     // meter is the room's own name, counted in telemetry.roomsNamed
 
-	// pub serialises the publishes and resumes of a room with history;
-	// taken before mu, never while holding it.
+	// pub serialises the publishes of a room with history, and the
+	// signals and resumes of a room with history or presence; taken
+	// before mu, never while holding it.
 	pub  sync.Mutex
 	hist *history // pub guards it; nil: the room keeps no history
 
