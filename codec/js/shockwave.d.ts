@@ -176,6 +176,19 @@ export interface ConnectOptions {
   random?: () => number;
   /** For traceparents; defaults to globalThis.crypto. */
   crypto?: RandomSource;
+  /**
+   * Tells the client that the network went "offline" (it drops the
+   * connection at once, and makes no attempt until) and came back
+   * "online" (it tries at once). Defaults to the browser's window; null
+   * for none.
+   */
+  network?: NetworkEvents | null;
+}
+
+/** What ConnectOptions.network must be: an EventTarget such as window. */
+export interface NetworkEvents {
+  addEventListener(type: 'offline' | 'online', listener: () => void): void;
+  removeEventListener(type: 'offline' | 'online', listener: () => void): void;
 }
 
 /**
@@ -200,6 +213,7 @@ export interface ResolvedOptions {
   readonly timers: Timers | undefined;
   random: () => number;
   crypto: RandomSource | undefined;
+  readonly network: NetworkEvents | null | undefined;
 }
 
 /** The options of emit. */
@@ -219,8 +233,18 @@ export interface RequestOptions extends EmitOptions {
   timeout?: number;
 }
 
-/** The options of join and leave: those of request but the room. */
+/** The options of leave: those of request but the room. */
 export type RoomOptions = Omit<RequestOptions, 'room'>;
+
+/** The options of join. */
+export interface JoinOptions extends RoomOptions {
+  /**
+   * When the join does not recover (a first join included), up to this
+   * many of the room's latest events follow the reply; the room's
+   * re-joins ask for as many. A positive integer; none by default.
+   */
+  recent?: number;
+}
 
 /** The second argument of a handler of the server's events. */
 export interface EventMeta {
@@ -253,30 +277,32 @@ export interface UnauthorizedInfo {
   reason: string;
 }
 
-/**
- * The "resume" event: after each re-join of a room, once the server has
- * replied (and sent, before the reply, what the room published meanwhile,
- * if it could).
- */
-export interface ResumeInfo {
-  room: string;
-  /**
-   * Whether the client got every event the room published while it was
-   * away; false when the room could not tell (another epoch, history
-   * trimmed, a room that keeps none, no event got before): resynchronise.
-   */
-  recovered: boolean;
-}
-
 /** The reply to room.join, what join resolves with by default. */
 export interface JoinReply {
-  /** Whether the events missed since the position sent came before the reply; false for a first join. */
+  /**
+   * Whether the events missed since the position sent follow the reply,
+   * so that nothing is lost; false for a first join, and when the room
+   * could not tell (another epoch, history trimmed, a room that keeps
+   * none): resynchronise.
+   */
   recovered: boolean;
-  /** The room's position when the client joined ("g" and "o"), in a room that keeps history and has published; the client takes it as its own unless it has seen a later event. */
+  /** How many of the room's events follow the reply: those missed, or the recent ones asked for. */
+  replayed?: number;
+  /** The position just before the events that follow ("g" and "o"; o absent: the room has published nothing), in a room that keeps history: the client takes it as its own unless it has seen a later event. */
   g?: number | bigint;
   o?: number | bigint;
   /** Who is in the room, key to info, when the room tracks presence. */
   present?: Record<string, unknown>;
+  /** The application's state of the room (codec.Rooms.State), as of the reply's position. */
+  state?: unknown;
+}
+
+/**
+ * The "resume" event: after each re-join of a room, as its reply arrives,
+ * before the events that follow it: the reply and the room.
+ */
+export interface ResumeInfo extends JoinReply {
+  room: string;
 }
 
 /**
@@ -379,14 +405,15 @@ export class Client {
 
   /**
    * Joins a room ("room.join") and remembers it, to join it again after
-   * every reconnection, with the room's position. The promise is that of
+   * every reconnection, with the room's position (and options.recent).
+   * The promise is that of
    * the request, R the type of the server's reply (a JoinReply from a
    * codec.Router: {recovered: false} on a first join); if the server
    * refuses, the room is forgotten. Called while the connection is down
    * for a room joined before, it is the room's re-join, with its position
    * and a "resume" event (the first such call only).
    */
-  join<R = JoinReply>(room: string, options?: RoomOptions): Promise<R>;
+  join<R = JoinReply>(room: string, options?: JoinOptions): Promise<R>;
 
   /** Leaves a room ("room.leave"), forgets its position and stops re-joining it. */
   leave<R = unknown>(room: string, options?: RoomOptions): Promise<R>;

@@ -21,23 +21,31 @@
 // timeout, or the loss of the connection. The connection is re-opened after
 // it drops, with exponential backoff and jitter, and the rooms joined with
 // join() are joined again. Messages sent while the connection is down wait
-// in a bounded queue and go out, in order, once it is back.
+// in a bounded queue and go out, in order, once it is back. In a browser,
+// the client drops the connection as soon as the window says it is
+// offline (what it sent would be lost, and the server may not notice for
+// a while) and tries again as soon as it is online, without waiting for
+// the backoff (options.network: null to leave this out).
 //
 // Resume. In a room that keeps history (runtime.WithRoomHistory) every
 // event carries its position, the room's epoch "g" and the event's offset
 // "o". The client keeps the last one it got in each room it joined, and
-// sends it with the room's re-join after a reconnection: the server then
-// sends what the room published meanwhile, before the join's reply (they
-// reach on() as any event does, in order), and the reply says whether that
-// is everything ({recovered: true}) or whether the room could not tell
-// (another epoch, history trimmed, a room that keeps none: false). The
-// client reports it in a "resume" event after each re-join; a page that
-// gets recovered: false resynchronises, asking the server for the room's
-// state as it did when it first joined:
+// sends it with the room's re-join after a reconnection. The server's
+// reply says whether the room could serve it ({recovered: true}) or not
+// (another epoch, history trimmed, a room that keeps none: false); the
+// client reports it in a "resume" event as the reply arrives, and then
+// come the events the room sent after the position (they reach on() as
+// any event does, in order), or, when it did not recover, the room's
+// latest events, as many as join()'s options.recent asked for. A page
+// that gets recovered: false starts the room over: it drops what it shows
+// of it and takes the reply's state and the events that follow, as on a
+// first join:
 //
-//   sw.on('resume', ({ room, recovered }) => { if (!recovered) resync(room); });
+//   const show = (room, reply) => { if (!reply.recovered) reset(room, reply.state); };
+//   show('lobby', await sw.join('lobby', { recent: 50 }));
+//   sw.on('resume', (reply) => show(reply.room, reply));
 //
-// join() resolves with the reply too ({recovered: false} on a first join).
+// join() resolves with the reply ({recovered: false} on a first join).
 // leave() forgets the room's position; close() forgets them all.
 //
 // Authentication. A page signed in with a cookie needs nothing more: the
@@ -160,6 +168,7 @@ const defaults = {
   timers: undefined, // {setTimeout, clearTimeout}; defaults to the globals
   random: Math.random, // for the jitter
   trace: false, // start a trace (send a traceparent) for every emit and request
+  network: undefined, // an EventTarget of 'offline' and 'online' events; defaults to the browser's window, null for none
   crypto: undefined, // {getRandomValues}; defaults to globalThis.crypto
 };
 
@@ -217,8 +226,9 @@ export function connect(url, options) {
  * Events: on(name, fn) calls fn(data, meta) for every event the server
  * sends, meta being {event, room, traceparent, traceId}. Besides the
  * server's events, six names are the client's own: "trace" (see Tracing
- * at the top of this file), "resume" (fn({room, recovered}) after each
- * re-join, see Resume there), "connect" (fn({reconnect})
+ * at the top of this file), "resume" (fn({room, recovered, replayed,
+ * present, state, ...}), the reply of each re-join as it arrives, see
+ * Resume there), "connect" (fn({reconnect})
  * after every successful opening), "disconnect" (fn({code, reason}) when
  * an open connection drops: once per outage, however many attempts fail
  * before the next opening), "unauthorized" (fn({code, reason}), once, when
@@ -251,7 +261,7 @@ export class Client {
     this.timers = o.timers || { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (t) => clearTimeout(t) };
     this.handlers = new Map(); // event name -> Set of functions
     this.pending = new Map(); // request id -> {resolve, reject, timer, sent}
-    this.rooms = new Set(); // joined with join(), re-joined after a reconnection
+    this.rooms = new Map(); // room -> {recent} of its join(): re-joined so after a reconnection
     this.positions = new Map(); // room -> {g, o} of the last event got in it, for rooms in this.rooms
     this.queue = []; // {payload, id, joins} waiting for the connection
     this.nextId = 1;
@@ -261,6 +271,14 @@ export class Client {
     this.stopped = false; // close() was called
     this.retryTimer = null;
     this.ws = null;
+    this.offline = false; // the browser says it is offline: no attempt until it is back
+    this.network = o.network === undefined ? browserNetwork() : o.network;
+    if (this.network) {
+      this._onOffline = () => this._goOffline();
+      this._onOnline = () => this._goOnline();
+      this.network.addEventListener('offline', this._onOffline);
+      this.network.addEventListener('online', this._onOnline);
+    }
     /** Trace ids of the last envelope sent and received with a "t". */
     this.lastTrace = { sent: undefined, received: undefined };
     this._open();
@@ -309,6 +327,12 @@ export class Client {
    * emit.
    */
   request(event, data, options = {}) {
+    return this._request(event, data, options, undefined);
+  }
+
+  // _request is request(); onReply, if set, is called with the reply's
+  // data as it arrives, before the events that follow it reach on().
+  _request(event, data, options, onReply) {
     return new Promise((resolve, reject) => {
       if (this.stopped) {
         reject(new ShockwaveError('closed', 'client closed'));
@@ -323,7 +347,7 @@ export class Client {
         this._settle(id, new ShockwaveError('timeout', `no reply to ${event} in ${ms} ms`));
       }, ms);
       const traceId = t === undefined ? undefined : traceIdOf(t);
-      this.pending.set(id, { resolve, reject, timer, sent: false, event, traceId });
+      this.pending.set(id, { resolve, reject, timer, sent: false, event, traceId, onReply });
       const joins = event === 'room.join' ? options.room : undefined;
       if (!this._send(payload, id, joins)) {
         this._settle(id, new ShockwaveError('queue_full', 'too many messages waiting for the connection'));
@@ -335,17 +359,21 @@ export class Client {
 
   /**
    * Joins a room (the built-in "room.join" request) and remembers it, to
-   * join it again after every reconnection. The promise is that of the
-   * request: the server's reply, {recovered: false} for a first join; if
-   * the server refuses, the room is forgotten. Called while the connection
-   * is down for a room joined before, it is the room's re-join: it carries
-   * the room's position and is reported by a "resume" event (once: a
-   * second such call joins as when connected, lest the server replay the
-   * same events twice).
+   * join it again after every reconnection. options: {recent, timeout,
+   * traceparent}; recent asks for the room's latest events when the join
+   * does not recover (a first join included): up to that many follow the
+   * reply, and the room's re-joins ask for as many. The promise is that of
+   * the request: the server's reply, {recovered, replayed, present,
+   * state} ({recovered: false} for a first join); if the server refuses,
+   * the room is forgotten. Called while the connection is down for a room
+   * joined before, it is the room's re-join: it carries the room's
+   * position and is reported by a "resume" event (once: a second such call
+   * joins as when connected, lest the server replay the same events
+   * twice).
    */
   join(room, options = {}) {
     const rejoin = this.opened && !this.connected && this.rooms.has(room) && !this.queue.some((m) => m.joins === room);
-    this.rooms.add(room);
+    this.rooms.set(room, { recent: options.recent });
     return this._join(room, options, rejoin).catch((err) => {
       if (err.code !== 'timeout' && err.code !== 'disconnected') this._forget(room);
       throw err;
@@ -439,7 +467,7 @@ export class Client {
     // Re-join the rooms first, unless a join waits in the queue already
     // (join() called while the connection was down: that one re-joins).
     const queued = new Set(this.queue.filter((m) => m.joins !== undefined).map((m) => m.joins));
-    for (const room of this.rooms) {
+    for (const room of this.rooms.keys()) {
       if (!queued.has(room)) {
         this._join(room, {}, reconnect).catch((err) => {
           if (err.code !== 'closed') this._dispatch('error', err);
@@ -476,7 +504,39 @@ export class Client {
       this._stop(new ShockwaveError('closed', 'connection closed'));
       return;
     }
+    if (this.offline) return; // _goOnline tries again
     this.retryTimer = this.timers.setTimeout(() => this._open(), this.delay(this.attempt++));
+  }
+
+  // _goOffline drops the connection when the browser goes offline: what
+  // it sends would not arrive, and the server may not notice for a while.
+  // No attempt is made until the browser is online again.
+  _goOffline() {
+    if (this.stopped || this.offline) return;
+    this.offline = true;
+    if (this.retryTimer !== null) {
+      this.timers.clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    const ws = this.ws;
+    if (ws === null) return;
+    try {
+      ws.close(1000, 'offline');
+    } catch {
+      // already closed
+    }
+    this._onClose({ code: 1006, reason: 'offline' }); // at once: the close handshake may never end
+  }
+
+  // _goOnline tries at once, without waiting for the backoff, when the
+  // browser is back online.
+  _goOnline() {
+    if (this.stopped || !this.offline) return;
+    this.offline = false;
+    if (this.ws !== null) return; // connecting, or connected
+    if (this.retryTimer !== null) this.timers.clearTimeout(this.retryTimer);
+    this.attempt = 0;
+    this._open();
   }
 
   // _unauthorized stops the client for want of credentials: retrying
@@ -486,30 +546,34 @@ export class Client {
     this._dispatch('unauthorized', { code, reason });
   }
 
-  // _join sends a room's join request. A re-join carries the room's
-  // position, if the client has one, and tells "resume" how it went.
+  // _join sends a room's join request: with the room's position, if the
+  // client has one, when it is a re-join, and the latest events it wants
+  // if it cannot recover. The reply's position is adopted, and a re-join's
+  // reported by "resume", as the reply arrives: before the events that
+  // follow it.
   _join(room, options, rejoin) {
     const p = rejoin ? this.positions.get(room) : undefined;
-    const data = p === undefined ? undefined : { g: p.g, o: p.o };
-    const joined = this.request('room.join', data, { ...options, room }).then((reply) => {
+    const recent = this.rooms.get(room)?.recent;
+    let data;
+    if (p !== undefined) data = { g: p.g, o: p.o };
+    if (Number.isSafeInteger(recent) && recent > 0) data = { ...data, n: recent };
+    const { recent: _, ...call } = options;
+    return this._request('room.join', data, { ...call, room }, (reply) => {
       this._adopt(room, reply);
-      return reply;
-    });
-    if (!rejoin) return joined;
-    return joined.then((reply) => {
-      this._dispatch('resume', { room, recovered: reply?.recovered === true });
-      return reply;
+      if (rejoin) this._dispatch('resume', { ...reply, room, recovered: reply?.recovered === true });
     });
   }
 
-  // _adopt takes the room's position from a join's reply (where the room
-  // stood when the client joined), unless the client has already seen a
-  // later event of that epoch: so that it can resume even before the room
-  // publishes again.
+  // _adopt takes the room's position from a join's reply (the position
+  // just before the events that follow it), unless the client has already
+  // seen a later event of that epoch: so that it can resume even before
+  // the room publishes again.
   _adopt(room, reply) {
-    if (!reply || !isPosition(reply.g) || !isPosition(reply.o) || reply.o === 0 || !this.rooms.has(room)) return;
+    if (!reply || !isPosition(reply.g) || !this.rooms.has(room)) return;
+    const o = reply.o ?? 0; // absent: the room has published nothing yet
+    if (!isPosition(o)) return;
     const p = this.positions.get(room);
-    if (p === undefined || p.g !== reply.g || p.o < reply.o) this.positions.set(room, { g: reply.g, o: reply.o });
+    if (p === undefined || p.g !== reply.g || p.o < o) this.positions.set(room, { g: reply.g, o });
   }
 
   // _forget forgets a room: no re-join, no position.
@@ -523,6 +587,10 @@ export class Client {
   _stop(err) {
     this.stopped = true;
     this.positions.clear();
+    if (this.network) {
+      this.network.removeEventListener('offline', this._onOffline);
+      this.network.removeEventListener('online', this._onOnline);
+    }
     if (this.retryTimer !== null) {
       this.timers.clearTimeout(this.retryTimer);
       this.retryTimer = null;
@@ -613,6 +681,13 @@ export class Client {
     if (!p) return;
     this.pending.delete(id);
     this.timers.clearTimeout(p.timer);
+    if (!err && p.onReply) {
+      try {
+        p.onReply(value);
+      } catch (e) {
+        err = e;
+      }
+    }
     if (err && p.traceId !== undefined && err.traceId === undefined) {
       // err may be shared by every request that fails at once (close()).
       const own = new ShockwaveError(err.code, err.message);
@@ -665,6 +740,13 @@ export class Client {
 // integer, a Number (below 2^53, as the server keeps them) or a BigInt.
 function isPosition(v) {
   return (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n);
+}
+
+// browserNetwork returns the global object when it tells of the network
+// going offline and online (a browser's window), else null.
+function browserNetwork() {
+  const g = globalThis;
+  return typeof g.addEventListener === 'function' && typeof g.removeEventListener === 'function' && 'onLine' in (g.navigator ?? {}) ? g : null;
 }
 
 function serverError(x) {

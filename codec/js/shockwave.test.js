@@ -352,7 +352,7 @@ both('joined rooms are joined again after a reconnection, before anything else',
   ]);
   ws().push({ i: 4 });
   await news;
-  assert.deepEqual([...client.rooms], ['lobby', 'news']);
+  assert.deepEqual([...client.rooms.keys()], ['lobby', 'news']);
   client.close();
 });
 
@@ -786,7 +786,7 @@ both('a join\'s reply gives the room\'s position, unless a later event came firs
   f.client.close();
 });
 
-both('re-joins carry the last positions; a recovered one replays before it is reported', async (t, codec) => {
+both('re-joins carry the last positions; each is reported as its reply arrives, before its replay', async (t, codec) => {
   const f = await joined(codec, 'lobby', 'games', 'plain');
   const { client, ws } = f;
   ws().push(news('lobby', 17));
@@ -799,23 +799,23 @@ both('re-joins carry the last positions; a recovered one replays before it is re
     { e: 'room.join', r: 'games', i: 5, d: { g: 77, o: 4 } },
     { e: 'room.join', r: 'plain', i: 6 },
   ]);
-  // The server replays what each room published meanwhile, then replies.
+  // The server replies, then replays what each room published meanwhile.
+  ws().push({ i: 4, d: { recovered: true, replayed: 2, g: EPOCH, o: 17 } });
   ws().push(news('lobby', 18));
   ws().push(news('lobby', 19));
-  ws().push({ i: 4, d: { recovered: true } });
+  ws().push({ i: 5, d: { recovered: true, replayed: 1, g: 77, o: 4 } });
   ws().push(news('games', 5, 77));
-  ws().push({ i: 5, d: { recovered: true } });
   ws().push({ i: 6, d: { recovered: false } });
   ws().push(news('lobby', 20)); // live again
   await flush();
   assert.deepEqual(f.got, [
+    ['resume', { room: 'lobby', recovered: true, replayed: 2, g: EPOCH, o: 17 }],
     ['lobby', 'lobby 18'],
     ['lobby', 'lobby 19'],
+    ['resume', { room: 'games', recovered: true, replayed: 1, g: 77, o: 4 }],
     ['games', 'games 5'],
-    ['lobby', 'lobby 20'],
-    ['resume', { room: 'lobby', recovered: true }],
-    ['resume', { room: 'games', recovered: true }],
     ['resume', { room: 'plain', recovered: false }],
+    ['lobby', 'lobby 20'],
   ]);
   assert.deepEqual(client.position('lobby'), { epoch: EPOCH, offset: 20 });
   assert.deepEqual(client.position('games'), { epoch: 77, offset: 5 });
@@ -834,12 +834,13 @@ both('a re-join that does not recover is reported; the new epoch takes over', as
   client.on('error', (err) => errors.push(err));
   const [join] = reconnect(f);
   assert.deepEqual(join.d, { g: EPOCH, o: 17 });
-  ws().push(news('lobby', 1, EPOCH + 1)); // published after the join, before its reply
-  ws().push({ i: join.i, d: { recovered: false } });
+  ws().push({ i: join.i, d: { recovered: false, g: EPOCH + 1 } }); // a new room: nothing published yet
+  assert.deepEqual(client.position('lobby'), { epoch: EPOCH + 1, offset: 0 }, 'the reply\'s, at once');
+  ws().push(news('lobby', 1, EPOCH + 1)); // published after the join
   await flush();
   assert.deepEqual(f.got, [
+    ['resume', { room: 'lobby', recovered: false, g: EPOCH + 1 }],
     ['lobby', 'lobby 1'],
-    ['resume', { room: 'lobby', recovered: false }],
   ]);
   assert.deepEqual(client.position('lobby'), { epoch: EPOCH + 1, offset: 1 });
   // A reply without data is a server that knows no resume: not recovered.
@@ -873,16 +874,16 @@ both('join() while the connection is down is the re-join: one join, with the pos
   assert.deepEqual(a, { e: 'room.join', r: 'lobby', i: 2, d: { g: EPOCH, o: 17 } });
   assert.deepEqual(b, { e: 'room.join', r: 'lobby', i: 3 });
   assert.deepEqual(c, { e: 'room.join', r: 'news', i: 4 });
-  ws().push(news('lobby', 18));
   ws().push({ i: 2, d: { recovered: true } });
+  ws().push(news('lobby', 18));
   ws().push({ i: 3, d: { recovered: false } });
   ws().push({ i: 4, d: { recovered: false } });
   assert.deepEqual(await again, { recovered: true });
   assert.deepEqual(await twice, { recovered: false });
   assert.deepEqual(await fresh, { recovered: false });
   assert.deepEqual(f.got, [
-    ['lobby', 'lobby 18'],
     ['resume', { room: 'lobby', recovered: true }],
+    ['lobby', 'lobby 18'],
   ]);
   // Connected, join() of a room it is in sends no position: the server
   // would send again what is on its way.
@@ -915,7 +916,7 @@ both('leaving a room forgets its position, as does a refused join; close forgets
   ws().push({ i: 7, x: { code: 'forbidden', message: 'members only' } });
   await assert.rejects(vip, { code: 'forbidden' });
   assert.equal(client.position('vip'), undefined);
-  assert.deepEqual([...client.rooms], ['lobby']);
+  assert.deepEqual([...client.rooms.keys()], ['lobby']);
   // Joined again after leaving: a first join, no position.
   const games = client.join('games');
   assert.deepEqual(ws().take().at(-1), { e: 'room.join', r: 'games', i: 8 });
@@ -925,6 +926,60 @@ both('leaving a room forgets its position, as does a refused join; close forgets
   client.close();
   assert.equal(client.position('lobby'), undefined);
   assert.equal(client.positions.size, 0);
+});
+
+both('recent: a join asks for the latest events, and so does each of its re-joins', async (t, codec) => {
+  const f = setup({ codec });
+  f.ws().accept();
+  const j = f.client.join('lobby', { recent: 50, timeout: 1000 });
+  const [m] = f.ws().take();
+  assert.deepEqual(m, { e: 'room.join', r: 'lobby', i: 1, d: { n: 50 } });
+  f.ws().push({ i: 1, d: { recovered: false, replayed: 2, g: EPOCH, o: 7 } });
+  assert.deepEqual(await j, { recovered: false, replayed: 2, g: EPOCH, o: 7 });
+  f.ws().push(news('lobby', 8));
+  f.ws().push(news('lobby', 9));
+  assert.deepEqual(reconnect(f), [{ e: 'room.join', r: 'lobby', i: 2, d: { g: EPOCH, o: 9, n: 50 } }]);
+  for (const bad of [0, -1, 1.5, '3']) {
+    f.client.join(`r${bad}`, { recent: bad }).catch(() => {}); // rejected by close()
+    assert.equal(f.ws().take()[0].d, undefined, `recent ${bad} asks for nothing`);
+  }
+  f.client.close();
+});
+
+both('offline: the connection drops at once, and comes back as soon as the browser is online', async (t, codec) => {
+  const network = new EventTarget();
+  const f = setup({ codec, network });
+  const { client, ws, timers } = f;
+  ws().accept();
+  const events = [];
+  client.on('disconnect', (e) => events.push(['disconnect', e]));
+  client.on('connect', (e) => events.push(['connect', e]));
+  const pending = client.request('slow', {});
+  network.dispatchEvent(new Event('offline'));
+  assert.deepEqual(ws().closedWith, { code: 1000, reason: 'offline' });
+  await assert.rejects(pending, { code: 'disconnected' });
+  assert.deepEqual(events, [['disconnect', { code: 1006, reason: 'offline' }]]);
+  assert.deepEqual(timers.delays(), [], 'no attempt while offline');
+  assert.equal(client.emit('queued', 1), true, 'sent once back');
+  const sockets = FakeWS.sockets.length;
+  network.dispatchEvent(new Event('online'));
+  assert.equal(FakeWS.sockets.length, sockets + 1, 'an attempt at once');
+  ws().accept();
+  assert.deepEqual(ws().take(), [{ e: 'queued', d: 1 }]);
+  assert.deepEqual(events.at(-1), ['connect', { reconnect: true }]);
+  // Offline during the backoff: the timer goes; online tries at once.
+  ws().drop();
+  assert.equal(timers.delays().length, 1);
+  network.dispatchEvent(new Event('offline'));
+  assert.deepEqual(timers.delays(), []);
+  network.dispatchEvent(new Event('online'));
+  ws().accept();
+  assert.equal(client.connected, true);
+  // Closed: the client stops listening.
+  client.close();
+  network.dispatchEvent(new Event('offline'));
+  network.dispatchEvent(new Event('online'));
+  assert.equal(client.connected, false);
 });
 
 test('MessagePack: an epoch beyond 2^53 goes back exact', async () => {

@@ -24,8 +24,10 @@ import {
   type EmitOptions,
   type EventHandler,
   type EventMeta,
+  type JoinOptions,
   type JoinReply,
   type LastTrace,
+  type NetworkEvents,
   type Position,
   type RandomSource,
   type RequestOptions,
@@ -163,6 +165,11 @@ connect('wss://example.com/ws', { unauthorizedCodes: ['3000'] });
 // ------------------------------------------------------------ the client
 
 const sw: Client = connect('wss://example.com/ws', options);
+const network: NetworkEvents = new EventTarget();
+connect('wss://example.com/ws', { network });
+connect('wss://example.com/ws', { network: null });
+// @ts-expect-error: network is an EventTarget of offline and online events
+connect('wss://example.com/ws', { network: true });
 const sw2 = new Client('wss://example.com/ws');
 check<Equal<typeof sw2, Client>>();
 
@@ -240,6 +247,8 @@ sw.off('trace', onTrace);
 sw.on('resume', (info) => {
   check<Equal<typeof info, ResumeInfo>>();
   const room: string = info.room;
+  const replayed: number | undefined = info.replayed;
+  const st: unknown = info.state;
   if (!info.recovered) sw.request('chat.history', { room }); // resynchronise
 });
 const reserved: ReservedEventName[] = ['connect', 'disconnect', 'unauthorized', 'error', 'trace', 'resume'];
@@ -333,6 +342,13 @@ async function requests(): Promise<void> {
   const members: string[] = state.members;
   const roomOptions: RoomOptions = { traceparent: tp };
   await sw.join('game', roomOptions);
+  const joinOptions: JoinOptions = { recent: 50, timeout: 2000 };
+  const withRecent = await sw.join('chat', joinOptions);
+  const replayedN: number | undefined = withRecent.replayed;
+  // @ts-expect-error: recent is a number of events
+  await sw.join('chat', { recent: 'all' });
+  // @ts-expect-error: leave asks for no events
+  await sw.leave('chat', { recent: 5 });
   await sw.leave('game');
   // @ts-expect-error: the room is join's first argument, not an option
   await sw.join('lobby', { room: 'other' });
