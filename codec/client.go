@@ -21,7 +21,7 @@ import (
 // services. Dial opens one; then
 //
 //	codec.Listen(c, "chat.msg", func(m Chat, meta codec.Meta) { ... })
-//	err := c.Join(ctx, "lobby")
+//	joined, err := c.Join(ctx, "lobby", codec.Recent(50))
 //	err = c.Emit(ctx, "chat.send", Chat{Text: "hi"}, codec.InRoom("lobby"))
 //	rooms, err := codec.Request[[]string](ctx, c, "rooms.list", query)
 //
@@ -89,6 +89,9 @@ type Client struct {
 	closeErr error         // the first Close's, written before closed is closed
 
 	rooms map[string]string // the reader's: room names it has seen, so that Meta.Room does not allocate
+
+	jmu    sync.Mutex         // guards joined; taken alone
+	joined map[string]*member // the rooms joined with Join, until Leave
 }
 
 // Meta is the envelope of an event, beside its payload.
@@ -101,6 +104,10 @@ type Meta struct {
 	// Traceparent is the envelope's W3C traceparent, or "": the trace of
 	// the server's handler that sent the event, when the server traces.
 	Traceparent string
+	// Epoch and Offset are the event's position in its room's history
+	// ("g" and "o"), in a room that keeps history
+	// (runtime.WithRoomHistory); zero when it has none.
+	Epoch, Offset uint64
 }
 
 // listener is a registered Listen function.
@@ -239,6 +246,7 @@ func Dial(ctx context.Context, url string, opts ...ClientOption) (*Client, error
 		done:    make(chan struct{}),
 		closed:  make(chan struct{}),
 		rooms:   make(map[string]string),
+		joined:  make(map[string]*member),
 	}
 	for i, p := range protos {
 		if p == conn.Subprotocol() {
@@ -429,17 +437,43 @@ func Request[R any](ctx context.Context, c *Client, event string, v any, opts ..
 }
 
 // Join joins room with the Router's built-in room.join (see
-// Router.HandleRooms) and returns once the server has answered: the
-// client then gets what is published to the room. The server's refusal
-// is an *Error (CodeTooManyRooms, CodeBadRequest, or its allow
-// function's). A Client does not join again by itself after a new Dial.
-func (c *Client) Join(ctx context.Context, room string) error {
-	return c.request(ctx, EventJoin, nil, &pending{event: EventJoin, done: make(chan struct{})}, []CallOption{InRoom(room)})
+// Router.HandleRooms) and returns the server's answer once it has come:
+// the client then gets what is published to the room. The server's
+// refusal is an *Error (CodeTooManyRooms, CodeBadRequest, or its Allow or
+// State function's). opts add to the request: Recent asks for the room's
+// latest messages.
+//
+// The messages the join queued (Joined.Replayed of them) follow the
+// reply: their listeners run after Join has the reply, perhaps after it
+// has returned.
+func (c *Client) Join(ctx context.Context, room string, opts ...JoinOption) (Joined, error) {
+	var jc joinConfig
+	for _, o := range opts {
+		o(&jc)
+	}
+	var j Joined
+	p := &pending{event: EventJoin, done: make(chan struct{})}
+	p.decode = func(cd envelopeCodec, data []byte) (err error) {
+		if j, err = decodeJoined(cd, room, data); err == nil {
+			c.entered(room, jc, j)
+		}
+		return err
+	}
+	var req any
+	if jc.recent > 0 {
+		req = JoinRequest{Recent: jc.recent}
+	}
+	if err := c.request(ctx, EventJoin, req, p, []CallOption{InRoom(room)}); err != nil {
+		return Joined{}, err
+	}
+	j.Room = room // a reply without a payload: a server older than JoinReply
+	return j, nil
 }
 
 // Leave leaves room with the Router's built-in room.leave, as Join joins
-// it.
+// it, and forgets the room's position at once.
 func (c *Client) Leave(ctx context.Context, room string) error {
+	c.forgetRoom(room, nil)
 	return c.request(ctx, EventLeave, nil, &pending{event: EventLeave, done: make(chan struct{})}, []CallOption{InRoom(room)})
 }
 
@@ -575,6 +609,9 @@ func (c *Client) dispatch(p []byte) {
 		}
 		return
 	}
+	if in.offset != 0 && len(in.room) > 0 {
+		c.advance(in.room, in.epoch, in.offset) // before the listener: it sees its event's position
+	}
 	l := (*c.listeners.Load())[string(in.event)]
 	if l == nil {
 		return
@@ -586,7 +623,7 @@ func (c *Client) dispatch(p []byte) {
 			return
 		}
 	}
-	m := Meta{Event: l.name, Room: c.room(in.room)}
+	m := Meta{Event: l.name, Room: c.room(in.room), Epoch: in.epoch, Offset: in.offset}
 	if len(in.trace) > 0 {
 		m.Traceparent = string(in.trace)
 	}

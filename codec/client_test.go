@@ -303,7 +303,7 @@ func TestClient(t *testing.T) {
 		{"join, publish, leave", func(t *testing.T, f *fixture) {
 			a, b := f.dial(), f.dial()
 			said := listen[string](b, "said")
-			if err := b.Join(ctx(t), "lobby"); err != nil {
+			if _, err := b.Join(ctx(t), "lobby"); err != nil {
 				t.Fatal(err)
 			}
 			if err := a.Emit(ctx(t), "say", "one", codec.InRoom("lobby")); err != nil {
@@ -320,13 +320,13 @@ func TestClient(t *testing.T) {
 			if _, err := codec.Request[struct{}](ctx(t), a, "say", "two", codec.InRoom("lobby")); codeOf(err) != "no_room" {
 				t.Fatalf("say in a room nobody is in: %v", err)
 			}
-			if err := a.Join(ctx(t), "lobby"); err != nil {
+			if _, err := a.Join(ctx(t), "lobby"); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := codec.Request[struct{}](ctx(t), a, "say", "three", codec.InRoom("lobby")); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.Join(ctx(t), "lobby"); err != nil {
+			if _, err := b.Join(ctx(t), "lobby"); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := codec.Request[struct{}](ctx(t), a, "say", "four", codec.InRoom("lobby")); err != nil {
@@ -336,7 +336,7 @@ func TestClient(t *testing.T) {
 			if g := receive(t, said, "four"); g.v != "four" {
 				t.Fatalf("b got %q, said while it was out", g.v)
 			}
-			if err := b.Join(ctx(t), strings.Repeat("r", 300)); codeOf(err) != codec.CodeBadRequest {
+			if _, err := b.Join(ctx(t), strings.Repeat("r", 300)); codeOf(err) != codec.CodeBadRequest {
 				t.Fatalf("a name too long: %v", err)
 			}
 			if err := b.Leave(ctx(t), ""); codeOf(err) != codec.CodeBadRequest {
@@ -376,7 +376,7 @@ func TestClient(t *testing.T) {
 			if _, err := codec.Request[int](ctx(t), c, "add", sum{}); !errors.Is(err, wire.ErrClosed) {
 				t.Fatalf("request after Close: %v", err)
 			}
-			if err := c.Join(ctx(t), "lobby"); !errors.Is(err, wire.ErrClosed) {
+			if _, err := c.Join(ctx(t), "lobby"); !errors.Is(err, wire.ErrClosed) {
 				t.Fatalf("join after Close: %v", err)
 			}
 			if err := c.Emit(ctx(t), "echo", nil); !errors.Is(err, wire.ErrClosed) {

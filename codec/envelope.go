@@ -35,6 +35,10 @@ type inHeader struct {
 	hasID              bool
 	data               []byte // the payload's encoding, nil when absent
 	ctx                context.Context
+	// epoch and offset are the position of a room's message ("g", "o"),
+	// which only a server sends: zero when absent, or not a non-negative
+	// integer (the server ignores them, so they are never an error).
+	epoch, offset uint64
 }
 
 // outHeader is an envelope to encode. Empty strings are left out; the
@@ -258,19 +262,33 @@ func (h *inHeader) setJSON(k byte, v []byte) error {
 			h.hasID = false
 			return nil
 		}
-		var n uint64
-		for _, c := range v {
-			d := uint64(c - '0')
-			if c < '0' || c > '9' || n > (math.MaxUint64-d)/10 {
-				return errBadID
-			}
-			n = n*10 + d
+		n, ok := jsonUint(v)
+		if !ok {
+			return errBadID
 		}
 		h.id, h.hasID = n, true
+	case keyEpoch:
+		h.epoch, _ = jsonUint(v)
+	case keyOffset:
+		h.offset, _ = jsonUint(v)
 	case keyData:
 		h.data = v
 	}
 	return nil
+}
+
+// jsonUint returns the value of v, a JSON number written as a
+// non-negative integer without fraction or exponent that fits 64 bits.
+func jsonUint(v []byte) (uint64, bool) {
+	var n uint64
+	for _, c := range v {
+		d := uint64(c - '0')
+		if c < '0' || c > '9' || n > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, len(v) > 0
 }
 
 // jsonStringValue returns the contents of the JSON string v: a view of v
@@ -578,6 +596,10 @@ func (h *inHeader) setMsgpack(k byte, v []byte) error {
 		if h.hasID {
 			h.id, err = mpUintValue(v)
 		}
+	case keyEpoch:
+		h.epoch, _ = mpUintValue(v)
+	case keyOffset:
+		h.offset, _ = mpUintValue(v)
 	case keyData:
 		h.data = v
 	}

@@ -52,9 +52,11 @@ func ExampleDial() {
 		fmt.Println("error event:", e.Code)
 	})
 
-	if err := c.Join(ctx, "lobby"); err != nil {
+	joined, err := c.Join(ctx, "lobby")
+	if err != nil {
 		panic(err)
 	}
+	fmt.Println("joined", joined.Room, "recovered:", joined.Recovered)
 	// A request returns after the listeners of everything that arrived
 	// before its reply: the message is printed first.
 	n, err := codec.Request[int](ctx, c, "chat.send", ChatMessage{From: "ada", Text: "hello"}, codec.InRoom("lobby"))
@@ -73,6 +75,7 @@ func ExampleDial() {
 	}
 	fmt.Println("speaking", c.Codec().Name())
 	// Output:
+	// joined lobby recovered: false
 	// in lobby, ada says "hello"
 	// reached 1 <nil>
 	// refused: not_joined - join attic first
