@@ -103,7 +103,8 @@ func TestRouterResume(t *testing.T) {
 
 // TestRouterPresence: with PublishPresence as the room's Changed, members
 // are told of arrivals and departures of users, and a join's reply lists
-// who is there; the room's history does not keep them.
+// who is there, up to Rooms.MaxPresent, and says how many; the room's
+// history does not keep them.
 func TestRouterPresence(t *testing.T) {
 	r := NewRouter(JSON)
 	rt, url := serve(t, r,
@@ -120,12 +121,12 @@ func TestRouterPresence(t *testing.T) {
 				Changed: r.PublishPresence,
 			}
 		}))
-	r.HandleRooms(rt, Rooms{})
+	r.HandleRooms(rt, Rooms{MaxPresent: 1})
 	alice := dialCodec(t, url+"?user=alice", JSON)
 	alice.send(env{E: EventJoin, R: "lobby", I: 1})
 	reply := alice.readPositioned()
 	epoch := reply.D.(map[string]any)["g"]
-	if fmt.Sprint(reply.D) != fmt.Sprintf("map[g:%v present:map[alice:map[name:ALICE]] recovered:false]", epoch) {
+	if fmt.Sprint(reply.D) != fmt.Sprintf("map[count:1 g:%v present:map[alice:map[name:ALICE]] recovered:false]", epoch) {
 		t.Fatalf("alice's join reply: %v", reply.D)
 	}
 	if got := alice.readPositioned(); got.E != EventPresence { // her own arrival, after the reply
@@ -133,7 +134,7 @@ func TestRouterPresence(t *testing.T) {
 	}
 	bob := dialCodec(t, url+"?user=bob", JSON)
 	bob.send(env{E: EventJoin, R: "lobby", I: 1})
-	if got := bob.readPositioned(); fmt.Sprint(got.D) != fmt.Sprintf("map[g:%v present:map[alice:map[name:ALICE] bob:map[name:BOB]] recovered:false]", epoch) {
+	if got := bob.readPositioned(); fmt.Sprint(got.D) != fmt.Sprintf("map[count:2 g:%v recovered:false]", epoch) {
 		t.Fatalf("bob's join reply: %v", got.D)
 	}
 	bob.readPositioned() // his own arrival
@@ -148,7 +149,7 @@ func TestRouterPresence(t *testing.T) {
 	// position: the room published nothing since, presence is not kept.
 	again := dialCodec(t, url+"?user=alice", JSON)
 	again.send(env{E: EventJoin, R: "lobby", I: 2, D: JoinRequest{Epoch: uint64(epoch.(float64))}})
-	if got := again.readPositioned(); fmt.Sprint(got.D) != fmt.Sprintf("map[g:%v present:map[alice:map[name:ALICE]] recovered:true]", epoch) {
+	if got := again.readPositioned(); fmt.Sprint(got.D) != fmt.Sprintf("map[count:1 g:%v present:map[alice:map[name:ALICE]] recovered:true]", epoch) {
 		t.Fatalf("alice's resume: %v, want recovered, nothing replayed", got.D)
 	}
 }

@@ -596,9 +596,13 @@ type JoinReply struct {
 	Epoch  uint64 `json:"g,omitempty" msgpack:"g,omitempty"`
 	Offset uint64 `json:"o,omitempty" msgpack:"o,omitempty"`
 	// Present lists who is in the room, key to info, when the room tracks
-	// presence (runtime.WithRoomPresence), the joiner included: a page
-	// shows the members without a second request.
+	// presence (runtime.WithRoomPresence), the joiner included, and has
+	// at most Rooms.MaxPresent users: a page shows the members without a
+	// second request.
 	Present map[string]any `json:"present,omitempty" msgpack:"present,omitempty"`
+	// Count is how many users are present, whether Present lists them or
+	// the room has too many to list.
+	Count int `json:"count,omitempty" msgpack:"count,omitempty"`
 	// State is the application's state of the room (Rooms.State), as of
 	// the reply's position.
 	State any `json:"state,omitempty" msgpack:"state,omitempty"`
@@ -639,7 +643,16 @@ type Rooms struct {
 	// the join, as Allow's does, and the session does not stay in the
 	// room.
 	State func(s *session.Session, res runtime.Resumption) (any, error)
+	// MaxPresent is the most users a join's reply lists (JoinReply.Present)
+	// in a room that tracks presence; in a room with more, the reply says
+	// only how many (Count). A list costs the server, and the link, in
+	// proportion to the room for every join: 0 means DefaultMaxPresent,
+	// a negative number no list at all.
+	MaxPresent int
 }
+
+// DefaultMaxPresent is Rooms.MaxPresent's default.
+const DefaultMaxPresent = 1000
 
 // HandleRooms registers the built-in EventJoin and EventLeave handlers on
 // runtime rt: a client sends "room.join" or "room.leave" with the room's
@@ -651,6 +664,10 @@ type Rooms struct {
 // then the messages the join queued (runtime.Rejoin.Reply). A join past
 // runtime.Limits.MaxRoomsPerSession fails with CodeTooManyRooms.
 func (r *Router) HandleRooms(rt *runtime.Runtime, rooms Rooms) {
+	maxPresent := rooms.MaxPresent
+	if maxPresent == 0 {
+		maxPresent = DefaultMaxPresent
+	}
 	r.add(&route{name: EventJoin, call: func(s *session.Session, c envelopeCodec, in inHeader) (any, error) {
 		var ev Event[JoinRequest]
 		if err := decodePayload(c, EventJoin, in, &ev); err != nil {
@@ -670,7 +687,7 @@ func (r *Router) HandleRooms(rt *runtime.Runtime, rooms Rooms) {
 			Variant: r.codecIndex(s),
 			Reply: func(res runtime.Resumption) error {
 				reply := JoinReply{Recovered: res.Recovered, Replayed: res.Replayed, Epoch: res.At.Epoch, Offset: res.At.Offset}
-				if res.Room.PresentCount() > 0 {
+				if reply.Count = res.Room.PresentCount(); reply.Count > 0 && reply.Count <= maxPresent {
 					reply.Present = maps.Collect(res.Room.Present())
 				}
 				if rooms.State != nil {

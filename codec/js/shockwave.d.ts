@@ -291,8 +291,10 @@ export interface JoinReply {
   /** The position just before the events that follow ("g" and "o"; o absent: the room has published nothing), in a room that keeps history: the client takes it as its own unless it has seen a later event. */
   g?: number | bigint;
   o?: number | bigint;
-  /** Who is in the room, key to info, when the room tracks presence. */
+  /** Who is in the room, key to info, when the room tracks presence and has at most codec.Rooms.MaxPresent users (1000 by default). */
   present?: Record<string, unknown>;
+  /** How many users are present, listed or not. */
+  count?: number;
   /** The application's state of the room (codec.Rooms.State), as of the reply's position. */
   state?: unknown;
 }
