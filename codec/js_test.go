@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,8 +29,12 @@ import (
 // codec of the client: requests, errors, room publishes (to a room holding
 // a client of each codec), a reconnection that re-joins the room, and
 // resumes after drops from either side, with events published meanwhile:
-// recovered in one room, not in another whose history was trimmed. It
-// needs Node.js 20 or later; without it the test is skipped (and fails
+// recovered in one room, not in another whose history was trimmed, nor in
+// one removed and made again (a new epoch); recovered while a room's
+// publishes race with the reconnection, and in 20 rooms at once; and
+// presence, with a grace period that hides the client's outage from the
+// other members but not the departure of a member who does not come back.
+// It needs Node.js 20 or later; without it the test is skipped (and fails
 // when CI is set).
 func TestJSClient(t *testing.T) {
 	node, args := nodeWithWebSocket(t)
@@ -45,13 +51,36 @@ func TestJSClient(t *testing.T) {
 			Handle(r, "subprotocol", func(s *session.Session, _ struct{}) (string, error) {
 				return s.Subprotocol(), nil
 			})
-			// Room "small" keeps too little to cover an outage of e2e.mjs.
-			rt, url := serve(t, r, runtime.WithRoomHistory(func(room string) runtime.History {
-				if room == "small" {
-					return runtime.History{Size: 2}
-				}
-				return runtime.History{Size: 64}
-			}))
+			// Room "small" keeps too little to cover an outage of e2e.mjs;
+			// "race" enough for a stream that goes on meanwhile. Rooms
+			// named "presence…" track who is in them, by the "user" of
+			// the client's URL, and hide an absence shorter than 3 s.
+			rt, url := serve(t, r,
+				runtime.WithRoomHistory(func(room string) runtime.History {
+					switch room {
+					case "small":
+						return runtime.History{Size: 2}
+					case "race":
+						return runtime.History{Size: maxStream}
+					}
+					return runtime.History{Size: 64}
+				}),
+				runtime.WithAdmit(func(req *http.Request) (runtime.Admission, error) {
+					return runtime.Admission{Identity: req.URL.Query().Get("user")}, nil
+				}),
+				runtime.WithRoomPresence(func(room string) *runtime.Presence {
+					if !strings.HasPrefix(room, "presence") {
+						return nil
+					}
+					return &runtime.Presence{
+						Who: func(s *session.Session) (string, any) {
+							user, _ := session.Identity[string](s)
+							return user, map[string]string{"name": strings.ToUpper(user)}
+						},
+						Grace:   3 * time.Second,
+						Changed: r.PublishPresence,
+					}
+				}))
 			r.HandleRooms(rt, Rooms{})
 			On(r, "publish", func(s *session.Session, ev Event[map[string]any]) error {
 				if room, ok := rt.Room(ev.Room); ok {
@@ -83,10 +112,52 @@ func TestJSClient(t *testing.T) {
 				s.Close(wire.StatusServiceRestart, "restart")
 				return nil
 			})
+			// stream publishes "tick" {n} to the envelope's room, for n
+			// from From to From+N-1, one every 5 ms, on a goroutine of
+			// its own, and replies at once; the goroutine stops early
+			// when the test ends (before the runtime shuts down).
+			var streams sync.WaitGroup
+			t.Cleanup(streams.Wait)
+			ctx := t.Context()
+			Handle(r, "stream", func(s *session.Session, ev Event[burst]) (int, error) {
+				room, ok := rt.Room(ev.Room)
+				if !ok {
+					return 0, &Error{Code: "no_room", Message: ev.Room}
+				}
+				if ev.Data.N < 0 || ev.Data.N > maxStream {
+					return 0, &Error{Code: "too_long", Message: strconv.Itoa(ev.Data.N)}
+				}
+				streams.Go(func() {
+					tick := time.NewTicker(5 * time.Millisecond)
+					defer tick.Stop()
+					for n := ev.Data.From; n < ev.Data.From+ev.Data.N; n++ {
+						select {
+						case <-ctx.Done():
+							return
+						case <-tick.C:
+						}
+						if _, err := r.Publish(room, "tick", map[string]int{"n": n}); err != nil {
+							t.Errorf("stream: %v", err)
+							return
+						}
+					}
+				})
+				return ev.Data.N, nil
+			})
+			// exists says whether the envelope's room exists: it is
+			// removed once its last member has left.
+			Handle(r, "exists", func(s *session.Session, ev Event[struct{}]) (bool, error) {
+				_, ok := rt.Room(ev.Room)
+				return ok, nil
+			})
 			runNode(t, node, append(args, script, url, codec)...)
 		})
 	}
 }
+
+// maxStream bounds the events of TestJSClient's "stream", and is what its
+// room "race" keeps.
+const maxStream = 1000
 
 // runNode runs node with args, bounded in time, and fails the test if it
 // fails; it returns its standard output.
