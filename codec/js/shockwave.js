@@ -271,6 +271,7 @@ export class Client {
     this.stopped = false; // close() was called
     this.retryTimer = null;
     this.ws = null;
+    this.attempts = 0; // calls of beforeConnect: only the latest may dial
     this.offline = false; // the browser says it is offline: no attempt until it is back
     this.network = o.network === undefined ? browserNetwork() : o.network;
     if (this.network) {
@@ -425,10 +426,13 @@ export class Client {
       this._dial(this.url, this.options.protocols);
       return;
     }
-    // The queue holds what is sent meanwhile; close() meanwhile wins.
+    // The queue holds what is sent meanwhile; close() meanwhile wins, and
+    // going offline drops the attempt (attempts counts them).
+    const attempt = ++this.attempts;
+    const current = () => !this.stopped && attempt === this.attempts;
     new Promise((resolve) => resolve(hook({ attempt: this.attempt, reconnect: this.opened }))).then(
       (r) => {
-        if (this.stopped) return;
+        if (!current()) return;
         if (r === null || r === false) {
           this._unauthorized(null, 'no credentials');
           return;
@@ -437,7 +441,7 @@ export class Client {
         this._dial(o.url ?? this.url, o.protocols ?? this.options.protocols);
       },
       () => {
-        if (!this.stopped) this._retry();
+        if (current()) this._retry();
       },
     );
   }
@@ -452,6 +456,7 @@ export class Client {
       this._retry();
       return;
     }
+    if (this.ws !== null) detach(this.ws); // not expected: one socket at a time
     this.ws = ws;
     if (this.codec === codecs.msgpack) ws.binaryType = 'arraybuffer'; // not Blob: decoded at once, in order
     ws.onopen = () => this._onOpen();
@@ -514,6 +519,7 @@ export class Client {
   _goOffline() {
     if (this.stopped || this.offline) return;
     this.offline = true;
+    this.attempts++; // a beforeConnect under way dials nothing
     if (this.retryTimer !== null) {
       this.timers.clearTimeout(this.retryTimer);
       this.retryTimer = null;

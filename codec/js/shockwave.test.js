@@ -982,6 +982,41 @@ both('offline: the connection drops at once, and comes back as soon as the brows
   assert.equal(client.connected, false);
 });
 
+test('offline while beforeConnect is under way: that attempt dials nothing; online makes one', async () => {
+  const network = new EventTarget();
+  const tokens = [];
+  const { client, ws } = setup({ network, beforeConnect: () => new Promise((r) => tokens.push(r)) });
+  await flush();
+  assert.equal(tokens.length, 1);
+  network.dispatchEvent(new Event('offline'));
+  network.dispatchEvent(new Event('online'));
+  await flush();
+  assert.equal(tokens.length, 2, 'a new attempt once online');
+  tokens[0]();
+  tokens[1]();
+  await flush();
+  assert.equal(FakeWS.sockets.length, 1, 'one socket: the dropped attempt dials nothing');
+  const joined = client.join('lobby');
+  ws().accept();
+  assert.deepEqual(ws().take(), [{ e: 'room.join', r: 'lobby', i: 1 }]);
+  ws().push({ i: 1, d: { recovered: false } });
+  await joined;
+  // Offline again while the next beforeConnect waits: online dials once.
+  ws().drop();
+  client.timers.advance(client.timers.delays()[0] ?? 0);
+  await flush();
+  network.dispatchEvent(new Event('offline'));
+  tokens.at(-1)();
+  await flush();
+  assert.equal(FakeWS.sockets.length, 1, 'nothing dialed while offline');
+  network.dispatchEvent(new Event('online'));
+  await flush();
+  tokens.at(-1)();
+  await flush();
+  assert.equal(FakeWS.sockets.length, 2);
+  client.close();
+});
+
 test('MessagePack: an epoch beyond 2^53 goes back exact', async () => {
   const f = await joined('msgpack', 'lobby');
   const big = 2n ** 60n + 1n;
