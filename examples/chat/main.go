@@ -44,6 +44,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
 	"github.com/shockwave-go/shockwave/examples/internal/serve"
@@ -55,11 +56,18 @@ func main() {
 	addr := flag.String("addr", ":8080", "address to listen on")
 	rate := flag.Float64("rate", 20, "messages a second each connection may send; a faster client is read more slowly (negative: no limit)")
 	maxLength := flag.Int("max-length", 2000, "longest message, in characters")
-	history := flag.Int("history", 100, "messages each room keeps for those who join it")
+	history := flag.Int("history", 100, "messages each room keeps, for those who join it and those who come back")
+	linger := flag.Duration("linger", 10*time.Minute, "how long a room other than lobby and random keeps its history once empty (0: not at all)")
+	grace := flag.Duration("grace", 15*time.Second, "how long a user whose connection dropped still counts as in the room (0: not at all)")
 	keyHex := flag.String("cookie-key", "", "key that signs the sign-in cookies, in hex (at least 16 bytes; default $SHOCKWAVE_CHAT_KEY, else random at start, and then sign-ins do not survive a restart)")
 	secure := flag.Bool("secure-cookie", false, "make the sign-in cookie Secure on every request: the site is served over https, through a proxy that terminates TLS included (default: Secure only over TLS, or when a trusted proxy says https)")
 	proxyList := flag.String("trusted-proxies", "", "comma-separated addresses or prefixes (10.0.0.1, 10.0.0.0/8) of the reverse proxies in front, whose Forwarded, X-Forwarded-For and X-Forwarded-Proto headers count")
 	flag.Parse()
+	for _, d := range []*time.Duration{linger, grace} {
+		if *d <= 0 {
+			*d = -1 // none: the chat's zero is its default
+		}
+	}
 
 	if *keyHex == "" {
 		*keyHex = os.Getenv("SHOCKWAVE_CHAT_KEY")
@@ -90,7 +98,10 @@ func main() {
 		log.Fatalf("chat: telemetry: %v", err)
 	}
 
-	chat, h, err := newServer(chatserver.Config{MaxLength: *maxLength, Rate: *rate, History: *history, Key: key, SecureCookie: *secure, Runtime: opts}, tel)
+	chat, h, err := newServer(chatserver.Config{
+		MaxLength: *maxLength, Rate: *rate, History: *history, Linger: *linger, Grace: *grace,
+		Key: key, SecureCookie: *secure, Runtime: opts,
+	}, tel)
 	if err != nil {
 		log.Fatal(err)
 	}

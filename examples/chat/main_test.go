@@ -30,7 +30,7 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("GET /: %d: the page is not served beside /metrics", code)
 	}
 	c := signIn(t, url, "alice")
-	request(t, c, chatserver.EventJoin, nil)
+	request(t, c, codec.EventJoin, nil)
 	request(t, c, chatserver.EventSend, chatserver.SendRequest{Text: "hello"})
 
 	// The runtime counts a message once its handler has returned, which

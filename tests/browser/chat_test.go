@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
@@ -30,13 +31,14 @@ import (
 // and one the size of a phone, sign in through the page's form, join a room
 // and talk, in the room and in private; an HTML injection attempt shows as
 // text and makes no element, and runs nothing; the network drops and the
-// pages come back by themselves, rejoin the room and show the history
-// without repeating it. Then bob's cookie is changed: the WebSocket is
-// refused, and after the next drop the client stops with "unauthorized",
-// which the page shows by asking him to sign in again.
+// pages come back by themselves, rejoin the room where they were and show
+// what they showed, nothing repeated. Then bob's cookie is changed: the
+// WebSocket is refused, and after the next drop the client stops with
+// "unauthorized", which the page shows by asking him to sign in again;
+// alice sees him leave once the chat's grace period is over.
 func TestChat(t *testing.T) {
 	browser := newBrowser(t)
-	url := serveChat(t)
+	url := serveChat(t, chatserver.Config{Grace: 2 * time.Second})
 
 	alice := newTab(t, newProfile(t, browser), "alice", 880, 600)
 	bob := newTab(t, newProfile(t, browser), "bob", 390, 600) // a phone
@@ -104,10 +106,11 @@ func TestChat(t *testing.T) {
 		return r.right <= innerWidth + 1 && r.left >= 0 && document.getElementById('members').textContent.includes('alice'); })()`)
 	bob.do("close the people", chromedp.Click(chromedp.ID("toggle-people")))
 
-	// The network drops. Both pages reconnect with backoff, join the lobby
-	// again and merge the history they get with what they show.
+	// The network drops. Both pages reconnect with backoff and join the
+	// lobby again from the last message they got: none was missed, and
+	// what they show stays.
 	shown := `document.querySelectorAll('#messages .msg').length`
-	want := len(conversation) + 1 + 1 // the private message stays, the history adds nothing
+	want := len(conversation) + 1 + 1 // the private message stays, the rejoin adds nothing
 	url.cut()
 	for _, tb := range []*tab{alice, bob} {
 		tb.waitFor("the page to be back", `document.querySelectorAll('#messages .note.reconnected').length === 1 &&
@@ -165,7 +168,7 @@ func TestChat(t *testing.T) {
 // sign-in form; a name the server refuses is explained there, as text.
 func TestChatSignIn(t *testing.T) {
 	browser := newBrowser(t)
-	url := serveChat(t)
+	url := serveChat(t, chatserver.Config{})
 	carol := newTab(t, newProfile(t, browser), "carol", 880, 600)
 
 	carol.do("open the page", chromedp.Navigate(url.addr+"/"))
@@ -287,17 +290,18 @@ func (tb *tab) waitForMessage(nick, text string) {
 // the test can cut every connection, as a network drop would.
 type chatURL struct {
 	addr string
+	srv  *chatserver.Server
 
 	mu     sync.Mutex
 	conns  []net.Conn
 	closed bool // the test is over: close new connections at once
 }
 
-// serveChat starts examples/chat's server on loopback behind a proxy; both
-// stop when the test ends.
-func serveChat(t *testing.T) *chatURL {
+// serveChat starts examples/chat's server with cfg on loopback behind a
+// proxy; both stop when the test ends.
+func serveChat(t *testing.T, cfg chatserver.Config) *chatURL {
 	t.Helper()
-	srv, err := chatserver.New(chatserver.Config{})
+	srv, err := chatserver.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +310,7 @@ func serveChat(t *testing.T) *chatURL {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &chatURL{addr: "http://" + ln.Addr().String()}
+	u := &chatURL{addr: "http://" + ln.Addr().String(), srv: srv}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

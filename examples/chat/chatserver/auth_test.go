@@ -267,30 +267,25 @@ func TestAdmission(t *testing.T) {
 
 	// The name is the cookie's, whatever the join says.
 	ada := dialCookie(t, url, "ada", "ada", valid)
-	ada.ok(join, "lobby", map[string]string{"nick": "bob"})
-	if st := event[chatserver.State](ada, chatserver.EventState, ""); st.Nick != "ada" {
-		t.Fatalf("joined as %q, want ada", st.Nick)
-	}
+	ada.joinWith("lobby", map[string]string{"nick": "bob"}) // checks the state's nick
+	wantPresence(ada, "lobby", "ada", true)
 }
 
 // TestExpiry: a session whose cookie expires is closed with 3000, and its
 // user is gone from the room.
 func TestExpiry(t *testing.T) {
-	srv, url := server(t, chatserver.Config{})
+	srv, url := server(t, chatserver.Config{Grace: noGrace})
 	bob := dial(t, url, "bob")
-	bob.join("lobby")
+	bob.join("lobby", 0)
 
 	// Whole seconds in the cookie: at least a second from now.
 	ada := dialCookie(t, url, "ada", "ada", chatserver.Sign(srv, "ada", time.Now().Add(2*time.Second)))
-	ada.join("lobby")
+	ada.join("lobby", 0)
 	if code := ada.closed(); code != wire.StatusUnauthorized {
 		t.Fatalf("closed with %v, want 3000", code)
 	}
-	for _, want := range []string{"join", "leave"} {
-		if p := event[chatserver.Presence](bob, presence, "lobby"); p.Nick != "ada" || p.Action != want {
-			t.Fatalf("bob got %+v, want ada's %s", p, want)
-		}
-	}
+	wantPresence(bob, "lobby", "ada", true)
+	wantPresence(bob, "lobby", "ada", false)
 }
 
 // TestKey: a key too short to be safe is refused.

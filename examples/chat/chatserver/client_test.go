@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	neturl "net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,10 +54,12 @@ func server(t *testing.T, cfg chatserver.Config) (*chatserver.Server, string) {
 
 // envelope is an event from the server (docs/protocol.md).
 type envelope struct {
-	Event string          `json:"e"`
-	Room  string          `json:"r,omitempty"`
-	Data  json.RawMessage `json:"d,omitempty"`
-	Err   *codec.Error    `json:"x,omitempty"`
+	Event  string          `json:"e"`
+	Room   string          `json:"r,omitempty"`
+	Epoch  uint64          `json:"g,omitempty"`
+	Offset uint64          `json:"o,omitempty"`
+	Data   json.RawMessage `json:"d,omitempty"`
+	Err    *codec.Error    `json:"x,omitempty"`
 }
 
 func (e envelope) String() string {
@@ -65,8 +69,7 @@ func (e envelope) String() string {
 
 // serverEvents are the events of the chat a client keeps.
 var serverEvents = []string{
-	chatserver.EventState, chatserver.EventMsg, chatserver.EventPresence,
-	chatserver.EventTyping, chatserver.EventPrivate,
+	chatserver.EventMsg, codec.EventPresence, chatserver.EventTyping, chatserver.EventPrivate,
 }
 
 // client is a chat client speaking JSON through codec.Client. Its
@@ -109,7 +112,7 @@ func dialCookie(t *testing.T, url, user, name, cookie string) *client {
 	c := &client{t: t, name: name, user: user, c: cc, notify: make(chan struct{}, 1)}
 	for _, event := range serverEvents {
 		codec.Listen(cc, event, func(d json.RawMessage, m codec.Meta) {
-			c.add(envelope{Event: m.Event, Room: m.Room, Data: d})
+			c.add(envelope{Event: m.Event, Room: m.Room, Epoch: m.Epoch, Offset: m.Offset, Data: d})
 		})
 	}
 	codec.Listen(cc, codec.EventError, func(e *codec.Error, m codec.Meta) {
@@ -244,16 +247,78 @@ func (c *client) has(match func(envelope) bool) bool {
 	return false
 }
 
-// join joins room and returns the state the server sent first, which
-// names the client by the name it signed in with.
-func (c *client) join(room string) chatserver.State {
+// join joins room, asking for the n latest messages it keeps, and returns
+// the server's reply, whose state names the client by the name it signed
+// in with.
+func (c *client) join(room string, n int) codec.Joined {
 	c.t.Helper()
-	c.ok(chatserver.EventJoin, room, nil)
-	st := event[chatserver.State](c, chatserver.EventState, "")
-	if st.Room != room || st.Nick != c.user {
-		c.t.Fatalf("%s: state of %q as %q, want %q as %q", c.name, st.Room, st.Nick, room, c.user)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	j, err := c.c.Join(ctx, room, codec.Recent(n))
+	if err != nil {
+		c.t.Fatalf("%s: join %s: %v", c.name, room, err)
+	}
+	c.checkState(j)
+	return j
+}
+
+// rejoin joins room again on this new connection, from the position p
+// another connection of the client's last had there, as a client that
+// comes back does, and returns the reply.
+func (c *client) rejoin(room string, p position, n int) codec.JoinReply {
+	c.t.Helper()
+	return c.joinWith(room, codec.JoinRequest{Epoch: p.epoch, Offset: p.offset, Recent: n})
+}
+
+// joinWith joins room with payload as the room.join's, and returns the
+// reply, whose state must name the client by the name it signed in with.
+func (c *client) joinWith(room string, payload any) codec.JoinReply {
+	c.t.Helper()
+	d := c.ok(codec.EventJoin, room, payload)
+	var reply struct {
+		codec.JoinReply
+		State chatserver.State `json:"state"`
+	}
+	if err := json.Unmarshal(d, &reply); err != nil {
+		c.t.Fatalf("%s: the reply to join %s: %v", c.name, room, err)
+	}
+	if reply.State.Nick != c.user {
+		c.t.Fatalf("%s: state %+v in %s, want the nick %q", c.name, reply.State, room, c.user)
+	}
+	return reply.JoinReply
+}
+
+// checkState checks the chat's state in a join's reply: the signed name,
+// and the default MaxLength unless the test changed it.
+func (c *client) checkState(j codec.Joined) chatserver.State {
+	c.t.Helper()
+	var st chatserver.State
+	if err := j.State(&st); err != nil {
+		c.t.Fatalf("%s: %v", c.name, err)
+	}
+	if st.Nick != c.user || st.MaxLength == 0 {
+		c.t.Fatalf("%s: state of %q: %+v, want the nick %q", c.name, j.Room, st, c.user)
 	}
 	return st
+}
+
+// position is where a client stands in a room's history.
+type position struct{ epoch, offset uint64 }
+
+// position returns the position of the last event the client got in
+// room, a room it joined with join.
+func (c *client) position(room string) position {
+	c.t.Helper()
+	g, o, ok := c.c.Position(room)
+	if !ok {
+		c.t.Fatalf("%s: no position in %s", c.name, room)
+	}
+	return position{g, o}
+}
+
+// present returns the sorted keys of a join's Present.
+func present(p map[string]any) []string {
+	return slices.Sorted(maps.Keys(p))
 }
 
 // login signs in as name with POST /login and returns the cookie's value.

@@ -1,29 +1,31 @@
-// Package chatserver is the chat server of examples/chat: sign-in, rooms,
-// presence, history, private messages and a typing indicator over
-// Shockwave's event envelope (docs/protocol.md), with the web page that
-// speaks it. It is written as the way we recommend building on Shockwave:
+// Package chatserver is the chat server of examples/chat: sign-in, rooms
+// that survive a reconnection, presence, private messages and a typing
+// indicator over Shockwave's event envelope (docs/protocol.md), with the
+// web page that speaks it. It is written as the way we recommend building
+// on Shockwave:
 //
 //   - who the client is is settled before the upgrade: runtime.WithAdmit
 //     refuses a request without a valid sign-in cookie with 401 and admits
 //     the others with the signed name as the session's identity, which
 //     every handler reads with session.Identity (auth.go);
 //   - a codec.Router decodes each event into the type its handler takes and
-//     answers requests (server.go);
-//   - the Router is embedded in a small session.Handler of our own that adds
-//     OnClose, to announce the departures of closed sessions (server.go);
-//   - per-session state lives in session.State, owned by the session's
-//     callbacks and so free of locks (client in server.go);
+//     answers requests (server.go); its HandleRooms serves the joins and
+//     leaves, asking the chat whether a join is allowed (Rooms.Allow) and
+//     for the chat's part of the reply (Rooms.State);
+//   - what rooms remember is the runtime's: each room keeps its last
+//     messages (runtime.WithRoomHistory), which a client that joins asks
+//     for and a client that comes back recovers from its position, none
+//     missed and none twice; and it counts its users by signed name, with
+//     a grace period (runtime.WithRoomPresence), so that a page that
+//     reconnects is never seen to leave. The chat keeps no registry of
+//     its own, and so needs no lock;
 //   - the limits a runtime enforces are left to it: the message rate
 //     (Config.Rate, runtime.WithMessageRate) and the rooms per connection
-//     (runtime.Limits.MaxRoomsPerSession, besides the chat's own
-//     RoomsPerClient);
-//   - shared state — who is in which room under which nickname, the last
-//     messages of each room — lives in plain structs behind a mutex
-//     (rooms.go, history.go), and every event to a room goes out with
-//     Router.PublishContext or PublishExceptContext, encoded once for all
-//     members (runtime.Room), in the trace of what caused it: the
-//     message's (codec.Event.Ctx), or, for a departure announced in
-//     OnClose, the session's end (Session.Context);
+//     (Config.RoomsPerClient, runtime.Limits.MaxRoomsPerSession);
+//   - every event to a room goes out with Router.PublishContext, kept in
+//     the room's history and encoded once per codec for all members, or
+//     Router.Signal for what matters only live (typing, presence), in the
+//     trace of what caused it (codec.Event.Ctx);
 //   - the page and the browser client module are served from embed.FS
 //     (web.go).
 //
@@ -55,29 +57,40 @@
 // Events a client sends; each takes the room in the envelope's "r" and may
 // be a request (with an "i") to get an acknowledgement or an error back:
 //
-//	chat.join                                  join a room under the signed name
-//	chat.leave                                 leave it
+//	room.join     {"n":100}                    join a room under the signed name
+//	room.join     {"g":…,"o":…,"n":100}        join it again, from the position seen last
+//	room.leave                                 leave it
 //	chat.send     {"text":"hi"}                say something to the room
 //	chat.private  {"to":"bob","text":"psst"}   to one member of the room
 //	chat.typing                                tell the room you are typing
 //	chat.rooms                                 (request, no room) the room list
 //
+// The reply to a join (codec.JoinReply) comes before anything else of the
+// room:
+//
+//	{"recovered":false,"replayed":2,"g":…,"o":…,
+//	 "present":{"alice":null,"bob":null},"state":{"nick":"bob","maxLength":2000}}
+//
+// "present" has who is in the room, the joiner included, by signed name;
+// "state" the joiner's own name, the signed one, and the longest message
+// allowed. Then come, as chat.msg events, the room's last messages ("n" of
+// them at most, and at most Config.History) or, when "recovered", the
+// messages the client missed since the position it gave: a client that
+// is not told "recovered" shows the room afresh.
+//
 // Events the server sends:
 //
-//	chat.state     {"room","nick","members":[…],"history":[…],"maxLength"}
-//	               to a client that joined, before anything else of the
-//	               room; "nick" is its signed name
-//	chat.msg       {"id","from","text","at"}    a message in room "r"
-//	chat.private   {"room","from","to","text","at"}  to its two parties
-//	chat.presence  {"nick","action":"join"|"leave","count"}  in room "r"
-//	chat.typing    {"nick"}                     in room "r"
+//	chat.msg       {"from","text","at"}         a message in room "r", with its position ("g", "o")
+//	chat.private   {"room","from","to","text","at"}  to every connection of its two parties in the room
+//	chat.typing    {"nick"}                     in room "r", not kept
+//	room.presence  {"key","present"}            a user arrived in room "r" or left it, not kept
 //
-// A payload of chat.join (older pages sent {"nick","token"}) is ignored. A
-// user is in a room once: a second connection of the same user that joins
-// a room the first is in takes its place (a page that reconnects before the
-// server noticed its old connection was dead, or a second tab), and the
-// old connection is closed with 4001 (StatusReplaced). Errors are
-// codec.Errors with the codes listed in events.go.
+// A user with several connections in a room (tabs) is one member; their
+// departure is told Config.Grace after the last connection left, unless
+// one comes back within it (after a room.leave too: the runtime's presence
+// does not tell a leave from a drop). A payload of room.join with other fields
+// (older pages sent {"nick","token"}) is read for "g", "o" and "n" alone.
+// Errors are codec.Errors with the codes listed in events.go.
 //
 // # Limits
 //
@@ -86,6 +99,6 @@
 // reading its connection until it is within the rate again, so a flood is
 // slowed, as TCP slows a fast sender, and every event it sent is handled
 // in order. A message longer than Config.MaxLength characters is refused
-// with too_long; a join past Config.RoomsPerClient rooms, or the runtime's
-// Limits.MaxRoomsPerSession, with too_many_rooms.
+// with too_long; a join past Config.RoomsPerClient rooms, or one that
+// would make a room past Config.MaxRooms, with too_many_rooms.
 package chatserver

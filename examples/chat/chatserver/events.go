@@ -9,17 +9,15 @@ import (
 	"github.com/shockwave-go/shockwave/codec"
 )
 
-// The events of the chat protocol (see the package documentation).
+// The events of the chat protocol (see the package documentation). Rooms
+// are joined and left with the Router's own events, codec.EventJoin and
+// codec.EventLeave, and their members come and go as codec.EventPresence.
 const (
-	EventJoin     = "chat.join"     // client: join a room under the signed name
-	EventLeave    = "chat.leave"    // client: leave a room
-	EventSend     = "chat.send"     // client: a message to the room
-	EventPrivate  = "chat.private"  // both ways: a message between two members
-	EventTyping   = "chat.typing"   // both ways: someone is typing
-	EventRooms    = "chat.rooms"    // client request: the room list
-	EventState    = "chat.state"    // server: the room as a client joins it
-	EventMsg      = "chat.msg"      // server: a message in a room
-	EventPresence = "chat.presence" // server: someone joined or left
+	EventSend    = "chat.send"    // client: a message to the room
+	EventPrivate = "chat.private" // both ways: a message between two members
+	EventTyping  = "chat.typing"  // both ways: someone is typing
+	EventRooms   = "chat.rooms"   // client request: the room list
+	EventMsg     = "chat.msg"     // server: a message in a room, kept in its history
 )
 
 // SendRequest is the payload of chat.send.
@@ -33,10 +31,10 @@ type PrivateRequest struct {
 	Text string `json:"text"`
 }
 
-// Message is a message said in a room: the payload of chat.msg, and what
-// the history holds.
+// Message is a message said in a room: the payload of chat.msg. Its place
+// in the room is the envelope's position ("g" and "o"), which the room's
+// history gives it.
 type Message struct {
-	ID   uint64 `json:"id"` // counts from 1 in each room
 	From string `json:"from"`
 	Text string `json:"text"`
 	At   int64  `json:"at"` // Unix milliseconds
@@ -52,21 +50,13 @@ type Private struct {
 	At   int64  `json:"at"`
 }
 
-// State is what a client gets as it joins a room: its name (the signed
-// one), who is in it, the last messages, and the longest message allowed.
+// State is the chat's part of the reply to a join (codec.JoinReply's
+// State): the client's name, the signed one, and the longest message
+// allowed. Who is in the room is the reply's Present, and the room's last
+// messages follow the reply as chat.msg events.
 type State struct {
-	Room      string    `json:"room"`
-	Nick      string    `json:"nick"`
-	Members   []string  `json:"members"`
-	History   []Message `json:"history"`
-	MaxLength int       `json:"maxLength"`
-}
-
-// Presence tells a room that someone joined or left it.
-type Presence struct {
-	Nick   string `json:"nick"`
-	Action string `json:"action"` // "join" or "leave"
-	Count  int    `json:"count"`  // members after the change
+	Nick      string `json:"nick"`
+	MaxLength int    `json:"maxLength"`
 }
 
 // Typing tells a room that a member is typing.
@@ -77,17 +67,17 @@ type Typing struct {
 // RoomInfo is an entry of the room list.
 type RoomInfo struct {
 	Name    string `json:"name"`
-	Members int    `json:"members"`
+	Members int    `json:"members"` // users present, those in their grace period included
 }
 
 // The error codes of the chat, besides the Router's own (codec.Code*).
 const (
-	CodeBadRoom      = "bad_room"       // the room's name is empty, too long or has control characters
-	CodeNotJoined    = "not_joined"     // the event needs the client to be in the room
-	CodeEmpty        = "empty"          // the message has no text
-	CodeTooLong      = "too_long"       // the message is longer than the limit
-	CodeNoSuchUser   = "no_such_user"   // no member of the room has that nickname
-	CodeTooManyRooms = "too_many_rooms" // the client, or the server, has too many rooms
+	CodeBadRoom      = "bad_room"             // the room's name is empty, too long or has characters that cannot be shown
+	CodeNotJoined    = "not_joined"           // the event needs the client to be in the room
+	CodeEmpty        = "empty"                // the message has no text
+	CodeTooLong      = "too_long"             // the message is longer than the limit
+	CodeNoSuchUser   = "no_such_user"         // no member of the room has that name
+	CodeTooManyRooms = codec.CodeTooManyRooms // the client, or the server, has too many rooms
 )
 
 // Limits of names, in characters.

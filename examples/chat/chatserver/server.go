@@ -4,21 +4,16 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/shockwave-go/shockwave/codec"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
-	"github.com/shockwave-go/shockwave/wire"
 )
-
-// StatusReplaced is the close code of a connection whose place in a room
-// was taken over by a newer connection of the same user (a page that came
-// back before the server noticed its old connection was gone, or a second
-// tab).
-const StatusReplaced wire.StatusCode = 4001
 
 // Config is the chat's settings. Zero fields take the defaults.
 type Config struct {
@@ -32,19 +27,33 @@ type Config struct {
 	// a negative Rate means no limit.
 	Rate  float64
 	Burst int
-	// History is how many messages each room keeps for the clients that
-	// join it. Default 100.
+	// History is how many messages each room keeps (runtime.History's
+	// Size): those a client that joins asks for come after the join's
+	// reply, and a client that comes back gets those it missed. Default
+	// 100.
 	History int
-	// Rooms are listed even when nobody is in them. Default ["lobby",
-	// "random"].
+	// Rooms are listed even when nobody is in them, and keep their
+	// history while the server runs. Default ["lobby", "random"].
 	Rooms []string
-	// MaxRooms bounds the rooms the server keeps, with their history.
-	// Default 1000.
+	// Linger is how long another room, once empty, keeps its history for
+	// the members who come back (runtime.History's Linger). Default 10
+	// minutes; negative: the room and its history go with its last
+	// member.
+	Linger time.Duration
+	// MaxRooms bounds the rooms the server keeps, with their history,
+	// those that linger included: when there are MaxRooms, a join that
+	// would make a new one is refused with too_many_rooms. Joins that
+	// race may go over it by as many as there are. Default 1000.
 	MaxRooms int
-	// RoomsPerClient bounds the rooms one connection may be in at once.
-	// Default 10. The runtime's Limits.MaxRoomsPerSession (64 unless
-	// Runtime says otherwise) bounds it too.
+	// RoomsPerClient bounds the rooms one connection may be in at once:
+	// the runtime's Limits.MaxRoomsPerSession, unless Runtime sets that
+	// lower. Default 10.
 	RoomsPerClient int
+	// Grace is how long a user whose last connection left a room still
+	// counts as in it (runtime.Presence's Grace): one who comes back
+	// within it, as a page that reconnects does, is never seen to leave.
+	// Default 15 s; negative: users leave at once.
+	Grace time.Duration
 	// Runtime holds more options for the runtime (heartbeat, origins,
 	// telemetry providers...), applied after the chat's own.
 	Runtime []runtime.Option
@@ -72,6 +81,9 @@ type Config struct {
 	Now func() time.Time
 }
 
+// forever is the Linger of the fixed rooms: as long as the server runs.
+const forever = time.Duration(math.MaxInt64)
+
 func (c Config) withDefaults() Config {
 	if c.MaxLength <= 0 {
 		c.MaxLength = 2000
@@ -88,12 +100,14 @@ func (c Config) withDefaults() Config {
 	if c.Rooms == nil {
 		c.Rooms = []string{"lobby", "random"}
 	}
+	c.Linger = orDefault(c.Linger, 10*time.Minute)
 	if c.MaxRooms <= 0 {
 		c.MaxRooms = 1000
 	}
 	if c.RoomsPerClient <= 0 {
 		c.RoomsPerClient = 10
 	}
+	c.Grace = orDefault(c.Grace, 15*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -106,6 +120,17 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// orDefault is d for zero, none (0) for a negative duration, else v.
+func orDefault(v, d time.Duration) time.Duration {
+	switch {
+	case v == 0:
+		return d
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
 // Server is the chat. It is an http.Handler serving the page at "/", the
 // sign-in at "/login" and "/me", and the WebSocket at "/ws"; mount it at
 // the root of a server.
@@ -114,7 +139,6 @@ type Server struct {
 	keys   *signer
 	router *codec.Router
 	rt     *runtime.Runtime
-	rooms  *registry
 	mux    *http.ServeMux
 }
 
@@ -126,34 +150,41 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.Key = nil // the signer has its copy; Config is kept, and may be logged
-	srv := &Server{cfg: cfg, keys: keys, rooms: newRegistry(cfg.Rooms, cfg.MaxRooms, cfg.History)}
+	srv := &Server{cfg: cfg, keys: keys}
 
 	// One Router speaks the event envelope: JSON by default, MessagePack
 	// for clients that ask for it by subprotocol.
 	srv.router = codec.NewRouter(codec.JSON, codec.WithErrorHandler(srv.logError))
-	codec.On(srv.router, EventJoin, srv.join)
-	codec.On(srv.router, EventLeave, srv.leave)
 	codec.On(srv.router, EventSend, srv.send)
 	codec.On(srv.router, EventPrivate, srv.private)
 	codec.On(srv.router, EventTyping, srv.typing)
 	codec.Handle(srv.router, EventRooms, srv.list)
 
-	// A message may take 6 bytes a character in JSON (\u escapes), plus
-	// the envelope; anything longer is not from our page and closes the
-	// connection (1009). Shorter messages over MaxLength characters get a
-	// too_long error.
-	// Only a signed-in client gets a session (auth.go).
 	opts := []runtime.Option{
+		// Only a signed-in client gets a session (auth.go).
 		runtime.WithAdmit(srv.admit),
 		runtime.WithSubprotocols(srv.router.Subprotocols()...),
+		// A message may take 6 bytes a character in JSON (\u escapes),
+		// plus the envelope; anything longer is not from our page and
+		// closes the connection (1009). Shorter messages over MaxLength
+		// characters get a too_long error.
 		runtime.WithMaxMessageSize(max(64<<10, int64(cfg.MaxLength)*6+1024)),
 		runtime.WithMessageRate(cfg.Rate, cfg.Burst),
+		runtime.WithRoomHistory(srv.history),
+		runtime.WithRoomPresence(srv.presence),
 	}
-	rt, err := runtime.New(handler{srv.router, srv}, append(opts, cfg.Runtime...)...)
+	opts = append(opts, cfg.Runtime...)
+	opts = append(opts, func(o *runtime.Options) { // after Runtime's: a lower limit there stays
+		if n := o.Limits.MaxRoomsPerSession; n <= 0 || n > cfg.RoomsPerClient {
+			o.Limits.MaxRoomsPerSession = cfg.RoomsPerClient
+		}
+	})
+	rt, err := runtime.New(srv.router, opts...)
 	if err != nil {
 		return nil, err
 	}
 	srv.rt = rt
+	srv.router.HandleRooms(rt, codec.Rooms{Allow: srv.allow, State: srv.state})
 	srv.mux = srv.routes()
 	return srv, nil
 }
@@ -166,42 +197,30 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { srv.mux.S
 // end, or for ctx; see runtime.Runtime.Shutdown.
 func (srv *Server) Shutdown(ctx context.Context) error { return srv.rt.Shutdown(ctx) }
 
-// handler is the runtime's session.Handler: the Router, which routes every
-// message to the handlers below, and OnClose of our own, which takes a
-// closed session out of its rooms.
-type handler struct {
-	*codec.Router
-	srv *Server
+// history is the runtime's RoomHistory: every room keeps its last
+// messages; the fixed rooms keep them while the server runs, the others
+// for Config.Linger once empty.
+func (srv *Server) history(room string) runtime.History {
+	h := runtime.History{Size: srv.cfg.History, Linger: srv.cfg.Linger}
+	if slices.Contains(srv.cfg.Rooms, room) {
+		h.Linger = forever
+	}
+	return h
 }
 
-// OnClose tells the rooms of s that it left. The runtime has already taken
-// s out of its runtime rooms. s.Context() carries the trace of the
-// session's end, which the departures join.
-func (h handler) OnClose(s *session.Session, _ error) {
-	nick, err := nameOf(s)
-	if err != nil {
-		return // never admitted, so in no room
+// presence is the runtime's RoomPresence: a room counts its users by
+// their signed name, whatever their connections, and tells its members
+// when one arrives or departs (room.presence), Config.Grace after their
+// last connection left.
+func (srv *Server) presence(string) *runtime.Presence {
+	return &runtime.Presence{
+		Who: func(s *session.Session) (string, any) {
+			nick, _ := nameOf(s) // every session has one: admit
+			return nick, nil
+		},
+		Grace:   srv.cfg.Grace,
+		Changed: srv.router.PublishPresence,
 	}
-	for name := range clientOf(s).rooms {
-		if r := h.srv.rooms.lookup(name); r != nil {
-			h.srv.depart(s.Context(), s, r, nick)
-		}
-	}
-}
-
-// client is a session's own state (session.State): the rooms it is in.
-// Only the session's callbacks use it, so it needs no lock. Its name is its
-// identity (nameOf), the same in every room.
-type client struct {
-	rooms map[string]struct{}
-}
-
-func clientOf(s *session.Session) *client {
-	c := session.State[client](s)
-	if c.rooms == nil {
-		c.rooms = make(map[string]struct{})
-	}
-	return c
 }
 
 // logError logs the errors that reach the client as "internal error".
@@ -212,115 +231,44 @@ func (srv *Server) logError(s *session.Session, event string, err error) {
 	}
 }
 
-// join puts the client in a room under its signed name (chat.join); the
-// payload, if any, is ignored: the name comes from the sign-in cookie, not
-// from the client. The client first gets the room's state (chat.state),
-// then everything the room publishes; the others get a presence event.
-func (srv *Server) join(s *session.Session, ev codec.Event[struct{}]) error {
-	name, err := checkName("room name", CodeBadRoom, ev.Room, maxRoom)
+// allow is asked before every room.join: the room's name must be one the
+// chat can show, and a new room must find a place among MaxRooms. The
+// runtime bounds the rooms of each connection (RoomsPerClient).
+func (srv *Server) allow(_ *session.Session, room string) error {
+	name, err := checkName("room name", CodeBadRoom, room, maxRoom)
 	if err != nil {
 		return err
 	}
-	nick, err := nameOf(s)
-	if err != nil {
-		return err
+	if name != room {
+		return chatError(CodeBadRoom, "the room name begins or ends with a space")
 	}
-	c := clientOf(s)
-	if _, in := c.rooms[name]; !in && len(c.rooms) >= srv.cfg.RoomsPerClient {
-		return chatError(CodeTooManyRooms, "you are in %d rooms already; leave one first", len(c.rooms))
+	if _, ok := srv.rt.Room(room); ok {
+		return nil
 	}
-	for {
-		r, err := srv.rooms.room(name)
-		if err != nil {
-			return err
-		}
-		retry, err := srv.enter(ev.Ctx, s, r, nick)
-		if err != nil {
-			return err
-		}
-		if !retry {
-			c.rooms[name] = struct{}{}
-			return nil
-		}
+	n := 0
+	for range srv.rt.Rooms() {
+		n++
 	}
-}
-
-// enter makes s a member of r as nick. It reports retry when r was evicted
-// meanwhile and must be looked up again.
-func (srv *Server) enter(ctx context.Context, s *session.Session, r *room, nick string) (retry bool, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.gone {
-		return true, nil
-	}
-	// A name is signed for one user, so another connection holding it in
-	// the room is that user's too.
-	m, taken := r.members[nick]
-	// The runtime room before anything changes, so that a refusal leaves
-	// the room as it was. Everything the room publishes goes out under
-	// r.mu, so nothing reaches s before its state, sent below.
-	if _, err := srv.rt.JoinRoom(r.name, s); err != nil {
-		if errors.Is(err, runtime.ErrTooManyRooms) {
-			return false, chatError(CodeTooManyRooms, "this connection is in too many rooms to join %s; leave one first", r.name)
-		}
-		return false, err
-	}
-	announce := !taken // joining again: the state once more, no presence
-	if taken && m.s != s {
-		// The same user on a new connection: the old one, which may
-		// not know yet that it is dead, gives way. To the room it is
-		// the same member.
-		srv.rt.Leave(r.name, m.s)
-		m.s.Close(StatusReplaced, "replaced by a new connection")
-	}
-	r.members[nick] = &member{nick: nick, s: s}
-	r.active = time.Now()
-
-	state := &State{Room: r.name, Nick: nick, Members: r.nicks(), History: r.history.all(), MaxLength: srv.cfg.MaxLength}
-	if err := srv.router.EmitContext(ctx, s, EventState, state); err != nil {
-		delete(r.members, nick)
-		srv.rt.Leave(r.name, s)
-		return false, err
-	}
-	if announce {
-		srv.publishExcept(ctx, r.name, s, EventPresence, &Presence{Nick: nick, Action: "join", Count: len(r.members)})
-	}
-	return false, nil
-}
-
-// leave takes the client out of a room (chat.leave).
-func (srv *Server) leave(s *session.Session, ev codec.Event[struct{}]) error {
-	c := clientOf(s)
-	if _, in := c.rooms[ev.Room]; !in {
-		return chatError(CodeNotJoined, "you are not in %s", ev.Room)
-	}
-	nick, err := nameOf(s)
-	if err != nil {
-		return err
-	}
-	delete(c.rooms, ev.Room)
-	srv.rt.Leave(ev.Room, s)
-	if r := srv.rooms.lookup(ev.Room); r != nil {
-		srv.depart(ev.Ctx, s, r, nick)
+	if n >= srv.cfg.MaxRooms {
+		return chatError(CodeTooManyRooms, "the server has %d rooms, as many as it keeps; join one of them", n)
 	}
 	return nil
 }
 
-// depart removes s, known as nick, from r and tells the room, in the
-// context of ctx, unless another connection has taken the nickname over.
-func (srv *Server) depart(ctx context.Context, s *session.Session, r *room, nick string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if m := r.members[nick]; m == nil || m.s != s {
-		return
+// state is the chat's part of a join's reply: the client's signed name
+// and the longest message. The runtime gives the rest: who is present,
+// and the room's last messages after the reply.
+func (srv *Server) state(s *session.Session, _ runtime.Resumption) (any, error) {
+	nick, err := nameOf(s)
+	if err != nil {
+		return nil, err
 	}
-	delete(r.members, nick)
-	r.active = time.Now()
-	srv.publishExcept(ctx, r.name, s, EventPresence, &Presence{Nick: nick, Action: "leave", Count: len(r.members)})
+	return &State{Nick: nick, MaxLength: srv.cfg.MaxLength}, nil
 }
 
-// send says something to a room (chat.send): the message is numbered, kept
-// in the history and published to every member, the sender included.
+// send says something to a room (chat.send): the message is published to
+// every member, the sender included, and kept in the room's history,
+// where it gets its position.
 func (srv *Server) send(s *session.Session, ev codec.Event[SendRequest]) error {
 	nick, r, err := srv.memberOf(s, ev.Room)
 	if err != nil {
@@ -329,25 +277,14 @@ func (srv *Server) send(s *session.Session, ev codec.Event[SendRequest]) error {
 	if err := checkText(ev.Data.Text, srv.cfg.MaxLength); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if m := r.members[nick]; m == nil || m.s != s {
-		return chatError(CodeNotJoined, "you are not in %s", r.name)
-	}
-	now := time.Now()
-	r.lastID++
-	msg := Message{ID: r.lastID, From: nick, Text: ev.Data.Text, At: now.UnixMilli()}
-	r.history.push(msg)
-	r.active = now
-	if rr, ok := srv.rt.Room(r.name); ok {
-		_, err := srv.router.PublishContext(ev.Ctx, rr, EventMsg, &msg) // encoded once for the whole room
-		return err
-	}
-	return nil
+	msg := &Message{From: nick, Text: ev.Data.Text, At: time.Now().UnixMilli()}
+	_, err = srv.router.PublishContext(ev.Ctx, r, EventMsg, msg) // encoded once per codec for the whole room
+	return err
 }
 
-// private sends a message to one member of a room (chat.private); the
-// sender gets it back too.
+// private sends a message to one member of a room (chat.private): to
+// every connection of the recipient in the room, and of the sender, who
+// gets it back.
 func (srv *Server) private(s *session.Session, ev codec.Event[PrivateRequest]) error {
 	nick, r, err := srv.memberOf(s, ev.Room)
 	if err != nil {
@@ -357,48 +294,65 @@ func (srv *Server) private(s *session.Session, ev codec.Event[PrivateRequest]) e
 		return err
 	}
 	to := strings.TrimSpace(ev.Data.To)
-	r.mu.Lock()
-	target := r.members[to]
-	r.mu.Unlock()
-	if target == nil {
-		return chatError(CodeNoSuchUser, "nobody called %q is in %s", to, r.name)
+	var parties []*session.Session
+	found := false
+	for m := range r.Members() {
+		switch name, _ := nameOf(m); name {
+		case to:
+			found = true
+			parties = append(parties, m)
+		case nick:
+			parties = append(parties, m)
+		}
 	}
-	msg := &Private{Room: r.name, From: nick, To: to, Text: ev.Data.Text, At: time.Now().UnixMilli()}
-	// A recipient too slow to take it is closed by its backpressure
-	// policy; that is not the sender's error.
-	_ = srv.router.EmitContext(ev.Ctx, target.s, EventPrivate, msg)
-	if target.s != s {
-		_ = srv.router.EmitContext(ev.Ctx, s, EventPrivate, msg)
+	if !found {
+		return chatError(CodeNoSuchUser, "nobody called %q is in %s", to, r.Name())
+	}
+	msg := &Private{Room: r.Name(), From: nick, To: to, Text: ev.Data.Text, At: time.Now().UnixMilli()}
+	for _, m := range parties {
+		// A party too slow to take it is closed by its backpressure
+		// policy; that is not the sender's error.
+		_ = srv.router.EmitContext(ev.Ctx, m, EventPrivate, msg)
 	}
 	return nil
 }
 
 // typing tells the other members of a room that the client is typing
-// (chat.typing). The page sends it at most every few seconds.
+// (chat.typing), as a signal: it is not kept, and a client that comes
+// back is not told of it. The page sends it at most every few seconds.
 func (srv *Server) typing(s *session.Session, ev codec.Event[struct{}]) error {
 	nick, r, err := srv.memberOf(s, ev.Room)
 	if err != nil {
 		return err
 	}
-	r.mu.Lock() // as every publish to the room: see enter
-	defer r.mu.Unlock()
-	srv.publishExcept(ev.Ctx, r.name, s, EventTyping, &Typing{Nick: nick})
-	return nil
+	_, err = srv.router.Signal(ev.Ctx, r, s, EventTyping, &Typing{Nick: nick})
+	return err
 }
 
-// list returns the room list (chat.rooms).
+// list returns the room list (chat.rooms): the fixed rooms, and the
+// others that have users, by name.
 func (srv *Server) list(*session.Session, struct{}) ([]RoomInfo, error) {
-	return srv.rooms.list(), nil
+	out := make([]RoomInfo, 0, len(srv.cfg.Rooms))
+	for r := range srv.rt.Rooms() {
+		n := r.PresentCount()
+		if n > 0 || slices.Contains(srv.cfg.Rooms, r.Name()) {
+			out = append(out, RoomInfo{Name: r.Name(), Members: n})
+		}
+	}
+	for _, name := range srv.cfg.Rooms {
+		if !slices.ContainsFunc(out, func(ri RoomInfo) bool { return ri.Name == name }) {
+			out = append(out, RoomInfo{Name: name})
+		}
+	}
+	slices.SortFunc(out, func(a, b RoomInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
-// memberOf returns the nickname s holds in the room called name, and the
-// room, or fails with not_joined.
-func (srv *Server) memberOf(s *session.Session, name string) (string, *room, error) {
-	if _, in := clientOf(s).rooms[name]; !in {
-		return "", nil, chatError(CodeNotJoined, "join %s first", name)
-	}
-	r := srv.rooms.lookup(name)
-	if r == nil {
+// memberOf returns the signed name of s and the room called name, or
+// fails with not_joined when s is not in it.
+func (srv *Server) memberOf(s *session.Session, name string) (string, *runtime.Room, error) {
+	r, ok := srv.rt.Room(name)
+	if !ok || !r.Has(s) {
 		return "", nil, chatError(CodeNotJoined, "join %s first", name)
 	}
 	nick, err := nameOf(s)
@@ -406,15 +360,4 @@ func (srv *Server) memberOf(s *session.Session, name string) (string, *room, err
 		return "", nil, err
 	}
 	return nick, r, nil
-}
-
-// publishExcept publishes an event to the members of the runtime room
-// called name, except one session, in the trace of ctx (the message's, or
-// the session end's).
-func (srv *Server) publishExcept(ctx context.Context, name string, except *session.Session, event string, v any) {
-	if rr, ok := srv.rt.Room(name); ok {
-		if _, err := srv.router.PublishExceptContext(ctx, rr, except, event, v); err != nil {
-			srv.cfg.Logger.Error("chat: publish failed", "event", event, "room", name, "err", err)
-		}
-	}
 }

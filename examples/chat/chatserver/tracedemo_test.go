@@ -56,8 +56,8 @@ func TestTraceDemo(t *testing.T) {
 	}})
 
 	alice, bob := dial(t, url, "alice"), dial(t, url, "bob")
-	alice.join("lobby")
-	bob.join("lobby")
+	alice.join("lobby", 0)
+	bob.join("lobby", 0)
 	carol := stalled(t, url, "carol", "lobby")
 	defer carol.CloseNow()
 
@@ -76,8 +76,8 @@ func TestTraceDemo(t *testing.T) {
 			t.Fatal("carol was never closed as a slow consumer")
 		}
 		alice.emit(send, "lobby", text(line[:1000+i%500]))
-		event[chatserver.Message](bob, msg, "lobby") // bob keeps up, and alice waits for him
-		event[chatserver.Message](alice, msg, "lobby")
+		message(bob, "lobby") // bob keeps up, and alice waits for him
+		message(alice, "lobby")
 		d = slow()
 	}
 	if u := attrOf(d, "user.id"); u != "carol" {

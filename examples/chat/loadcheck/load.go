@@ -162,7 +162,7 @@ func (u *user) connect(ctx context.Context, url string, delivered, errs *atomic.
 		}
 	})
 	codec.Listen(c, codec.EventError, func(*codec.Error, codec.Meta) { errs.Add(1) })
-	if _, err := codec.Request[struct{}](dctx, c, chatserver.EventJoin, nil, codec.InRoom(u.room)); err != nil {
+	if _, err := c.Join(dctx, u.room); err != nil {
 		return fmt.Errorf("join %s: %w", u.room, err)
 	}
 	return nil

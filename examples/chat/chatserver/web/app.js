@@ -1,8 +1,15 @@
 // The chat page. A plain ES module, no build step: it speaks the protocol of
 // examples/chat/chatserver (see its doc.go) through Shockwave's browser
-// client, shockwave.js, which reconnects with backoff by itself; the page
-// joins its room again on every connection, and the server replays the
-// room's history.
+// client, shockwave.js, which reconnects by itself (at once when the browser
+// is back online, else with backoff) and joins the room again from the last
+// message the page got. The server's reply says whether it could serve that
+// position: if so ("recovered"), the messages missed meanwhile follow and
+// the page keeps what it shows; if not, or on a first join, the page shows
+// the room afresh from the reply and the room's last messages, which
+// follow it. Either way the reply says who is in the room, and the page
+// keeps that up to date from room.presence events. A user whose connection
+// drops is not gone for the others until the server's grace period is
+// over, so a page that comes back quickly is never seen to leave.
 //
 // The user signs in with a name (POST login): the server answers with an
 // HttpOnly cookie that the browser sends with every request, the
@@ -33,15 +40,15 @@ const me = {
 };
 
 let sw = null; // the client, once signed in
-let joined = null; // the room shown, from the last chat.state
-let lastId = 0; // of the last message of that room shown
-let maxLength = 2000; // characters, from chat.state
+let joined = null; // the room shown, from the last join's reply
+let maxLength = 2000; // characters, from the join's reply
 let whisperTo = null; // the member private messages go to, or null
 let lastTyping = 0; // when chat.typing was last sent
 const members = new Set();
 const typing = new Map(); // nick -> timer
 let debug = initialDebug(); // the debug view is on
 const MAX_TRACES = 8; // rows of the debug panel
+const RECENT = 100; // the last messages of a room the page asks for as it shows it (the server keeps 100 by default)
 
 // ------------------------------------------------------------ connection
 
@@ -68,18 +75,10 @@ function start() {
   sw.on('connect', ({ reconnect }) => {
     online = true;
     setStatus('online');
-    if (reconnect) note('Reconnected.', 'reconnected');
-    enterRoom(me.room); // after every (re)connection
+    if (reconnect) note('Reconnected.', 'reconnected'); // the client joins the room again by itself
+    refreshRooms();
   });
-  sw.on('disconnect', ({ code }) => {
-    if (code === 4001) {
-      // Another connection of ours took our place in the room: a second
-      // tab. Stop, or the two would take turns.
-      sw.close();
-      setStatus('offline');
-      note('This chat was opened again elsewhere; reload the page to come back.', 'error');
-      return;
-    }
+  sw.on('disconnect', () => {
     if (online) note('Connection lost. Reconnecting…', 'error'); // once, not at every attempt
     online = false;
     setStatus('reconnecting');
@@ -96,42 +95,56 @@ function start() {
   sw.on('error', (err) => note(err.message || err.code, 'error', err.traceId));
   sw.on('trace', addTrace);
 
-  sw.on('chat.state', showState);
+  // The reply to the client's own re-join after a reconnection, before
+  // the messages that follow it.
+  sw.on('resume', (reply) => {
+    if (reply.room === me.room) showRoom(reply.room, reply);
+  });
   sw.on('chat.msg', (m, meta) => {
     if (meta.room !== joined) return;
     clearTyping(m.from);
     addMessage(m, meta.traceId);
   });
   sw.on('chat.private', (p, meta) => addPrivate(p, meta.traceId));
-  sw.on('chat.presence', (p, meta) => {
-    if (meta.room !== joined) return;
-    if (p.action === 'join') members.add(p.nick);
-    else members.delete(p.nick);
-    if (p.action === 'leave') clearTyping(p.nick);
+  sw.on('room.presence', (p, meta) => {
+    if (meta.room !== joined || members.has(p.key) === p.present) return;
+    if (p.present) members.add(p.key);
+    else {
+      members.delete(p.key);
+      clearTyping(p.key);
+    }
     renderMembers();
-    setRoomCount(joined, p.count);
-    note(`${p.nick} ${p.action === 'join' ? 'joined' : 'left'}`);
+    setRoomCount(joined, members.size);
+    note(`${p.key} ${p.present ? 'joined' : 'left'}`);
   });
   sw.on('chat.typing', (t, meta) => {
     if (meta.room === joined && t.nick !== me.nick) showTyping(t.nick);
   });
+  enterRoom(me.room); // sent once the connection opens
 }
 
-/** Joins room under our signed name; the server answers with chat.state first. */
+/**
+ * Joins room under our signed name and shows it. The room's last messages
+ * follow the reply; the client re-joins the room after every reconnection,
+ * and its "resume" event shows the room again.
+ */
 async function enterRoom(room) {
-  const previous = joined;
+  const previous = me.room;
+  me.room = room;
+  let reply;
   try {
-    await sw.request('chat.join', undefined, { room });
+    reply = await sw.join(room, { recent: RECENT });
   } catch (err) {
-    if (['disconnected', 'closed', 'unauthorized'].includes(err.code)) return; // joined again on connect
+    // Dropped before the reply: the client joins again when it is back,
+    // and "resume" shows the room.
+    if (['disconnected', 'timeout', 'closed', 'unauthorized'].includes(err.code)) return;
+    if (me.room === room) me.room = joined ?? previous; // refused: stay where we are
     note(err.message, 'error');
     return;
   }
-  me.room = room;
-  history.replaceState(null, '', '#' + encodeURIComponent(room));
-  if (previous !== null && previous !== room) {
-    sw.emit('chat.leave', undefined, { room: previous });
-  }
+  // The reply comes before the messages that follow it, and so does this:
+  // awaiting a promise resolved as it arrives takes microtasks only.
+  if (me.room === room) showRoom(room, reply);
   refreshRooms();
 }
 
@@ -146,26 +159,37 @@ async function refreshRooms() {
 
 // ------------------------------------------------------------ rendering
 
-/** Shows the room a join gave us: members and history. */
-function showState(st) {
-  if (st.room !== joined) {
+/**
+ * Shows room as a join's reply, a first one or a re-join's, says it is:
+ * who is there, and our name. Unless the reply says the messages we missed
+ * follow ("recovered"), the room's messages the page shows go: the room's
+ * last messages follow the reply.
+ */
+function showRoom(room, reply) {
+  if (room !== joined) {
     $('messages').replaceChildren();
-    lastId = 0;
+  } else if (!reply.recovered) {
+    // Back, but the server could not tell what we missed. What is not the
+    // room's (private messages, notes) stays.
+    for (const li of document.querySelectorAll('#messages .msg:not(.private)')) li.remove();
+    note('Back: here are the last messages of the room.', 'resync');
+  }
+  if (room !== joined || !reply.recovered) {
+    for (const nick of [...typing.keys()]) clearTyping(nick);
+  }
+  if (room !== joined) {
     whisper(null);
-  } else if (st.history.length === 0 || st.history[st.history.length - 1].id < lastId) {
-    lastId = 0; // the server started afresh: what it has is all new
+    if (joined !== null) sw.leave(joined).catch(() => {}); // gone with the connection, if it drops first
+    history.replaceState(null, '', '#' + encodeURIComponent(room));
   }
-  joined = st.room;
-  me.nick = st.nick;
-  maxLength = st.maxLength;
-  for (const m of st.history) {
-    if (m.id > lastId) addMessage(m);
-  }
+  joined = room;
+  const st = reply.state ?? {};
+  if (st.nick) me.nick = st.nick;
+  if (st.maxLength) maxLength = st.maxLength;
   members.clear();
-  for (const n of st.members) members.add(n);
+  for (const nick of Object.keys(reply.present ?? {})) members.add(nick);
   renderMembers();
   setRoomCount(joined, members.size);
-  for (const nick of [...typing.keys()]) clearTyping(nick);
   $('room-title').textContent = '#' + joined;
   $('me').textContent = me.nick;
   $('input').placeholder = 'Message #' + joined;
@@ -174,9 +198,8 @@ function showState(st) {
   highlightRoom();
 }
 
-/** Shows a message; traceId is the trace it arrived in, if any (none from the history). */
+/** Shows a message; traceId is the trace it was sent in, if any. */
 function addMessage(m, traceId) {
-  lastId = Math.max(lastId, m.id);
   const li = el('li', m.from === me.nick ? 'msg mine' : 'msg');
   const head = el('div', 'head');
   head.append(el('span', 'from', m.from), el('time', 'at', clock(m.at)));
