@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/shockwave-go/shockwave/codec"
@@ -23,6 +24,10 @@ type roomServer struct {
 	srv   *httptest.Server
 	url   string
 	codec codec.Codec // what its clients speak
+
+	waiting chan struct{} // a value each time "wait" starts waiting
+	release chan struct{} // closed to end every "wait"
+	refuse  atomic.Int32  // the status upgrades are refused with, if not 0
 }
 
 // roomConfig says how a roomServer's rooms behave.
@@ -37,19 +42,21 @@ type roomConfig struct {
 //     room, answering with how many members it reached;
 //   - "in" answers whether the session is in the envelope's room;
 //   - "kick" closes the session with the code it carries;
-//   - "wait" answers once the test sends on the returned channel, or
-//     closes it.
+//   - "wait" answers once release is closed (at the test's end).
 //
 // A client's user (for presence) is the URL's "user" query.
-func newRoomServer(t *testing.T, cd codec.Codec, cfg roomConfig) (*roomServer, chan struct{}) {
+func newRoomServer(t *testing.T, cd codec.Codec, cfg roomConfig) *roomServer {
 	t.Helper()
 	noLeaks(t)
-	s := &roomServer{t: t, codec: cd, r: codec.NewRouter(codec.JSON)}
+	s := &roomServer{t: t, codec: cd, r: codec.NewRouter(codec.JSON), waiting: make(chan struct{}, 16), release: make(chan struct{})}
 	opts := []runtime.Option{
 		runtime.WithSubprotocols(s.r.Subprotocols()...),
 		runtime.WithMessageRate(-1, 0),
 		runtime.WithRoomHistory(func(string) runtime.History { return cfg.history }),
 		runtime.WithAdmit(func(req *http.Request) (runtime.Admission, error) {
+			if st := s.refuse.Load(); st != 0 {
+				return runtime.Admission{}, &runtime.Refusal{Status: int(st), Message: "no"}
+			}
 			return runtime.Admission{Identity: req.URL.Query().Get("user")}, nil
 		}),
 	}
@@ -83,9 +90,9 @@ func newRoomServer(t *testing.T, cd codec.Codec, cfg roomConfig) (*roomServer, c
 		ss.Close(wire.StatusCode(code), "kicked")
 		return nil
 	})
-	release := make(chan struct{})
 	codec.Handle(s.r, "wait", func(*session.Session, struct{}) (string, error) {
-		<-release
+		s.waiting <- struct{}{}
+		<-s.release
 		return "late", nil
 	})
 	s.srv = httptest.NewServer(rt)
@@ -97,15 +104,9 @@ func newRoomServer(t *testing.T, cd codec.Codec, cfg roomConfig) (*roomServer, c
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	t.Cleanup(func() {
-		select {
-		case <-release:
-		default:
-			close(release) // before the shutdown, which waits for the handlers
-		}
-	})
+	t.Cleanup(func() { close(s.release) }) // before the shutdown, which waits for the handlers
 	s.url = "ws" + strings.TrimPrefix(s.srv.URL, "http")
-	return s, release
+	return s
 }
 
 // dial connects a client of user (none when ""), closed when the test
@@ -143,7 +144,7 @@ func TestClientJoin(t *testing.T) {
 	}
 	for _, cd := range []codec.Codec{codec.JSON, codec.MsgPack} {
 		t.Run(cd.Name(), func(t *testing.T) {
-			s, _ := newRoomServer(t, cd, roomConfig{
+			s := newRoomServer(t, cd, roomConfig{
 				history: runtime.History{Size: 8},
 				rooms: codec.Rooms{State: func(_ *session.Session, res runtime.Resumption) (any, error) {
 					if res.Room.Name() == "bare" {
