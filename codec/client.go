@@ -861,8 +861,8 @@ func (c *Client) send(ctx context.Context, l *link, h outHeader, v any) (broken 
 	b, err := l.codec.appendEnvelope((*bp)[:0], h, v)
 	if err == nil {
 		err = l.conn.Write(ctx, l.codec.Opcode(), b) // the client masks a copy: b may be reused
-		if broken = err != nil && ctx.Err() == nil; broken {
-			l.conn.CloseNow()
+		if broken = err != nil && ctx.Err() == nil; broken && !errors.Is(err, wire.ErrClosed) {
+			l.conn.CloseNow() // ErrClosed: closed already, or closing (Close's handshake)
 		}
 	}
 	if cap(b) <= maxKeptBuf {

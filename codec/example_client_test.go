@@ -11,6 +11,7 @@ import (
 	"github.com/shockwave-go/shockwave/codec"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
 )
 
 // A Go client of a chat much like ExampleRouter's: it listens for the room's
@@ -81,4 +82,77 @@ func ExampleDial() {
 	// refused: not_joined - join attic first
 	// error event: unknown_event
 	// speaking msgpack
+}
+
+// A Go client that reconnects: when the server closes its connection
+// (1012, service restart, here), it dials again and joins its room again
+// from the last message it got there, and the server sends what it
+// missed meanwhile, after the re-join's reply.
+func ExampleWithReconnect() {
+	// The server: its rooms keep their last 100 messages, and an empty
+	// room lingers a minute, for its members to come back.
+	r := codec.NewRouter(codec.JSON)
+	rt, err := runtime.New(r, runtime.WithSubprotocols(r.Subprotocols()...),
+		runtime.WithRoomHistory(func(string) runtime.History { return runtime.History{Size: 100, Linger: time.Minute} }))
+	if err != nil {
+		panic(err)
+	}
+	r.HandleRooms(rt, codec.Rooms{})
+	codec.On(r, "restart", func(*session.Session, struct{}) error {
+		return wire.CloseError{Code: wire.StatusServiceRestart, Reason: "restarting"}
+	})
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	defer rt.Shutdown(context.Background())
+	publish := func(text string) {
+		room, _ := rt.Room("lobby")
+		r.Publish(room, "chat.msg", ChatMessage{From: "server", Text: text})
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	c, err := codec.Dial(ctx, url,
+		codec.WithReconnect(true),
+		codec.WithBackoff(codec.Backoff{Min: 10 * time.Millisecond, Max: time.Second, Factor: 2, Jitter: 0.5}),
+		codec.WithOnDisconnect(func(err error) {
+			fmt.Println("lost:", wire.CloseStatus(err))
+			// The room moves on while the client is away (the server
+			// runs in this process).
+			publish("two")
+			publish("three")
+		}),
+		codec.WithOnResume(func(j codec.Joined) {
+			// Not recovered: messages may be missing; resynchronise.
+			fmt.Printf("resumed %s: recovered %v, %d missed\n", j.Room, j.Recovered, j.Replayed)
+		}))
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	done := make(chan struct{})
+	codec.Listen(c, "chat.msg", func(m ChatMessage, meta codec.Meta) {
+		fmt.Printf("%s (offset %d)\n", m.Text, meta.Offset)
+		if m.Text == "three" {
+			close(done)
+		}
+	})
+
+	if _, err := c.Join(ctx, "lobby"); err != nil {
+		panic(err)
+	}
+	publish("one")
+	if err := c.Emit(ctx, "restart", nil); err != nil {
+		panic(err)
+	}
+	<-done
+	_, offset, _ := c.Position("lobby")
+	fmt.Println("at offset", offset)
+	// Output:
+	// one (offset 1)
+	// lost: 1012 (service restart)
+	// resumed lobby: recovered true, 2 missed
+	// two (offset 2)
+	// three (offset 3)
+	// at offset 3
 }
