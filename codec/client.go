@@ -624,9 +624,10 @@ func InRoom(room string) CallOption { return func(h *outHeader) { h.room = room 
 // envelope, so that a tracing server continues the trace. ctx bounds the
 // write as wire.Conn.Write says: a write it ends midway closes the
 // connection. While the client reconnects, Emit waits for the connection
-// until ctx ends (see Client, Reconnection). Emit returns once the
-// message is written, and fails when v does not encode or the client is
-// closed (wire.ErrClosed).
+// until ctx ends (see Client, Reconnection), and a write that the loss of
+// the connection cut short, which the server cannot have handled, is made
+// again on the next one. Emit returns once the message is written, and
+// fails when v does not encode or the client is closed (wire.ErrClosed).
 func (c *Client) Emit(ctx context.Context, event string, v any, opts ...CallOption) error {
 	h := outHeader{event: event, trace: traceparent(ctx)}
 	for _, o := range opts {
