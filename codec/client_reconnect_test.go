@@ -408,7 +408,7 @@ func TestClientResumePresence(t *testing.T) {
 
 		o.cut()
 		j := receive(t, o.resumed, "alice's resume")
-		if len(j.Present) != 3 || j.Present["alice"] != "ALICE" {
+		if len(j.Present) != 3 || j.Count != 3 || j.Present["alice"] != "ALICE" {
 			t.Fatalf("present %v", j.Present)
 		}
 		mallory.CloseNow()

@@ -29,8 +29,12 @@ type Joined struct {
 	// keeps no history.
 	Epoch, Offset uint64
 	// Present lists who is in the room, key to info, when it tracks
-	// presence (runtime.WithRoomPresence), the client included.
+	// presence (runtime.WithRoomPresence), the client included: up to
+	// Rooms.MaxPresent users.
 	Present map[string]any
+	// Count is how many users are present, whether Present lists them
+	// or not.
+	Count int
 
 	state rawValue      // the reply's "state", nil when it has none
 	codec envelopeCodec // what state is encoded in
@@ -80,7 +84,7 @@ func decodeJoined(cd envelopeCodec, room string, data []byte) (Joined, error) {
 	}
 	return Joined{
 		Room: room, Recovered: r.Recovered, Replayed: r.Replayed,
-		Epoch: r.Epoch, Offset: r.Offset, Present: r.Present,
+		Epoch: r.Epoch, Offset: r.Offset, Present: r.Present, Count: r.Count,
 		state: r.State, codec: cd,
 	}, nil
 }
