@@ -70,10 +70,17 @@ type joinConfig struct {
 func Recent(n int) JoinOption { return func(jc *joinConfig) { jc.recent = n } }
 
 // joinReply is a JoinReply as the client decodes it: its state kept
-// encoded, for Joined.State.
+// encoded, for Joined.State. (Not JoinReply embedded: MessagePack's
+// decoder would complain, on every decode, of the two fields called
+// state.)
 type joinReply struct {
-	JoinReply
-	State rawValue `json:"state" msgpack:"state"`
+	Recovered bool           `json:"recovered" msgpack:"recovered"`
+	Replayed  int            `json:"replayed" msgpack:"replayed"`
+	Epoch     uint64         `json:"g" msgpack:"g"`
+	Offset    uint64         `json:"o" msgpack:"o"`
+	Present   map[string]any `json:"present" msgpack:"present"`
+	Count     int            `json:"count" msgpack:"count"`
+	State     rawValue       `json:"state" msgpack:"state"`
 }
 
 // decodeJoined decodes the payload of a join's reply.
@@ -131,14 +138,14 @@ type member struct {
 // Position returns the position of the last event the client got in
 // room, a room it joined with Join (Meta.Epoch and Meta.Offset; in a
 // listener, those of the event being handled), or the position the
-// server's reply to the join gave, if later. ok is false when the client
-// has none: a room not joined, or left, one that keeps no history, or
-// that has published nothing yet. It is the position a re-join resumes
-// from after a reconnection.
+// server's reply to the join gave, if later (offset 0: the room had
+// published nothing). ok is false when the client has none: a room not
+// joined, or left, or one that keeps no history. It is the position a
+// re-join resumes from after a reconnection.
 func (c *Client) Position(room string) (epoch, offset uint64, ok bool) {
 	c.jmu.Lock()
 	defer c.jmu.Unlock()
-	if m := c.joined[room]; m != nil && m.offset != 0 {
+	if m := c.joined[room]; m != nil && m.epoch != 0 {
 		return m.epoch, m.offset, true
 	}
 	return 0, 0, false
@@ -160,12 +167,12 @@ func (c *Client) entered(room string, jc joinConfig, j Joined) *member {
 	return m
 }
 
-// adopt takes the position of a join's reply (where the room stood when
-// the client joined), unless the client has already seen a later event of
-// that epoch, so that it can resume even before the room publishes again.
-// c.jmu is held.
+// adopt takes the position of a join's reply (just before the messages
+// that follow it; offset 0 in a room that has published nothing yet),
+// unless the client has already seen a later event of that epoch, so that
+// it can resume even before the room publishes again. c.jmu is held.
 func (m *member) adopt(j Joined) {
-	if j.Offset != 0 && (m.offset == 0 || m.epoch != j.Epoch || m.offset < j.Offset) {
+	if j.Epoch != 0 && (m.epoch != j.Epoch || m.offset < j.Offset) {
 		m.epoch, m.offset = j.Epoch, j.Offset
 	}
 }

@@ -209,8 +209,8 @@ func TestClientJoin(t *testing.T) {
 			if err := j3.State(&b); err != nil || b.Turn != "kept" {
 				t.Fatalf("no state: %+v, %v", b, err)
 			}
-			if _, _, ok := c.Position("bare"); ok {
-				t.Fatal("a position in a room that has published nothing")
+			if e, o, ok := c.Position("bare"); !ok || e == 0 || o != 0 {
+				t.Fatalf("the position in a room that has published nothing: %d/%d %v, want the epoch at offset 0", e, o, ok)
 			}
 			// A state that does not decode into v.
 			var n int

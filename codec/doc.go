@@ -93,13 +93,21 @@
 //
 // Dial connects a Client that speaks the same envelope from Go, for bots,
 // load tools, tests and services: Listen for typed events, Request with a
-// timeout, Emit, Join and Leave. Reconnection and resume are not in it yet.
+// timeout, Emit, Join (whose Joined is the server's reply) and Leave. With
+// WithReconnect it comes back by itself after the connection drops, with
+// jittered exponential backoff, re-joins its rooms from the last position
+// it saw in each, and tells OnResume how each went, before the messages
+// that follow.
 //
 // # History, resume and presence
 //
 // In a room that keeps history (runtime.WithRoomHistory), what the Router
 // publishes carries its position, and HandleRooms' join resumes a client
-// from the last position it saw (JoinRequest, JoinReply). PublishPresence
-// tells a room that tracks presence (runtime.WithRoomPresence) who arrived
-// and departed. See docs/protocol.md.
+// from the last position it saw (JoinRequest, JoinReply): the reply
+// first, then the messages it missed, or the latest it asked for when it
+// cannot recover. Rooms.State adds the application's state of the room to
+// the reply. PublishPresence tells a room that tracks presence
+// (runtime.WithRoomPresence) who arrived and departed; Signal sends what,
+// like presence, matters only live and is never kept. See
+// docs/protocol.md.
 package codec
