@@ -273,10 +273,18 @@ func (tb *tab) login(url, nick, room string) {
 		document.getElementById('status').dataset.state === 'online'`, jsString("#"+room)))
 }
 
-// say types a message and sends it.
+// say types a message, once the page lets us, and sends it. It types as
+// chromedp.SendKeys does, without SendKeys' read of the node's attributes,
+// which chromedp makes without its lock: a race (under -race) with the
+// page changing the input's attributes meanwhile, as it does when it shows
+// the room.
 func (tb *tab) say(text string) {
 	tb.t.Helper()
-	tb.do("say "+text, chromedp.SendKeys(chromedp.ID("input"), text), chromedp.Click(chromedp.ID("send")))
+	tb.do("say "+text,
+		chromedp.Focus(chromedp.ID("input"), chromedp.NodeVisible, chromedp.NodeEnabled),
+		chromedp.KeyEvent(text),
+		chromedp.Click(chromedp.ID("send")),
+	)
 }
 
 // waitForMessage waits until the page shows a message from nick.

@@ -105,6 +105,20 @@ func members(srv *chatserver.Server, room string) int {
 	return r.Len()
 }
 
+// whileAway waits for the server to see that the member of room other
+// than c has dropped, then has c say n things there, "missed 1" to
+// "missed n", and returns them.
+func whileAway(t *testing.T, srv *chatserver.Server, c *client, room string, n int) []string {
+	t.Helper()
+	waitFor(t, "the drop on the server", func() bool { return members(srv, room) == 1 })
+	var said []string
+	for i := 1; i <= n; i++ {
+		said = append(said, fmt.Sprint("missed ", i))
+		c.ok(send, room, text(said[i-1]))
+	}
+	return said
+}
+
 // roomList returns the room list, as c asks for it.
 func roomList(c *client) []chatserver.RoomInfo {
 	c.t.Helper()
@@ -310,12 +324,7 @@ func TestRecover(t *testing.T) {
 	seen := alice.position("lobby")
 
 	alice.drop()
-	waitFor(t, "alice's drop on the server", func() bool { return members(srv, "lobby") == 1 })
-	var missed []string
-	for i := 1; i <= 5; i++ {
-		missed = append(missed, fmt.Sprint("missed ", i))
-		bob.ok(send, "lobby", text(missed[i-1]))
-	}
+	missed := whileAway(t, srv, bob, "lobby", 5)
 
 	again := dialAs(t, url, "alice", "alice again")
 	r := again.rejoin("lobby", seen, 100)
@@ -343,6 +352,50 @@ func TestRecover(t *testing.T) {
 	wantMessages(third, "lobby", "missed 5", "live")
 }
 
+// TestReconnect: a client that reconnects by itself (codec.WithReconnect)
+// comes back into its room after its network failed: it is told it
+// recovered, it gets what it missed, once and in order, and the room never
+// saw it leave.
+func TestReconnect(t *testing.T) {
+	srv, url := server(t, chatserver.Config{Grace: longGrace})
+	bob := dial(t, url, "bob")
+	bob.join("lobby", 0)
+	link := newNetwork() // alice's
+	resumed := make(chan codec.Joined, 1)
+	cookie := login(t, url, "alice")
+	alice := dialCookie(t, url, "alice", "alice", cookie,
+		codec.WithReconnect(true),
+		codec.WithDialOptions(wire.DialOptions{Header: cookieHeader(cookie), NetDialContext: link.dial}),
+		codec.WithOnResume(func(j codec.Joined) { resumed <- j }))
+	alice.join("lobby", 100)
+	wantPresence(bob, "lobby", "alice", true)
+	bob.ok(send, "lobby", text("before"))
+	wantMessages(alice, "lobby", "before")
+
+	link.down()
+	missed := whileAway(t, srv, bob, "lobby", 5)
+	link.restore()
+	select {
+	case j := <-resumed:
+		if j.Room != "lobby" || !j.Recovered || j.Replayed != len(missed) || !slices.Equal(present(j.Present), []string{"alice", "bob"}) {
+			t.Fatalf("alice's re-join: %+v, want the %d she missed", j, len(missed))
+		}
+	case <-time.After(bound):
+		t.Fatalf("alice did not re-join in %v", bound)
+	}
+	wantMessages(alice, "lobby", missed...)
+	bob.ok(send, "lobby", text("after"))
+	wantMessages(alice, "lobby", "after")
+	alice.ok(rooms, "", nil) // after anything else the room sent her
+	if alice.has(func(e envelope) bool { return e.Event == msg }) {
+		t.Error("alice got a message twice")
+	}
+	wantMessages(bob, "lobby", append(append([]string{"before"}, missed...), "after")...)
+	if bob.has(isPresence("lobby", "alice")) {
+		t.Error("bob was told of alice's drop or of her return")
+	}
+}
+
 // TestRecoverTrimmed: a client that missed more than the room keeps is
 // told it did not recover, and gets the latest messages the room has.
 func TestRecoverTrimmed(t *testing.T) {
@@ -354,10 +407,7 @@ func TestRecoverTrimmed(t *testing.T) {
 	wantMessages(alice, "lobby", "seen")
 	seen := alice.position("lobby")
 	alice.drop()
-	waitFor(t, "alice's drop on the server", func() bool { return members(srv, "lobby") == 1 })
-	for i := 1; i <= 5; i++ {
-		bob.ok(send, "lobby", text(fmt.Sprint("missed ", i)))
-	}
+	whileAway(t, srv, bob, "lobby", 5)
 	again := dialAs(t, url, "alice", "alice again")
 	if r := again.rejoin("lobby", seen, 100); r.Recovered || r.Replayed != 3 {
 		t.Fatalf("alice's rejoin: %+v, want not recovered, the 3 the room keeps", r)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	neturl "net/url"
@@ -100,12 +101,14 @@ func dialAs(t *testing.T, url, user, name string) *client {
 	return dialCookie(t, url, user, name, login(t, url, user))
 }
 
-// dialCookie is dialAs with a sign-in cookie of the test's making.
-func dialCookie(t *testing.T, url, user, name, cookie string) *client {
+// dialCookie is dialAs with a sign-in cookie of the test's making, and
+// options for the client, if any, after the test's own.
+func dialCookie(t *testing.T, url, user, name, cookie string, opts ...codec.ClientOption) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	cc, err := codec.Dial(ctx, wsURL(url), codec.WithClientCodecs(codec.JSON), codec.WithHeader(cookieHeader(cookie)))
+	opts = append([]codec.ClientOption{codec.WithClientCodecs(codec.JSON), codec.WithHeader(cookieHeader(cookie))}, opts...)
+	cc, err := codec.Dial(ctx, wsURL(url), opts...)
 	if err != nil {
 		t.Fatalf("%s: dial: %v", name, err)
 	}
@@ -365,4 +368,64 @@ func (c *client) closed() wire.StatusCode {
 		c.t.Fatalf("%s: ended with %v, not a close frame", c.name, c.c.Err())
 	}
 	return ce.Code
+}
+
+// network is a client's network, which a test takes down and brings back:
+// down, the client's connections are cut, as a failed network cuts them,
+// and no new one is made until it is up again.
+type network struct {
+	mu    sync.Mutex
+	up    chan struct{} // closed while the network is up
+	conns []net.Conn
+}
+
+func newNetwork() *network {
+	n := &network{up: make(chan struct{})}
+	close(n.up)
+	return n
+}
+
+// dial is the client's wire.DialOptions.NetDialContext: it waits for the
+// network to be up.
+func (n *network) dial(ctx context.Context, netw, addr string) (net.Conn, error) {
+	for {
+		n.mu.Lock()
+		up := n.up
+		n.mu.Unlock()
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		c, err := (&net.Dialer{}).DialContext(ctx, netw, addr)
+		if err != nil {
+			return nil, err
+		}
+		n.mu.Lock()
+		if up == n.up { // still up
+			n.conns = append(n.conns, c)
+			n.mu.Unlock()
+			return c, nil
+		}
+		n.mu.Unlock()
+		c.Close()
+	}
+}
+
+// down cuts the connections and holds new ones back.
+func (n *network) down() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.up = make(chan struct{})
+	for _, c := range n.conns {
+		c.Close()
+	}
+	n.conns = nil
+}
+
+// restore lets connections be made again.
+func (n *network) restore() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	close(n.up)
 }

@@ -24,8 +24,10 @@
 //     (Config.RoomsPerClient, runtime.Limits.MaxRoomsPerSession);
 //   - every event to a room goes out with Router.PublishContext, kept in
 //     the room's history and encoded once per codec for all members, or
-//     Router.Signal for what matters only live (typing, presence), in the
-//     trace of what caused it (codec.Event.Ctx);
+//     Router.Signal for what matters only live (typing, presence); a
+//     message and a typing indicator in the trace of the event that caused
+//     them (codec.Event.Ctx), the presence events, which the runtime tells
+//     (runtime.Presence's Changed), in traces of their own;
 //   - the page and the browser client module are served from embed.FS
 //     (web.go).
 //
