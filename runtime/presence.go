@@ -17,9 +17,10 @@ type Presence struct {
 	// Who returns the key a session counts as, and the info the others
 	// see of it (a display name, say). Required.
 	Who func(s *session.Session) (key string, info any)
-	// Grace delays the leave of a key whose last session left: if a
-	// session of that key joins within it, nothing changed. Zero: the
-	// leave is at once.
+	// Grace delays the leave of a key whose last session ended: if a
+	// session of that key joins within it, nothing changed. A session
+	// that leaves the room (Leave) while it goes on departs at once: its
+	// user meant to. Zero: every leave is at once.
 	Grace time.Duration
 	// Changed, if set, is told of every arrival (present) and departure
 	// (!present) of a key, after the change, outside the room's locks,
@@ -86,9 +87,9 @@ func (p *presence) arrived(r *Room, a arrival) {
 // joined counts s in, and tells Changed when its key arrives.
 func (p *presence) joined(r *Room, s *session.Session) { p.arrived(r, p.enter(s)) }
 
-// left counts s out, and tells Changed when its key departs, after the
-// grace.
-func (p *presence) left(r *Room, s *session.Session) {
+// left counts s out, and tells Changed when its key departs: after the
+// grace, if s ended.
+func (p *presence) left(r *Room, s *session.Session, ended bool) {
 	key, _ := p.cfg.Who(s)
 	p.mu.Lock()
 	k, ok := p.keys[key]
@@ -101,7 +102,7 @@ func (p *presence) left(r *Room, s *session.Session) {
 		p.mu.Unlock()
 		return
 	}
-	if p.cfg.Grace > 0 {
+	if ended && p.cfg.Grace > 0 {
 		k.gen++
 		gen := k.gen
 		k.leaving = time.AfterFunc(p.cfg.Grace, func() { p.depart(r, key, gen) })

@@ -29,7 +29,7 @@ func BenchmarkPresence(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				p.joined(r, nil)
-				p.left(r, nil)
+				p.left(r, nil, true)
 			}
 		})
 	}

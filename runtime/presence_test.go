@@ -129,3 +129,22 @@ func TestPresenceRoomGone(t *testing.T) {
 		t.Error("the empty room is still there")
 	}
 }
+
+// TestPresenceLeave: a user whose last session leaves the room while it
+// goes on departs at once, however long the grace period: the grace is
+// for sessions that end, the user meaning to come back.
+func TestPresenceLeave(t *testing.T) {
+	rig := newPresenceRig(t, time.Hour)
+	alice := dial(t, rig.url+"?user=alice")
+	bob := dial(t, rig.url+"?user=bob")
+	ask(t, alice, "join lobby")
+	ask(t, bob, "join lobby")
+	ask(t, bob, "leave lobby")
+	want := []string{"join alice ALICE", "join bob BOB", "leave bob BOB"}
+	if got := rig.told(); !slices.Equal(got, want) {
+		t.Fatalf("told %q, want %q", got, want)
+	}
+	if got := rig.present(t, "lobby"); len(got) != 1 || got["alice"] != "ALICE" {
+		t.Fatalf("present: %v", got)
+	}
+}

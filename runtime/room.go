@@ -112,10 +112,12 @@ func (rt *Runtime) announce(r *Room, s *session.Session, added bool, a arrival) 
 	}
 }
 
-// left counts s out of r's presence and tells Options.OnLeave.
-func (rt *Runtime) left(r *Room, s *session.Session) {
+// left counts s out of r's presence and tells Options.OnLeave; ended
+// says that s left because it ended, rather than by Leave, and gives its
+// user the presence's grace period.
+func (rt *Runtime) left(r *Room, s *session.Session, ended bool) {
 	if r.presence != nil {
-		r.presence.left(r, s)
+		r.presence.left(r, s, ended)
 	}
 	if rt.onLeave != nil {
 		rt.onLeave(r, s)
@@ -235,7 +237,7 @@ func (r *Room) Leave(s *session.Session) bool {
 	if !r.remove(s) {
 		return false
 	}
-	defer r.rt.left(r, s)
+	defer r.rt.left(r, s, false)
 	if m, ok := r.rt.sessions.Load(s.ID()); ok {
 		m.mu.Lock()
 		if i := slices.Index(m.rooms, r); i >= 0 {

@@ -271,7 +271,7 @@ func (k hooks) OnClose(s *session.Session, err error) {
 		m.mu.Unlock()
 		for _, r := range rooms {
 			if r.remove(s) {
-				k.rt.left(r, s)
+				k.rt.left(r, s, true)
 			}
 		}
 		k.rt.adm.release(m.addr)
