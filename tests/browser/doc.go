@@ -4,8 +4,10 @@
 //
 // Without Chromium the tests are skipped, except under CI (the CI
 // environment variable set), where they fail: .ci/run installs it.
-// TestChat drives two chat pages that sign in, TestChatSignIn the sign-in
-// form and refused cookies, TestTLS a page and its WebSockets over https
+// TestChat drives two chat pages that sign in, TestChatOffline one whose
+// network goes offline (emulated) while the other talks, and comes back
+// without a reload to every message once, in order, never seen to leave;
+// TestChatSignIn the sign-in form and refused cookies, TestTLS a page and its WebSockets over https
 // and wss with a certificate made at run time, TestGame the game's canvas
 // page. With
 // SHOCKWAVE_SCREENSHOT=1 they write docs/chat.png (two browsers chatting)
