@@ -556,6 +556,10 @@ func (m *roomMsg) free() {
 func (m *roomMsg) Variants() int                  { return len(m.r.codecs) }
 func (m *roomMsg) Variant(s *session.Session) int { return m.r.codecIndex(s) }
 
+// Key names variant v by its codec's subprotocol, so that a
+// runtime.Broker can carry every variant to the other nodes.
+func (m *roomMsg) Key(v int) string { return m.r.protos[v] }
+
 func (m *roomMsg) Encode(pos runtime.Position, v int) (*session.Frame, error) {
 	h := m.h
 	h.epoch, h.offset = pos.Epoch, pos.Offset

@@ -226,13 +226,16 @@ func (r *Room) Publish(ctx context.Context, except *session.Session, e Encoder) 
 	r.hist.push(&frames, time.Now().UnixNano())
 	n := r.publish(ctx, size, func(traced context.Context) (int, int) {
 		return r.fanEach(except, traced, func(s *session.Session) *session.Frame { return frames[e.Variant(s)] })
-	})
+	}, nil)
 	releaseAll(&frames)
 	return pos, n, nil
 }
 
 // publishLazy is Publish for a room without history.
 func (r *Room) publishLazy(ctx context.Context, except *session.Session, e Encoder) (Position, int, error) {
+	if r.rt.broker != nil {
+		return r.publishCarried(ctx, except, e)
+	}
 	if e.Variants() == 1 { // every member takes the one frame: the broadcast's own path
 		f, err := e.Encode(Position{}, 0)
 		if err != nil {
@@ -287,6 +290,32 @@ func (r *Room) Signal(ctx context.Context, except *session.Session, e Encoder) (
 // ordered reports whether joins to the room take its publish lock: it
 // keeps history or presence, whose replies must not be overtaken.
 func (r *Room) ordered() bool { return r.hist != nil || r.presence != nil }
+
+// publishCarried is Publish for a room without history when a Broker
+// carries it to the other nodes: every variant is encoded, for them.
+func (r *Room) publishCarried(ctx context.Context, except *session.Session, e Encoder) (Position, int, error) {
+	nv := e.Variants()
+	var frames [MaxVariants]*session.Frame
+	size := 0
+	for v := range nv {
+		f, err := e.Encode(Position{}, v)
+		if err != nil {
+			releaseAll(&frames)
+			return Position{}, 0, err
+		}
+		frames[v], size = f, max(size, f.Len())
+	}
+	out, err := carry(frames[:nv], e)
+	send := &out
+	if err != nil {
+		send = nil // to the members here only
+	}
+	n := r.publish(ctx, size, func(traced context.Context) (int, int) {
+		return r.fanEach(except, traced, func(s *session.Session) *session.Frame { return frames[e.Variant(s)] })
+	}, send)
+	releaseAll(&frames)
+	return Position{}, n, err
+}
 
 func releaseAll(frames *[MaxVariants]*session.Frame) {
 	for i, f := range frames {

@@ -150,6 +150,12 @@ type Options struct {
 	// presence and bookkeeping. They must not block.
 	OnJoin  func(r *Room, s *session.Session)
 	OnLeave func(r *Room, s *session.Session)
+	// Broker, if set, carries the rooms' messages between the nodes of a
+	// deployment (see Broker; runtime/natsbroker). Nil, the default: the
+	// rooms are this process's. It does not carry rooms that keep
+	// history or track presence yet: New refuses it with RoomHistory or
+	// RoomPresence.
+	Broker Broker
 	// MeteredRooms names the rooms whose metrics carry their name (the
 	// attribute messaging.destination.name on shockwave.broadcast.fanout
 	// and shockwave.broadcast.refused, and a shockwave.room.members series
@@ -258,6 +264,8 @@ func (o *Options) check() error {
 	for _, p := range o.TrustedProxies {
 		bad(!p.IsValid(), "TrustedProxies", "valid prefixes")
 	}
+	bad(o.Broker != nil && (o.RoomHistory != nil || o.RoomPresence != nil), "Broker",
+		"nil with RoomHistory or RoomPresence: a Broker carries neither yet")
 	errs = append(errs, o.Limits.check())
 	return errors.Join(errs...)
 }
@@ -431,6 +439,12 @@ func WithRoomHistory(f func(room string) History) Option {
 // it is made, whether it tracks who is in it, and how.
 func WithRoomPresence(f func(room string) *Presence) Option {
 	return func(o *Options) { o.RoomPresence = f }
+}
+
+// WithBroker sets Options.Broker, which carries the rooms' messages
+// between the nodes of a deployment.
+func WithBroker(b Broker) Option {
+	return func(o *Options) { o.Broker = b }
 }
 
 // WithRoomHooks sets Options.OnJoin and OnLeave, told after a session

@@ -49,6 +49,11 @@ type Room struct {
 	lingerGen uint64
 
 	presence *presence // nil: the room tracks no presence (Options.RoomPresence)
+
+	// bus is the state of the room's subscription to the Broker (busNone
+	// and the others), unsub what ends it; mu guards both.
+	bus   int
+	unsub func()
 }
 
 // Join adds s to the room called name, creating the room if need be, and
@@ -103,6 +108,9 @@ func (rt *Runtime) enter(r *Room, s *session.Session, added bool) arrival {
 func (rt *Runtime) announce(r *Room, s *session.Session, added bool, a arrival) {
 	if !added {
 		return
+	}
+	if rt.broker != nil {
+		r.attach()
 	}
 	if r.presence != nil {
 		r.presence.arrived(r, a)
@@ -318,6 +326,9 @@ func (r *Room) kill() {
 // publish to the dead room after this keeps nothing. Whoever may have removed the room
 // calls it, holding neither pub nor mu (pub is taken before mu).
 func (r *Room) forgetIfDead() {
+	if r.rt.broker != nil && r.isDead() {
+		r.detach()
+	}
 	if r.hist == nil && r.presence == nil {
 		return
 	}
@@ -385,9 +396,17 @@ func (r *Room) Broadcast(op wire.Opcode, p []byte) int {
 // span the broadcast's span is a child of when tracing is on.
 func (r *Room) BroadcastContext(ctx context.Context, op wire.Opcode, p []byte) int {
 	f := session.NewFrame(op, p)
-	n := r.publish(ctx, len(p), func(traced context.Context) (int, int) { return r.fanout(f, nil, traced) })
+	n := r.publish(ctx, len(p), func(traced context.Context) (int, int) { return r.fanout(f, nil, traced) }, r.carried(f))
 	f.Release()
 	return n
+}
+
+// carried is f as a message for the Broker, or nil without one.
+func (r *Room) carried(f *session.Frame) *Carried {
+	if r.rt.broker == nil {
+		return nil
+	}
+	return &Carried{Variants: []Variant{{Op: f.Opcode(), Data: f.Payload()}}}
 }
 
 // BroadcastFrame hands f to every member except the session except (which
@@ -399,16 +418,17 @@ func (r *Room) BroadcastFrame(f *session.Frame, except *session.Session) int {
 
 // BroadcastFrameContext is BroadcastFrame with a context for tracing.
 func (r *Room) BroadcastFrameContext(ctx context.Context, f *session.Frame, except *session.Session) int {
-	return r.publish(ctx, f.Len(), func(traced context.Context) (int, int) { return r.fanout(f, except, traced) })
+	return r.publish(ctx, f.Len(), func(traced context.Context) (int, int) { return r.fanout(f, except, traced) }, r.carried(f))
 }
 
 // BroadcastEach is one broadcast whose frame depends on the member, such as
 // one encoding per codec: pick returns the frame for a member, or nil to
 // skip it. The caller keeps its references to the frames; each member that
 // gets one takes a reference of its own. It is traced and counted as one
-// publish, like Broadcast.
+// publish, like Broadcast. It reaches this node's members only: a Broker
+// does not carry it (Publish with a KeyedEncoder does).
 func (r *Room) BroadcastEach(ctx context.Context, except *session.Session, pick func(s *session.Session) *session.Frame) int {
-	return r.publish(ctx, 0, func(traced context.Context) (int, int) { return r.fanEach(except, traced, pick) })
+	return r.publish(ctx, 0, func(traced context.Context) (int, int) { return r.fanEach(except, traced, pick) }, nil)
 }
 
 // fanEach hands each member but except the frame pick returns for it (none
@@ -436,14 +456,18 @@ func (r *Room) fanEach(except *session.Session, traced context.Context, pick fun
 }
 
 // publish runs fan, which hands a frame to the members, inside a span and
-// with the fan-out counted when telemetry is on. size is the message's
-// size for the span (0 when it varies). When the span records, fan gets
-// the context its frames are to carry (see session.Frame.SetContext), so
-// that each member's delivery is recorded; else nil.
-func (r *Room) publish(ctx context.Context, size int, fan func(traced context.Context) (accepted, tried int)) int {
+// with the fan-out counted when telemetry is on, then gives out, if not
+// nil, to the Broker in the span's context. size is the message's size
+// for the span (0 when it varies). When the span records, fan gets the
+// context its frames are to carry (see session.Frame.SetContext), so that
+// each member's delivery is recorded; else nil.
+func (r *Room) publish(ctx context.Context, size int, fan func(traced context.Context) (accepted, tried int), out *Carried) int {
 	t := r.rt.tel
 	if t.tracer == nil && !t.metrics() {
 		n, _ := fan(nil)
+		if out != nil {
+			r.forward(ctx, *out)
+		}
 		return n
 	}
 	var span trace.Span
@@ -457,6 +481,9 @@ func (r *Room) publish(ctx context.Context, size int, fan func(traced context.Co
 	n, tried := fan(traced)
 	if t.metrics() {
 		r.record(ctx, n, tried)
+	}
+	if out != nil {
+		r.forward(ctx, *out)
 	}
 	if span != nil {
 		// One span for the fan-out; the members' deliveries are spans of

@@ -43,6 +43,7 @@ type Runtime struct {
 	presence func(room string) *Presence       // Options.RoomPresence; nil: no room tracks presence
 	onJoin   func(r *Room, s *session.Session) // Options.OnJoin, or nil
 	onLeave  func(r *Room, s *session.Session) // Options.OnLeave, or nil
+	broker   Broker                            // Options.Broker, or nil
 	proxies  []netip.Prefix                    // trusted proxies, whose forwarding headers count
 
 	mu       sync.Mutex // guards closing and the Add side of serving
@@ -79,6 +80,7 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 		presence: o.RoomPresence,
 		onJoin:   o.OnJoin,
 		onLeave:  o.OnLeave,
+		broker:   o.Broker,
 		proxies:  o.TrustedProxies,
 		inMem:    budget(lim.InboundMemory),
 		outMem:   budget(lim.OutboundMemory),

@@ -81,6 +81,24 @@ func (f *Frame) Opcode() wire.Opcode { return f.op }
 // Len returns the frame's length on the wire.
 func (f *Frame) Len() int { return len(f.head) + len(f.body) }
 
+// Payload returns the frame's payload, without its header: the bytes
+// NewFrame was given. They are valid while the caller holds a reference,
+// and must not be modified.
+func (f *Frame) Payload() []byte {
+	if f.head != nil {
+		return f.body
+	}
+	// The header is in front, unmasked: 2, 4 or 10 bytes, as the length
+	// needs.
+	for _, hs := range [...]int{2, 4, 10} {
+		h := wire.Header{Length: int64(len(f.body) - hs)}
+		if h.Length >= 0 && h.Size() == hs {
+			return f.body[hs:]
+		}
+	}
+	return nil
+}
+
 // parts returns the frame's bytes from offset off on, in at most two
 // pieces (the second may be empty). They must not be modified.
 func (f *Frame) parts(off int) (a, b []byte) {

@@ -237,3 +237,19 @@ func TestFrameConcurrentRelease(t *testing.T) {
 		}
 	}
 }
+
+// TestFramePayload: Payload is what NewFrame was given, whatever the size
+// of the header in front of it, or apart from it.
+func TestFramePayload(t *testing.T) {
+	for _, n := range []int{0, 1, 125, 126, 65535, 65536, 70000, 1 << 20} {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(i)
+		}
+		f := NewFrame(wire.OpBinary, p)
+		if got := f.Payload(); !bytes.Equal(got, p) {
+			t.Errorf("%d bytes: Payload gave %d bytes", n, len(got))
+		}
+		f.Release()
+	}
+}
