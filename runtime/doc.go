@@ -42,7 +42,10 @@
 // Changed says who arrived and departed, Room.Present who is there.
 // Room.Signal sends what matters only live (presence, typing indicators)
 // outside the history. WithRoomHooks is told of every session that joins or
-// leaves a room.
+// leaves a room. WithBroker lets a room's members be on several nodes: what
+// one node publishes reaches the others' members through the Broker
+// (runtime/natsbroker, over NATS), each node fanning it out as a local
+// broadcast.
 //
 // # Shutdown
 //
