@@ -25,7 +25,7 @@ const HeaderOrigin = "Sw-Origin"
 var ErrClosed = errors.New("natsbroker: closed")
 
 // Broker is a runtime.Broker over core NATS: a room's messages go on its
-// subject, <Prefix>.r.<room>, at most once, and reach the nodes that
+// subject, <Prefix>.r.<token>, at most once, and reach the nodes that
 // subscribe to it. See the package doc.
 type Broker struct {
 	nc     *nats.Conn

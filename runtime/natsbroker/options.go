@@ -41,7 +41,8 @@ type Options struct {
 	// Logger receives the Broker's errors: failed publishes and
 	// subscriptions, dropped messages, at most one line a second of each
 	// kind, with the count of those not logged. Defaults to
-	// slog.Default(); slog.New(slog.DiscardHandler) silences it.
+	// slog.Default() as it is when New is called;
+	// slog.New(slog.DiscardHandler) silences it.
 	Logger *slog.Logger
 	// TracerProvider and MeterProvider receive the Broker's spans and
 	// metrics (see the package doc). Nil, the default, means

@@ -142,6 +142,13 @@ type Said struct {
 // reconnects by itself, every 20 ms, for ever; opts add to that.
 func startNode(t testing.TB, url, name string, opts ...nats.Option) *node {
 	t.Helper()
+	return startNodeWith(t, url, name, nil, opts...)
+}
+
+// startNodeWith is startNode with options for the Broker, after the
+// node's own.
+func startNodeWith(t testing.TB, url, name string, bopts []natsbroker.Option, opts ...nats.Option) *node {
+	t.Helper()
 	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(20 * time.Millisecond),
 		nats.ReconnectJitter(0, 0),
@@ -152,8 +159,8 @@ func startNode(t testing.TB, url, name string, opts ...nats.Option) *node {
 	n := &node{name: name, nc: nc, metrics: sdkmetric.NewManualReader(), spans: tracetest.NewSpanRecorder()}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(n.metrics))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(n.spans))
-	n.b, err = natsbroker.New(nc, natsbroker.WithNode(name), natsbroker.WithMeterProvider(mp),
-		natsbroker.WithTracerProvider(tp), natsbroker.WithLogger(slog.New(slog.DiscardHandler)))
+	n.b, err = natsbroker.New(nc, append([]natsbroker.Option{natsbroker.WithNode(name), natsbroker.WithMeterProvider(mp),
+		natsbroker.WithTracerProvider(tp), natsbroker.WithLogger(slog.New(slog.DiscardHandler))}, bopts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
