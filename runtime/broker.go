@@ -28,7 +28,9 @@ type Broker interface {
 	// with every message another node publishes to the room, in the
 	// order each node published them, never with this node's own. ctx
 	// carries the publisher's trace, if any. deliver must not be called
-	// after the function returned by Subscribe has returned.
+	// after the function returned by Subscribe has returned; the Runtime
+	// never calls that function from deliver, and does not keep m once
+	// deliver returns.
 	Subscribe(room string, deliver func(ctx context.Context, m Carried)) (unsubscribe func(), err error)
 	// Publish sends a message this node published to room to the other
 	// nodes, in the trace of ctx. It must not keep m once it returns.
