@@ -22,6 +22,7 @@ const (
 	phaseSetup   int32 = iota // opening connections
 	phaseWarmup               // load on, not counted
 	phaseMeasure              // load on, counted
+	phaseDrain                // Rate: load off, what is in flight arrives, not measured
 	phaseStop                 // the loop returns
 )
 
@@ -41,6 +42,7 @@ const metaLen = 20
 type conn struct {
 	fd      int
 	id      int
+	addr    int // its server: Config.addrs()[addr]
 	state   uint8
 	pollOut bool // EPOLLOUT is armed
 
@@ -67,8 +69,8 @@ type conn struct {
 
 type engine struct {
 	cfg  Config
-	sa   syscall.SockaddrInet4
-	req  []byte
+	sas  []syscall.SockaddrInet4 // of Config.addrs()
+	reqs [][]byte                // the handshake for each
 	ep   int
 	base time.Time
 	now  int64 // ns since base, updated after each wait
@@ -96,9 +98,13 @@ type engine struct {
 	pubNext   int
 	probeSeq  uint32 // last probe sent by publisher 0
 	probeAt   int64
-	probeHave int    // members that have the last probe
-	probing   bool   // still probing for the room to be complete
-	pubFrame  []byte // masked frame with a blank stamp
+	probeHave int          // members that have the last probe
+	probing   bool         // still probing for the room to be complete
+	pubFrame  []byte       // masked frame with a blank stamp
+	rateOn    bool         // Rate: rateAt is set
+	rateAt    int64        // Rate: when the first message was due
+	rated     int64        // Rate: messages published since rateAt
+	done      atomic.Int64 // completed, for Run's drain
 
 	phase    atomic.Int32
 	ready    chan error // receives once: nil when the load is on, or why not
@@ -114,22 +120,12 @@ type engine struct {
 	errMu    sync.Mutex
 	firstErr error
 
-	hist histogram // latencies in the measured window; read after the loop exits
+	hist     histogram      // latencies in the measured window; read after the loop exits
+	addrMsgs []atomic.Int64 // messages received by the connections to each server
+	addrHist []histogram    // latencies of each server's connections, as hist
 }
 
 func newEngine(cfg Config) (*engine, error) {
-	host, port, err := net.SplitHostPort(cfg.Addr)
-	if err != nil {
-		return nil, err
-	}
-	ip := net.ParseIP(host).To4()
-	if ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("load: %q is not an IPv4 loopback address", host)
-	}
-	pn, err := strconv.Atoi(port)
-	if err != nil {
-		return nil, err
-	}
 	e := &engine{
 		cfg:    cfg,
 		buf:    make([]byte, 256<<10),
@@ -139,13 +135,30 @@ func newEngine(cfg Config) (*engine, error) {
 		base:   time.Now(),
 		op:     wire.OpBinary,
 	}
-	e.sa.Port = pn
-	copy(e.sa.Addr[:], ip)
 	path := "/echo"
 	if cfg.Scenario == "room" {
 		path = "/room"
 	}
-	e.req = wsraw.Request(cfg.Addr, path)
+	for _, addr := range cfg.addrs() {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		ip := net.ParseIP(host).To4()
+		if ip == nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("load: %q is not an IPv4 loopback address", host)
+		}
+		pn, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, err
+		}
+		sa := syscall.SockaddrInet4{Port: pn}
+		copy(sa.Addr[:], ip)
+		e.sas = append(e.sas, sa)
+		e.reqs = append(e.reqs, wsraw.Request(addr, path))
+	}
+	e.addrMsgs = make([]atomic.Int64, len(e.sas))
+	e.addrHist = make([]histogram, len(e.sas))
 	if cfg.Text {
 		e.op = wire.OpText
 	}
@@ -163,6 +176,7 @@ func newEngine(cfg Config) (*engine, error) {
 		e.members = int64(cfg.Conns)
 		e.pend = make([]int32, cfg.Window)
 	}
+	var err error
 	e.ep, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -223,7 +237,11 @@ func (e *engine) run() {
 			}
 			e.dialed++
 		}
-		n, err := syscall.EpollWait(e.ep, e.events, 10)
+		wait := 10 // ms
+		if e.cfg.Rate > 0 {
+			wait = 1 // the next message may be due before 10 ms
+		}
+		n, err := syscall.EpollWait(e.ep, e.events, wait)
 		if err != nil && err != syscall.EINTR {
 			e.signal(err)
 			e.waitStop()
@@ -280,14 +298,14 @@ func (e *engine) dial(i int) error {
 		return fmt.Errorf("socket: %w (is the fd limit high enough? see ulimit -n)", err)
 	}
 	syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
-	c := &conn{fd: fd, id: i}
+	c := &conn{fd: fd, id: i, addr: i % len(e.sas)}
 	e.conns[i] = c
 	for fd >= len(e.byFD) {
 		e.byFD = append(e.byFD, make([]*conn, len(e.byFD)+1024)...)
 	}
 	e.byFD[fd] = c
 	e.dialing++
-	err = syscall.Connect(fd, &e.sa)
+	err = syscall.Connect(fd, &e.sas[c.addr])
 	if err != nil && err != syscall.EINPROGRESS {
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -321,7 +339,7 @@ func (e *engine) writable(c *conn) {
 			return
 		}
 		c.state = stHandshake
-		c.out, c.outOff = e.req, 0
+		c.out, c.outOff = e.reqs[c.addr], 0
 	}
 	e.flush(c)
 }
@@ -603,9 +621,21 @@ func (e *engine) publish() {
 			return
 		}
 	}
+	due := int64(-1) // no limit
+	if e.cfg.Rate > 0 {
+		if e.phase.Load() == phaseDrain {
+			return
+		}
+		e.now = int64(time.Since(e.base)) // the stamp: reading what the wait brought took time
+		if !e.rateOn {
+			e.rateOn, e.rateAt = true, e.now
+		}
+		due = int64(float64(e.now-e.rateAt)*e.cfg.Rate/1e9) + 1 - e.rated
+	}
 	// At most Window messages are not yet with every member: no member,
 	// however far behind, has more than Window messages waiting for it.
-	for e.published-e.completed < int64(len(e.pend)) && e.alive == len(e.conns) {
+	for ; due != 0 && e.published-e.completed < int64(len(e.pend)) && e.alive == len(e.conns); due-- {
+		e.rated++
 		c := e.conns[e.pubNext]
 		e.pubNext = (e.pubNext + 1) % e.cfg.Publishers
 		c.pubSeq++
@@ -678,8 +708,11 @@ func (e *engine) delivery(c *conn, measuring bool) {
 	for e.completed < e.published && int64(e.pend[e.completed%w]) == e.members {
 		e.completed++
 	}
+	e.done.Store(e.completed)
 	e.count(int64(e.cfg.Size))
+	e.addrMsgs[c.addr].Add(1)
 	if measuring {
 		e.hist.record(e.now - at)
+		e.addrHist[c.addr].record(e.now - at)
 	}
 }

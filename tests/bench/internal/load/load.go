@@ -46,6 +46,12 @@ type Config struct {
 	PID        int           // server process, for CPU and memory (0: not measured)
 	MaxDialing int           // connections being opened at once
 	Timeout    time.Duration // for opening all connections (and for idle's final echo)
+
+	// Several servers sharing one room (tests/bench/cmd/cluster). These
+	// change nothing when left zero.
+	Addrs []string // room: connection i goes to Addrs[i%len(Addrs)] instead of Addr; results per address in Result.ByAddr
+	Rate  float64  // room: messages a second in all, evenly spaced (Window still caps those in flight), then a drain of up to 10 s; 0: as fast as Window allows
+	Watch []int    // more processes whose CPU time and write calls over the measured window are reported, in Result.CPUSec and Writes
 }
 
 // Result is what a run measured, over the measured window.
@@ -78,8 +84,23 @@ type Result struct {
 	RSSPerConn float64 `json:"rss_per_conn,omitempty"` // idle
 	Verified   int64   `json:"verified,omitempty"`     // idle: connections that echoed after the measure
 
+	ByAddr  []AddrResult `json:"by_addr,omitempty"` // room with Addrs
+	CPUSec  []float64    `json:"cpu_sec,omitempty"` // of each of Config.Watch
+	Writes  []int64      `json:"writes,omitempty"`  // of each of Config.Watch: write system calls (syscw in /proc/<pid>/io)
+	Missing int64        `json:"missing,omitempty"` // room with Rate: deliveries still missing after the drain (published x members - delivered)
+
 	Errors     int64  `json:"errors"`
 	FirstError string `json:"first_error,omitempty"`
+}
+
+// AddrResult is what the members on one of Config.Addrs received over
+// the measured window.
+type AddrResult struct {
+	Addr     string  `json:"addr"`
+	Conns    int     `json:"conns"`
+	Messages int64   `json:"messages"` // deliveries to its members
+	P50Us    float64 `json:"p50_us"`   // publish-to-delivery
+	P99Us    float64 `json:"p99_us"`
 }
 
 func (c *Config) defaults() error {
@@ -119,7 +140,18 @@ func (c *Config) defaults() error {
 	if c.Timeout <= 0 {
 		c.Timeout = 60 * time.Second
 	}
+	if len(c.Addrs) > 0 && c.Scenario != "room" || c.Rate < 0 || c.Rate > 0 && c.Scenario != "room" {
+		return errors.New("load: Addrs and Rate are for the room scenario")
+	}
 	return nil
+}
+
+// addrs returns the servers' addresses: Addrs, or Addr.
+func (c *Config) addrs() []string {
+	if len(c.Addrs) > 0 {
+		return c.Addrs
+	}
+	return []string{c.Addr}
 }
 
 // procCPU returns the utime+stime of process pid, in seconds.
@@ -148,6 +180,21 @@ func procCPU(pid int) (float64, error) {
 
 // clockTicks is USER_HZ, 100 on Linux on every architecture Go supports.
 const clockTicks = 100
+
+// procWrites returns the write system calls process pid has made (write,
+// writev and the like, on any file).
+func procWrites(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("load: no syscw in /proc/pid/io")
+}
 
 // procMem returns VmRSS and VmHWM of process pid, in bytes.
 func procMem(pid int) (rss, hwm int64, err error) {

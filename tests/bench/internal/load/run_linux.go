@@ -14,6 +14,9 @@ type snapshot struct {
 	pubs      int64
 	serverCPU float64
 	genCPU    float64
+	addrMsgs  []int64
+	cpus      []float64 // of Config.Watch
+	writes    []int64   // of Config.Watch
 }
 
 func (e *engine) snap() (s snapshot, err error) {
@@ -22,12 +25,24 @@ func (e *engine) snap() (s snapshot, err error) {
 	if e.cfg.PID > 0 {
 		s.serverCPU, err = procCPU(e.cfg.PID)
 	}
+	for i := range e.addrMsgs {
+		s.addrMsgs = append(s.addrMsgs, e.addrMsgs[i].Load())
+	}
+	for _, pid := range e.cfg.Watch {
+		cpu, cerr := procCPU(pid)
+		w, werr := procWrites(pid)
+		s.cpus, s.writes = append(s.cpus, cpu), append(s.writes, w)
+		err = errors.Join(err, cerr, werr)
+	}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.genCPU = float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 	}
 	return s, err
 }
+
+// drainFor bounds the drain after a room run at a fixed Rate.
+const drainFor = 10 * time.Second
 
 // Run runs one scenario and returns what it measured. Verification
 // failures do not stop the run: they are counted in Result.Errors.
@@ -109,7 +124,34 @@ func Run(cfg Config) (*Result, error) {
 			stop()
 			return nil, err
 		}
+		if cfg.Rate > 0 {
+			// What is in flight arrives, so that Missing says what never
+			// will.
+			e.phase.Store(phaseDrain)
+			for end := time.Now().Add(drainFor); e.done.Load() < e.pubs.Load() && e.errs.Load() == 0 && time.Now().Before(end); {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
 		stop()
+		if cfg.Rate > 0 {
+			res.Missing = e.pubs.Load()*int64(cfg.Conns) - e.msgs.Load()
+		}
+		for i := range s1.cpus {
+			res.CPUSec = append(res.CPUSec, s1.cpus[i]-s0.cpus[i])
+			res.Writes = append(res.Writes, s1.writes[i]-s0.writes[i])
+		}
+		if len(cfg.Addrs) > 0 {
+			for i, addr := range cfg.Addrs {
+				h := &e.addrHist[i]
+				res.ByAddr = append(res.ByAddr, AddrResult{
+					Addr:     addr,
+					Conns:    (cfg.Conns + len(cfg.Addrs) - 1 - i) / len(cfg.Addrs),
+					Messages: s1.addrMsgs[i] - s0.addrMsgs[i],
+					P50Us:    float64(h.quantile(0.50)) / 1e3,
+					P99Us:    float64(h.quantile(0.99)) / 1e3,
+				})
+			}
+		}
 		res.Seconds = s1.at.Sub(s0.at).Seconds()
 		res.Messages = s1.msgs - s0.msgs
 		res.Published = s1.pubs - s0.pubs

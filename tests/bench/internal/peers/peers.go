@@ -57,6 +57,10 @@ type Options struct {
 	// members of a Shockwave room (with 64 KiB per frame of byte budget);
 	// zero keeps the default. Other libraries ignore it.
 	RoomMailbox int
+	// RoomBroker, if set, carries the rooms of Shockwave's /room to the
+	// other nodes that share it (tests/bench/cmd/cluster). Other
+	// libraries ignore it.
+	RoomBroker runtime.Broker
 }
 
 // Libs lists the libraries, Shockwave first: on its default transport (the

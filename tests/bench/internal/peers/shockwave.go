@@ -37,6 +37,9 @@ func newShockwave(o Options, tr runtime.Transport) (*swServer, error) {
 		roomOpts = append(roomOpts[:len(roomOpts):len(roomOpts)],
 			runtime.WithMailbox(o.RoomMailbox, int64(o.RoomMailbox)<<16, session.PolicyClose))
 	}
+	if o.RoomBroker != nil {
+		roomOpts = append(roomOpts[:len(roomOpts):len(roomOpts)], runtime.WithBroker(o.RoomBroker))
+	}
 	s.room, err = runtime.New(swRoom{s}, roomOpts...)
 	if err != nil {
 		return nil, err
