@@ -124,7 +124,7 @@ func measure(e *env, s setup, p params, run int) (*outcome, error) {
 		if p.Procs > 0 {
 			cmd.Env = append(cmd.Environ(), "GOMAXPROCS="+strconv.Itoa(p.Procs))
 		}
-		n, err := e.kids.start("node "+name, cmd)
+		n, err := e.kids.start("node "+name, cmd, false)
 		if err != nil {
 			return nil, err
 		}

@@ -23,6 +23,7 @@ type proc struct {
 	done  chan struct{} // closed once it has exited
 	err   error         // how it exited, once done is closed
 	once  sync.Once
+	last  bool // stopAll stops it after the others: the NATS server
 }
 
 // children are the processes the program started and has not stopped:
@@ -32,9 +33,9 @@ type children struct {
 	live map[*proc]struct{}
 }
 
-// start starts cmd as name, registered with c.
-func (c *children) start(name string, cmd *exec.Cmd) (*proc, error) {
-	p := &proc{name: name, cmd: cmd, lines: make(chan string, 16), done: make(chan struct{})}
+// start starts cmd as name, registered with c; see proc.last for last.
+func (c *children) start(name string, cmd *exec.Cmd, last bool) (*proc, error) {
+	p := &proc{name: name, cmd: cmd, lines: make(chan string, 16), done: make(chan struct{}), last: last}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -79,19 +80,24 @@ func (c *children) stop(p *proc) {
 	c.mu.Unlock()
 }
 
-// stopAll stops every live child, all at once.
+// stopAll stops every live child: the nodes all at once, then the NATS
+// server, so that the nodes drain their connections to it.
 func (c *children) stopAll() {
-	c.mu.Lock()
-	ps := make([]*proc, 0, len(c.live))
-	for p := range c.live {
-		ps = append(ps, p)
+	for _, last := range []bool{false, true} {
+		c.mu.Lock()
+		var ps []*proc
+		for p := range c.live {
+			if p.last == last {
+				ps = append(ps, p)
+			}
+		}
+		c.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, p := range ps {
+			wg.Go(func() { c.stop(p) })
+		}
+		wg.Wait()
 	}
-	c.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, p := range ps {
-		wg.Go(func() { c.stop(p) })
-	}
-	wg.Wait()
 }
 
 var readyLine = regexp.MustCompile(`^ready pid=(\d+) addr=(\S+)$`)
@@ -152,7 +158,7 @@ func (c *children) startNATS(bin, logFile string) (*proc, string, error) {
 	ln.Close()
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", port, "-l", logFile)
-	p, err := c.start("nats-server", cmd)
+	p, err := c.start("nats-server", cmd, true)
 	if err != nil {
 		return nil, "", err
 	}
