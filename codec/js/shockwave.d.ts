@@ -244,6 +244,14 @@ export interface JoinOptions extends RoomOptions {
    * re-joins ask for as many. A positive integer; none by default.
    */
   recent?: number;
+  /**
+   * Called with the reply of this join and of each of the room's
+   * re-joins after reconnections, as it arrives, before the events that
+   * follow it: the place to show the room (where messages come in
+   * batches, as on Node's WebSocket, the promise's handlers may run after
+   * those events).
+   */
+  onReply?: (reply: JoinReply) => void;
 }
 
 /** The second argument of a handler of the server's events. */

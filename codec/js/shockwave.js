@@ -39,11 +39,11 @@
 // latest events, as many as join()'s options.recent asked for. A page
 // that gets recovered: false starts the room over: it drops what it shows
 // of it and takes the reply's state and the events that follow, as on a
-// first join:
+// first join. join()'s onReply gets every reply of the room's joins, the
+// first and the re-joins', as it arrives, before the events that follow:
 //
-//   const show = (room, reply) => { if (!reply.recovered) reset(room, reply.state); };
-//   show('lobby', await sw.join('lobby', { recent: 50 }));
-//   sw.on('resume', (reply) => show(reply.room, reply));
+//   const onReply = (reply) => { if (!reply.recovered) reset('lobby', reply.state); };
+//   await sw.join('lobby', { recent: 50, onReply });
 //
 // join() resolves with the reply ({recovered: false} on a first join).
 // leave() forgets the room's position; close() forgets them all.
@@ -360,10 +360,14 @@ export class Client {
 
   /**
    * Joins a room (the built-in "room.join" request) and remembers it, to
-   * join it again after every reconnection. options: {recent, timeout,
-   * traceparent}; recent asks for the room's latest events when the join
-   * does not recover (a first join included): up to that many follow the
-   * reply, and the room's re-joins ask for as many. The promise is that of
+   * join it again after every reconnection. options: {recent, onReply,
+   * timeout, traceparent}; recent asks for the room's latest events when
+   * the join does not recover (a first join included): up to that many
+   * follow the reply, and the room's re-joins ask for as many. onReply is
+   * called with the reply of this join and of each of the room's re-joins,
+   * as it arrives, before the events that follow it (a promise's handlers
+   * may run after them, where messages are dispatched in batches, as
+   * Node's WebSocket does). The promise is that of
    * the request: the server's reply, {recovered, replayed, present,
    * state} ({recovered: false} for a first join); if the server refuses,
    * the room is forgotten. Called while the connection is down for a room
@@ -374,7 +378,7 @@ export class Client {
    */
   join(room, options = {}) {
     const rejoin = this.opened && !this.connected && this.rooms.has(room) && !this.queue.some((m) => m.joins === room);
-    this.rooms.set(room, { recent: options.recent });
+    this.rooms.set(room, { recent: options.recent, onReply: options.onReply });
     return this._join(room, options, rejoin).catch((err) => {
       if (err.code !== 'timeout' && err.code !== 'disconnected') this._forget(room);
       throw err;
@@ -559,13 +563,20 @@ export class Client {
   // follow it.
   _join(room, options, rejoin) {
     const p = rejoin ? this.positions.get(room) : undefined;
-    const recent = this.rooms.get(room)?.recent;
+    const { recent, onReply } = this.rooms.get(room) ?? {};
     let data;
     if (p !== undefined) data = { g: p.g, o: p.o };
     if (Number.isSafeInteger(recent) && recent > 0) data = { ...data, n: recent };
-    const { recent: _, ...call } = options;
+    const { recent: _, onReply: __, ...call } = options;
     return this._request('room.join', data, { ...call, room }, (reply) => {
       this._adopt(room, reply);
+      if (typeof onReply === 'function') {
+        try {
+          onReply(reply);
+        } catch (err) {
+          report(err);
+        }
+      }
       if (rejoin) this._dispatch('resume', { ...reply, room, recovered: reply?.recovered === true });
     });
   }
@@ -675,9 +686,7 @@ export class Client {
       try {
         fn(data, meta);
       } catch (err) {
-        // One failing handler stops neither the others nor the client.
-        if (typeof globalThis.reportError === 'function') globalThis.reportError(err);
-        else console.error(err);
+        report(err); // one failing handler stops neither the others nor the client
       }
     }
   }
@@ -753,6 +762,13 @@ function isPosition(v) {
 function browserNetwork() {
   const g = globalThis;
   return typeof g.addEventListener === 'function' && typeof g.removeEventListener === 'function' && 'onLine' in (g.navigator ?? {}) ? g : null;
+}
+
+// report reports an error thrown by the page's code, which the client
+// goes on after.
+function report(err) {
+  if (typeof globalThis.reportError === 'function') globalThis.reportError(err);
+  else console.error(err);
 }
 
 function serverError(x) {

@@ -946,6 +946,39 @@ both('recent: a join asks for the latest events, and so does each of its re-join
   f.client.close();
 });
 
+both('onReply: each reply of a room\'s joins, as it arrives, before the events that follow, with no task in between', async (t, codec) => {
+  const f = setup({ codec });
+  const { client, ws } = f;
+  ws().accept();
+  const log = [];
+  client.on('news', (d) => log.push(d));
+  client.on('resume', (r) => log.push(`resume ${r.recovered}`));
+  const joined = client.join('lobby', { recent: 2, onReply: (r) => log.push(`reply ${r.recovered}`) });
+  const [m] = ws().take();
+  // The reply and the events it queued in one batch, as Node's WebSocket
+  // delivers them: no microtask runs in between.
+  ws().push({ i: m.i, d: { recovered: false, replayed: 2, g: EPOCH, o: 3 } });
+  ws().push(news('lobby', 4));
+  ws().push(news('lobby', 5));
+  assert.deepEqual(log, ['reply false', 'lobby 4', 'lobby 5']);
+  await joined;
+  log.length = 0;
+  const [again] = reconnect(f);
+  assert.deepEqual(again.d, { g: EPOCH, o: 5, n: 2 });
+  ws().push({ i: again.i, d: { recovered: true, replayed: 1, g: EPOCH, o: 5 } });
+  ws().push(news('lobby', 6));
+  assert.deepEqual(log, ['reply true', 'resume true', 'lobby 6']);
+  // A throwing onReply stops neither the reply nor the client.
+  const quiet = globalThis.reportError;
+  globalThis.reportError = () => {};
+  t.after(() => (globalThis.reportError = quiet));
+  const bad = client.join('bad', { onReply: () => { throw new Error('page bug'); } });
+  const [b] = ws().take();
+  ws().push({ i: b.i, d: { recovered: false } });
+  assert.deepEqual(await bad, { recovered: false });
+  client.close();
+});
+
 both('offline: the connection drops at once, and comes back as soon as the browser is online', async (t, codec) => {
   const network = new EventTarget();
   const f = setup({ codec, network });

@@ -342,7 +342,9 @@ async function requests(): Promise<void> {
   const members: string[] = state.members;
   const roomOptions: RoomOptions = { traceparent: tp };
   await sw.join('game', roomOptions);
-  const joinOptions: JoinOptions = { recent: 50, timeout: 2000 };
+  const joinOptions: JoinOptions = { recent: 50, timeout: 2000, onReply: (r) => r.recovered || r.replayed === 0 };
+  // @ts-expect-error: onReply gets a JoinReply, whose recovered is a boolean
+  await sw.join('chat', { onReply: (r) => r.recovered === 'yes' });
   const withRecent = await sw.join('chat', joinOptions);
   const replayedN: number | undefined = withRecent.replayed;
   // @ts-expect-error: recent is a number of events

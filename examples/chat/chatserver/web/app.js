@@ -95,11 +95,6 @@ function start() {
   sw.on('error', (err) => note(err.message || err.code, 'error', err.traceId));
   sw.on('trace', addTrace);
 
-  // The reply to the client's own re-join after a reconnection, before
-  // the messages that follow it.
-  sw.on('resume', (reply) => {
-    if (reply.room === me.room) showRoom(reply.room, reply);
-  });
   sw.on('chat.msg', (m, meta) => {
     if (meta.room !== joined) return;
     clearTyping(m.from);
@@ -126,25 +121,25 @@ function start() {
 /**
  * Joins room under our signed name and shows it. The room's last messages
  * follow the reply; the client re-joins the room after every reconnection,
- * and its "resume" event shows the room again.
+ * and each reply, this one and the re-joins', shows the room as it arrives,
+ * before the messages that follow it (onReply).
  */
 async function enterRoom(room) {
   const previous = me.room;
   me.room = room;
-  let reply;
+  const onReply = (reply) => {
+    if (me.room === room) showRoom(room, reply);
+  };
   try {
-    reply = await sw.join(room, { recent: RECENT });
+    await sw.join(room, { recent: RECENT, onReply });
   } catch (err) {
     // Dropped before the reply: the client joins again when it is back,
-    // and "resume" shows the room.
+    // and onReply shows the room.
     if (['disconnected', 'timeout', 'closed', 'unauthorized'].includes(err.code)) return;
     if (me.room === room) me.room = joined ?? previous; // refused: stay where we are
     note(err.message, 'error');
     return;
   }
-  // The reply comes before the messages that follow it, and so does this:
-  // awaiting a promise resolved as it arrives takes microtasks only.
-  if (me.room === room) showRoom(room, reply);
   refreshRooms();
 }
 
