@@ -17,13 +17,14 @@ type parsed struct {
 	Event, Room, Trace string
 	HasEvent, HasID    bool
 	ID                 uint64
+	Epoch, Offset      uint64
 	Data               string
 }
 
 func toParsed(h *inHeader) parsed {
 	return parsed{
 		Event: string(h.event), Room: string(h.room), Trace: string(h.trace),
-		HasEvent: h.hasEvent, HasID: h.hasID, ID: h.id, Data: string(h.data),
+		HasEvent: h.hasEvent, HasID: h.hasID, ID: h.id, Epoch: h.epoch, Offset: h.offset, Data: string(h.data),
 	}
 }
 
@@ -52,6 +53,14 @@ func TestParseJSONEnvelope(t *testing.T) {
 		{"last wins", `{"e":"a","e":"b"}`, parsed{Event: "b", HasEvent: true}},
 		{"string payload", `{"e":"x","d":"a\"b\\"}`, parsed{Event: "x", HasEvent: true, Data: `"a\"b\\"`}},
 		{"literals", `{"e":"x","d":[true,false,null,0,-0.5,1E9]}`, parsed{Event: "x", HasEvent: true, Data: `[true,false,null,0,-0.5,1E9]`}},
+		{"position", `{"e":"x","g":4503599627,"o":17}`, parsed{Event: "x", HasEvent: true, Epoch: 4503599627, Offset: 17}},
+		{"largest position", `{"e":"x","g":18446744073709551615,"o":18446744073709551615}`,
+			parsed{Event: "x", HasEvent: true, Epoch: 1<<64 - 1, Offset: 1<<64 - 1}},
+		// A position that is not a 64-bit non-negative integer is
+		// ignored, never an error: only a server sends one.
+		{"position past 64 bits", `{"e":"x","g":18446744073709551616,"o":99999999999999999999999}`, parsed{Event: "x", HasEvent: true}},
+		{"position not an integer", `{"e":"x","g":-1,"o":1.5,"i":2}`, parsed{Event: "x", HasEvent: true, HasID: true, ID: 2}},
+		{"position of other types", `{"e":"x","g":"7","o":[1]}`, parsed{Event: "x", HasEvent: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parse(jsonCodec{}, []byte(tc.in))
@@ -150,6 +159,11 @@ func TestParseMsgpackEnvelope(t *testing.T) {
 		{"unknown keys", map[string]any{"e": "x", "zz": map[string]any{"e": "no"}, "q": []any{1, 2}}, parsed{Event: "x", HasEvent: true}},
 		{"long event", map[string]any{"e": strings.Repeat("e", 300)}, parsed{Event: strings.Repeat("e", 300), HasEvent: true}},
 		{"no event", map[string]any{"i": 3}, parsed{HasID: true, ID: 3}},
+		{"position", map[string]any{"e": "x", "g": uint64(4503599627), "o": int8(17)}, parsed{Event: "x", HasEvent: true, Epoch: 4503599627, Offset: 17}},
+		{"largest position", map[string]any{"e": "x", "g": uint64(1<<64 - 1), "o": uint64(1<<64 - 1)},
+			parsed{Event: "x", HasEvent: true, Epoch: 1<<64 - 1, Offset: 1<<64 - 1}},
+		{"position not a non-negative integer", map[string]any{"e": "x", "g": int64(-1), "o": 1.5}, parsed{Event: "x", HasEvent: true}},
+		{"position of other types", map[string]any{"e": "x", "g": "7", "o": []any{1}}, parsed{Event: "x", HasEvent: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parse(msgpackCodec{}, mp(t, tc.in))

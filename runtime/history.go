@@ -357,8 +357,9 @@ type Rejoin struct {
 	// session before the replayed messages and, in a room that keeps
 	// history, before any message published after the reply's position.
 	// It runs under the room's publish lock (in a room with history or
-	// presence): it must not publish to the room. If it fails, nothing is queued, the session leaves the room
-	// it joined, and Resume returns its error.
+	// presence): it must not publish to the room. If it fails, nothing is
+	// queued, the session leaves the room unless it was a member before,
+	// and Resume returns its error.
 	Reply func(Resumption) error
 }
 
