@@ -90,8 +90,7 @@ func (c jsonCodec) appendEnvelope(dst []byte, h outHeader, v any) ([]byte, error
 		dst = jsonString(jsonKey(dst, start, keyRoom), h.room)
 	}
 	if h.offset != 0 {
-		dst = appendUint(jsonKey(dst, start, keyEpoch), h.epoch)
-		dst = appendUint(jsonKey(dst, start, keyOffset), h.offset)
+		dst = jsonPosition(dst, start, h.epoch, h.offset)
 	}
 	if h.hasID {
 		dst = appendUint(jsonKey(dst, start, keyID), h.id)
@@ -112,6 +111,25 @@ func (c jsonCodec) appendEnvelope(dst []byte, h outHeader, v any) ([]byte, error
 		dst = append(jsonString(dst, e.Message), '}')
 	}
 	return append(dst, '}'), nil
+}
+
+// jsonPosition appends a room message's position, its epoch and offset,
+// to the object opened at start.
+func jsonPosition(dst []byte, start int, epoch, offset uint64) []byte {
+	dst = appendUint(jsonKey(dst, start, keyEpoch), epoch)
+	return appendUint(jsonKey(dst, start, keyOffset), offset)
+}
+
+// beforePosition reports whether the field of key comes before the
+// position in the envelopes appendEnvelope writes: the event and the room.
+func beforePosition(key []byte) bool {
+	return len(key) == 1 && (key[0] == keyEvent || key[0] == keyRoom)
+}
+
+// isPosition reports whether key is the position's, the epoch's or the
+// offset's.
+func isPosition(key []byte) bool {
+	return len(key) == 1 && (key[0] == keyEpoch || key[0] == keyOffset)
 }
 
 // jsonKey appends a one-letter key, after a comma unless it is the first
@@ -191,6 +209,19 @@ func (jsonCodec) parseEnvelope(data []byte) (h inHeader, err error) {
 }
 
 func parseJSON(data []byte, h *inHeader) error {
+	return jsonFields(data, func(key []byte, _, vs, ve int) error {
+		if len(key) == 1 {
+			return h.setJSON(key[0], data[vs:ve])
+		}
+		return nil
+	})
+}
+
+// jsonFields walks the JSON envelope data, checking it against the JSON
+// grammar, and calls field with each of its members, in order: the key's
+// bytes as written between its quotes, the position of its opening quote,
+// and the value's range data[vs:ve]. It stops at field's first error.
+func jsonFields(data []byte, field func(key []byte, ks, vs, ve int) error) error {
 	p := skipSpace(data, 0)
 	if p >= len(data) || data[p] != '{' {
 		return errNotEnvelope
@@ -218,10 +249,8 @@ func parseJSON(data []byte, h *inHeader) error {
 			if p, err = skipValue(data, vs, 1); err != nil {
 				return err
 			}
-			if len(key) == 1 {
-				if err := h.setJSON(key[0], data[vs:p]); err != nil {
-					return err
-				}
+			if err := field(key, ks, vs, p); err != nil {
+				return err
 			}
 			if p = skipSpace(data, p); p >= len(data) {
 				return errSyntax
@@ -242,31 +271,43 @@ func parseJSON(data []byte, h *inHeader) error {
 	return nil
 }
 
-// setJSON sets the field of key k from its value v, a valid JSON value.
-func (h *inHeader) setJSON(k byte, v []byte) error {
+// checkJSON returns the error of the field of key k whose value is v, a
+// valid JSON value, if it has the wrong type: what setJSON refuses,
+// found without unescaping strings, which may allocate.
+func checkJSON(k byte, v []byte) error {
 	switch k {
 	case keyEvent:
-		s, err := jsonStringValue(v, false)
-		h.event, h.hasEvent = s, err == nil
-		return err
-	case keyRoom:
-		s, err := jsonStringValue(v, true)
-		h.room = s
-		return err
-	case keyTrace:
-		s, err := jsonStringValue(v, true)
-		h.trace = s
-		return err
-	case keyID:
-		if string(v) == "null" {
-			h.hasID = false
-			return nil
+		if v[0] != '"' {
+			return errFieldType
 		}
-		n, ok := jsonUint(v)
-		if !ok {
+	case keyRoom, keyTrace:
+		if v[0] != '"' && string(v) != "null" {
+			return errFieldType
+		}
+	case keyID:
+		if _, ok := jsonUint(v); !ok && string(v) != "null" {
 			return errBadID
 		}
-		h.id, h.hasID = n, true
+	}
+	return nil
+}
+
+// setJSON sets the field of key k from its value v, a valid JSON value.
+func (h *inHeader) setJSON(k byte, v []byte) error {
+	if err := checkJSON(k, v); err != nil {
+		return err
+	}
+	var err error
+	switch k {
+	case keyEvent:
+		h.event, err = jsonStringValue(v)
+		h.hasEvent = err == nil
+	case keyRoom:
+		h.room, err = jsonStringValue(v)
+	case keyTrace:
+		h.trace, err = jsonStringValue(v)
+	case keyID:
+		h.id, h.hasID = jsonUint(v) // null: none
 	case keyEpoch:
 		h.epoch, _ = jsonUint(v)
 	case keyOffset:
@@ -274,7 +315,7 @@ func (h *inHeader) setJSON(k byte, v []byte) error {
 	case keyData:
 		h.data = v
 	}
-	return nil
+	return err
 }
 
 // jsonUint returns the value of v, a JSON number written as a
@@ -291,14 +332,11 @@ func jsonUint(v []byte) (uint64, bool) {
 	return n, len(v) > 0
 }
 
-// jsonStringValue returns the contents of the JSON string v: a view of v
-// when it has no escapes. With orNull, null is nil.
-func jsonStringValue(v []byte, orNull bool) ([]byte, error) {
-	if orNull && string(v) == "null" {
+// jsonStringValue returns the contents of v, a valid JSON string or null
+// (nil): a view of v when it has no escapes.
+func jsonStringValue(v []byte) ([]byte, error) {
+	if string(v) == "null" {
 		return nil, nil
-	}
-	if len(v) < 2 || v[0] != '"' {
-		return nil, errFieldType
 	}
 	s := v[1 : len(v)-1]
 	for _, c := range s {
@@ -490,8 +528,7 @@ func (c msgpackCodec) appendEnvelope(dst []byte, h outHeader, v any) ([]byte, er
 		dst = mpString(append(dst, 0xa1, keyRoom), h.room)
 	}
 	if h.offset != 0 {
-		dst = mpUint(append(dst, 0xa1, keyEpoch), h.epoch)
-		dst = mpUint(append(dst, 0xa1, keyOffset), h.offset)
+		dst = mpPosition(dst, h.epoch, h.offset)
 	}
 	if h.hasID {
 		dst = mpUint(append(dst, 0xa1, keyID), h.id)
@@ -512,6 +549,13 @@ func (c msgpackCodec) appendEnvelope(dst []byte, h outHeader, v any) ([]byte, er
 		dst = mpString(dst, e.Message)
 	}
 	return dst, nil
+}
+
+// mpPosition appends a room message's position, its epoch and offset, as
+// two pairs of a map.
+func mpPosition(dst []byte, epoch, offset uint64) []byte {
+	dst = mpUint(append(dst, 0xa1, keyEpoch), epoch)
+	return mpUint(append(dst, 0xa1, keyOffset), offset)
 }
 
 // mpString appends s as a MessagePack str.
@@ -550,11 +594,25 @@ func (msgpackCodec) parseEnvelope(data []byte) (h inHeader, err error) {
 }
 
 func parseMsgpack(data []byte, h *inHeader) error {
+	return mpFields(data, func(key []byte, _, vs, ve int) error {
+		if len(key) == 1 {
+			return h.setMsgpack(key[0], data[vs:ve])
+		}
+		return nil
+	})
+}
+
+// mpFields walks the MessagePack envelope data, checking its values, and
+// calls field with each of its pairs, in order: the key's bytes, the
+// position of the key's first byte, and the value's range data[vs:ve]. It
+// stops at field's first error.
+func mpFields(data []byte, field func(key []byte, ks, vs, ve int) error) error {
 	n, p, err := mpMapHeader(data, 0)
 	if err != nil {
 		return err
 	}
 	for range n {
+		ks := p
 		var key []byte
 		if key, p, err = mpStr(data, p); err != nil {
 			return err
@@ -563,10 +621,8 @@ func parseMsgpack(data []byte, h *inHeader) error {
 		if p, err = mpSkip(data, p, 0); err != nil {
 			return err
 		}
-		if len(key) == 1 {
-			if err := h.setMsgpack(key[0], data[vs:p]); err != nil {
-				return err
-			}
+		if err := field(key, ks, vs, p); err != nil {
+			return err
 		}
 	}
 	if p != len(data) {
