@@ -10,6 +10,24 @@
 // windows). The server is the chatserver package beside this file; this
 // command only reads flags, listens and shuts down.
 //
+// With -nats, the URL of a NATS server with JetStream (nats-server -js),
+// several chat processes are one chat: each is a node, whose rooms reach
+// the members connected to the others (runtime/natsbroker), and whose
+// rooms' history is a JetStream stream that every node reads, so that a
+// page recovers what it missed on whichever node it lands. Give them the
+// same -cookie-key, so that a sign-in on one holds on the others:
+//
+//	nats-server -js &
+//	go run ./examples/chat -addr :8080 -nats nats://127.0.0.1:4222 -cookie-key $KEY &
+//	go run ./examples/chat -addr :8081 -nats nats://127.0.0.1:4222 -cookie-key $KEY
+//
+// What a node keeps for itself stays its own: its room list (the fixed
+// rooms and those with users on it), its bound on rooms
+// (chatserver.Config.MaxRooms, counted on the node), and private
+// messages, which reach the users connected to the same node; the page
+// says so (chatserver.Config.Node). -node names the node, as the page
+// shows it; natsbroker makes a random name without it.
+//
 // The sign-in cookies are signed with the key of -cookie-key or
 // $SHOCKWAVE_CHAT_KEY (hex, at least 16 bytes; openssl rand -hex 32 makes
 // one); without either, with a random key, so that everyone signs in again
@@ -62,6 +80,8 @@ func main() {
 	keyHex := flag.String("cookie-key", "", "key that signs the sign-in cookies, in hex (at least 16 bytes; default $SHOCKWAVE_CHAT_KEY, else random at start, and then sign-ins do not survive a restart)")
 	secure := flag.Bool("secure-cookie", false, "make the sign-in cookie Secure on every request: the site is served over https, through a proxy that terminates TLS included (default: Secure only over TLS, or when a trusted proxy says https)")
 	proxyList := flag.String("trusted-proxies", "", "comma-separated addresses or prefixes (10.0.0.1, 10.0.0.0/8) of the reverse proxies in front, whose Forwarded, X-Forwarded-For and X-Forwarded-Proto headers count")
+	natsURL := flag.String("nats", "", "URL of a NATS server with JetStream (nats-server -js) that chat processes share their rooms through, as one chat (default: none, this process alone)")
+	node := flag.String("node", "", "this process's name among those of -nats: letters, digits, - and _ (default random)")
 	flag.Parse()
 	for _, d := range []*time.Duration{linger, grace} {
 		if *d <= 0 {
@@ -78,6 +98,8 @@ func main() {
 		if key, err = hex.DecodeString(*keyHex); err != nil {
 			log.Fatal("chat: -cookie-key is not hex") // not the error: it would quote the key
 		}
+	} else if *natsURL != "" {
+		log.Print("chat: signing sign-in cookies with a random key: a user signed in on this node is refused by the others, and signs in again after a restart (give every node the same -cookie-key)")
 	} else {
 		log.Print("chat: signing sign-in cookies with a random key: users sign in again after a restart (see -cookie-key)")
 	}
@@ -98,10 +120,18 @@ func main() {
 		log.Fatalf("chat: telemetry: %v", err)
 	}
 
-	chat, h, err := newServer(chatserver.Config{
+	cfg := chatserver.Config{
 		MaxLength: *maxLength, Rate: *rate, History: *history, Linger: *linger, Grace: *grace,
 		Key: key, SecureCookie: *secure, Runtime: opts,
-	}, tel)
+	}
+	var bs *bus
+	if *natsURL != "" {
+		if bs, err = joinBus(&cfg, *natsURL, *node, log.Printf); err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("chat: node %s, on NATS at %s", cfg.Node, bs.nc.ConnectedUrlRedacted())
+	}
+	chat, h, err := newServer(cfg, tel)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -111,7 +141,14 @@ func main() {
 	if tel.MetricsHandler() != nil {
 		log.Printf("chat: metrics for Prometheus at http://%s/metrics", serve.BrowseAddr(*addr))
 	}
-	if err := serve.Run(srv, chat.Shutdown, tel.Shutdown); err != nil {
+	// In order: the chat's runtime (its rooms unsubscribe as they empty),
+	// the Broker and the NATS connection, then telemetry, which flushes
+	// the spans of them all.
+	shutdown := []func(context.Context) error{chat.Shutdown}
+	if bs != nil {
+		shutdown = append(shutdown, bs.shutdown)
+	}
+	if err := serve.Run(srv, append(shutdown, tel.Shutdown)...); err != nil {
 		log.Print(err)
 	}
 }

@@ -7,6 +7,9 @@
 // TestChat drives two chat pages that sign in, TestChatOffline one whose
 // network goes offline (emulated) while the other talks, and comes back
 // without a reload to every message once, in order, never seen to leave;
+// TestChatNATS two pages on two chat nodes that share their rooms through
+// a NATS server with JetStream in the test's process, and a third that
+// joins later and reads the room's history from the stream;
 // TestChatSignIn the sign-in form and refused cookies, TestTLS a page and its WebSockets over https
 // and wss with a certificate made at run time, TestGame the game's canvas
 // page. With

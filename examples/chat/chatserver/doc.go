@@ -74,8 +74,9 @@
 //	 "present":{"alice":null,"bob":null},"state":{"nick":"bob","maxLength":2000}}
 //
 // "present" has who is in the room, the joiner included, by signed name;
-// "state" the joiner's own name, the signed one, and the longest message
-// allowed. Then come, as chat.msg events, the room's last messages ("n" of
+// "state" the joiner's own name, the signed one, the longest message
+// allowed, and, among several servers, the server's name ("node"; see
+// Several servers). Then come, as chat.msg events, the room's last messages ("n" of
 // them at most, and at most Config.History) or, when "recovered", the
 // messages the client missed since the position it gave: a client that
 // is not told "recovered" shows the room afresh.
@@ -93,6 +94,23 @@
 // does not tell a leave from a drop). A payload of room.join with other fields
 // (older pages sent {"nick","token"}) is read for "g", "o" and "n" alone.
 // Errors are codec.Errors with the codes listed in events.go.
+//
+// # Several servers
+//
+// With a Broker in Config.Runtime that keeps the rooms' log and shares
+// their presence (runtime.WithBroker with a runtime/natsbroker.Broker;
+// examples/chat's -nats), several chat servers are one chat: a room's
+// messages reach its members on every server, each with the position the
+// room's log gave it (History.Stamp is codec.Stamp), its history is the
+// log's, so that a client recovers on any server, and its presence counts
+// the users of every server. Give the servers one Config.Key, so that a
+// sign-in on one holds on the others, and Config.Node, their name, which
+// the join's state carries ("node") and the page shows, saying what stays
+// each server's own: the room list (the fixed rooms, and the others with
+// users, or lingering, on this server), MaxRooms (this server's rooms),
+// and private messages, which reach the recipient's connections to this
+// server only; one to a user present in the room through another server
+// is refused with "elsewhere".
 //
 // # Limits
 //

@@ -57,6 +57,9 @@ type Private struct {
 type State struct {
 	Nick      string `json:"nick"`
 	MaxLength int    `json:"maxLength"`
+	// Node names the server the client is connected to, when the chat
+	// runs on several (Config.Node).
+	Node string `json:"node,omitempty"`
 }
 
 // Typing tells a room that a member is typing.
@@ -77,6 +80,7 @@ const (
 	CodeEmpty        = "empty"                // the message has no text
 	CodeTooLong      = "too_long"             // the message is longer than the limit
 	CodeNoSuchUser   = "no_such_user"         // no member of the room has that name
+	CodeElsewhere    = "elsewhere"            // the recipient of a private message is in the room through another server
 	CodeTooManyRooms = codec.CodeTooManyRooms // the client, or the server, has too many rooms
 )
 

@@ -55,8 +55,18 @@ type Config struct {
 	// Default 15 s; negative: users leave at once.
 	Grace time.Duration
 	// Runtime holds more options for the runtime (heartbeat, origins,
-	// telemetry providers...), applied after the chat's own.
+	// telemetry providers, a Broker...), applied after the chat's own.
+	// With a Broker that keeps the rooms' log (runtime.WithBroker with a
+	// runtime/natsbroker.Broker), several chat servers share their rooms:
+	// see Node.
 	Runtime []runtime.Option
+	// Node names this server when it is one of several that share their
+	// rooms through a Broker in Runtime, as natsbroker's Broker.Node does.
+	// The page shows it, and says that what the server keeps for itself
+	// is this server's: the room list (the fixed rooms and those with
+	// users here), MaxRooms, and private messages, which reach the users
+	// connected here. Empty, the default: one server.
+	Node string
 	// Logger receives the errors clients cannot see (codec.CodeInternal).
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -201,7 +211,9 @@ func (srv *Server) Shutdown(ctx context.Context) error { return srv.rt.Shutdown(
 // messages; the fixed rooms keep them while the server runs, the others
 // for Config.Linger once empty.
 func (srv *Server) history(room string) runtime.History {
-	h := runtime.History{Size: srv.cfg.History, Linger: srv.cfg.Linger}
+	// Stamp matters only with a Broker that keeps the rooms' log: each
+	// message gets its position there as it comes back from the log.
+	h := runtime.History{Size: srv.cfg.History, Linger: srv.cfg.Linger, Stamp: codec.Stamp}
 	if slices.Contains(srv.cfg.Rooms, room) {
 		h.Linger = forever
 	}
@@ -263,7 +275,7 @@ func (srv *Server) state(s *session.Session, _ runtime.Resumption) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &State{Nick: nick, MaxLength: srv.cfg.MaxLength}, nil
+	return &State{Nick: nick, MaxLength: srv.cfg.MaxLength, Node: srv.cfg.Node}, nil
 }
 
 // send says something to a room (chat.send): the message is published to
@@ -284,7 +296,9 @@ func (srv *Server) send(s *session.Session, ev codec.Event[SendRequest]) error {
 
 // private sends a message to one member of a room (chat.private): to
 // every connection of the recipient in the room, and of the sender, who
-// gets it back.
+// gets it back. Among several servers (Config.Node), only to those
+// connected to this one: a recipient in the room through another server
+// is told apart from one who is not in it.
 func (srv *Server) private(s *session.Session, ev codec.Event[PrivateRequest]) error {
 	nick, r, err := srv.memberOf(s, ev.Room)
 	if err != nil {
@@ -305,8 +319,14 @@ func (srv *Server) private(s *session.Session, ev codec.Event[PrivateRequest]) e
 			parties = append(parties, m)
 		}
 	}
-	if !found {
+	switch {
+	case found:
+	case srv.cfg.Node == "":
 		return chatError(CodeNoSuchUser, "nobody called %q is in %s", to, r.Name())
+	case srv.present(r, to):
+		return chatError(CodeElsewhere, "%s is in %s through another server of this chat; private messages reach only those on this one (%s)", to, r.Name(), srv.cfg.Node)
+	default:
+		return chatError(CodeNoSuchUser, "nobody called %q is in %s on this server (%s)", to, r.Name(), srv.cfg.Node)
 	}
 	msg := &Private{Room: r.Name(), From: nick, To: to, Text: ev.Data.Text, At: time.Now().UnixMilli()}
 	for _, m := range parties {
@@ -315,6 +335,16 @@ func (srv *Server) private(s *session.Session, ev codec.Event[PrivateRequest]) e
 		_ = srv.router.EmitContext(ev.Ctx, m, EventPrivate, msg)
 	}
 	return nil
+}
+
+// present reports whether the room's presence counts the user nick.
+func (srv *Server) present(r *runtime.Room, nick string) bool {
+	for key := range r.Present() {
+		if key == nick {
+			return true
+		}
+	}
+	return false
 }
 
 // typing tells the other members of a room that the client is typing
@@ -330,7 +360,9 @@ func (srv *Server) typing(s *session.Session, ev codec.Event[struct{}]) error {
 }
 
 // list returns the room list (chat.rooms): the fixed rooms, and the
-// others that have users, by name.
+// others that have users, by name. Among several servers (Config.Node),
+// the others are those with users here (or lingering here): no server
+// knows every room of the others'.
 func (srv *Server) list(*session.Session, struct{}) ([]RoomInfo, error) {
 	out := make([]RoomInfo, 0, len(srv.cfg.Rooms))
 	for r := range srv.rt.Rooms() {

@@ -181,6 +181,7 @@ function showRoom(room, reply) {
   const st = reply.state ?? {};
   if (st.nick) me.nick = st.nick;
   if (st.maxLength) maxLength = st.maxLength;
+  showNode(st.node ?? '');
   members.clear();
   for (const nick of Object.keys(reply.present ?? {})) members.add(nick);
   renderMembers();
@@ -191,6 +192,20 @@ function showRoom(room, reply) {
   $('input').disabled = $('send').disabled = false;
   document.title = `#${joined} · Shockwave chat`;
   highlightRoom();
+}
+
+/**
+ * Says which server the page is connected to, when the chat runs on
+ * several: the rooms listed and private messages are that server's.
+ */
+function showNode(node) {
+  $('node').hidden = node === '';
+  $('node').textContent = node === '' ? '' : 'on ' + node;
+  $('rooms-hint').hidden = node === '';
+  $('rooms-hint').textContent =
+    node === '' ? '' : `The chat runs on several servers: listed are the rooms open on this one, ${node}; a room of another opens here when you join it.`;
+  $('people-hint').textContent =
+    node === '' ? 'Click a name to whisper.' : `Click a name to whisper: private messages reach those connected to this server, ${node}.`;
 }
 
 /** Shows a message; traceId is the trace it was sent in, if any. */
