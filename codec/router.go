@@ -626,9 +626,13 @@ type PresenceEvent struct {
 // history, so that a client that resumes is not replayed presence the
 // join's reply has given it fresh. Encoded once per codec, as every
 // publish. The arriving user's own session gets it too, after its join's
-// reply.
+// reply. It reaches this node's members only (runtime.Room.SignalLocal):
+// with a runtime.PresenceBroker, every node is told of every change and
+// tells its own.
 func (r *Router) PublishPresence(room *runtime.Room, key string, info any, present bool) {
-	_, _ = r.Signal(context.Background(), room, nil, EventPresence, PresenceEvent{Key: key, Info: info, Present: present})
+	m := r.roomMsg(context.Background(), room, EventPresence, PresenceEvent{Key: key, Info: info, Present: present})
+	_, _ = room.SignalLocal(context.Background(), nil, m)
+	m.free()
 }
 
 // Rooms says how Router.HandleRooms serves the built-in room events. The

@@ -45,7 +45,9 @@
 // leaves a room. WithBroker lets a room's members be on several nodes: what
 // one node publishes reaches the others' members through the Broker
 // (runtime/natsbroker, over NATS), each node fanning it out as a local
-// broadcast.
+// broadcast. A Broker that is a Log keeps the history of the rooms that
+// keep one, so that a room has one order and one position on every node
+// and a member recovers on whichever node it comes back to.
 //
 // # Shutdown
 //

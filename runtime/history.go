@@ -38,6 +38,15 @@ type History struct {
 	// Rooms that linger hold memory, their messages included: name
 	// rooms of clients' choosing with care.
 	Linger time.Duration
+	// Stamp, with a Broker that keeps the rooms' log (Log), writes a
+	// message's position into its encoding as the message comes back
+	// from the log: it appends to dst variant v's payload as Encode would
+	// have made it at pos (codec.Stamp does it for codec.Router's
+	// messages). The log keeps the messages as encoded at the zero
+	// Position, since it gives the position only once it has stored
+	// them. Nil, or an error: the members get them as they were
+	// published.
+	Stamp func(dst []byte, v Variant, pos Position) ([]byte, error)
 }
 
 // MaxVariants bounds Encoder.Variants.
@@ -65,10 +74,14 @@ var ErrVariants = errors.New("runtime: an Encoder has 1 to MaxVariants variants"
 
 // history is a room's kept messages: a ring of the last ones, each with
 // its frames, one reference per frame kept. The room's pub lock guards it.
+// A room's own offsets follow each other; those a Log gives need not
+// (the log's sequence counts every room's messages), so the ring keeps
+// each entry's offset and base, the offset before the oldest kept.
 type history struct {
 	cfg   History
 	epoch uint64
 	last  uint64  // offset of the newest message, 0 before the first
+	base  uint64  // offset of the message before the oldest kept; last when none is
 	ring  []entry // Size entries; the oldest at head
 	head  int
 	n     int
@@ -93,7 +106,12 @@ func newHistory(h History) *history {
 // push keeps frames as the message at offset last+1, taking a reference
 // to each, and lets the oldest go when the ring is full.
 func (h *history) push(frames *[MaxVariants]*session.Frame, now int64) Position {
-	h.last++
+	return h.pushAt(h.last+1, frames, now)
+}
+
+// pushAt is push at an offset a Log gave, past last.
+func (h *history) pushAt(offset uint64, frames *[MaxVariants]*session.Frame, now int64) Position {
+	h.last = offset
 	if h.gone {
 		return Position{Epoch: h.epoch, Offset: h.last}
 	}
@@ -134,8 +152,16 @@ func (h *history) drop() {
 			e.frames[i] = nil
 		}
 	}
+	h.base = e.offset
 	h.head = (h.head + 1) % len(h.ring)
 	h.n--
+}
+
+// mark forgets what the history keeps and starts it again at p: the log
+// (Log) says that nothing before p can be had, or its epoch changed.
+func (h *history) mark(p Position) {
+	h.release()
+	h.epoch, h.last, h.base = p.Epoch, p.Offset, p.Offset
 }
 
 // trim drops the entries older than the TTL.
@@ -155,17 +181,19 @@ func (h *history) trim(now int64) {
 // first of them, the session's once it has them all.
 func (h *history) replay(j Rejoin, now int64) (frames []*session.Frame, recovered bool, at Position) {
 	h.trim(now)
-	oldest := h.last + 1 - uint64(h.n) // the first offset kept (last+1 when none)
-	from := h.last                     // frames are those after it
+	from := h.last // frames are those after it
 	p := j.Since
 	switch {
-	case p.Epoch == h.epoch && p.Offset <= h.last && p.Offset+1 >= oldest:
+	case p.Epoch == h.epoch && p.Offset <= h.last && p.Offset >= h.base:
 		from, recovered = p.Offset, true
-	case j.Recent > 0:
-		from = h.last - min(uint64(j.Recent), uint64(h.n))
+	case j.Recent <= 0:
+	case j.Recent >= h.n:
+		from = h.base
+	default:
+		from = h.ring[(h.head+h.n-j.Recent-1)%len(h.ring)].offset
 	}
 	if from < h.last {
-		frames = make([]*session.Frame, 0, h.last-from)
+		frames = make([]*session.Frame, 0, min(h.last-from, uint64(h.n)))
 	}
 	for i := range h.n {
 		e := &h.ring[(h.head+i)%len(h.ring)]
@@ -191,6 +219,13 @@ func (h *history) release() {
 // except (which may be nil), and returns its position and how many
 // members accepted it.
 //
+// With a Broker that keeps the rooms' log (Log), a room with history
+// publishes to the log: Publish encodes every variant at the zero
+// Position, waits for the log to store the message and returns its
+// position there, and 0 members: the members, here as on every node, get
+// it as it comes back from the log, with its position stamped in
+// (History.Stamp). An error says that it may not have been stored.
+//
 // In a room that keeps history (Options.RoomHistory), the message gets the
 // room's next position, every variant is encoded once, the frames are kept
 // (a reference each, no copy), and publishes to the room are serialised,
@@ -209,6 +244,9 @@ func (r *Room) Publish(ctx context.Context, except *session.Session, e Encoder) 
 	}
 	if r.hist == nil {
 		return r.publishLazy(ctx, except, e)
+	}
+	if r.rt.log != nil {
+		return r.publishLogged(ctx, except, e)
 	}
 	r.pub.Lock()
 	defer r.pub.Unlock()
@@ -231,6 +269,28 @@ func (r *Room) Publish(ctx context.Context, except *session.Session, e Encoder) 
 	return pos, n, nil
 }
 
+// publishLogged is Publish for a room whose log a Log keeps.
+func (r *Room) publishLogged(ctx context.Context, except *session.Session, e Encoder) (Position, int, error) {
+	var frames [MaxVariants]*session.Frame
+	defer releaseAll(&frames)
+	for v := range e.Variants() {
+		f, err := e.Encode(Position{}, v)
+		if err != nil {
+			return Position{}, 0, err
+		}
+		frames[v] = f
+	}
+	m, err := carry(frames[:e.Variants()], e)
+	if err != nil {
+		return Position{}, 0, err
+	}
+	if except != nil {
+		m.Except = except.ID()
+	}
+	pos, err := r.rt.log.Append(ctx, r.name, m)
+	return pos, 0, err
+}
+
 // publishLazy is Publish for a room without history.
 func (r *Room) publishLazy(ctx context.Context, except *session.Session, e Encoder) (Position, int, error) {
 	if r.rt.broker != nil {
@@ -245,6 +305,15 @@ func (r *Room) publishLazy(ctx context.Context, except *session.Session, e Encod
 		f.Release()
 		return Position{}, n, nil
 	}
+	n, err := r.fanLazy(ctx, except, e)
+	return Position{}, n, err
+}
+
+// fanLazy hands this node's members but except the variant of e each
+// takes, each variant encoded on first need, at the zero Position, and
+// returns how many accepted it and the first Encode error: the members of
+// a variant that failed get nothing.
+func (r *Room) fanLazy(ctx context.Context, except *session.Session, e Encoder) (int, error) {
 	var frames [MaxVariants]*session.Frame
 	var failed [MaxVariants]bool
 	var firstErr error
@@ -264,7 +333,7 @@ func (r *Room) publishLazy(ctx context.Context, except *session.Session, e Encod
 		return frames[v]
 	})
 	releaseAll(&frames)
-	return Position{}, n, firstErr
+	return n, firstErr
 }
 
 // Signal sends what e encodes to every member of the room but except
@@ -393,6 +462,11 @@ type Resumption struct {
 // resynchronises it (sends it the room's state: j.Reply can, in step with
 // the queue). The replay meets s's mailbox like any burst: a gap larger
 // than the mailbox is refused under the session's policy.
+//
+// With a Broker that keeps the rooms' log (Log), the room's history is the
+// log's: the first join of the room on this node follows the log (see
+// Log.Follow) before anything else, and Resume returns ErrNoLog if it
+// cannot.
 func (rt *Runtime) Resume(name string, s *session.Session, j Rejoin) (Resumption, error) {
 	if j.Variant < 0 || j.Variant >= MaxVariants {
 		return Resumption{}, ErrVariants
@@ -403,6 +477,13 @@ func (rt *Runtime) Resume(name string, s *session.Session, j Rejoin) (Resumption
 	}
 	for {
 		r := rt.room(name)
+		if r.logged() && !r.attach() { // its history is the log's: followed first
+			if r.isDead() {
+				continue
+			}
+			r.dropIfEmpty()
+			return Resumption{}, ErrNoLog
+		}
 		ordered := r.ordered()
 		if ordered {
 			r.pub.Lock()

@@ -152,9 +152,10 @@ type Options struct {
 	OnLeave func(r *Room, s *session.Session)
 	// Broker, if set, carries the rooms' messages between the nodes of a
 	// deployment (see Broker; runtime/natsbroker). Nil, the default: the
-	// rooms are this process's. It does not carry rooms that keep
-	// history or track presence yet: New refuses it with RoomHistory or
-	// RoomPresence.
+	// rooms are this process's. Rooms that keep history need a Broker
+	// that is a Log, and rooms that track presence one that is a
+	// PresenceBroker (natsbroker.Broker is both): New refuses the others
+	// with RoomHistory or RoomPresence.
 	Broker Broker
 	// MeteredRooms names the rooms whose metrics carry their name (the
 	// attribute messaging.destination.name on shockwave.broadcast.fanout
@@ -264,8 +265,12 @@ func (o *Options) check() error {
 	for _, p := range o.TrustedProxies {
 		bad(!p.IsValid(), "TrustedProxies", "valid prefixes")
 	}
-	bad(o.Broker != nil && (o.RoomHistory != nil || o.RoomPresence != nil), "Broker",
-		"nil with RoomHistory or RoomPresence: a Broker carries neither yet")
+	if _, log := o.Broker.(Log); o.Broker != nil && o.RoomHistory != nil && !log {
+		bad(true, "Broker", "a Log with RoomHistory: the rooms' history must be kept where every node reads it")
+	}
+	if _, pb := o.Broker.(PresenceBroker); o.Broker != nil && o.RoomPresence != nil && !pb {
+		bad(true, "Broker", "a PresenceBroker with RoomPresence: the rooms' presence must be shared with every node")
+	}
 	errs = append(errs, o.Limits.check())
 	return errors.Join(errs...)
 }

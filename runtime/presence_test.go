@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"context"
 	"maps"
 	"net/http"
 	"slices"
@@ -23,10 +24,10 @@ type presenceRig struct {
 	changes []string
 }
 
-func newPresenceRig(t *testing.T, grace time.Duration) *presenceRig {
+func newPresenceRig(t *testing.T, grace time.Duration, opts ...runtime.Option) *presenceRig {
 	t.Helper()
 	rig := &presenceRig{}
-	rig.rt, rig.url = start(t, roomCommands, runtime.WithAdmit(func(r *http.Request) (runtime.Admission, error) {
+	rig.rt, rig.url = start(t, roomCommands, append(opts, runtime.WithAdmit(func(r *http.Request) (runtime.Admission, error) {
 		return runtime.Admission{Identity: r.URL.Query().Get("user")}, nil
 	}), runtime.WithRoomPresence(func(string) *runtime.Presence {
 		return &runtime.Presence{
@@ -45,7 +46,7 @@ func newPresenceRig(t *testing.T, grace time.Duration) *presenceRig {
 				rig.changes = append(rig.changes, what+key+" "+info.(string))
 			},
 		}
-	}))
+	}))...)
 	return rig
 }
 
@@ -116,17 +117,72 @@ func TestPresenceGraceOver(t *testing.T) {
 	}
 }
 
-// TestPresenceRoomGone: when its last session leaves, a room goes, and
-// the users in their grace period depart with it, told at once.
+// TestPresenceRoomGone: a room whose last member leaves goes at once,
+// and its user departs; one whose last member's session ends stays while
+// that user's grace runs (empty, the user present), so that she comes
+// back to it unseen, and goes when the grace ends, the user departing.
+// A History.Linger shorter than the grace does not take it sooner.
 func TestPresenceRoomGone(t *testing.T) {
 	rig := newPresenceRig(t, time.Hour)
 	alice := dial(t, rig.url+"?user=alice")
 	ask(t, alice, "join lobby")
 	ask(t, alice, "leave lobby")
 	want := []string{"join alice ALICE", "leave alice ALICE"}
-	eventually(t, bound, "alice's departure with the room", func() bool { return slices.Equal(rig.told(), want) })
+	if got := rig.told(); !slices.Equal(got, want) {
+		t.Fatalf("told %q, want %q", got, want)
+	}
 	if _, ok := rig.rt.Room("lobby"); ok {
 		t.Error("the empty room is still there")
+	}
+
+	ask(t, alice, "join lobby")
+	alice.CloseNow()
+	eventually(t, bound, "alice's session to leave", func() bool { r, ok := rig.rt.Room("lobby"); return ok && r.Len() == 0 })
+	if got := rig.present(t, "lobby"); len(got) != 1 || got["alice"] != "ALICE" {
+		t.Fatalf("in alice's grace, present %v: the room must stay, with her", got)
+	}
+	back := dial(t, rig.url+"?user=alice")
+	ask(t, back, "join lobby")
+	want = append(want, "join alice ALICE")
+	if got := rig.told(); !slices.Equal(got, want) {
+		t.Fatalf("alice back within the grace: told %q, want %q", got, want)
+	}
+
+	for _, linger := range []time.Duration{0, time.Millisecond} {
+		rig := newPresenceRig(t, 50*time.Millisecond, runtime.WithRoomHistory(func(string) runtime.History {
+			return runtime.History{Size: 1, Linger: linger}
+		}))
+		bob := dial(t, rig.url+"?user=bob")
+		ask(t, bob, "join lobby")
+		r, _ := rig.rt.Room("lobby")
+		bob.CloseNow()
+		want := []string{"join bob BOB", "leave bob BOB"}
+		eventually(t, bound, "bob's departure, his grace over", func() bool { return slices.Equal(rig.told(), want) })
+		eventually(t, bound, "the room to go", func() bool { _, ok := rig.rt.Room("lobby"); return !ok })
+		if r.PresentCount() != 0 {
+			t.Errorf("linger %v: the removed room counts %d present", linger, r.PresentCount())
+		}
+	}
+}
+
+// TestPresenceShutdown: Shutdown takes the rooms that only a grace holds,
+// and their users depart, told.
+func TestPresenceShutdown(t *testing.T) {
+	rig := newPresenceRig(t, time.Hour)
+	alice := dial(t, rig.url+"?user=alice")
+	ask(t, alice, "join lobby")
+	alice.CloseNow()
+	eventually(t, bound, "alice's session to leave", func() bool { r, ok := rig.rt.Room("lobby"); return ok && r.Len() == 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	if err := rig.rt.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rig.told(), []string{"join alice ALICE", "leave alice ALICE"}; !slices.Equal(got, want) {
+		t.Errorf("told %q, want %q", got, want)
+	}
+	if _, ok := rig.rt.Room("lobby"); ok {
+		t.Error("the room is still there")
 	}
 }
 

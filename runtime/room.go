@@ -21,7 +21,8 @@ import (
 // broadcast encodes the message once, into one reference-counted Frame, and
 // hands every member a pointer to it: the cost per member is a mailbox push,
 // not an encode or a copy. Rooms are created by the first Join and removed
-// when the last member leaves. Safe for concurrent use.
+// when the last member leaves, or later: when its History.Linger or the
+// last Presence.Grace of its members ends. Safe for concurrent use.
 type Room struct {
 	name string
 	rt   *Runtime
@@ -54,6 +55,9 @@ type Room struct {
 	// and the others), unsub what ends it; mu guards both.
 	bus   int
 	unsub func()
+	ready chan struct{} // closed when a subscription under way is settled
+
+	stamped []byte // History.Stamp's buffer; pub guards it
 }
 
 // Join adds s to the room called name, creating the room if need be, and
@@ -69,7 +73,8 @@ func (rt *Runtime) Join(name string, s *session.Session) *Room {
 // JoinRoom is Join with the reason of a failure: session.ErrClosed if s
 // has ended, ErrTooManyRooms if it is in Limits.MaxRoomsPerSession rooms
 // and name is not one of them, ErrRoomName if name is longer than
-// Limits.MaxRoomName.
+// Limits.MaxRoomName, ErrNoLog if the room keeps its history in a Log
+// that could not be followed.
 func (rt *Runtime) JoinRoom(name string, s *session.Session) (*Room, error) {
 	m, err := rt.member(name, s)
 	if err != nil {
@@ -77,6 +82,10 @@ func (rt *Runtime) JoinRoom(name string, s *session.Session) (*Room, error) {
 	}
 	for {
 		r := rt.room(name)
+		if r.logged() { // followed before it is joined, as Resume does
+			res, err := rt.Resume(name, s, Rejoin{})
+			return res.Room, err
+		}
 		if retry, added, err := r.add(m); !retry {
 			if err != nil {
 				r.forgetIfDead() // made for this join, which failed
@@ -100,7 +109,7 @@ func (rt *Runtime) enter(r *Room, s *session.Session, added bool) arrival {
 	if !added || r.presence == nil {
 		return arrival{}
 	}
-	return r.presence.enter(s)
+	return r.presence.enter(r, s)
 }
 
 // announce tells Presence.Changed and Options.OnJoin of a session added
@@ -224,7 +233,7 @@ func (r *Room) add(m *member) (retry, added bool, err error) {
 		err = ErrTooManyRooms
 	}
 	if err != nil {
-		if len(r.members) == 0 && r.linger == nil {
+		if r.idle() {
 			r.kill() // made for this join: no empty room stays behind
 		}
 		return false, false, err
@@ -271,13 +280,44 @@ func (r *Room) remove(s *session.Session) bool {
 			r.lingerGen++
 			gen := r.lingerGen
 			r.linger = time.AfterFunc(r.hist.cfg.Linger, func() { r.expire(gen) })
-		} else {
+		} else if r.idle() {
 			r.kill()
-		}
+		} // else a presence grace holds it: release removes it
+
 	}
 	r.mu.Unlock()
 	r.forgetIfDead()
 	return true
+}
+
+// dropIfEmpty removes the room if it has no member and does not linger:
+// it was made for a join that failed.
+func (r *Room) dropIfEmpty() {
+	r.mu.Lock()
+	if !r.dead && r.idle() {
+		r.kill()
+	}
+	r.mu.Unlock()
+	r.forgetIfDead()
+}
+
+// idle reports whether the room may go: no member, no linger, no key of
+// its presence held here (a session's grace keeps the room, so that the
+// user who comes back within it, here or on another node, is not seen to
+// leave). r.mu is held.
+func (r *Room) idle() bool {
+	return len(r.members) == 0 && r.linger == nil && (r.presence == nil || r.presence.held.Load() == 0)
+}
+
+// release removes the room once nothing holds it: presence calls it when
+// its last key held here is let go.
+func (r *Room) release() {
+	r.mu.Lock()
+	if !r.dead && r.idle() {
+		r.kill()
+	}
+	r.mu.Unlock()
+	r.forgetIfDead()
 }
 
 // expire removes the room when its linger is over and nobody came back;
@@ -286,15 +326,21 @@ func (r *Room) expire(gen uint64) {
 	r.mu.Lock()
 	if r.linger != nil && r.lingerGen == gen && len(r.members) == 0 && !r.dead {
 		r.linger = nil
-		r.kill()
+		if r.idle() {
+			r.kill()
+		} // else a presence grace holds it: release removes it
 	}
 	r.mu.Unlock()
 	r.forgetIfDead()
 }
 
 // close removes the room at Shutdown, if it is empty: a room that lingers
-// goes at once.
+// or whose presence has keys in their grace goes at once, and its keys are
+// left to the other nodes until they expire (SharedPresence.Stop).
 func (r *Room) close() {
+	if r.presence != nil {
+		r.presence.shut.Store(true)
+	}
 	r.mu.Lock()
 	if r.linger != nil {
 		r.linger.Stop()
@@ -336,7 +382,8 @@ func (r *Room) forgetIfDead() {
 		return
 	}
 	if r.presence != nil {
-		r.presence.flush(r) // the users in their grace period depart with the room
+		r.presence.unshare() // first: the keys the other nodes keep at Shutdown are those held
+		r.presence.flush(r)  // the users in their grace period depart with the room
 	}
 	if r.hist == nil {
 		return

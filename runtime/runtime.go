@@ -44,6 +44,7 @@ type Runtime struct {
 	onJoin   func(r *Room, s *session.Session) // Options.OnJoin, or nil
 	onLeave  func(r *Room, s *session.Session) // Options.OnLeave, or nil
 	broker   Broker                            // Options.Broker, or nil
+	log      Log                               // the Broker, when it keeps the log of rooms with history; else nil
 	proxies  []netip.Prefix                    // trusted proxies, whose forwarding headers count
 
 	mu       sync.Mutex // guards closing and the Add side of serving
@@ -92,6 +93,9 @@ func New(h session.Handler, opts ...Option) (*Runtime, error) {
 			CheckOrigin:      o.CheckOrigin,
 			HandshakeTimeout: o.HandshakeTimeout,
 		},
+	}
+	if l, ok := o.Broker.(Log); ok && o.RoomHistory != nil {
+		rt.log = l
 	}
 	tel, err := newTelemetry(rt, o.TracerProvider, o.MeterProvider)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
@@ -34,7 +35,9 @@ type Broker struct {
 	tracer trace.Tracer
 	tel    *telemetry
 	logs   [nLogs]limiter
-	done   atomic.Bool // Close was called
+	done   atomic.Bool   // Close was called
+	log    logState      // the stream of the rooms that keep history (Log)
+	pres   presenceState // the bucket of the rooms' presence (PresenceBroker)
 
 	mu   sync.Mutex
 	subs map[*sub]struct{} // mu guards subs: the live room subscriptions
@@ -50,6 +53,7 @@ type sub struct {
 
 	mu     sync.Mutex // held while delivering
 	closed bool       // mu guards closed: no delivery once it is set
+	log    *follow    // the room's log, followed (Follow); nil: a room without one. mu guards its state
 }
 
 // New returns a Broker over nc, a connection the application made, with
@@ -93,12 +97,15 @@ func New(nc *nats.Conn, opts ...Option) (*Broker, error) {
 		node:   o.Node,
 		tracer: tp.Tracer(instrumentation),
 		subs:   make(map[*sub]struct{}),
+		log:    logState{name: streamName(o.Prefix), subject: o.Prefix + ".log.>"},
 	}
 	tel, err := newTelemetry(b, o.MeterProvider)
 	if err != nil {
 		return nil, err
 	}
 	b.tel = tel
+	b.initPresence()
+	b.watchReconnects()
 	if !nc.Opts.AllowReconnect || nc.Opts.MaxReconnect >= 0 {
 		o.Logger.Warn("natsbroker: the NATS connection stops reconnecting after a number of attempts; nats.MaxReconnects(-1) keeps the node in the deployment through a long outage",
 			"allow_reconnect", nc.Opts.AllowReconnect, "max_reconnects", nc.Opts.MaxReconnect)
@@ -126,6 +133,15 @@ func (b *Broker) subject(room string) (string, error) {
 // progress, so that deliver is not called after it returns; it must not
 // be called from deliver.
 func (b *Broker) Subscribe(room string, deliver func(ctx context.Context, m runtime.Carried)) (unsubscribe func(), err error) {
+	s, err := b.subscribe(room, deliver, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.unsubscribe, nil
+}
+
+// subscribe subscribes to room's subject; f, if not nil, follows its log.
+func (b *Broker) subscribe(room string, deliver func(ctx context.Context, m runtime.Carried), f *follow) (s *sub, err error) {
 	defer func() {
 		if err != nil {
 			b.fail(errSubscribe, room, err)
@@ -135,7 +151,7 @@ func (b *Broker) Subscribe(room string, deliver func(ctx context.Context, m runt
 	if err != nil {
 		return nil, err
 	}
-	s := &sub{b: b, room: room, deliver: deliver}
+	s = &sub{b: b, room: room, deliver: deliver, log: f}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.done.Load() {
@@ -151,13 +167,17 @@ func (b *Broker) Subscribe(room string, deliver func(ctx context.Context, m runt
 	}
 	s.ns = ns
 	b.subs[s] = struct{}{}
-	return s.unsubscribe, nil
+	return s, nil
 }
 
 // receive is the NATS client's callback for the room's messages.
 func (s *sub) receive(m *nats.Msg) {
 	b := s.b
 	s.sawDrops(m.Sub)
+	if s.log != nil && m.Header.Get(jetstream.StreamHeader) != "" {
+		s.receiveLogged(m)
+		return
+	}
 	origin := m.Header.Get(HeaderOrigin)
 	if origin == b.node {
 		return // our own: nats.NoEcho() spares us these
@@ -322,6 +342,9 @@ func (b *Broker) Close() error {
 		s.close() // outside b.mu: a delivery may be under way
 		s.end()
 	}
+	b.nc.RemoveStatusListener(b.log.watch)
+	b.log.watched.Wait()
+	b.closePresence()
 	return b.tel.close()
 }
 
@@ -337,6 +360,11 @@ type Stats struct {
 		SlowConsumer int64
 		// Malformed: a body this node could not decode.
 		Malformed int64
+		// Gap: the times a followed room's logged messages could not be
+		// read from the stream, after a gap in what it republished or a
+		// reconnection (see Follow): each lost an unknown number of
+		// messages for this node's members.
+		Gap int64
 	}
 	// Errors counts the failures, by reason.
 	Errors struct {
@@ -357,14 +385,17 @@ type Stats struct {
 	}
 	// Subscriptions is how many rooms the node subscribes to now.
 	Subscriptions int
+	// Presence counts the rooms' presence (SharePresence).
+	Presence PresenceStats
 }
 
 // Stats returns the Broker's counts.
 func (b *Broker) Stats() Stats {
 	var st Stats
+	st.Presence = b.presenceStats()
 	t := b.tel
 	st.Published, st.Received = t.published.Load(), t.received.Load()
-	st.Dropped.Malformed = t.malformed.Load()
+	st.Dropped.Malformed, st.Dropped.Gap = t.malformed.Load(), t.gaps.Load()
 	e := &st.Errors
 	for i, p := range [nErrors]*int64{&e.Disconnected, &e.Closed, &e.MaxPayload, &e.Invalid, &e.Publish, &e.Subscribe} {
 		*p = t.errors[i].Load()

@@ -21,12 +21,29 @@
 // Room.Broadcast, BroadcastFrame, Publish and Signal cross (Publish and
 // Signal with every variant of a runtime.KeyedEncoder, which
 // codec.Router's publishes are, so that each member gets its codec's);
-// BroadcastEach does not. The Runtime refuses a Broker with rooms that keep
-// history or track presence, which this package does not carry yet.
+// BroadcastEach does not.
+//
+// # Durable rooms
+//
+// The Broker is also a runtime.Log: rooms that keep history
+// (runtime.WithRoomHistory, with codec.Stamp as History.Stamp for
+// codec.Router's messages) go through a JetStream stream, <Prefix>_rooms
+// over <Prefix>.log.>, which the Broker makes on first use (the server
+// must run JetStream). Append stores a room's message, with a message ID
+// so that an append sent again through an outage is stored once; the
+// stream's sequence is its offset and the stream's identity the room's
+// epoch. The stream republishes it on the room's subject, and every
+// node, the publisher's included, delivers it from there, in the
+// stream's order, once: what a node missed (Nats-Last-Sequence past the
+// last it delivered, or a reconnection) it reads from the stream first.
+// Follow reads what the stream keeps of a room (Options.LogKeep) when a
+// node gets its first member there, so that a client recovers on any
+// node.
 //
 // # Guarantees
 //
-// At most once: a message reaches the nodes that subscribe to its room
+// Durable rooms: every message stored, once, in one order, on every node
+// (see above). Other rooms, at most once: a message reaches the nodes that subscribe to its room
 // when NATS has it, in the order each node published, once, and never the
 // node that published it (whose own members got it at once). It is lost
 // when the connection is down past its reconnect buffer, when NATS drops
@@ -74,6 +91,9 @@
 // delivered on a goroutine of the NATS client's, one per subscription, in
 // order; the Runtime fans each out as a local broadcast, which does not
 // block. Publish does not wait for NATS: the connection buffers it.
+// Append waits for the stream's acknowledgement (Options.AppendTimeout).
+// A goroutine of the Broker's, ended by Close, reads what the followed
+// rooms missed after each reconnection.
 //
 // # Telemetry
 //
@@ -87,7 +107,8 @@
 //   - shockwave.broker.published {message}: handed to NATS;
 //   - shockwave.broker.received {message}: from other nodes, delivered;
 //   - shockwave.broker.dropped {message}, shockwave.broker.reason =
-//     slow_consumer or malformed;
+//     slow_consumer, malformed or gap (a durable room's messages that
+//     could not be read from the stream);
 //   - shockwave.broker.errors {error}, shockwave.broker.reason =
 //     disconnected, closed, max_payload, invalid, publish or subscribe;
 //   - shockwave.broker.subscriptions {subscription}: rooms subscribed now.

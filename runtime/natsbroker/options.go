@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -54,6 +55,51 @@ type Options struct {
 	// propagation.TraceContext{} (W3C traceparent and tracestate),
 	// whatever the global propagator is: the nodes must agree.
 	Propagator propagation.TextMapPropagator
+
+	// The log of the rooms that keep history (runtime.Log), a JetStream
+	// stream named <Prefix>_rooms (dots made underscores), file-stored,
+	// over the subjects <Prefix>.log.>, which the Broker makes or updates
+	// on first use: every node must use the same values.
+	//
+	// LogKeep is the most messages the stream keeps of each room: at
+	// least the largest runtime.History.Size, or a node that follows a
+	// room late, or a client that moves to another node, recovers less
+	// than one node would have. Defaults to 1,000.
+	LogKeep int
+	// LogMaxAge, if set, drops the messages older than this
+	// (runtime.History.TTL). Zero, the default: kept by count alone.
+	LogMaxAge time.Duration
+	// LogMaxBytes bounds the whole stream, every room's messages
+	// together, since room names may be the clients': past it the oldest
+	// messages go, whichever room they are of. Defaults to 1 GiB.
+	LogMaxBytes int64
+	// LogReplicas is the stream's replicas in a NATS cluster, 1 to 5.
+	// Defaults to 1.
+	LogReplicas int
+	// AppendTimeout bounds how long a publish to a room that keeps
+	// history waits for the stream to store it, retrying through a NATS
+	// outage with the same message ID, so that nothing is stored twice.
+	// Defaults to 5 s.
+	AppendTimeout time.Duration
+
+	// The rooms' presence (runtime.PresenceBroker): a JetStream
+	// key-value bucket named <Prefix>_presence (dots made underscores),
+	// in memory, which the first node that needs it makes (see
+	// SharePresence). A NATS server without JetStream still carries the
+	// rooms that keep no history; the rooms' presence is then each
+	// node's own, and the failure is logged and counted.
+	//
+	// PresenceTTL bounds how long the users of a node that stops putting
+	// its entries (it died, or lost NATS) stay present on the other
+	// nodes: each node puts its entry of a room again every third of it,
+	// and an entry not put again within it expires. A node that shuts
+	// down leaves its entries to expire too, so that its users who
+	// reconnect to another node within it are not seen to leave and join
+	// again: it is the grace period of a node's end, as
+	// runtime.Presence.Grace is of a session's. The bucket's own TTL
+	// holds when it differs (a node made the bucket with another): the
+	// nodes must agree. At least 1 s. Defaults to 15 s.
+	PresenceTTL time.Duration
 }
 
 // An Option changes Options. New applies the options in order, then
@@ -69,6 +115,13 @@ func DefaultOptions() Options {
 		PendingBytes: 8 << 20,
 		Logger:       slog.Default(),
 		Propagator:   propagation.TraceContext{},
+
+		LogKeep:       1000,
+		LogMaxBytes:   1 << 30,
+		LogReplicas:   1,
+		AppendTimeout: 5 * time.Second,
+
+		PresenceTTL: 15 * time.Second,
 	}
 }
 
@@ -87,6 +140,12 @@ func (o *Options) check() error {
 	bad(o.PendingBytes <= 0, "PendingBytes", "positive")
 	bad(o.Logger == nil, "Logger", "set")
 	bad(o.Propagator == nil, "Propagator", "set")
+	bad(o.LogKeep <= 0, "LogKeep", "positive")
+	bad(o.LogMaxAge < 0, "LogMaxAge", "zero or positive")
+	bad(o.LogMaxBytes <= 0, "LogMaxBytes", "positive")
+	bad(o.LogReplicas < 1 || o.LogReplicas > 5, "LogReplicas", "1 to 5")
+	bad(o.AppendTimeout <= 0, "AppendTimeout", "positive")
+	bad(o.PresenceTTL < time.Second, "PresenceTTL", "1 s or more")
 	return errors.Join(errs...)
 }
 
@@ -100,6 +159,18 @@ func prefixOK(p string) bool {
 		}
 	}
 	return true
+}
+
+// WithLog sets Options.LogKeep and LogMaxAge, what the stream keeps of
+// each room that keeps history.
+func WithLog(keep int, maxAge time.Duration) Option {
+	return func(o *Options) { o.LogKeep, o.LogMaxAge = keep, maxAge }
+}
+
+// WithPresenceTTL sets Options.PresenceTTL, how long the users of a node
+// that stopped stay present on the others.
+func WithPresenceTTL(d time.Duration) Option {
+	return func(o *Options) { o.PresenceTTL = d }
 }
 
 // WithOptions sets every field: o replaces the Options built so far.

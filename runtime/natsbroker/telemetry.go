@@ -50,28 +50,41 @@ const (
 	logMalformed = nErrors + iota
 	logSlow
 	logUnsubscribe
+	logGap
 	nLogs
 )
 
 // telemetry holds the Broker's counts, which its metrics observe.
 type telemetry struct {
 	published, received, malformed atomic.Int64
+	gaps                           atomic.Int64 // a room's logged messages this node could not read
 	errors                         [nErrors]atomic.Int64
 	retiredDrops                   atomic.Int64 // drops of the subscriptions that ended; Broker.mu guards its changes
 	reg                            metric.Registration
+
+	// The rooms' presence (see PresenceStats).
+	presPuts, presUpdates, presExpired, presMalformed atomic.Int64
+	presErrors                                        [nPresErrors]atomic.Int64
+	presReg                                           metric.Registration
 }
 
 var (
 	reasonKey     = attribute.Key("shockwave.broker.reason")
 	slowConsumer  = metric.WithAttributeSet(attribute.NewSet(reasonKey.String("slow_consumer")))
 	malformed     = metric.WithAttributeSet(attribute.NewSet(reasonKey.String("malformed")))
+	gap           = metric.WithAttributeSet(attribute.NewSet(reasonKey.String("gap")))
 	errorAttrs    [nErrors]metric.ObserveOption
 	messagingNATS = semconv.MessagingSystemKey.String("nats")
+
+	presErrorAttrs [nPresErrors]metric.ObserveOption
 )
 
 func init() {
 	for i, r := range errorReasons {
 		errorAttrs[i] = metric.WithAttributeSet(attribute.NewSet(reasonKey.String(r)))
+	}
+	for i, r := range presErrorReasons {
+		presErrorAttrs[i] = metric.WithAttributeSet(attribute.NewSet(reasonKey.String(r)))
 	}
 }
 
@@ -89,7 +102,7 @@ func newTelemetry(b *Broker, mp metric.MeterProvider) (*telemetry, error) {
 	}
 	published := counter("shockwave.broker.published", "{message}", "Messages this node handed to NATS for the other nodes.")
 	received := counter("shockwave.broker.received", "{message}", "Messages of the other nodes delivered to this node's rooms.")
-	dropped := counter("shockwave.broker.dropped", "{message}", "Messages received and not delivered, by reason: slow_consumer (a room's subscription over its pending limits), malformed.")
+	dropped := counter("shockwave.broker.dropped", "{message}", "Messages received and not delivered, by reason: slow_consumer (a room's subscription over its pending limits), malformed, gap (a room's logged messages that could not be read from its log: counted once per gap).")
 	failures := counter("shockwave.broker.errors", "{error}", "Publishes and subscriptions that failed, by reason: disconnected, closed, max_payload, invalid, publish, subscribe.")
 	subs, err := m.Int64ObservableUpDownCounter("shockwave.broker.subscriptions", metric.WithUnit("{subscription}"),
 		metric.WithDescription("Rooms this node subscribes to: those it has members in."))
@@ -104,6 +117,7 @@ func newTelemetry(b *Broker, mp metric.MeterProvider) (*telemetry, error) {
 		o.ObserveInt64(received, st.Received)
 		o.ObserveInt64(dropped, st.Dropped.SlowConsumer, slowConsumer)
 		o.ObserveInt64(dropped, st.Dropped.Malformed, malformed)
+		o.ObserveInt64(dropped, st.Dropped.Gap, gap)
 		for i := range nErrors {
 			o.ObserveInt64(failures, t.errors[i].Load(), errorAttrs[i])
 		}
@@ -113,11 +127,49 @@ func newTelemetry(b *Broker, mp metric.MeterProvider) (*telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.presReg, err = presenceMetrics(m, b); err != nil {
+		_ = t.reg.Unregister()
+		return nil, err
+	}
 	return t, nil
 }
 
+// presenceMetrics registers the metrics of the rooms' presence, observed
+// from PresenceStats.
+func presenceMetrics(m metric.Meter, b *Broker) (metric.Registration, error) {
+	var errs []error
+	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	puts := counter("shockwave.broker.presence.puts", "{put}", "This node's presence entries put to the bucket: changes and heartbeats.")
+	updates := counter("shockwave.broker.presence.updates", "{update}", "Changes of other nodes' presence entries this node's watches received.")
+	expired := counter("shockwave.broker.presence.expired", "{entry}", "Other nodes' presence entries dropped because they expired: their node stopped putting them.")
+	dropped := counter("shockwave.broker.presence.dropped", "{update}", "Other nodes' presence entries received and dropped, by reason: malformed.")
+	failures := counter("shockwave.broker.presence.errors", "{error}", "Presence failures, by reason: bucket, put, delete, watch, too_large, info.")
+	rooms, err := m.Int64ObservableUpDownCounter("shockwave.broker.presence.rooms", metric.WithUnit("{room}"),
+		metric.WithDescription("Rooms whose presence this node shares: those it has presence in."))
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		st := b.presenceStats()
+		o.ObserveInt64(puts, st.Puts)
+		o.ObserveInt64(updates, st.Updates)
+		o.ObserveInt64(expired, st.Expired)
+		o.ObserveInt64(dropped, st.Malformed, malformed)
+		for i := range nPresErrors {
+			o.ObserveInt64(failures, b.tel.presErrors[i].Load(), presErrorAttrs[i])
+		}
+		o.ObserveInt64(rooms, int64(st.Rooms))
+		return nil
+	}, puts, updates, expired, dropped, failures, rooms)
+}
+
 // close unregisters the metrics.
-func (t *telemetry) close() error { return t.reg.Unregister() }
+func (t *telemetry) close() error { return errors.Join(t.reg.Unregister(), t.presReg.Unregister()) }
 
 // sendSpan returns the options of a publish's span.
 func sendSpan(subject string, size int) trace.SpanStartOption {

@@ -53,7 +53,22 @@ func ctx(t testing.TB) context.Context {
 // when port is -1. stopNATS stops it; the test's end does too.
 func startNATS(t testing.TB, port int) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	return startServer(t, &server.Options{Port: port})
+}
+
+// startJetStream starts a NATS server with JetStream on 127.0.0.1, its
+// store in dir: on port, or a random one when port is -1. A server
+// started again on the same dir has the streams the last one stored.
+func startJetStream(t testing.TB, port int, dir string) *server.Server {
+	t.Helper()
+	return startServer(t, &server.Options{Port: port, JetStream: true, StoreDir: dir})
+}
+
+// startServer starts a NATS server with o, on 127.0.0.1.
+func startServer(t testing.TB, o *server.Options) *server.Server {
+	t.Helper()
+	o.Host, o.NoLog, o.NoSigs = "127.0.0.1", true, true
+	s, err := server.NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +164,13 @@ func startNode(t testing.TB, url, name string, opts ...nats.Option) *node {
 // node's own.
 func startNodeWith(t testing.TB, url, name string, bopts []natsbroker.Option, opts ...nats.Option) *node {
 	t.Helper()
+	return startNodeRT(t, url, name, bopts, nil, opts...)
+}
+
+// startNodeRT is startNodeWith with options for the Runtime, after the
+// node's own.
+func startNodeRT(t testing.TB, url, name string, bopts []natsbroker.Option, ropts []runtime.Option, opts ...nats.Option) *node {
+	t.Helper()
 	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(20 * time.Millisecond),
 		nats.ReconnectJitter(0, 0),
@@ -165,8 +187,8 @@ func startNodeWith(t testing.TB, url, name string, bopts []natsbroker.Option, op
 		t.Fatal(err)
 	}
 	r := codec.NewRouter(codec.JSON)
-	n.rt, err = runtime.New(r, runtime.WithSubprotocols(r.Subprotocols()...), runtime.WithMessageRate(-1, 0),
-		runtime.WithBroker(n.b), runtime.WithTracerProvider(tp))
+	n.rt, err = runtime.New(r, append([]runtime.Option{runtime.WithSubprotocols(r.Subprotocols()...), runtime.WithMessageRate(-1, 0),
+		runtime.WithBroker(n.b), runtime.WithTracerProvider(tp)}, ropts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,14 +292,21 @@ type member struct {
 type got struct {
 	event, room string
 	Said
+	at uint64 // the event's offset in its room's history, 0 for none
 }
 
 // dial connects a member speaking cd to n, closed at the test's end.
-func (n *node) dial(t testing.TB, name string, cd codec.Codec) *member {
+func (n *node) dial(t testing.TB, name string, cd codec.Codec, opts ...codec.ClientOption) *member {
+	t.Helper()
+	return dialURL(t, n.url, name, cd, opts...)
+}
+
+// dialURL connects a member speaking cd to the node at url.
+func dialURL(t testing.TB, url, name string, cd codec.Codec, opts ...codec.ClientOption) *member {
 	t.Helper()
 	m := &member{name: name}
-	c, err := codec.Dial(ctx(t), n.url, codec.WithClientCodecs(cd),
-		codec.WithClientErrorHandler(func(event string, err error) { m.fail(fmt.Errorf("%s: %w", event, err)) }))
+	c, err := codec.Dial(ctx(t), url, append([]codec.ClientOption{codec.WithClientCodecs(cd),
+		codec.WithClientErrorHandler(func(event string, err error) { m.fail(fmt.Errorf("%s: %w", event, err)) })}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +315,7 @@ func (n *node) dial(t testing.TB, name string, cd codec.Codec) *member {
 	for _, ev := range []string{"said", "signaled", "shouted"} {
 		codec.Listen(c, ev, func(v Said, meta codec.Meta) {
 			m.mu.Lock()
-			m.got = append(m.got, got{event: meta.Event, room: meta.Room, Said: v})
+			m.got = append(m.got, got{event: meta.Event, room: meta.Room, Said: v, at: meta.Offset})
 			m.mu.Unlock()
 		})
 	}

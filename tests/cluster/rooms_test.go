@@ -58,7 +58,7 @@ func TestRooms(t *testing.T) {
 	}
 	b2.emit(t, "signal", "lobby", Said{From: "b2", Seq: 1})
 	for _, m := range lobby {
-		if g := m.wait(t, 2*n+1); g[2*n] != (got{"signaled", "lobby", Said{"b2", 1}}) {
+		if g := m.wait(t, 2*n+1); g[2*n] != (got{"signaled", "lobby", Said{"b2", 1}, 0}) {
 			t.Errorf("%s got %+v, want b2's signal", m.name, g[2*n])
 		}
 	}
@@ -67,7 +67,7 @@ func TestRooms(t *testing.T) {
 	c1.say(t, "other", 1)
 	bo.wait(t, 1)
 	bo.say(t, "other", 2)
-	want := []got{{"said", "other", Said{"c1", 1}}, {"said", "other", Said{"bo", 2}}}
+	want := []got{{"said", "other", Said{"c1", 1}, 0}, {"said", "other", Said{"bo", 2}, 0}}
 	if g := c1.wait(t, 2); !slices.Equal(g, want) {
 		t.Errorf("c1 got %+v, want %+v", g, want)
 	}
