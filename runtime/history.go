@@ -6,6 +6,9 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/shockwave-go/shockwave/session"
 )
 
@@ -273,12 +276,13 @@ func (r *Room) Publish(ctx context.Context, except *session.Session, e Encoder) 
 func (r *Room) publishLogged(ctx context.Context, except *session.Session, e Encoder) (Position, int, error) {
 	var frames [MaxVariants]*session.Frame
 	defer releaseAll(&frames)
+	size := 0
 	for v := range e.Variants() {
 		f, err := e.Encode(Position{}, v)
 		if err != nil {
 			return Position{}, 0, err
 		}
-		frames[v] = f
+		frames[v], size = f, max(size, f.Len())
 	}
 	m, err := carry(frames[:e.Variants()], e)
 	if err != nil {
@@ -286,6 +290,16 @@ func (r *Room) publishLogged(ctx context.Context, except *session.Session, e Enc
 	}
 	if except != nil {
 		m.Except = except.ID()
+	}
+	if t := r.rt.tel; t.tracer != nil { // the trace goes on from the log, on every node
+		var span trace.Span
+		ctx, span = t.startPublish(ctx, r.name, size)
+		defer span.End()
+		defer func() {
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+		}()
 	}
 	pos, err := r.rt.log.Append(ctx, r.name, m)
 	return pos, 0, err

@@ -40,6 +40,18 @@
 // node gets its first member there, so that a client recovers on any
 // node.
 //
+// # Presence
+//
+// The Broker is also a runtime.PresenceBroker: the presence of rooms
+// (runtime.WithRoomPresence) is shared in a JetStream key-value bucket,
+// <Prefix>_presence, one entry per room and node instance, listing the
+// node's keys and their infos (as JSON), put when they change (at most
+// every 100 ms per room) and every Options.PresenceTTL/3. Each node counts
+// every node's keys; a node that dies stops putting, and its users depart
+// on the others within PresenceTTL; a node that shuts down leaves its
+// entries to expire, so that its users who reconnect elsewhere within it
+// are never seen to leave.
+//
 // # Guarantees
 //
 // Durable rooms: every message stored, once, in one order, on every node

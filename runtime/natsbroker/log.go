@@ -399,11 +399,12 @@ func (s *sub) deliverStored(ctx context.Context, rm *jetstream.RawStreamMsg, pre
 		s.log.last = rm.Sequence
 		return nil
 	}
-	s.deliverLogged(ctx, c, rm.Header, rm.Sequence, prev)
+	s.deliverLogged(s.b.opts.Propagator.Extract(ctx, headerCarrier(rm.Header)), c, rm.Header, rm.Sequence, prev)
 	return nil
 }
 
-// deliverLogged delivers c, the room's logged message at seq (s.mu held).
+// deliverLogged delivers c, the room's logged message at seq (s.mu held),
+// in ctx, which carries its trace.
 func (s *sub) deliverLogged(ctx context.Context, c runtime.Carried, h nats.Header, seq, prev uint64) {
 	b, f := s.b, s.log
 	c.At, c.Prev = runtime.Position{Epoch: f.epoch, Offset: seq}, prev
@@ -412,7 +413,7 @@ func (s *sub) deliverLogged(ctx context.Context, c runtime.Carried, h nats.Heade
 	}
 	f.last = seq
 	if !s.closed {
-		s.deliver(b.opts.Propagator.Extract(ctx, headerCarrier(h)), c)
+		s.deliver(ctx, c)
 		b.tel.received.Add(1)
 	}
 }

@@ -1,9 +1,9 @@
 package cluster
 
 import (
-	"slices"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -13,7 +13,7 @@ import (
 )
 
 // TestTraceAcrossNodes: a message said on node a and delivered on node b
-// is one trace: a's receive and publish spans, then b's publish and
+// is one trace, in a room that keeps nothing and in a durable one: a's receive and publish spans, then b's publish and
 // deliver spans, each the child of the one before, b's publish with a
 // remote parent. With the Broker's own spans, "nats send" on a and "nats
 // receive" on b stand between the two publishes; without (a no-op
@@ -23,14 +23,23 @@ func TestTraceAcrossNodes(t *testing.T) {
 		name        string
 		opts        []natsbroker.Option
 		brokerSpans bool
+		durable     bool
 	}{
-		{"with the broker's spans", nil, true},
-		{"runtime spans only", []natsbroker.Option{natsbroker.WithTracerProvider(tracenoop.NewTracerProvider())}, false},
+		{"with the broker's spans", nil, true, false},
+		{"runtime spans only", []natsbroker.Option{natsbroker.WithTracerProvider(tracenoop.NewTracerProvider())}, false, false},
+		{"a durable room", nil, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startNATS(t, -1)
-			a := startNodeWith(t, s.ClientURL(), "a", tc.opts, nats.NoEcho())
-			b := startNodeWith(t, s.ClientURL(), "b", tc.opts, nats.NoEcho())
+			var s *server.Server
+			var a, b *node
+			if tc.durable { // through the log: a's publish, its append, then b's delivery
+				s = startJetStream(t, -1, t.TempDir())
+				a, b = startDurable(t, s.ClientURL(), "a", nats.NoEcho()), startDurable(t, s.ClientURL(), "b", nats.NoEcho())
+			} else {
+				s = startNATS(t, -1)
+				a = startNodeWith(t, s.ClientURL(), "a", tc.opts, nats.NoEcho())
+				b = startNodeWith(t, s.ClientURL(), "b", tc.opts, nats.NoEcho())
+			}
 			x, y := a.dial(t, "x", codec.JSON), b.dial(t, "y", codec.MsgPack)
 			x.join(t, "lobby")
 			y.join(t, "lobby")
@@ -60,11 +69,15 @@ func traceAcross(t *testing.T, a, b *node, brokerSpans bool) {
 		return nil
 	}
 	var last sdktrace.ReadOnlySpan // the last span of the chain on a
-	eventually(t, "a's publish span", func() bool { last = find(a, "publish", nil); return last != nil })
-	eventually(t, "a's publish to be the child of the say's receive", func() bool {
-		return slices.ContainsFunc(a.spans.Ended(), func(sp sdktrace.ReadOnlySpan) bool {
-			return sp.Name() == "receive" && sp.SpanContext().SpanID() == last.Parent().SpanID()
-		})
+	eventually(t, "a's publish span under the say's receive", func() bool {
+		for _, sp := range a.spans.Ended() {
+			if sp.Name() == "receive" {
+				if last = find(a, "publish", sp); last != nil {
+					return true
+				}
+			}
+		}
+		return false
 	})
 	if brokerSpans {
 		if last = find(a, "nats send", last); last == nil { // ended before the publish
