@@ -26,23 +26,44 @@
 // every member checks that it gets every message once, in order. Nothing
 // is pinned: the nodes, nats-server and the clients share the machine's
 // cores, which the report states.
+//
+// Durable rooms (-setups cluster-durable,single-history): the nodes run
+// with -history, so that /room keeps the latest 100 messages and
+// publishes each with Room.Publish; in cluster-durable the room's log is
+// a JetStream stream (nats-server runs with -js, its store in a temporary
+// directory, and the stream is deleted before each such setup), and every
+// node, the publisher's included, delivers the messages as they come back
+// from it; single-history keeps the history in the node, with no Broker,
+// and is what cluster-durable's CPU is divided by.
+//
+// With -restart D, nats-server is stopped (SIGTERM, waited for) in the
+// middle of each setup's measured window, and started again D later on
+// the same port and store. One more member on each node, an observer,
+// counts what its node's members lost or got twice across the restart;
+// the report has a table of them beside the nodes' Broker counts.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/shockwave-go/shockwave/tests/bench/internal/load"
 )
@@ -56,29 +77,54 @@ type params struct {
 	Duration time.Duration // the measured window
 	Procs    int           // GOMAXPROCS of each node (0: Go's default)
 	Timeout  time.Duration // for starting processes and opening connections
+	Restart  time.Duration // if positive: nats-server is down this long in the middle of the window
 }
+
+// historySize is what a room with history keeps, on its nodes (and the
+// stream one more of it).
+const historySize = 100
 
 // setup is a deployment to measure.
 type setup struct {
-	Name  string
-	Nodes int
-	NATS  bool // the nodes have a Broker
+	Name    string
+	Nodes   int
+	NATS    bool // the nodes have a Broker
+	History bool // the room keeps history: Room.Publish, in the Broker's log with NATS
 }
 
 var (
-	clusterSetup = setup{"cluster", 3, true}
-	singleSetup  = setup{"single", 1, false}
+	clusterSetup = setup{Name: "cluster", Nodes: 3, NATS: true}
+	singleSetup  = setup{Name: "single", Nodes: 1}
 	// The single node with a Broker, whose publishes nobody receives: what
 	// publishing costs the node that fans out locally.
-	publishSetup = setup{"single+nats", 1, true}
+	publishSetup = setup{Name: "single+nats", Nodes: 1, NATS: true}
+	// A durable room: its history is a JetStream stream.
+	durableSetup = setup{Name: "cluster-durable", Nodes: 3, NATS: true, History: true}
+	// The same room on one node, its history in the node.
+	historySetup = setup{Name: "single-history", Nodes: 1, History: true}
+
+	allSetups = []setup{clusterSetup, singleSetup, publishSetup, durableSetup, historySetup}
 )
+
+// durable reports whether s's room keeps its history in the Broker's log.
+func (s setup) durable() bool { return s.NATS && s.History }
+
+// base returns the setup whose CPU per delivery s's is divided by: the
+// single node with no Broker whose room keeps history as s's does.
+func (s setup) base() setup {
+	if s.History {
+		return historySetup
+	}
+	return singleSetup
+}
 
 // env is where setups run.
 type env struct {
 	spawn   func(args ...string) *exec.Cmd // a node process: "cluster node" and args
 	natsURL string
-	natsPID int
-	profile string // directory for the nodes' CPU profiles ("" for none)
+	nats    *proc       // the NATS server running now
+	natsCfg *natsConfig // how to start it again
+	profile string      // directory for the nodes' CPU profiles ("" for none)
 	kids    *children
 }
 
@@ -89,14 +135,38 @@ type outcome struct {
 	Res     *load.Result
 	Names   []string  // of the nodes, a first
 	NodeCPU []float64 // seconds, over the measured window
-	NATSCPU float64
-	Writes  []int64  // write system calls over the window: the nodes', then nats-server's
-	Stats   []string // the nodes' Broker counts, as they printed them
+	NATSCPU float64   // not measured across a restart: NaN
+	Writes  []int64   // write system calls over the window: the nodes', then nats-server's (0 across a restart)
+	Stats   []string  // the nodes' Broker counts, as they printed them
+	Restart *restarted
+}
+
+// restarted is what -restart did and what the observers counted.
+type restarted struct {
+	Outage    outage
+	Observed  []observed // per node
+	Published uint32     // messages published in the whole run (warm-up and drain included)
+}
+
+// outage is a restart of the NATS server.
+type outage struct {
+	Done     bool          // it happened (the load ran long enough)
+	At       time.Duration // after the first message: warm-up and half the window
+	Stopping time.Duration // from SIGTERM to its exit
+	Starting time.Duration // from the new process's start to its greeting
+	Err      error
 }
 
 // measure starts s's nodes, runs the room over them and stops them.
 func measure(e *env, s setup, p params, run int) (*outcome, error) {
 	o := &outcome{Setup: s, Run: run}
+	if s.durable() {
+		// Each run's room starts with an empty log, as a new deployment's
+		// would: the Broker's counts are then this run's alone.
+		if err := resetLog(e.natsURL, p.Timeout); err != nil {
+			return nil, err
+		}
+	}
 	var nodes []*proc
 	defer func() {
 		var wg sync.WaitGroup
@@ -115,6 +185,9 @@ func measure(e *env, s setup, p params, run int) (*outcome, error) {
 		args := []string{"-addr", "127.0.0.1:0", "-name", name}
 		if s.NATS {
 			args = append(args, "-nats", e.natsURL)
+		}
+		if s.History {
+			args = append(args, "-history", strconv.Itoa(historySize))
 		}
 		if e.profile != "" {
 			args = append(args, "-cpuprofile", filepath.Join(e.profile, fmt.Sprintf("%s-%d-%s.pprof", s.Name, run, name)))
@@ -135,6 +208,29 @@ func measure(e *env, s setup, p params, run int) (*outcome, error) {
 		}
 		addrs, pids, o.Names = append(addrs, addr), append(pids, n.cmd.Process.Pid), append(o.Names, name)
 	}
+	watch := append(pids, e.nats.cmd.Process.Pid)
+	var obs []*observer
+	stopRestart := make(chan struct{})
+	var restarting sync.WaitGroup
+	if p.Restart > 0 {
+		// A process that is gone cannot be read: nats-server's CPU is not
+		// measured across a restart.
+		watch = pids
+		o.Restart = &restarted{}
+		defer func() {
+			for _, ob := range obs {
+				ob.c.CloseNow() // if finish has not
+			}
+		}()
+		for i, addr := range addrs {
+			ob, err := observe(o.Names[i], addr, p.Timeout)
+			if err != nil {
+				return nil, err
+			}
+			obs = append(obs, ob)
+		}
+		restarting.Go(func() { o.Restart.Outage = restartMidway(e, obs, p, stopRestart) })
+	}
 	res, err := load.Run(load.Config{
 		Scenario:   "room",
 		Addrs:      addrs,
@@ -144,19 +240,125 @@ func measure(e *env, s setup, p params, run int) (*outcome, error) {
 		Rate:       p.Rate,
 		Warmup:     p.Warmup,
 		Duration:   p.Duration,
-		Watch:      append(pids, e.natsPID),
+		Watch:      watch,
 		Timeout:    p.Timeout,
 	})
+	close(stopRestart)
+	restarting.Wait()
 	if err != nil {
 		return nil, err
 	}
 	o.Res = res
-	o.NodeCPU, o.NATSCPU, o.Writes = res.CPUSec[:s.Nodes], res.CPUSec[s.Nodes], res.Writes
+	o.NodeCPU, o.Writes = res.CPUSec[:s.Nodes], res.Writes
+	if o.Restart != nil {
+		o.NATSCPU, o.Writes = math.NaN(), append(o.Writes, 0)
+		o.Restart.Observed, o.Restart.Published = finish(obs, 2*time.Second)
+		return o, o.Restart.check(s, res)
+	}
+	o.NATSCPU = res.CPUSec[s.Nodes]
 	if res.Errors > 0 || res.Missing != 0 {
 		return o, fmt.Errorf("%s: %d errors (first: %s), %d deliveries missing", s.Name, res.Errors, res.FirstError, res.Missing)
 	}
 	return o, nil
 }
+
+// restartMidway stops the NATS server once the load has run its warm-up
+// and half its window, after the first message any observer got, waits
+// p.Restart and starts it again on the same port and store; unless stop
+// is closed first (the load ended).
+func restartMidway(e *env, obs []*observer, p params, stop <-chan struct{}) outage {
+	var t0 time.Time
+	for t0.IsZero() {
+		select {
+		case <-stop:
+			return outage{}
+		case <-time.After(10 * time.Millisecond):
+		}
+		for _, ob := range obs {
+			if t := ob.started(); !t.IsZero() && (t0.IsZero() || t.Before(t0)) {
+				t0 = t
+			}
+		}
+	}
+	select {
+	case <-stop:
+		return outage{}
+	case <-time.After(time.Until(t0.Add(p.Warmup + p.Duration/2))):
+	}
+	out := outage{Done: true, At: time.Since(t0)}
+	t := time.Now()
+	for _, ob := range obs {
+		ob.stopping(t)
+	}
+	e.kids.stop(e.nats)
+	out.Stopping = time.Since(t)
+	time.Sleep(p.Restart)
+	t = time.Now()
+	ns, _, err := e.kids.startNATS(e.natsCfg)
+	out.Starting = time.Since(t)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	e.nats = ns
+	return out
+}
+
+// check says what went wrong in a run with a restart: in a durable room,
+// anything lost or repeated; in any, an observer cut off, or a restart
+// that did not happen. The losses of a volatile room are expected, and
+// reported, not errors.
+func (r *restarted) check(s setup, res *load.Result) error {
+	var errs []error
+	if !r.Outage.Done {
+		errs = append(errs, errors.New("the run ended before nats-server was restarted"))
+	}
+	if r.Outage.Err != nil {
+		errs = append(errs, fmt.Errorf("starting nats-server again: %w", r.Outage.Err))
+	}
+	for _, ob := range r.Observed {
+		if ob.Err != nil {
+			errs = append(errs, fmt.Errorf("observer on %s: %w", ob.Node, ob.Err))
+		}
+		if (s.durable() || !s.NATS) && ob.Lost+ob.Dups+ob.Reordered != 0 {
+			errs = append(errs, fmt.Errorf("node %s: %d lost, %d duplicated, %d out of order", ob.Node, ob.Lost, ob.Dups, ob.Reordered))
+		}
+	}
+	var seen int64
+	for _, ob := range r.Observed {
+		seen += ob.Lost + ob.Dups + ob.Reordered
+	}
+	if (s.durable() || !s.NATS || seen == 0) && (res.Errors > 0 || res.Missing != 0) {
+		errs = append(errs, fmt.Errorf("%d errors (first: %s), %d deliveries missing", res.Errors, res.FirstError, res.Missing))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s across the restart: %w", s.Name, err)
+	}
+	return nil
+}
+
+// resetLog deletes the stream of the durable rooms' logs, if there is one.
+func resetLog(url string, timeout time.Duration) error {
+	nc, err := nats.Connect(url, nats.Name("shockwave-cluster-bench"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := js.DeleteStream(ctx, logStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("deleting the stream %s: %w", logStream, err)
+	}
+	return nil
+}
+
+// logStream is the stream of natsbroker's durable rooms under its default
+// Prefix, sw.
+const logStream = "sw_rooms"
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "node" {
@@ -173,8 +375,9 @@ func main() {
 	flag.DurationVar(&p.Duration, "dur", 20*time.Second, "measured window of each run")
 	flag.IntVar(&p.Procs, "gomaxprocs", 1, "GOMAXPROCS of each node (0: Go's default, the machine's cores)")
 	flag.DurationVar(&p.Timeout, "timeout", time.Minute, "for starting processes and opening connections")
+	flag.DurationVar(&p.Restart, "restart", 0, "if set, stop nats-server in the middle of each measured window and start it again this much later")
 	runs := flag.Int("runs", 3, "runs; each runs every setup, in alternating order")
-	setups := flag.String("setups", "cluster,single", "setups to run: cluster, single, single+nats")
+	setups := flag.String("setups", "cluster,single", "setups to run: cluster, single, single+nats, cluster-durable, single-history")
 	profile := flag.String("cpuprofile", "", "directory for the nodes' CPU profiles (<setup>-<run>-<node>.pprof), each over a node's life")
 	natsBin := flag.String("nats-server", "", "nats-server binary (default: built from the module cache)")
 	flag.Parse()
@@ -183,16 +386,11 @@ func main() {
 
 	var list []setup
 	for _, name := range strings.Split(*setups, ",") {
-		switch name {
-		case clusterSetup.Name:
-			list = append(list, clusterSetup)
-		case singleSetup.Name:
-			list = append(list, singleSetup)
-		case publishSetup.Name:
-			list = append(list, publishSetup)
-		default:
+		i := slices.IndexFunc(allSetups, func(s setup) bool { return s.Name == name })
+		if i < 0 {
 			log.Fatalf("unknown setup %q", name)
 		}
+		list = append(list, allSetups[i])
 	}
 	if err := run(p, list, *runs, *profile, *natsBin); err != nil {
 		log.Fatal(err)
@@ -227,7 +425,11 @@ func run(p params, setups []setup, runs int, profile, natsBin string) error {
 			return err
 		}
 	}
-	ns, url, err := kids.startNATS(natsBin, filepath.Join(dir, "nats-server.log"))
+	cfg := &natsConfig{bin: natsBin, dir: dir}
+	if slices.ContainsFunc(setups, setup.durable) {
+		cfg.store = filepath.Join(dir, "jetstream")
+	}
+	ns, url, err := kids.startNATS(cfg)
 	if err != nil {
 		return err
 	}
@@ -243,12 +445,13 @@ func run(p params, setups []setup, runs int, profile, natsBin string) error {
 	e := &env{
 		spawn:   func(args ...string) *exec.Cmd { return exec.Command(self, append([]string{"node"}, args...)...) },
 		natsURL: url,
-		natsPID: ns.cmd.Process.Pid,
+		nats:    ns,
+		natsCfg: cfg,
 		profile: profile,
 		kids:    kids,
 	}
-	log.Printf("%d cores, load average %s; %d members, %.0f msgs/s of %d B, %v + %v per run, GOMAXPROCS=%d on each node",
-		goruntime.NumCPU(), loadavg(), p.Members, p.Rate, p.Size, p.Warmup, p.Duration, p.Procs)
+	log.Printf("%d cores, load average %s; %d members, %.0f msgs/s of %d B, %v + %v per run, GOMAXPROCS=%d on each node; JetStream %v; restart %v",
+		goruntime.NumCPU(), loadavg(), p.Members, p.Rate, p.Size, p.Warmup, p.Duration, p.Procs, cfg.store != "", p.Restart)
 	var all []*outcome
 	var errs []error
 	for r := range runs {
@@ -262,7 +465,9 @@ func run(p params, setups []setup, runs int, profile, natsBin string) error {
 			if o != nil {
 				log.Print(describe(o))
 			}
-			if err == nil {
+			// Across a restart, a run that lost messages is what the
+			// report is for.
+			if err == nil || o != nil && o.Restart != nil {
 				all = append(all, o)
 			}
 		}

@@ -147,18 +147,35 @@ func buildNATS(dir string) (string, error) {
 	return bin, nil
 }
 
-// startNATS starts the nats-server at bin on a free loopback port, its
-// log in logFile, and waits until it greets a client.
-func (c *children) startNATS(bin, logFile string) (*proc, string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
+// natsConfig is how the NATS server is started, and started again on the
+// same port and store by -restart.
+type natsConfig struct {
+	bin   string // nats-server
+	dir   string // for its logs
+	port  string // on 127.0.0.1; "" picks a free port, kept for the next start
+	store string // JetStream's store directory; "" for no JetStream
+	runs  int    // starts so far: each has its log, nats-server-<n>.log
+}
+
+// startNATS starts nats-server as cfg says and waits until it greets a
+// client.
+func (c *children) startNATS(cfg *natsConfig) (*proc, string, error) {
+	if cfg.port == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, "", err
+		}
+		_, cfg.port, _ = net.SplitHostPort(ln.Addr().String())
+		ln.Close()
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", port, "-l", logFile)
-	p, err := c.start("nats-server", cmd, true)
+	addr := net.JoinHostPort("127.0.0.1", cfg.port)
+	cfg.runs++
+	logFile := filepath.Join(cfg.dir, fmt.Sprintf("nats-server-%d.log", cfg.runs))
+	args := []string{"-a", "127.0.0.1", "-p", cfg.port, "-l", logFile}
+	if cfg.store != "" {
+		args = append(args, "-js", "-sd", cfg.store)
+	}
+	p, err := c.start("nats-server", exec.Command(cfg.bin, args...), true)
 	if err != nil {
 		return nil, "", err
 	}

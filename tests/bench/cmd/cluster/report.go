@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // row is one line of the report: the members of one node, or several,
@@ -34,16 +37,14 @@ func rows(o *outcome) []row {
 	}
 	var all, remote, wAll, wRemote int64
 	var cpuAll, cpuRemote float64
+	first, others := roles(o.Setup)
 	for i, a := range r.ByAddr {
-		role := "publishes, fans out"
+		role := first
 		if i > 0 {
-			role = "remote"
+			role = others
 			remote += a.Messages
 			cpuRemote += o.NodeCPU[i]
 			wRemote += o.Writes[i]
-		}
-		if !o.Setup.NATS {
-			role = "local broadcast"
 		}
 		line(o.Names[i]+" ("+role+")", a.Conns, a.Messages, o.NodeCPU[i], o.Writes[i], a.P50Us, a.P99Us)
 		all += a.Messages
@@ -51,13 +52,26 @@ func rows(o *outcome) []row {
 		wAll += o.Writes[i]
 	}
 	if len(r.ByAddr) > 1 {
-		line("b+c (remote)", r.Conns-r.ByAddr[0].Conns, remote, cpuRemote, wRemote, 0, 0)
+		line("b+c ("+others+")", r.Conns-r.ByAddr[0].Conns, remote, cpuRemote, wRemote, 0, 0)
 		line("a+b+c", r.Conns, all, cpuAll, wAll, r.P50Us, r.P99Us)
 	}
-	if o.Setup.NATS {
+	if o.Setup.NATS && !math.IsNaN(o.NATSCPU) {
 		line("nodes + nats-server", r.Conns, all, cpuAll+o.NATSCPU, wAll+o.Writes[len(o.Writes)-1], 0, 0)
 	}
 	return out
+}
+
+// roles names what the first node of s does, and the others.
+func roles(s setup) (first, others string) {
+	switch {
+	case s.durable():
+		return "publishes to the log, from the log", "from the log"
+	case s.NATS:
+		return "publishes, fans out", "remote"
+	case s.History:
+		return "local history", ""
+	}
+	return "local broadcast", ""
 }
 
 // report returns the tables of every run and the medians, in Markdown.
@@ -77,7 +91,7 @@ func report(p params, all []*outcome, runs int) string {
 	for _, o := range all {
 		base := 0.0
 		for _, s := range all {
-			if s.Run == o.Run && s.Setup == singleSetup {
+			if s.Run == o.Run && s.Setup == o.Setup.base() {
 				base = rows(s)[0].usPer
 			}
 		}
@@ -102,6 +116,11 @@ func report(p params, all []*outcome, runs int) string {
 			}
 		}
 		pubs := float64(max(o.Res.Published, 1))
+		if math.IsNaN(o.NATSCPU) {
+			fmt.Fprintf(&b, "| %d | %s nats-server | | %.0f msgs published/s | | | restarted: not measured | | | |\n",
+				o.Run, o.Setup.Name, float64(o.Res.Published)/o.Res.Seconds)
+			continue
+		}
 		fmt.Fprintf(&b, "| %d | %s nats-server | | %.0f msgs published/s | | | %.0f | %.2f per message | %.2f per message | |\n",
 			o.Run, o.Setup.Name, float64(o.Res.Published)/o.Res.Seconds, 100*o.NATSCPU/o.Res.Seconds,
 			1e6*o.NATSCPU/pubs, float64(o.Writes[len(o.Writes)-1])/pubs)
@@ -113,7 +132,71 @@ func report(p params, all []*outcome, runs int) string {
 		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s |\n", s.key, s.conns, spread(s.perSec, "%.0f"),
 			spread(s.p50, "%.0f"), spread(s.p99, "%.0f"), spread(s.usPer, "%.2f"), spread(s.wPer, "%.2f"), spread(s.rate, "%.2fx"))
 	}
+	b.WriteString("\n÷ single: CPU per delivery over the single node's in the same run: single-history's for the rooms with history (cluster-durable), single's for the others.\n")
+	if p.Restart > 0 {
+		b.WriteString(restartReport(p, all))
+	}
 	return b.String()
+}
+
+// restartReport is the table of what each node's members lost or got twice
+// across the NATS server's restart, beside its Broker's counts.
+func restartReport(p params, all []*outcome) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nAcross the restart: nats-server stopped (SIGTERM, waited for) after the warm-up and half the window, started again %v later on the same port and store; the measured figures above include the outage, nats-server's CPU is not measured. Lost, duplicated, out of order: what an observer member on the node counted (every message is numbered); after the stop: the messages it got after nats-server was told to stop (the load generator publishes at most 64 messages not yet with every member: after a loss it publishes nothing more); Broker missed: the first node's published less this node's received, both as the Broker counts them (probes included; volatile rooms: the remote nodes only).\n\n", p.Restart)
+	b.WriteString("| run | setup, node | published | lost | duplicated | out of order | after the stop | longest silence | Broker missed | Broker: published, received, dropped, errors, gaps | load generator |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|\n")
+	for _, o := range all {
+		r := o.Restart
+		if r == nil {
+			continue
+		}
+		var pubA int64
+		stats := make([]brokerStats, len(o.Stats))
+		for i, st := range o.Stats {
+			stats[i], _ = parseStats(st)
+		}
+		if len(stats) > 0 {
+			pubA = stats[0].Published
+		}
+		for i, ob := range r.Observed {
+			missed := ""
+			if o.Setup.NATS && (i > 0 || o.Setup.durable()) && o.Stats[i] != "" {
+				missed = strconv.FormatInt(pubA-stats[i].Received, 10)
+			}
+			gen := ""
+			if i == 0 {
+				gen = fmt.Sprintf("%d errors, %d deliveries missing", o.Res.Errors, o.Res.Missing)
+				if o.Res.FirstError != "" {
+					gen += "; first: " + o.Res.FirstError
+				}
+				out := r.Outage
+				gen += fmt.Sprintf("; restart at %.1f s, stopping %.0f ms, starting %.0f ms", out.At.Seconds(),
+					ms(out.Stopping), ms(out.Starting))
+				if !out.Done {
+					gen += "; NOT RESTARTED"
+				}
+			}
+			fmt.Fprintf(&b, "| %d | %s %s | %d | %d | %d | %d | %d | %.0f ms | %s | %s | %s |\n", o.Run, o.Setup.Name, ob.Node,
+				r.Published, ob.Lost, ob.Dups, ob.Reordered, ob.After, ms(ob.Silence), missed, o.Stats[i], gen)
+		}
+	}
+	return b.String()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// brokerStats is a node's stats line.
+type brokerStats struct {
+	Published, Received, Dropped, Errors, Gaps int64
+}
+
+// parseStats reads a node's stats line (see nodeMain).
+func parseStats(line string) (brokerStats, error) {
+	var st brokerStats
+	_, err := fmt.Sscanf(line, "published=%d received=%d dropped=%d errors=%d gaps=%d",
+		&st.Published, &st.Received, &st.Dropped, &st.Errors, &st.Gaps)
+	return st, err
 }
 
 // num formats v, or nothing for 0.
@@ -149,10 +232,20 @@ func describe(o *outcome) string {
 	for i, a := range r.ByAddr {
 		fmt.Fprintf(&b, " %s %.2f", o.Names[i], 1e6*o.NodeCPU[i]/float64(max(a.Messages, 1)))
 	}
-	fmt.Fprintf(&b, "; nats-server %.0f%%; client %.0f%%", 100*o.NATSCPU/r.Seconds, r.GenCPUPct)
+	if !math.IsNaN(o.NATSCPU) {
+		fmt.Fprintf(&b, "; nats-server %.0f%%", 100*o.NATSCPU/r.Seconds)
+	}
+	fmt.Fprintf(&b, "; client %.0f%%", r.GenCPUPct)
 	for i, st := range o.Stats {
 		if st != "" {
 			fmt.Fprintf(&b, "; %s: %s", o.Names[i], st)
+		}
+	}
+	if rs := o.Restart; rs != nil {
+		fmt.Fprintf(&b, "; restart at %.1f s (done %v, stopping %.0f ms, starting %.0f ms); %d published;",
+			rs.Outage.At.Seconds(), rs.Outage.Done, ms(rs.Outage.Stopping), ms(rs.Outage.Starting), rs.Published)
+		for _, ob := range rs.Observed {
+			fmt.Fprintf(&b, " %s lost %d dup %d reordered %d after %d silence %.0f ms", ob.Node, ob.Lost, ob.Dups, ob.Reordered, ob.After, ms(ob.Silence))
 		}
 	}
 	if r.Errors > 0 || r.Missing != 0 {

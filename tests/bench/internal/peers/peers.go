@@ -61,6 +61,14 @@ type Options struct {
 	// other nodes that share it (tests/bench/cmd/cluster). Other
 	// libraries ignore it.
 	RoomBroker runtime.Broker
+	// RoomHistory, if positive, has Shockwave's /room keep its latest
+	// RoomHistory messages (runtime.WithRoomHistory) and publish every
+	// message it reads with Room.Publish, one variant, the payload as it
+	// came, instead of Room.Broadcast: with a RoomBroker, the Broker's
+	// log (runtime.Log) keeps the history and every node, the
+	// publisher's included, delivers each message as it comes back from
+	// the log. Other libraries ignore it.
+	RoomHistory int
 }
 
 // Libs lists the libraries, Shockwave first: on its default transport (the

@@ -40,7 +40,12 @@ func newShockwave(o Options, tr runtime.Transport) (*swServer, error) {
 	if o.RoomBroker != nil {
 		roomOpts = append(roomOpts[:len(roomOpts):len(roomOpts)], runtime.WithBroker(o.RoomBroker))
 	}
-	s.room, err = runtime.New(swRoom{s}, roomOpts...)
+	if o.RoomHistory > 0 {
+		h := runtime.History{Size: o.RoomHistory} // no Stamp: the payload carries no position
+		roomOpts = append(roomOpts[:len(roomOpts):len(roomOpts)],
+			runtime.WithRoomHistory(func(string) runtime.History { return h }))
+	}
+	s.room, err = runtime.New(swRoom{s, o.RoomHistory > 0}, roomOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -51,8 +56,12 @@ func newShockwave(o Options, tr runtime.Transport) (*swServer, error) {
 	return s, err
 }
 
-// swRoom joins every session to the room and broadcasts its messages.
-type swRoom struct{ s *swServer }
+// swRoom joins every session to the room and broadcasts its messages, or
+// publishes them to the room's history when it keeps one.
+type swRoom struct {
+	s       *swServer
+	publish bool // Room.Publish instead of Room.Broadcast
+}
 
 var errNoRoom = errors.New("peers: session ended before joining the room")
 
@@ -68,8 +77,29 @@ func (h swRoom) OnOpen(ss *session.Session) error {
 }
 
 func (h swRoom) OnMessage(ss *session.Session, m session.Message) error {
-	(*session.State[*runtime.Room](ss)).Broadcast(m.Op, m.Data)
+	r := *session.State[*runtime.Room](ss)
+	if h.publish {
+		// An error (the Broker's log unreachable past its bound) is the
+		// Broker's to count; the members see the message missing.
+		r.Publish(m.Context(), nil, rawMessage{m.Op, m.Data})
+		return nil
+	}
+	r.Broadcast(m.Op, m.Data)
 	return nil
+}
+
+// rawMessage is a message for Room.Publish: one variant, the payload a
+// member sent, whatever its position. Publish encodes it during the call,
+// while the payload is valid.
+type rawMessage struct {
+	op   wire.Opcode
+	data []byte
+}
+
+func (rawMessage) Variants() int                { return 1 }
+func (rawMessage) Variant(*session.Session) int { return 0 }
+func (m rawMessage) Encode(runtime.Position, int) (*session.Frame, error) {
+	return session.NewFrame(m.op, m.data), nil
 }
 
 func (swRoom) OnClose(*session.Session, error) {}
