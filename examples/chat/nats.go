@@ -36,8 +36,9 @@ func connectBus(url, node string, keep int, logf func(format string, args ...any
 	}
 	nc, err := nats.Connect(url,
 		nats.Name(name),
-		nats.MaxReconnects(-1), // NATS gives up after 60 attempts by default: the node would be cut off for good
-		nats.NoEcho(),          // this node's messages need not come back to it
+		nats.MaxReconnects(-1),                   // NATS gives up after 60 attempts by default: the node would be cut off for good
+		nats.ReconnectWait(250*time.Millisecond), // not 2 s: the rooms' publishes wait for NATS to come back
+		nats.NoEcho(),                            // this node's messages need not come back to it
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			// Slow consumers among them: the Broker counts those too.
 			if sub != nil {

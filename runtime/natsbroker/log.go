@@ -171,7 +171,11 @@ func (b *Broker) append(ctx context.Context, room, subj string, n int, m runtime
 		}
 		if !retryable(err) || sleep(ctx, appendRetry) != nil {
 			failed(span, err)
-			b.fail(b.publishReason(err), room, err)
+			// Counted as a publish's failure, but not "lost": what was
+			// sent may still be stored, once, and delivered.
+			b.tel.errors[b.publishReason(err)].Add(1)
+			b.logs[logAppend].log(b.opts.Logger, "natsbroker: an append to a room's log was not acknowledged: it may or may not be stored",
+				"room", room, "error", err)
 			return runtime.Position{}, err
 		}
 	}

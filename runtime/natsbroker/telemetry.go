@@ -51,6 +51,7 @@ const (
 	logSlow
 	logUnsubscribe
 	logGap
+	logAppend
 	nLogs
 )
 
