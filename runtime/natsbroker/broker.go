@@ -51,9 +51,10 @@ type sub struct {
 	ns      *nats.Subscription // set before Subscribe returns
 	dropped atomic.Int64       // the NATS client's count of drops, as last read
 
-	mu     sync.Mutex // held while delivering
-	closed bool       // mu guards closed: no delivery once it is set
-	log    *follow    // the room's log, followed (Follow); nil: a room without one. mu guards its state
+	mu      sync.Mutex  // held while delivering
+	closed  bool        // mu guards closed: no delivery once it is set
+	closing atomic.Bool // set before close takes mu
+	log     *follow     // the room's log, followed (Follow); nil: a room without one. mu guards its state
 }
 
 // New returns a Broker over nc, a connection the application made, with
@@ -233,6 +234,7 @@ func (s *sub) unsubscribe() {
 // close stops the deliveries, waiting for one in progress. It reports
 // whether it was the first to.
 func (s *sub) close() bool {
+	s.closing.Store(true) // a read from the stream under way gives up (retry)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	first := !s.closed

@@ -477,7 +477,7 @@ func (s *sub) retry(ctx context.Context, read func(context.Context) error) error
 		actx, acancel := context.WithTimeout(ctx, appendAttempt)
 		err := read(actx)
 		acancel()
-		if err == nil || s.closed || !retryable(err) || sleep(ctx, appendRetry) != nil {
+		if err == nil || s.closing.Load() || !retryable(err) || sleep(ctx, appendRetry) != nil {
 			return err
 		}
 	}
