@@ -495,7 +495,7 @@ func (rt *Runtime) Resume(name string, s *session.Session, j Rejoin) (Resumption
 			if r.isDead() {
 				continue
 			}
-			r.dropIfEmpty()
+			r.release()
 			return Resumption{}, ErrNoLog
 		}
 		ordered := r.ordered()

@@ -283,22 +283,10 @@ func (r *Room) remove(s *session.Session) bool {
 		} else if r.idle() {
 			r.kill()
 		} // else a presence grace holds it: release removes it
-
 	}
 	r.mu.Unlock()
 	r.forgetIfDead()
 	return true
-}
-
-// dropIfEmpty removes the room if it has no member and does not linger:
-// it was made for a join that failed.
-func (r *Room) dropIfEmpty() {
-	r.mu.Lock()
-	if !r.dead && r.idle() {
-		r.kill()
-	}
-	r.mu.Unlock()
-	r.forgetIfDead()
 }
 
 // idle reports whether the room may go: no member, no linger, no key of
@@ -310,7 +298,8 @@ func (r *Room) idle() bool {
 }
 
 // release removes the room once nothing holds it: presence calls it when
-// its last key held here is let go.
+// its last key held here is let go, and a join that made the room and
+// failed.
 func (r *Room) release() {
 	r.mu.Lock()
 	if !r.dead && r.idle() {
