@@ -3,6 +3,7 @@ module github.com/shockwave-go/shockwave
 go 1.26.0
 
 require (
+	github.com/klauspost/compress v1.20.0
 	github.com/nats-io/nats.go v1.56.0
 	github.com/puzpuzpuz/xsync/v3 v3.5.1
 	github.com/vmihailenco/msgpack/v5 v5.4.1
@@ -20,7 +21,6 @@ require (
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/klauspost/compress v1.20.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect

@@ -64,7 +64,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if opts != nil {
 		o = opts.Options
 	}
-	return newConn(u.Conn, true, u.Buffered, u.Subprotocol, &o), nil
+	return newConn(u.Conn, true, u.Buffered, u.Subprotocol, u.Compression, &o), nil
 }
 
 // Upgraded is a connection taken over by Upgrade, for transports that do
@@ -73,6 +73,11 @@ type Upgraded struct {
 	Conn        net.Conn
 	Buffered    []byte // bytes the client sent after its handshake, already read
 	Subprotocol string
+	// Compression is the permessage-deflate the handshake agreed on, when
+	// Options.Compression allowed it: the reader of the connection must
+	// then inflate what comes (ReaderOptions.Compression), and whatever
+	// it sends compressed must follow these parameters.
+	Compression CompressionParams
 	// Client is the client's address when the caller knows it better than
 	// Conn.RemoteAddr does: as a trusted proxy in front reported it. Upgrade
 	// leaves it zero.
@@ -98,7 +103,9 @@ func CheckUpgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) e
 
 // Upgrade does what Accept does up to the 101 response and returns the raw
 // connection instead of a Conn. Options other than the handshake's are not
-// used. Errors are as for Accept.
+// used, but for Compression: permessage-deflate is negotiated when it is
+// set, and the caller must then speak it (see Upgraded.Compression).
+// Errors are as for Accept.
 func Upgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (Upgraded, error) {
 	if err := CheckUpgrade(w, r, opts); err != nil {
 		return Upgraded{}, err
@@ -109,6 +116,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (Upgra
 	}
 	key := r.Header.Get("Sec-WebSocket-Key")
 	sub := selectSubprotocol(r, o.Subprotocols)
+	cp, ext, _ := negotiateDeflate(r.Header, o.Compression)
 
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -131,6 +139,10 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (Upgra
 		b = append(b, "\r\nSec-WebSocket-Protocol: "...)
 		b = append(b, sub...)
 	}
+	if ext != "" {
+		b = append(b, "\r\nSec-WebSocket-Extensions: "...)
+		b = append(b, ext...)
+	}
 	b = append(b, "\r\n"...)
 	for k, vs := range o.Header {
 		for _, v := range vs {
@@ -146,7 +158,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (Upgra
 		return Upgraded{}, err
 	}
 	nc.SetWriteDeadline(time.Time{})
-	return Upgraded{Conn: nc, Buffered: bytes.Clone(buffered(brw.Reader)), Subprotocol: sub}, nil
+	return Upgraded{Conn: nc, Buffered: bytes.Clone(buffered(brw.Reader)), Subprotocol: sub, Compression: cp}, nil
 }
 
 // buffered returns the bytes the HTTP server read past the request: frames

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -248,4 +249,157 @@ func startBenchEcho(tb testing.TB) (url string, stop func()) {
 			tb.Error("echo handler did not return")
 		}
 	}
+}
+
+// benchTexts are the payloads of the compression benchmarks: a chat
+// message of 1 KiB in JSON, and 64 KiB of text.
+var benchTexts = []struct {
+	name string
+	gen  func(seed uint64, n int) []byte
+	n    int
+}{
+	{"json=1KiB", chatJSON, 1 << 10},
+	{"text=64KiB", proseText, 64 << 10},
+}
+
+// BenchmarkCompress measures AppendCompressed, what a broadcast pays once
+// per message whatever the number of members, and reports the compressed
+// size in percent of the message.
+func BenchmarkCompress(b *testing.B) {
+	for _, tt := range benchTexts {
+		p := tt.gen(1, tt.n)
+		b.Run(tt.name, func(b *testing.B) {
+			dst := make([]byte, 0, CompressBound(len(p)))
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p)))
+			for b.Loop() {
+				dst = AppendCompressed(dst[:0], p)
+			}
+			b.ReportMetric(100*float64(len(dst))/float64(len(p)), "%size")
+		})
+	}
+}
+
+// benchModes are the compression settings the Conn and Reader benchmarks
+// compare: none, and permessage-deflate without and with context
+// takeover.
+var benchModes = []CompressionMode{CompressionDisabled, CompressionNoContextTakeover, CompressionContextTakeover}
+
+func benchParams(mode CompressionMode) CompressionParams {
+	if mode == CompressionDisabled {
+		return CompressionParams{}
+	}
+	noContext := mode == CompressionNoContextTakeover
+	return CompressionParams{Enabled: true, ServerNoContextTakeover: noContext, ClientNoContextTakeover: noContext, ServerMaxWindowBits: 15, ClientMaxWindowBits: 15}
+}
+
+// BenchmarkWriteCompressed measures a server Conn's WriteMessage (compress,
+// when on, and write) to a loopback TCP connection whose other end a
+// goroutine drains, and reports the bytes each message takes on the wire.
+func BenchmarkWriteCompressed(b *testing.B) {
+	for _, tt := range benchTexts {
+		for _, mode := range benchModes {
+			b.Run(tt.name+"/mode="+mode.String(), func(b *testing.B) {
+				srv, cli := tcpPair(b)
+				drained := make(chan int64)
+				go func() {
+					n, _ := io.Copy(io.Discard, cli)
+					drained <- n
+				}()
+				o := Options{Compression: mode}
+				c := newConn(srv, true, nil, "", benchParams(mode), &o)
+				msgs := make([][]byte, 64)
+				for i := range msgs {
+					msgs[i] = tt.gen(uint64(i), tt.n)
+				}
+				for _, m := range msgs { // warm the pools
+					if err := c.WriteMessage(OpText, m); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportAllocs()
+				b.SetBytes(int64(tt.n))
+				i := 0
+				for b.Loop() {
+					if err := c.WriteMessage(OpText, msgs[i%len(msgs)]); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+				b.StopTimer()
+				c.CloseNow()
+				n := <-drained
+				b.ReportMetric(float64(n)/float64(i+len(msgs)), "wireB/msg")
+			})
+		}
+	}
+}
+
+// BenchmarkReadCompressed measures a server's Reader.Next (unmask, and
+// inflate when on) of masked messages held in memory: 64 different ones,
+// compressed as the mode has it, read again and again with a Reset
+// between rounds (which takes the window back to empty, as the stream
+// starts).
+func BenchmarkReadCompressed(b *testing.B) {
+	for _, tt := range benchTexts {
+		for _, mode := range benchModes {
+			b.Run(tt.name+"/mode="+mode.String(), func(b *testing.B) {
+				const count = 64
+				var stream []byte
+				z := newCompressor(15) // one stream for context takeover
+				for i := range count {
+					p := tt.gen(uint64(i), tt.n)
+					h := Header{Fin: true, Opcode: OpText, Masked: true, Key: [4]byte{1, 2, 3, byte(i)}}
+					switch mode {
+					case CompressionNoContextTakeover:
+						p, h.Rsv = AppendCompressed(nil, p), RSV1
+					case CompressionContextTakeover:
+						p, h.Rsv = z.appendDeflate(nil, p, true), RSV1
+					}
+					stream = AppendFrame(stream, h, p)
+				}
+				src := bytes.NewReader(stream)
+				opts := &ReaderOptions{Server: true, Compression: benchParams(mode)}
+				var rd Reader
+				read := func(i int) {
+					if i%count == 0 {
+						src.Reset(stream)
+						rd.Reset(src, opts)
+					}
+					if _, p, err := rd.Next(); err != nil || len(p) != tt.n {
+						b.Fatalf("Next: %d bytes, %v", len(p), err)
+					}
+				}
+				for i := range count { // warm the pools
+					read(i)
+				}
+				b.ReportAllocs()
+				b.SetBytes(int64(tt.n))
+				i := 0
+				for b.Loop() {
+					read(i)
+					i++
+				}
+				b.ReportMetric(float64(len(stream))/count, "wireB/msg")
+			})
+		}
+	}
+}
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(tb testing.TB) (server, client net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if server, err = ln.Accept(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { client.Close(); server.Close() })
+	return server, client
 }

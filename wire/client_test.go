@@ -48,6 +48,7 @@ type rawPeer struct {
 	buffered []byte
 	out      chan []byte    // frames to send, written in order by one goroutine
 	got      chan peerEvent // what the client sent, once collect has started
+	cp       wire.CompressionParams
 }
 
 type peerEvent struct {
@@ -134,7 +135,7 @@ func (p *rawPeer) sendFrame(op wire.Opcode, fin bool, payload string) {
 // frames, then the error that ends reading.
 func (p *rawPeer) collect() {
 	go func() {
-		rd := wire.NewReader(p.nc, &wire.ReaderOptions{Server: true, Buffered: p.buffered})
+		rd := wire.NewReader(p.nc, &wire.ReaderOptions{Server: true, Buffered: p.buffered, Compression: p.cp})
 		defer rd.Release()
 		for {
 			op, b, err := rd.Next()

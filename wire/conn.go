@@ -38,6 +38,19 @@ type Options struct {
 	// call.
 	OnPing func(payload []byte)
 	OnPong func(payload []byte)
+	// Compression turns on permessage-deflate (RFC 7692): Accept takes
+	// the first offer of the client it can honour (every valid one), Dial
+	// makes one and checks the answer, both in the mode given (see
+	// CompressionMode). Conn.Compression tells what was agreed. Defaults
+	// to CompressionDisabled.
+	Compression CompressionMode
+	// CompressionThreshold is the length from which a message goes out
+	// compressed, once compression is agreed: shorter ones are sent as
+	// they are. A message sent in fragments with WriteFrame is compressed
+	// whatever its length, unless its first frame is also its last.
+	// Defaults to DefaultCompressionThreshold; a negative value compresses
+	// every message.
+	CompressionThreshold int
 }
 
 // Conn is a WebSocket connection, server or client side. Get one from Accept
@@ -56,6 +69,8 @@ type Conn struct {
 	vectored    bool // nc writes net.Buffers with one writev
 	subprotocol string
 	opts        Options
+	compression CompressionParams
+	deflate     *connDeflate // nil unless compression was agreed
 
 	readMu   sync.Mutex    // held by the reading goroutine
 	readDone chan struct{} // closed when reading has ended
@@ -77,7 +92,16 @@ type Conn struct {
 	closeOnce sync.Once
 }
 
-func newConn(nc net.Conn, server bool, buffered []byte, subprotocol string, o *Options) *Conn {
+// connDeflate is how a Conn compresses what it sends.
+type connDeflate struct {
+	takeover  bool // compress against the messages before, with cw
+	bits      int  // the window, 8 to 15
+	threshold int
+
+	cw *compressor // wlock guards cw: the Conn's own with takeover, or the pooled one of a message in fragments
+}
+
+func newConn(nc net.Conn, server bool, buffered []byte, subprotocol string, cp CompressionParams, o *Options) *Conn {
 	c := &Conn{
 		nc:          nc,
 		server:      server,
@@ -91,6 +115,18 @@ func newConn(nc net.Conn, server bool, buffered []byte, subprotocol string, o *O
 	if c.opts.CloseTimeout <= 0 {
 		c.opts.CloseTimeout = DefaultCloseTimeout
 	}
+	if cp.Enabled {
+		c.compression = cp
+		d := &connDeflate{threshold: c.opts.CompressionThreshold}
+		d.takeover, d.bits = cp.sends(server, c.opts.Compression)
+		switch {
+		case d.threshold == 0:
+			d.threshold = DefaultCompressionThreshold
+		case d.threshold < 0:
+			d.threshold = 0
+		}
+		c.deflate = d
+	}
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		c.vectored = true
@@ -100,12 +136,17 @@ func newConn(nc net.Conn, server bool, buffered []byte, subprotocol string, o *O
 		MaxMessageSize: c.opts.MaxMessageSize,
 		ReadBufferSize: c.opts.ReadBufferSize,
 		Buffered:       buffered,
+		Compression:    cp,
 	})
 	return c
 }
 
 // Subprotocol returns the subprotocol the handshake chose, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// Compression returns the permessage-deflate parameters the handshake
+// agreed on; Enabled is false when it agreed on none.
+func (c *Conn) Compression() CompressionParams { return c.compression }
 
 // NetConn returns the underlying connection. Reading from or writing to it
 // corrupts the WebSocket stream; it is there for deadlines and addresses.
@@ -282,6 +323,15 @@ func (c *Conn) WriteMessage(op Opcode, p []byte) error {
 // header and payload with one vectored write and does not copy p; a client
 // masks a pooled copy. Text must be valid UTF-8: it is not checked here.
 //
+// When compression was agreed, a message of CompressionThreshold bytes or
+// more is compressed into a pooled buffer first. Without context takeover
+// that happens before Write waits for the connection, and a message that
+// does not shrink goes out as it is. With context takeover it happens in
+// turn, with the connection's compressor, and a Write that ctx or a
+// deadline ends once the message is compressed closes the connection, as
+// one that cuts a frame does: the compressor has moved on, and the peer's
+// decompressor could not follow it.
+//
 // When ctx ends, or a write deadline set with NetConn().SetWriteDeadline
 // passes, before any of the frame went out (while another write held the
 // connection, or the peer's window was full), Write returns ctx.Err() (or
@@ -292,7 +342,10 @@ func (c *Conn) WriteMessage(op Opcode, p []byte) error {
 //
 // A frame that RFC 6455 forbids is refused with a *UsageError (see the
 // ErrWrite values) and nothing is sent. On the steady path Write does not
-// allocate when ctx cannot end, as with context.Background.
+// allocate when ctx cannot end, as with context.Background, compressed or
+// not: the compressor and its output buffer are pooled (with context
+// takeover, the connection's own compressor is made once, for its first
+// compressed message).
 func (c *Conn) Write(ctx context.Context, op Opcode, p []byte) error {
 	if op != OpText && op != OpBinary {
 		return ErrWriteNotData
@@ -307,6 +360,12 @@ func (c *Conn) Write(ctx context.Context, op Opcode, p []byte) error {
 // frame (Close sends it), or a control frame without fin or longer than
 // 125 bytes is refused with a *UsageError and nothing is sent. Deadlines
 // work as for Write.
+//
+// When compression was agreed, a message in fragments is compressed as one
+// deflate stream, each frame carrying what its fragment compressed to, the
+// first with RSV1 set; a write that fails in the middle of it closes the
+// connection (see Write). A message of one frame is compressed as Write
+// would.
 func (c *Conn) WriteFrame(op Opcode, fin bool, p []byte) error {
 	return c.writeFrame(context.Background(), op, fin, p)
 }
@@ -333,6 +392,26 @@ func (c *Conn) writeFrame(ctx context.Context, op Opcode, fin bool, p []byte) er
 	case op.IsControl() && len(p) > MaxControlPayload:
 		return ErrWriteControlTooLong
 	}
+	var rsv uint8
+	inTurn := false // compressed under the write lock
+	if d := c.deflate; d != nil && !op.IsControl() {
+		whole := fin && op != OpContinuation
+		switch {
+		case whole && len(p) < d.threshold:
+		case whole && !d.takeover:
+			// On its own: compressed before waiting for the lock.
+			bp := bufpool.Get(CompressBound(len(p)))
+			defer bufpool.Put(bp)
+			cw := getCompressor(d.bits)
+			cw.fw.Reset(cw)
+			if z := cw.appendDeflate((*bp)[:0], p, true); len(z) < len(p) {
+				p, rsv = z, RSV1
+			}
+			putCompressor(cw)
+		default:
+			inTurn = true // against the messages before, or in fragments
+		}
+	}
 	if err := c.wlock.lock(ctx); err != nil {
 		return err
 	}
@@ -345,7 +424,13 @@ func (c *Conn) writeFrame(ctx context.Context, op Opcode, fin bool, p []byte) er
 	case (op == OpText || op == OpBinary) && c.wfrag != 0:
 		return ErrWriteExpectedContinue
 	}
-	if err := c.writeLocked(ctx, op, fin, p); err != nil {
+	var err error
+	if inTurn {
+		err = c.writeDeflated(ctx, op, fin, p)
+	} else {
+		err = c.writeLocked(ctx, op, fin, rsv, p)
+	}
+	if err != nil {
 		return err
 	}
 	if !op.IsControl() {
@@ -368,7 +453,47 @@ func (c *Conn) writeClose(ctx context.Context, code StatusCode, reason string) e
 		return ErrClosed
 	}
 	c.closeSent = true
-	return c.writeLocked(ctx, OpClose, true, AppendClosePayload(c.wctl[:0], code, reason))
+	return c.writeLocked(ctx, OpClose, true, 0, AppendClosePayload(c.wctl[:0], code, reason))
+}
+
+// writeDeflated compresses a frame's payload with the connection's
+// compressor (context takeover), or with the one of the message in
+// fragments it belongs to, and sends it; the first frame of a message has
+// RSV1 set. Once the compressor has taken p in, the frame must reach the
+// peer: a write that fails, even before its first byte, closes the
+// connection. The caller holds the write lock.
+func (c *Conn) writeDeflated(ctx context.Context, op Opcode, fin bool, p []byte) error {
+	if c.werr != nil {
+		return c.werr
+	}
+	if err := ctx.Err(); err != nil {
+		return err // nothing compressed yet
+	}
+	d := c.deflate
+	var rsv uint8
+	if op != OpContinuation {
+		rsv = RSV1
+		switch {
+		case !d.takeover:
+			d.cw = getCompressor(d.bits)
+			d.cw.fw.Reset(d.cw)
+		case d.cw == nil:
+			d.cw = newCompressor(d.bits) // the connection's, from its first compressed message on
+		}
+	}
+	bp := bufpool.Get(CompressBound(len(p)))
+	err := c.writeLocked(ctx, op, fin, rsv, d.cw.appendDeflate((*bp)[:0], p, fin))
+	bufpool.Put(bp)
+	if fin && !d.takeover {
+		putCompressor(d.cw)
+		d.cw = nil
+	}
+	if err != nil && c.werr == nil {
+		c.werr = &cutError{cause: err, compressed: true}
+		c.closeTransport()
+		return c.werr
+	}
+	return err
 }
 
 // writeLock serialises writes. It is a mutex whose waiters can give up
@@ -418,19 +543,19 @@ func (l *writeLock) unlock() {
 // writeLocked writes a frame, ended by ctx or a write deadline. One that
 // ends it before any byte went out leaves the connection as it was; one
 // that cuts the frame closes it. Other errors stick.
-func (c *Conn) writeLocked(ctx context.Context, op Opcode, fin bool, p []byte) error {
+func (c *Conn) writeLocked(ctx context.Context, op Opcode, fin bool, rsv uint8, p []byte) error {
 	if c.werr != nil {
 		return c.werr
 	}
 	if ctx.Done() == nil {
-		n, err := c.send(op, fin, p)
+		n, err := c.send(op, fin, rsv, p)
 		return c.writeFailed(err, n, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	stop := c.wint.arm(ctx, c.nc, true)
-	n, err := c.send(op, fin, p)
+	n, err := c.send(op, fin, rsv, p)
 	if c.wint.disarm(stop, c.nc, true) && errors.Is(err, os.ErrDeadlineExceeded) {
 		return c.writeFailed(err, n, ctx.Err())
 	}
@@ -450,15 +575,15 @@ func (c *Conn) writeFailed(err error, n int64, cause error) error {
 	case n == 0:
 		return cause
 	default:
-		c.werr = &cutError{cause}
+		c.werr = &cutError{cause: cause}
 		c.closeTransport()
 	}
 	return c.werr
 }
 
 // send writes a frame and returns the bytes written.
-func (c *Conn) send(op Opcode, fin bool, p []byte) (int64, error) {
-	h := Header{Fin: fin, Opcode: op, Length: int64(len(p))}
+func (c *Conn) send(op Opcode, fin bool, rsv uint8, p []byte) (int64, error) {
+	h := Header{Fin: fin, Rsv: rsv, Opcode: op, Length: int64(len(p))}
 	switch {
 	case !c.server:
 		h.Masked = true

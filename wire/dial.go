@@ -64,7 +64,10 @@ const maxResponseHeader = 1 << 20
 //
 // The handshake fails, with a *HandshakeError, unless the server answers
 // 101 with the right Sec-WebSocket-Accept, a subprotocol that was offered
-// (or none), and no extension (none is offered).
+// (or none), and no extension but a valid answer to the permessage-deflate
+// offer made when Options.Compression is set: "permessage-deflate;
+// client_max_window_bits", with server_no_context_takeover and
+// client_no_context_takeover in CompressionNoContextTakeover mode.
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
 	var o DialOptions
 	if opts != nil {
@@ -171,6 +174,9 @@ func handshake(ctx context.Context, nc net.Conn, u *url.URL, secure bool, o *Dia
 	if len(o.Subprotocols) > 0 {
 		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(o.Subprotocols, ", "))
 	}
+	if o.Compression != CompressionDisabled {
+		req.Header.Set("Sec-WebSocket-Extensions", deflateOffer(o.Compression))
+	}
 	bw := bufio.NewWriterSize(nc, 1024)
 	if err := req.Write(bw); err != nil {
 		return nil, nil, err
@@ -196,19 +202,21 @@ func handshake(ctx context.Context, nc net.Conn, u *url.URL, secure bool, o *Dia
 	if msg := checkResponse(resp.Header, key, o.Subprotocols); msg != "" {
 		return nil, resp, &HandshakeError{Status: resp.StatusCode, Msg: msg}
 	}
-	return newConn(nc, false, buffered(br), resp.Header.Get("Sec-WebSocket-Protocol"), &o.Options), resp, nil
+	cp, msg := acceptDeflate(resp.Header, o.Compression)
+	if msg != "" {
+		return nil, resp, &HandshakeError{Status: resp.StatusCode, Msg: msg}
+	}
+	return newConn(nc, false, buffered(br), resp.Header.Get("Sec-WebSocket-Protocol"), cp, &o.Options), resp, nil
 }
 
 // checkResponse checks the header of a 101 response (RFC 6455 section
 // 4.1) and says what is wrong with it, or returns "". Each field the
 // handshake depends on must stand once: a second line could say something
-// else than the one checked.
+// else than the one checked. Extensions are acceptDeflate's to check.
 func checkResponse(h http.Header, key string, offered []string) string {
 	var acc [28]byte
 	accept := h.Values("Sec-WebSocket-Accept")
 	subs := h.Values("Sec-WebSocket-Protocol")
-	var ext string
-	headerTokens(h, "Sec-WebSocket-Extensions", func(t string) bool { ext = t; return false })
 	switch {
 	case !headerHasToken(h, "Upgrade", "websocket"):
 		return "response lacks Upgrade: websocket"
@@ -220,8 +228,6 @@ func checkResponse(h http.Header, key string, offered []string) string {
 		return "server chose more than one subprotocol"
 	case len(subs) == 1 && subs[0] != "" && !slices.Contains(offered, subs[0]):
 		return "server chose subprotocol " + strconv.Quote(subs[0]) + ", which was not offered"
-	case ext != "":
-		return "server chose extension " + strconv.Quote(ext) + ", which was not offered"
 	}
 	return ""
 }

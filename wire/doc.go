@@ -36,6 +36,30 @@
 // made valid UTF-8 and cut to 123 bytes, and codes that may not be sent
 // are replaced.
 //
+// # Compression
+//
+// permessage-deflate (RFC 7692) is off by default; Options.Compression
+// turns it on for Accept and Dial, in one of two modes.
+// CompressionNoContextTakeover compresses every message on its own: the
+// compressors (github.com/klauspost/compress/flate, level 1) and
+// decompressors come from pools for one message, so an idle connection
+// holds none, and a message can be compressed once for many connections
+// (AppendCompressed). CompressionContextTakeover lets each side compress
+// against what it sent before, which shrinks small similar messages more,
+// at about 840 KiB per connection for as long as it lives (a compressor
+// and a 32 KiB window). Messages shorter than CompressionThreshold (512
+// bytes by default) go out as they are. Accept honours any valid offer,
+// windows of 8 to 15 bits included, and declines, without failing, the
+// invalid ones; Dial fails on an answer RFC 7692 does not allow.
+// Conn.Compression tells what was agreed.
+//
+// What comes compressed is inflated within MaxMessageSize: the output
+// grows as bytes come out and a message that inflates past the limit
+// fails with 1009 (StatusMessageTooBig) without more being allocated; bad
+// deflate data fails with 1007, and RSV1 on a control or continuation
+// frame with 1002. Compressed text is checked once inflated, not as it
+// arrives.
+//
 // # Bounded waits
 //
 // Nothing a peer does holds a call for ever unless the caller asked for
@@ -54,8 +78,10 @@
 // # Memory
 //
 // The steady paths do not allocate: ParseHeader, AppendHeader, Mask, the
-// UTF-8 validator, AcceptKey, and ReadMessage/WriteMessage once their pools
-// are warm (Read and Write too, with a context that cannot end). A message is returned as a view into a pooled read buffer when it
+// UTF-8 validator, AcceptKey, AppendCompressed into a buffer with room, and
+// ReadMessage/WriteMessage once their pools are warm, compressed or not
+// (Read and Write too, with a context that cannot end). A message is
+// returned as a view into a pooled read buffer when it
 // fits there (16 KiB by default), and otherwise assembled in a pooled buffer
 // of its size class, read into directly. A connection over TCP hands its
 // read buffer back to the pool whenever the socket is drained, so an idle
@@ -63,9 +89,10 @@
 //
 // # Limits
 //
-// MaxMessageSize (default 16 MiB) bounds a message after reassembly; a frame
-// header announcing more fails the connection with 1009 before any of the
-// payload is read. Control frames carry at most 125 bytes.
+// MaxMessageSize (default 16 MiB) bounds a message after reassembly, and
+// after inflation when it comes compressed; a frame header announcing more
+// fails the connection with 1009 before any of the payload is read.
+// Control frames carry at most 125 bytes.
 //
 // The lower-level pieces (Reader, ParseHeader, AppendFrame, Mask,
 // UTF8Validator, ParseClosePayload) are exported for transports and tests

@@ -159,6 +159,11 @@ var (
 	ErrInvalidCloseReason = &ProtocolError{StatusInvalidFramePayloadData, "invalid UTF-8 in close reason"}
 	ErrMessageTooBig      = &ProtocolError{StatusMessageTooBig, "message exceeds the size limit"}
 	ErrFrameTooBig        = &ProtocolError{StatusMessageTooBig, "frame exceeds the size limit"}
+	ErrCompressedFrame    = &ProtocolError{StatusProtocolError, "compressed bit (RSV1) on a control or continuation frame"}
+	// ErrInvalidDeflate is a compressed message that does not inflate:
+	// its payload does not match its type, as for invalid UTF-8 (1007,
+	// as Node's ws and others answer).
+	ErrInvalidDeflate = &ProtocolError{StatusInvalidFramePayloadData, "invalid deflate data in a compressed message"}
 )
 
 // ErrClosed is returned by writes after the close frame was sent, and by
@@ -197,9 +202,20 @@ var (
 // that will never come, so the connection is closed. It is ErrClosed for
 // errors.Is, and deliberately not a deadline or context error: those mean
 // the connection is still usable.
-type cutError struct{ cause error }
+//
+// With compressed set, the write failed after its message went into a
+// compressor whose state outlives it (context takeover, or a message in
+// fragments): the peer's decompressor would be out of step from then on,
+// whether or not any byte went out.
+type cutError struct {
+	cause      error
+	compressed bool
+}
 
 func (e *cutError) Error() string {
+	if e.compressed {
+		return "websocket: compressed frame not sent (" + e.cause.Error() + "); connection closed"
+	}
 	return "websocket: frame cut short by " + e.cause.Error() + "; connection closed"
 }
 

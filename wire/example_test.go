@@ -196,3 +196,23 @@ func ExampleAppendClosePayload() {
 	fmt.Println(code, string(reason), err)
 	// Output: 1001 (going away) restarting <nil>
 }
+
+// Compressing a message once for many connections, as a broadcast does:
+// the body goes in a frame with RSV1 set, the same bytes for every
+// connection whose compression parameters accept shared frames. Here a
+// client's Reader, which negotiated permessage-deflate, reads it back.
+func ExampleAppendCompressed() {
+	msg := []byte(`{"type":"message","text":"hello, hello, hello, everyone"}`)
+	body := wire.AppendCompressed(nil, msg)
+	frame := wire.AppendHeader(nil, wire.Header{Fin: true, Rsv: wire.RSV1, Opcode: wire.OpText, Length: int64(len(body))})
+	frame = append(frame, body...)
+
+	cp := wire.CompressionParams{Enabled: true, ServerNoContextTakeover: true, ClientNoContextTakeover: true, ServerMaxWindowBits: 15, ClientMaxWindowBits: 15}
+	fmt.Println(cp.AcceptsShared(), len(msg), "bytes compressed to", len(body))
+	rd := wire.NewReader(strings.NewReader(string(frame)), &wire.ReaderOptions{Compression: cp})
+	op, p, err := rd.Next()
+	fmt.Println(op, string(p), err)
+	// Output:
+	// true 57 bytes compressed to 47
+	// text {"type":"message","text":"hello, hello, hello, everyone"} <nil>
+}

@@ -63,6 +63,11 @@ type Reader struct {
 	rsvOK  uint8 // reserved bits an extension has claimed
 	small  bool  // a connection read without RawConn (TLS): wait for a message in a small buffer
 
+	// permessage-deflate, when negotiated (rsvOK has RSV1).
+	compressed bool   // the message in progress is compressed
+	takeover   bool   // the peer compresses with context takeover: keep window
+	window     []byte // the last 32 KiB inflated, with takeover; nil until used
+
 	// The frame in progress, kept here so that Next can stop when the
 	// source would block and resume where it stopped.
 	stage uint8 // stageHeader, stageInPlace or stageAppend
@@ -102,6 +107,16 @@ type ReaderOptions struct {
 	// that watches whether a peer sends anything at all (a heartbeat),
 	// not only whether its messages are whole.
 	OnRead func()
+	// Compression is what the handshake agreed on (Upgraded.Compression).
+	// When Enabled, a data message whose first frame has RSV1 set is
+	// inflated before Next returns it; MaxMessageSize bounds it inflated
+	// (and, with a little room for deflate's overhead, as it comes), and
+	// the output grows with the bytes inflated, never past the limit, so
+	// that a compression bomb costs at most MaxMessageSize before it
+	// fails with ErrMessageTooBig. When the peer compresses with context
+	// takeover, the Reader keeps a 32 KiB window of what it inflated for
+	// as long as it reads the stream, and is then never Idle.
+	Compression CompressionParams
 }
 
 // Where next is in a frame.
@@ -134,6 +149,10 @@ func (rd *Reader) Reset(src io.Reader, opts *ReaderOptions) {
 	}
 	o.ReadBufferSize = max(o.ReadBufferSize, minReadBufferSize)
 	*rd = Reader{src: src, bufSize: o.ReadBufferSize, server: o.Server, maxMsg: o.MaxMessageSize, budget: o.Budget, onRead: o.OnRead}
+	if o.Compression.Enabled {
+		rd.rsvOK = RSV1
+		rd.takeover = o.Compression.peerTakeover(o.Server)
+	}
 	if sc, ok := src.(syscall.Conn); ok && rawReadSupported {
 		if conn, err := sc.SyscallConn(); err == nil {
 			rd.raw = &rawReads{conn: conn}
@@ -163,7 +182,9 @@ func (rd *Reader) Reset(src io.Reader, opts *ReaderOptions) {
 // from where it stopped once the deadline is moved. Any other error is
 // sticky: a *ProtocolError says how the peer broke the protocol (its Code
 // is the close code to fail the connection with); any other error comes
-// from the stream. On the steady path Next does not allocate.
+// from the stream. On the steady path Next does not allocate, inflating
+// included: the decompressor and the output buffer are pooled (with
+// context takeover, the 32 KiB window is made once).
 func (rd *Reader) Next() (Opcode, []byte, error) {
 	if rd.err != nil {
 		return 0, nil, rd.err
@@ -192,12 +213,14 @@ func (rd *Reader) Next() (Opcode, []byte, error) {
 	return op, p, err
 }
 
-// Holding returns the bytes of pooled buffers the Reader holds now: the
-// capacity of its read buffer and of its assembly buffer. It is zero when
-// the last call of Next returned ErrWouldBlock with no frame or fragmented
-// message in progress, and after a sticky error or Release.
+// Holding returns the bytes of buffers the Reader holds now: the capacity
+// of its read buffer, of its assembly buffer and of its inflate window.
+// It is zero when the last call of Next returned ErrWouldBlock with no
+// frame or fragmented message in progress (and no window kept for a peer
+// that compresses with context takeover), and after a sticky error or
+// Release.
 func (rd *Reader) Holding() int {
-	n := 0
+	n := cap(rd.window)
 	if rd.bufp != nil {
 		n += cap(*rd.bufp)
 	}
@@ -208,12 +231,14 @@ func (rd *Reader) Holding() int {
 }
 
 // Idle reports whether the Reader is between messages with nothing to
-// keep: no frame or fragmented message begun, no buffer held, no error.
-// Reset then loses nothing, so an idle Reader may go back to a pool and
-// another one take over the stream later. A Reader whose source has just
-// returned ErrWouldBlock at the end of a frame is idle.
+// keep: no frame or fragmented message begun, no buffer held, no inflate
+// window, no error. Reset then loses nothing, so an idle Reader may go
+// back to a pool and another one take over the stream later. A Reader
+// whose source has just returned ErrWouldBlock at the end of a frame is
+// idle, unless its peer compresses with context takeover and it has
+// inflated a message.
 func (rd *Reader) Idle() bool {
-	return rd.err == nil && rd.stage == stageHeader && rd.fragOp == 0 && rd.bufp == nil && rd.msgp == nil
+	return rd.err == nil && rd.stage == stageHeader && rd.fragOp == 0 && rd.bufp == nil && rd.msgp == nil && rd.window == nil
 }
 
 // Pending reports whether bytes of a frame or of a fragmented message have
@@ -245,11 +270,13 @@ func (rd *Reader) HasFrame() bool {
 	return err != nil || n > 0 && int64(rd.w-rd.r-n) >= h.Length
 }
 
-// Release returns the Reader's buffers to their pools. A Reader whose Next
-// has failed has already done so. Call it when abandoning a Reader.
+// Release returns the Reader's buffers to their pools, and drops its
+// inflate window. A Reader whose Next has failed has already done so.
+// Call it when abandoning a Reader.
 func (rd *Reader) Release() {
 	rd.releaseBuf()
 	rd.putMsg()
+	rd.window = nil
 }
 
 // smallBuf is the smallest read buffer of a Reader that waits with a few
@@ -320,6 +347,13 @@ func (rd *Reader) next() (Opcode, []byte, error) {
 			if rd.h.Fin {
 				op := rd.fragOp
 				rd.fragOp = 0
+				if rd.compressed {
+					p, err := rd.inflate(op == OpText)
+					if err != nil {
+						return 0, nil, err
+					}
+					return op, p, nil
+				}
 				if rd.text && !rd.utf8.Complete() {
 					return 0, nil, ErrInvalidUTF8
 				}
@@ -346,13 +380,16 @@ func (rd *Reader) startFrame() error {
 		rd.stage = stageInPlace
 		return nil
 	}
-	rd.text = h.Opcode == OpText || h.Opcode == OpContinuation && rd.fragOp == OpText
 	if h.Opcode != OpContinuation {
-		if h.Length > rd.maxMsg {
+		// A compressed message is assembled whole, then inflated; its
+		// text is checked once inflated.
+		rd.compressed = h.Rsv&RSV1 != 0
+		if h.Length > rd.wireLimit() {
 			return ErrMessageTooBig
 		}
 		rd.utf8.Reset()
-		if h.Fin && h.Length <= int64(rd.bufSize-MaxHeaderSize) {
+		rd.text = h.Opcode == OpText && !rd.compressed
+		if h.Fin && h.Length <= int64(rd.bufSize-MaxHeaderSize) && !rd.compressed {
 			rd.stage = stageInPlace
 			return nil
 		}
@@ -360,8 +397,10 @@ func (rd *Reader) startFrame() error {
 		if rd.msgp != nil {
 			*rd.msgp = (*rd.msgp)[:0]
 		}
-	} else if h.Length > rd.maxMsg-rd.msgLen() { // not msgLen+Length: it may overflow
+	} else if h.Length > rd.wireLimit()-rd.msgLen() { // not msgLen+Length: it may overflow
 		return ErrMessageTooBig
+	} else {
+		rd.text = rd.fragOp == OpText && !rd.compressed
 	}
 	// The assembly buffer is sized for what has arrived, not for what the
 	// header announces: a peer that announces a long frame and sends
@@ -392,6 +431,8 @@ func (rd *Reader) check(h *Header) error {
 		return ErrReservedBits
 	case h.Opcode.IsReserved():
 		return ErrReservedOpcode
+	case h.Rsv != 0 && (h.Opcode.IsControl() || h.Opcode == OpContinuation):
+		return ErrCompressedFrame // RSV1, the only bit claimed, on a frame it may not mark
 	case rd.server && !h.Masked:
 		return ErrUnmasked
 	case !rd.server && h.Masked:

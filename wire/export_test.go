@@ -1,0 +1,7 @@
+package wire
+
+// Test helpers of package wire that its external tests use.
+var (
+	ProseText = proseText
+	ChatJSON  = chatJSON
+)
