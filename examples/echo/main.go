@@ -4,6 +4,14 @@
 //
 //	go run ./examples/echo -addr 127.0.0.1:9001
 //
+// With -deflate it negotiates permessage-deflate (RFC 7692) and echoes with
+// a wire.Conn of its own instead of the runtime, which does not compress
+// yet: -deflate (or -deflate=no-context-takeover) compresses each message
+// on its own, -deflate=context-takeover against the ones before. This is
+// how the Autobahn testsuite's compression cases (12.* and 13.*) run:
+//
+//	go run ./examples/echo -addr 127.0.0.1:9001 -deflate
+//
 // It exports traces and metrics when the standard variables say so, such as
 // OTEL_TRACES_EXPORTER=stdout or OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318
 // (see the otelsetup package and docs/observability.md); with none set,
@@ -13,6 +21,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"log"
 	"net/http"
@@ -21,6 +30,7 @@ import (
 	"github.com/shockwave-go/shockwave/examples/otelsetup"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
+	"github.com/shockwave-go/shockwave/wire"
 )
 
 func main() {
@@ -28,7 +38,13 @@ func main() {
 	// A conformance tool opens hundreds of connections a second from one
 	// address; from loopback it is exempt anyway.
 	rate := flag.Float64("upgrade-rate", runtime.DefaultUpgradeRate, "upgrades a second per client address; negative: no limit")
+	var deflate deflateFlag
+	flag.Var(&deflate, "deflate", "negotiate permessage-deflate, `mode` no-context-takeover (the default) or context-takeover, and echo with a wire.Conn instead of the runtime")
 	flag.Parse()
+	if wire.CompressionMode(deflate) != wire.CompressionDisabled {
+		serveDeflate(*addr, wire.CompressionMode(deflate))
+		return
+	}
 
 	// Before runtime.New, which looks at the global providers once.
 	tel, err := otelsetup.Init(context.Background(), nil)
@@ -53,6 +69,55 @@ func main() {
 
 	log.Printf("echo: listening on ws://%s/echo", *addr)
 	if err := serve.Run(srv, rt.Shutdown, tel.Shutdown); err != nil {
+		log.Print(err)
+	}
+}
+
+// deflateFlag is -deflate: a boolean flag that also takes a mode.
+type deflateFlag wire.CompressionMode
+
+func (f *deflateFlag) IsBoolFlag() bool { return true }
+
+func (f *deflateFlag) String() string { return wire.CompressionMode(*f).String() }
+
+func (f *deflateFlag) Set(s string) error {
+	switch s {
+	case "false":
+		*f = deflateFlag(wire.CompressionDisabled)
+	case "true", "no-context-takeover":
+		*f = deflateFlag(wire.CompressionNoContextTakeover)
+	case "context-takeover":
+		*f = deflateFlag(wire.CompressionContextTakeover)
+	default:
+		return errors.New("want no-context-takeover or context-takeover")
+	}
+	return nil
+}
+
+// serveDeflate serves /echo with wire.Accept and permessage-deflate in
+// mode, one goroutine per connection, until the process is interrupted.
+func serveDeflate(addr string, mode wire.CompressionMode) {
+	opts := &wire.AcceptOptions{Options: wire.Options{Compression: mode, MaxMessageSize: 16 << 20}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /echo", func(w http.ResponseWriter, r *http.Request) {
+		c, err := wire.Accept(w, r, opts)
+		if err != nil {
+			return // Accept has answered
+		}
+		defer c.CloseNow()
+		for {
+			op, p, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(op, p); err != nil {
+				return
+			}
+		}
+	})
+	srv := serve.NewServer(addr, mux)
+	log.Printf("echo: listening on ws://%s/echo, permessage-deflate %v", addr, mode)
+	if err := serve.Run(srv); err != nil {
 		log.Print(err)
 	}
 }

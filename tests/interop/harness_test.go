@@ -105,6 +105,7 @@ type config struct {
 	peerNoUTF8     bool         // gws neither checks nor refuses invalid UTF-8
 	header         http.Header  // extra request header of the dialing side
 	originPatterns []string     // of our server
+	peerDeflate    gws.PermessageDeflate
 }
 
 // pair is an established connection between our side and a gws peer.
@@ -266,6 +267,7 @@ func gwsClientOption(url string, cfg config) *gws.ClientOption {
 		WriteMaxPayloadSize: limit,
 		CheckUtf8Enabled:    !cfg.peerNoUTF8,
 		HandshakeTimeout:    waitFor,
+		PermessageDeflate:   cfg.peerDeflate,
 	}
 }
 
@@ -329,6 +331,7 @@ func serveGWS(t testing.TB, ev *gwsEvents, cfg config) (string, <-chan *gws.Conn
 		CheckUtf8Enabled:    !cfg.peerNoUTF8,
 		SubProtocols:        cfg.peerSub,
 		HandshakeTimeout:    waitFor,
+		PermessageDeflate:   cfg.peerDeflate,
 	})
 	upgraded := make(chan *gws.Conn, 1)
 	var once sync.Once

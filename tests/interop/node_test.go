@@ -31,9 +31,10 @@ const nodeTimeout = 60 * time.Second
 const nodeSubprotocol = "shockwave.echo"
 
 // TestNodeWS runs the checks of node/client.mjs, a client on Node's ws
-// package, against our server: once as a plain echo on wire, once as an
-// echo on the runtime. It needs node and `npm ci` in node/; without them it
-// skips, except under CI, where it fails.
+// package, against our server: as a plain echo on wire, without and with
+// permessage-deflate (each of our modes), and as an echo on the runtime.
+// It needs node and `npm ci` in node/; without them it skips, except under
+// CI, where it fails.
 func TestNodeWS(t *testing.T) {
 	node := nodeClient(t)
 	servers := []struct {
@@ -42,6 +43,8 @@ func TestNodeWS(t *testing.T) {
 		args  []string
 	}{
 		{"wire", serveWireEcho, nil},
+		{"wire-deflate-no-context", serveWireEchoWith(wire.CompressionNoContextTakeover), []string{"--deflate"}},
+		{"wire-deflate-takeover", serveWireEchoWith(wire.CompressionContextTakeover), []string{"--deflate"}},
 		{"runtime", serveRuntimeEcho(runtime.TransportAuto), []string{"--subprotocol", nodeSubprotocol}},
 		{"runtime-goroutine", serveRuntimeEcho(runtime.TransportGoroutine), []string{"--subprotocol", nodeSubprotocol}},
 	}
@@ -155,14 +158,21 @@ func runNodeClient(t *testing.T, node [2]string, args []string) {
 // serveWireEcho serves an echo on wire.Accept, ReadMessage and
 // WriteMessage, and returns its URL. Cleanup closes the connections that
 // are left and waits for their goroutines.
-func serveWireEcho(t *testing.T) string {
+func serveWireEcho(t *testing.T) string { return serveWireEchoMode(t, wire.CompressionDisabled) }
+
+// serveWireEchoWith is serveWireEcho with permessage-deflate in mode.
+func serveWireEchoWith(mode wire.CompressionMode) func(t *testing.T) string {
+	return func(t *testing.T) string { return serveWireEchoMode(t, mode) }
+}
+
+func serveWireEchoMode(t *testing.T, mode wire.CompressionMode) string {
 	t.Helper()
 	var (
 		mu    sync.Mutex
 		conns = map[*wire.Conn]struct{}{}
 		wg    sync.WaitGroup
 	)
-	opts := &wire.AcceptOptions{Options: wire.Options{MaxMessageSize: maxMsg}}
+	opts := &wire.AcceptOptions{Options: wire.Options{MaxMessageSize: maxMsg, Compression: mode}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := wire.Accept(w, r, opts)
 		if err != nil {

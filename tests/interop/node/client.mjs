@@ -1,11 +1,13 @@
 // Interop checks of a WebSocket echo server with Node's `ws` client.
 //
-// Usage: node client.mjs [--subprotocol NAME] [--no-16mib] ws://host:port/path
+// Usage: node client.mjs [--subprotocol NAME] [--no-16mib] [--deflate] ws://host:port/path
 //
 // The server under test must echo every text and binary message back as it
 // came (same type, same bytes) and accept messages of 16 MiB (1 MiB with
 // --no-16mib). With --subprotocol the client offers an unknown subprotocol
 // and NAME, and expects the server to pick NAME; without it, it offers none.
+// With --deflate the client offers permessage-deflate (ws's default offer),
+// expects the server to accept it, and compresses every message.
 //
 // Prints one JSON line per check: {"check", "ok", "ms", and "detail" or
 // "error"}, then a summary line {"summary": true, "passed", "failed"}. Exits
@@ -18,19 +20,22 @@ const MiB = 1 << 20;
 const checkTimeoutMs = 20000; // bounds every single wait
 
 function usage(msg) {
-  process.stderr.write(`${msg}\nusage: node client.mjs [--subprotocol NAME] [--no-16mib] ws://host:port/path\n`);
+  process.stderr.write(`${msg}\nusage: node client.mjs [--subprotocol NAME] [--no-16mib] [--deflate] ws://host:port/path\n`);
   process.exit(2);
 }
 
 let url = '';
 let subprotocol = '';
 let big = true;
+let deflate = false;
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--subprotocol') {
     subprotocol = process.argv[++i] ?? usage('--subprotocol needs a value');
   } else if (a === '--no-16mib') {
     big = false;
+  } else if (a === '--deflate') {
+    deflate = true;
   } else if (a.startsWith('-')) {
     usage(`unknown flag ${a}`);
   } else if (url === '') {
@@ -91,7 +96,7 @@ function withTimeout(p, what, ms = checkTimeoutMs) {
 function connect() {
   const protocols = subprotocol ? ['shockwave.unknown', subprotocol] : [];
   const ws = new WebSocket(url, protocols, {
-    perMessageDeflate: false,
+    perMessageDeflate: deflate ? { threshold: 0 } : false,
     maxPayload: 64 * MiB,
     handshakeTimeout: checkTimeoutMs,
   });
@@ -187,6 +192,14 @@ async function main() {
     return { protocol: ws.protocol, extensions: ws.extensions };
   });
   if (!open) return;
+
+  await check('extensions', async () => {
+    const want = deflate ? 'permessage-deflate' : '';
+    if (!ws.extensions.startsWith(want) || (!deflate && ws.extensions !== '')) {
+      throw new Error(`negotiated ${JSON.stringify(ws.extensions)}, want ${JSON.stringify(want)}`);
+    }
+    return { extensions: ws.extensions };
+  });
 
   await check('subprotocol', async () => {
     if (ws.protocol !== subprotocol) {
