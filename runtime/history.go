@@ -519,7 +519,7 @@ func (rt *Runtime) Resume(name string, s *session.Session, j Rejoin) (Resumption
 			queue, res.Recovered, res.At = r.hist.replay(j, time.Now().UnixNano())
 			res.Replayed = len(queue)
 		}
-		a := rt.enter(r, s, added)
+		rt.enter(r, s, added)
 		if j.Reply != nil {
 			err = j.Reply(res)
 		}
@@ -533,7 +533,7 @@ func (rt *Runtime) Resume(name string, s *session.Session, j Rejoin) (Resumption
 		if ordered {
 			r.pub.Unlock()
 		}
-		rt.announce(r, s, added, a)
+		rt.announce(r, s, added)
 		if err != nil {
 			if added {
 				r.Leave(s)

@@ -147,12 +147,8 @@ func newPresence(p *Presence) *presence {
 	return &presence{cfg: p, keys: make(map[string]*presentKey)}
 }
 
-// arrival is what enter did, for announce to tell once the room's locks
-// are released: the changes are queued, in order, in the presence.
-type arrival struct{}
-
 // enter counts s in.
-func (p *presence) enter(r *Room, s *session.Session) arrival {
+func (p *presence) enter(r *Room, s *session.Session) {
 	key, info := p.cfg.Who(s)
 	p.share(r)
 	p.mu.Lock()
@@ -178,14 +174,13 @@ func (p *presence) enter(r *Room, s *session.Session) arrival {
 	if news && sh != nil {
 		sh.Changed()
 	}
-	return arrival{}
 }
 
-// arrived tells Changed of the changes queued, enter's among them.
-func (p *presence) arrived(r *Room, _ arrival) { p.tell(r) }
-
 // joined counts s in, and tells Changed when its key arrives.
-func (p *presence) joined(r *Room, s *session.Session) { p.arrived(r, p.enter(r, s)) }
+func (p *presence) joined(r *Room, s *session.Session) {
+	p.enter(r, s)
+	p.tell(r)
+}
 
 // left counts s out, and tells Changed when its key departs: after the
 // grace, if s ended.

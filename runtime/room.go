@@ -100,21 +100,21 @@ func (rt *Runtime) JoinRoom(name string, s *session.Session) (*Room, error) {
 // joined counts s in r's presence and tells Options.OnJoin, if s was not
 // a member.
 func (rt *Runtime) joined(r *Room, s *session.Session, added bool) {
-	rt.announce(r, s, added, rt.enter(r, s, added))
+	rt.enter(r, s, added)
+	rt.announce(r, s, added)
 }
 
 // enter counts s, if it was added, in r's presence; announce then tells
 // of it, once the room's locks are released.
-func (rt *Runtime) enter(r *Room, s *session.Session, added bool) arrival {
-	if !added || r.presence == nil {
-		return arrival{}
+func (rt *Runtime) enter(r *Room, s *session.Session, added bool) {
+	if added && r.presence != nil {
+		r.presence.enter(r, s)
 	}
-	return r.presence.enter(r, s)
 }
 
-// announce tells Presence.Changed and Options.OnJoin of a session added
-// to r, whose presence is a.
-func (rt *Runtime) announce(r *Room, s *session.Session, added bool, a arrival) {
+// announce tells Presence.Changed of the changes queued in r's presence
+// (enter's among them) and Options.OnJoin of a session added to r.
+func (rt *Runtime) announce(r *Room, s *session.Session, added bool) {
 	if !added {
 		return
 	}
@@ -122,7 +122,7 @@ func (rt *Runtime) announce(r *Room, s *session.Session, added bool, a arrival) 
 		r.attach()
 	}
 	if r.presence != nil {
-		r.presence.arrived(r, a)
+		r.presence.tell(r)
 	}
 	if rt.onJoin != nil {
 		rt.onJoin(r, s)
