@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -194,6 +195,9 @@ func (lb *balancer) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	lb.mu.Lock()
 	to := lb.to
 	lb.mu.Unlock()
+	if to == nil {
+		return nil, errors.New("the balancer has no node")
+	}
 	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", to.srv.Listener.Addr().String())
 	if err == nil {
 		lb.mu.Lock()
@@ -203,7 +207,7 @@ func (lb *balancer) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	return c, err
 }
 
-// switchTo sends the next connections to n.
+// switchTo sends the next connections to n; nil refuses them.
 func (lb *balancer) switchTo(n *node) {
 	lb.mu.Lock()
 	lb.to = n
@@ -275,5 +279,55 @@ func TestDurableGap(t *testing.T) {
 	}
 	if st := b.b.Stats(); st.Dropped.Gap != 0 {
 		t.Errorf("b: %+v", st.Dropped)
+	}
+}
+
+// TestDurableKeep: the stream keeps LogKeep messages of a room. A client
+// that comes back, to a node that follows the room afresh, after more than
+// that was published is not told it recovered (what the stream dropped is
+// gone), and goes on with what follows; one within it recovers (see
+// TestDurableRooms).
+func TestDurableKeep(t *testing.T) {
+	ns := startJetStream(t, -1, t.TempDir())
+	const kept = 5
+	hist := runtime.WithRoomHistory(func(string) runtime.History { return runtime.History{Size: kept, Stamp: codec.Stamp} })
+	start := func(name string) *node {
+		return startNodeRT(t, ns.ClientURL(), name, []natsbroker.Option{natsbroker.WithLog(kept, 0)}, []runtime.Option{hist})
+	}
+	a, b := start("a"), start("b")
+	pub := a.dial(t, "p", codec.JSON)
+	pub.join(t, "chat")
+
+	lb := newBalancer(a)
+	resumed := make(chan codec.Joined, 4)
+	mover := dialURL(t, "ws://balancer/", "mover", codec.JSON, codec.WithReconnect(true),
+		codec.WithDialOptions(wire.DialOptions{NetDialContext: lb.dial}),
+		codec.WithBackoff(codec.Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond, Factor: 2}),
+		codec.WithOnResume(func(j codec.Joined) { resumed <- j }))
+	mover.join(t, "chat")
+	pub.say(t, "chat", 1)
+	mover.wait(t, 1)
+	lb.switchTo(nil) // away
+	lb.drop()
+	for seq := 2; seq <= 3*kept; seq++ {
+		pub.say(t, "chat", seq)
+	}
+	pub.wait(t, 3*kept) // all stored
+	lb.switchTo(b)
+	select {
+	case j := <-resumed:
+		if j.Recovered || j.Replayed != 0 {
+			t.Errorf("mover resumed on b with %+v: the stream kept only the last %d", j, kept)
+		}
+	case <-time.After(bound):
+		t.Fatal("mover did not resume")
+	}
+	pub.say(t, "chat", 3*kept+1)
+	g := mover.wait(t, 2)
+	if s := seqs(g, "p"); !slices.Equal(s, []int{1, 3*kept + 1}) {
+		t.Errorf("mover got %v, want 1 then %d", s, 3*kept+1)
+	}
+	if st := b.b.Stats(); st.Dropped.Gap != 0 {
+		t.Errorf("b, which followed the room afresh, counted %+v", st.Dropped)
 	}
 }
