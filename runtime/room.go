@@ -197,7 +197,8 @@ func (rt *Runtime) Leave(name string, s *session.Session) bool {
 	return ok && r.Leave(s)
 }
 
-// Room returns the room called name, if it has members.
+// Room returns the room called name, if there is one: it has members, or
+// keeps itself a while without (History.Linger, a Presence.Grace).
 func (rt *Runtime) Room(name string) (*Room, bool) { return rt.rooms.Load(name) }
 
 // Rooms yields every room, in no particular order.
