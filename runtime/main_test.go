@@ -205,6 +205,15 @@ type rawClient struct {
 // quickly.
 func rawDial(t testing.TB, url string, rcvbuf int) *rawClient {
 	t.Helper()
+	nc, br, _ := rawHandshake(t, url, rcvbuf, "")
+	return &rawClient{nc: nc, rd: wire.NewReader(br, &wire.ReaderOptions{MaxMessageSize: 64 << 20})}
+}
+
+// rawHandshake is rawDial's handshake, with the extra header lines given
+// (each ending with CRLF), over nc as wrap returns it (nil: as it is). It
+// returns the connection, its reader and the server's answer.
+func rawHandshake(t testing.TB, url string, rcvbuf int, header string, wrap ...func(net.Conn) net.Conn) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
 	host := strings.TrimPrefix(url, "ws://")
 	nc, err := net.DialTimeout("tcp", host, 5*time.Second)
 	if err != nil {
@@ -218,11 +227,15 @@ func rawDial(t testing.TB, url string, rcvbuf int) *rawClient {
 	}
 	nc.SetDeadline(time.Now().Add(bound))
 	req := "GET / HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + header + "\r\n"
 	if _, err := nc.Write([]byte(req)); err != nil {
 		t.Fatal(err)
 	}
-	br := bufio.NewReader(nc)
+	rc := nc
+	for _, w := range wrap {
+		rc = w(rc)
+	}
+	br := bufio.NewReader(rc)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +245,7 @@ func rawDial(t testing.TB, url string, rcvbuf int) *rawClient {
 		t.Fatalf("raw handshake: %s", resp.Status)
 	}
 	nc.SetDeadline(time.Time{})
-	return &rawClient{nc: nc, rd: wire.NewReader(br, &wire.ReaderOptions{MaxMessageSize: 64 << 20})}
+	return nc, br, resp
 }
 
 // write sends one frame as given: h.Masked and h.Key are the caller's.

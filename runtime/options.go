@@ -114,6 +114,26 @@ type Options struct {
 	// ones no limit; see Limits.
 	Limits Limits
 
+	// Compression is the permessage-deflate (RFC 7692) a client may
+	// negotiate. With wire.CompressionNoContextTakeover each message is
+	// compressed on its own, and a frame sent to many sessions (a room's
+	// broadcast, its history) is compressed once for all of them: the
+	// cost does not grow with a room's size, and an idle session holds no
+	// compression state. wire.CompressionContextTakeover compresses what
+	// a session sends against what it sent before, with a compressor of
+	// its own (about 800 KiB) and, when the client does likewise, a
+	// 32 KiB window: smaller messages, at a cost in memory per session,
+	// and a room's broadcast is then compressed once per such member.
+	// See docs/compression.md for the figures. Defaults to
+	// wire.CompressionDisabled.
+	Compression wire.CompressionMode
+	// CompressionThreshold is the payload length from which a data frame
+	// goes out compressed, when the client negotiated compression:
+	// shorter ones save too little for what compressing costs. Zero
+	// compresses every one. Defaults to wire.DefaultCompressionThreshold
+	// (512 bytes).
+	CompressionThreshold int
+
 	// Transport chooses how sessions wait for their clients: by default
 	// on the event loop where there is one (Linux, plain TCP), else with a
 	// goroutine each.
@@ -207,23 +227,24 @@ type Option func(*Options)
 // written.
 func DefaultOptions() Options {
 	return Options{
-		MaxMessageSize:   1 << 20,
-		ReadBufferSize:   wire.DefaultReadBufferSize,
-		MailboxSize:      256,
-		MaxQueuedBytes:   4 << 20,
-		Policy:           session.PolicyClose,
-		SlowCode:         wire.StatusPolicyViolation,
-		PingInterval:     30 * time.Second,
-		PongTimeout:      15 * time.Second,
-		WriteTimeout:     10 * time.Second,
-		CloseTimeout:     5 * time.Second,
-		MessageTimeout:   60 * time.Second,
-		MessageRate:      1000,
-		MessageBurst:     1000,
-		HandshakeTimeout: wire.DefaultHandshakeTimeout,
-		TraceDeliveries:  16,
-		MaxMeteredRooms:  100,
-		Limits:           Limits{}.withDefaults(), // written once, there
+		MaxMessageSize:       1 << 20,
+		ReadBufferSize:       wire.DefaultReadBufferSize,
+		MailboxSize:          256,
+		MaxQueuedBytes:       4 << 20,
+		Policy:               session.PolicyClose,
+		SlowCode:             wire.StatusPolicyViolation,
+		PingInterval:         30 * time.Second,
+		PongTimeout:          15 * time.Second,
+		WriteTimeout:         10 * time.Second,
+		CloseTimeout:         5 * time.Second,
+		MessageTimeout:       60 * time.Second,
+		MessageRate:          1000,
+		MessageBurst:         1000,
+		HandshakeTimeout:     wire.DefaultHandshakeTimeout,
+		CompressionThreshold: wire.DefaultCompressionThreshold,
+		TraceDeliveries:      16,
+		MaxMeteredRooms:      100,
+		Limits:               Limits{}.withDefaults(), // written once, there
 	}
 }
 
@@ -252,6 +273,8 @@ func (o *Options) check() error {
 		"a finite number other than 0 (negative disables the limit)")
 	bad(o.MessageBurst < 0, "MessageBurst", "positive, or zero for a second's worth")
 	bad(o.HandshakeTimeout <= 0, "HandshakeTimeout", positive)
+	bad(o.Compression > wire.CompressionContextTakeover, "Compression", "one of the wire package's CompressionModes")
+	bad(o.CompressionThreshold < 0, "CompressionThreshold", "positive, or zero to compress every message")
 	bad(o.Transport > TransportGoroutine, "Transport", "TransportAuto or TransportGoroutine")
 	bad(o.Pollers < 0, "Pollers", "positive, or zero for GOMAXPROCS")
 	bad(o.Workers < 0, "Workers", "positive, or zero for GOMAXPROCS")
@@ -279,6 +302,13 @@ func (o *Options) check() error {
 // client may send, in bytes.
 func WithMaxMessageSize(n int64) Option {
 	return func(o *Options) { o.MaxMessageSize = n }
+}
+
+// WithCompression sets Options.Compression, the permessage-deflate a
+// client may negotiate, and CompressionThreshold, the payload length from
+// which a frame goes out compressed.
+func WithCompression(mode wire.CompressionMode, threshold int) Option {
+	return func(o *Options) { o.Compression, o.CompressionThreshold = mode, threshold }
 }
 
 // WithMailbox sets how many frames and bytes may wait to be written to one

@@ -29,6 +29,14 @@ type Frame struct {
 	budget atomic.Pointer[wire.Budget] // the OutboundBudget it counts against, if any
 	trace  atomic.Pointer[frameTrace]  // the context of its deliveries, if traced (see SetContext)
 	queued atomic.Int64                // when it was first queued, in Unix nanoseconds, if metrics are on
+
+	// The frame compressed for every session that takes shared
+	// compressed frames (see deflated): zip, holding one reference, is
+	// set under zmu once, before ztried; it is nil when f is not to be
+	// compressed, or is itself compressed.
+	ztried atomic.Bool
+	zmu    sync.Mutex
+	zip    *Frame
 }
 
 // frameTrace is the context a traced frame is delivered in, and since
@@ -43,10 +51,14 @@ var framePool = sync.Pool{New: func() any { return new(Frame) }}
 // NewFrame encodes a single-frame message of type op (wire.OpText or
 // wire.OpBinary, or a control opcode) with a copy of payload, and returns it
 // holding one reference. It does not allocate once the pools are warm.
-func NewFrame(op wire.Opcode, payload []byte) *Frame {
+func NewFrame(op wire.Opcode, payload []byte) *Frame { return newFrame(op, 0, payload) }
+
+// newFrame is NewFrame with the reserved bits rsv (wire.RSV1 for a
+// compressed payload).
+func newFrame(op wire.Opcode, rsv uint8, payload []byte) *Frame {
 	f := framePool.Get().(*Frame)
 	f.op = op
-	h := wire.Header{Fin: true, Opcode: op, Length: int64(len(payload))}
+	h := wire.Header{Fin: true, Rsv: rsv, Opcode: op, Length: int64(len(payload))}
 	if n := len(payload); bufpool.Cap(n+wire.MaxHeaderSize) == bufpool.Cap(n) {
 		// The header goes right-aligned in front of the payload, so the
 		// frame is one contiguous run of bytes.
@@ -73,6 +85,44 @@ func NewFrame(op wire.Opcode, payload []byte) *Frame {
 func newCloseFrame(code wire.StatusCode, reason string) *Frame {
 	var p [wire.MaxControlPayload]byte
 	return NewFrame(wire.OpClose, wire.AppendClosePayload(p[:0], code, reason))
+}
+
+// deflated returns f's payload compressed (permessage-deflate without
+// context takeover, full window) in a frame of its own, made by the first
+// caller and kept until f's last Release, so that a broadcast compresses
+// its message once for all its receivers; the caller must Retain what it
+// keeps. It returns nil for a frame that is not data, is compressed
+// already, or does not shrink.
+func (f *Frame) deflated() *Frame {
+	if !f.ztried.Load() {
+		f.zmu.Lock()
+		if !f.ztried.Load() {
+			var alone wire.Compressor // on its own, with the full window
+			f.zip = compress(f.op, f.Payload(), &alone)
+			f.ztried.Store(true)
+		}
+		f.zmu.Unlock()
+	}
+	return f.zip
+}
+
+// compress returns a frame of type op whose payload is p compressed by
+// z, or nil when op is not a data opcode, or when p does not shrink and z
+// compresses without context takeover (with it, z has taken p in: the
+// frame must go out compressed).
+func compress(op wire.Opcode, p []byte, z *wire.Compressor) *Frame {
+	if op != wire.OpText && op != wire.OpBinary {
+		return nil
+	}
+	bp := bufpool.Get(wire.CompressBound(len(p)))
+	defer bufpool.Put(bp)
+	zp := z.Append((*bp)[:0], p)
+	if len(zp) >= len(p) && !z.Takeover() {
+		return nil
+	}
+	zf := newFrame(op, wire.RSV1, zp)
+	zf.ztried.Store(true) // compressed already
+	return zf
 }
 
 // Opcode returns the frame's opcode.
@@ -132,6 +182,11 @@ func (f *Frame) Release() {
 		}
 		f.trace.Store(nil)
 		f.queued.Store(0)
+		if z := f.zip; z != nil {
+			f.zip = nil
+			z.Release()
+		}
+		f.ztried.Store(false)
 		bufpool.Put(f.bufp)
 		f.bufp, f.head, f.body = nil, nil, nil
 		framePool.Put(f)

@@ -57,7 +57,7 @@ var lastID atomic.Uint64
 type Session struct {
 	id    uint64
 	conn  *netConn              // on the goroutine transport; nil on the event loop
-	sub   unique.Handle[string] // the subprotocol, interned (zero for none)
+	hs    unique.Handle[agreed] // what the handshake agreed on, interned (zero for nothing)
 	h     Handler
 	cfg   *settings
 	sched *scheduler
@@ -124,8 +124,8 @@ func newSession(u wire.Upgraded, h Handler, sched *scheduler, cfg *settings) *Se
 		sched: sched,
 		fd:    -1,
 	}
-	if u.Subprotocol != "" {
-		s.sub = unique.Make(u.Subprotocol)
+	if a := (agreed{u.Subprotocol, deflateOf(u.Compression, cfg.Compression)}); a != (agreed{}) {
+		s.hs = unique.Make(a)
 	}
 	s.setClient(u.Client)
 	var src io.Reader
@@ -164,6 +164,7 @@ func (s *Session) readerOptions(buffered []byte) *wire.ReaderOptions {
 		ReadBufferSize: s.cfg.ReadBufferSize,
 		Buffered:       buffered,
 		Budget:         s.cfg.InboundBudget,
+		Compression:    s.Compression(),
 	}
 }
 
@@ -196,10 +197,7 @@ func (s *Session) ID() uint64 { return s.id }
 
 // Subprotocol returns the subprotocol chosen in the handshake, or "".
 func (s *Session) Subprotocol() string {
-	if s.sub == (unique.Handle[string]{}) {
-		return ""
-	}
-	return s.sub.Value()
+	return s.agreed().sub
 }
 
 // RemoteAddr returns the client's network address.
@@ -323,6 +321,9 @@ func (s *Session) Enqueue(f *Frame, p Policy) error {
 	for st&stateRetiring != 0 { // a moment: see retireMailbox
 		runtime.Gosched()
 		st = s.state.Load()
+	}
+	if dz := s.agreed().dz; dz != nil && dz.shared {
+		f = s.shareDeflated(f)
 	}
 	err := s.push(f, p)
 	s.kick(s.state.Add(^(senderOne - 1)))

@@ -191,6 +191,13 @@ func tcpPair(t *testing.T) (server, client net.Conn) {
 // serve starts a session with handler hd over the transport, as if
 // upgraded with buffered bytes already read.
 func (h *harness) serve(transport string, hd Handler, cfg config, buffered []byte) *conn {
+	h.t.Helper()
+	return h.serveUpgraded(transport, hd, cfg, wire.Upgraded{Buffered: buffered, Subprotocol: "chat"})
+}
+
+// serveUpgraded is serve with what the handshake agreed in u (its Conn
+// aside): the client's reader inflates as u.Compression says.
+func (h *harness) serveUpgraded(transport string, hd Handler, cfg config, u wire.Upgraded) *conn {
 	t := h.t
 	t.Helper()
 	var srv, cli net.Conn
@@ -205,7 +212,7 @@ func (h *harness) serve(transport string, hd Handler, cfg config, buffered []byt
 	c := &conn{
 		t:      t,
 		client: cli,
-		rd:     wire.NewReader(cli, &wire.ReaderOptions{MaxMessageSize: 64 << 20}),
+		rd:     wire.NewReader(cli, &wire.ReaderOptions{MaxMessageSize: 64 << 20, Compression: u.Compression}),
 		done:   make(chan struct{}),
 	}
 	var s *Session
@@ -215,7 +222,8 @@ func (h *harness) serve(transport string, hd Handler, cfg config, buffered []byt
 		h.mu.Unlock()
 		close(c.done)
 	}
-	s = newSession(wire.Upgraded{Conn: srv, Buffered: buffered, Subprotocol: "chat"}, ending{hd, end}, h.scheduler(transport), testSettings(cfg))
+	u.Conn = srv
+	s = newSession(u, ending{hd, end}, h.scheduler(transport), testSettings(cfg))
 	c.s = s
 	h.mu.Lock()
 	h.live[s] = struct{}{}

@@ -111,6 +111,9 @@ func (s *Session) flush() bool {
 		if len(frames) == 0 {
 			return false
 		}
+		if dz := s.agreed().dz; dz != nil && !dz.shared {
+			s.deflateOwn(dz, frames)
+		}
 		if s.write(sc, frames) {
 			return true
 		}

@@ -127,12 +127,62 @@ func (p CompressionParams) peerTakeover(server bool) bool {
 // more than CompressBound(len(payload)) bytes: the compressor comes from
 // a pool (of compressors of about 800 KiB each, which the garbage
 // collector empties).
-func AppendCompressed(dst, payload []byte) []byte {
-	c := getCompressor(15)
+func AppendCompressed(dst, payload []byte) []byte { return appendAlone(dst, payload, 15) }
+
+// appendAlone appends payload compressed on its own, with a pooled
+// compressor of a 2^bits window.
+func appendAlone(dst, payload []byte, bits int) []byte {
+	c := getCompressor(bits)
 	c.fw.Reset(c)
 	dst = c.appendDeflate(dst, payload, true)
 	putCompressor(c)
 	return dst
+}
+
+// Compressor compresses the messages one side of a connection sends, each
+// in one frame, as its handshake agreed (CompressionParams.Compressor).
+// Without context takeover it holds no state: each message is compressed
+// on its own by a pooled compressor, as AppendCompressed does, with the
+// agreed window. With context takeover it compresses each message against
+// those before: the peer must then get every message it compressed, in
+// the order it compressed them, and nothing else compressed. Its own
+// compressor, about 800 KiB, is made for the first message and kept.
+//
+// The zero value compresses on its own with the full window. A Compressor
+// is not safe for concurrent use.
+type Compressor struct {
+	takeover bool
+	bits     int         // 8 to 15; 0 for 15
+	own      *compressor // with takeover, from the first message on
+}
+
+// Compressor returns the Compressor of what one side of a connection
+// with parameters p sends: the server's when server is true, the
+// client's otherwise, for that side's Options.Compression mode.
+func (p CompressionParams) Compressor(server bool, mode CompressionMode) Compressor {
+	takeover, bits := p.sends(server, mode)
+	return Compressor{takeover: takeover, bits: bits}
+}
+
+// Takeover reports whether z compresses with context takeover.
+func (z *Compressor) Takeover() bool { return z.takeover }
+
+// Append appends payload compressed as the body of one message (see
+// AppendCompressed) and returns the extended slice. It does not allocate
+// when dst has room for CompressBound(len(payload)) bytes, but for a
+// compressor with context takeover's first message.
+func (z *Compressor) Append(dst, payload []byte) []byte {
+	bits := z.bits
+	if bits == 0 {
+		bits = 15
+	}
+	if !z.takeover {
+		return appendAlone(dst, payload, bits)
+	}
+	if z.own == nil {
+		z.own = newCompressor(bits)
+	}
+	return z.own.appendDeflate(dst, payload, true)
 }
 
 // CompressBound returns the most bytes AppendCompressed, or a Conn's

@@ -402,12 +402,9 @@ func (c *Conn) writeFrame(ctx context.Context, op Opcode, fin bool, p []byte) er
 			// On its own: compressed before waiting for the lock.
 			bp := bufpool.Get(CompressBound(len(p)))
 			defer bufpool.Put(bp)
-			cw := getCompressor(d.bits)
-			cw.fw.Reset(cw)
-			if z := cw.appendDeflate((*bp)[:0], p, true); len(z) < len(p) {
+			if z := appendAlone((*bp)[:0], p, d.bits); len(z) < len(p) {
 				p, rsv = z, RSV1
 			}
-			putCompressor(cw)
 		default:
 			inTurn = true // against the messages before, or in fragments
 		}

@@ -45,6 +45,9 @@ type Config[S any, P ~uint8, C any] struct {
 	MessageRate    float64       // negative: no limit
 	MessageBurst   int
 
+	Compression          wire.CompressionMode // as the handshake negotiates it
+	CompressionThreshold int                  // data frames shorter go out uncompressed
+
 	InboundBudget  *wire.Budget // nil: no limit
 	OutboundBudget *wire.Budget // nil: no limit
 	AbortSlow      bool

@@ -20,6 +20,7 @@ import (
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/tests/internal/testcert"
+	"github.com/shockwave-go/shockwave/wire"
 )
 
 var idleConns = flag.Int("idle.conns", 0, "connections held open by TestIdleMemory (0: as many as the fd limit allows, at most 20,000)")
@@ -67,6 +68,12 @@ func idleServer() {
 	// machine) would see its first sessions closed for a missing pong.
 	opts := []runtime.Option{runtime.WithTransport(tr), runtime.WithHeartbeat(-1, 0)}
 	var h session.Handler = session.NopHandler{}
+	if os.Getenv("SHOCKWAVE_ECHO") == "1" { // see deflate_test.go
+		h = session.HandlerFunc(func(s *session.Session, m session.Message) error { return s.Send(m.Op, m.Data) })
+	}
+	if os.Getenv("SHOCKWAVE_DEFLATE") == "1" {
+		opts = append(opts, runtime.WithCompression(wire.CompressionNoContextTakeover, wire.DefaultCompressionThreshold))
+	}
 	if os.Getenv("SHOCKWAVE_BUDGET") != "" { // see limits_test.go
 		h = session.HandlerFunc(budgetHandler)
 		opts = append(opts, runtime.WithMaxMessageSize(budgetMessage),
@@ -166,12 +173,17 @@ func upgrade(t *testing.T, addr string, n int) []net.Conn {
 	})
 }
 
-// upgradeWith is upgrade over the connections that dial opens.
-func upgradeWith(t *testing.T, addr string, n int, dial func(addr string) (net.Conn, error)) []net.Conn {
+// upgradeWith is upgrade over the connections that dial opens, with the
+// extra header lines given ("Name: value").
+func upgradeWith(t *testing.T, addr string, n int, dial func(addr string) (net.Conn, error), header ...string) []net.Conn {
 	t.Helper()
 	conns := make([]net.Conn, 0, n)
 	req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	for _, h := range header {
+		req += h + "\r\n"
+	}
+	req += "\r\n"
 	for range n {
 		c, err := dial(addr)
 		if err != nil {
