@@ -47,6 +47,12 @@ func TestNodeWS(t *testing.T) {
 		{"wire-deflate-takeover", serveWireEchoWith(wire.CompressionContextTakeover), []string{"--deflate"}},
 		{"runtime", serveRuntimeEcho(runtime.TransportAuto), []string{"--subprotocol", nodeSubprotocol}},
 		{"runtime-goroutine", serveRuntimeEcho(runtime.TransportGoroutine), []string{"--subprotocol", nodeSubprotocol}},
+		{"runtime-deflate-no-context", serveRuntimeEcho(runtime.TransportAuto, runtime.WithCompression(wire.CompressionNoContextTakeover, 0)),
+			[]string{"--subprotocol", nodeSubprotocol, "--deflate"}},
+		{"runtime-deflate-takeover", serveRuntimeEcho(runtime.TransportAuto, runtime.WithCompression(wire.CompressionContextTakeover, 0)),
+			[]string{"--subprotocol", nodeSubprotocol, "--deflate"}},
+		{"runtime-goroutine-deflate-takeover", serveRuntimeEcho(runtime.TransportGoroutine, runtime.WithCompression(wire.CompressionContextTakeover, 0)),
+			[]string{"--subprotocol", nodeSubprotocol, "--deflate"}},
 	}
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
@@ -221,24 +227,33 @@ func serveWireEchoMode(t *testing.T, mode wire.CompressionMode) string {
 }
 
 // serveRuntimeEcho serves an echo on the runtime's transport tr, with a
-// subprotocol, and returns its URL. Cleanup shuts the runtime down.
-func serveRuntimeEcho(tr runtime.Transport) func(t *testing.T) string {
-	return func(t *testing.T) string { return serveRuntimeEchoOn(t, tr) }
+// subprotocol and the options opts, and returns its URL. Cleanup shuts the
+// runtime down.
+func serveRuntimeEcho(tr runtime.Transport, opts ...runtime.Option) func(t *testing.T) string {
+	return func(t *testing.T) string { return serveRuntimeEchoOn(t, tr, opts...) }
 }
 
-func serveRuntimeEchoOn(t *testing.T, tr runtime.Transport) string {
+func serveRuntimeEchoOn(t *testing.T, tr runtime.Transport, opts ...runtime.Option) string {
 	t.Helper()
 	rt, err := runtime.New(
 		session.HandlerFunc(func(s *session.Session, m session.Message) error {
 			return s.Send(m.Op, m.Data)
 		}),
-		runtime.WithMaxMessageSize(maxMsg),
-		runtime.WithSubprotocols(nodeSubprotocol),
-		runtime.WithTransport(tr),
+		append([]runtime.Option{
+			runtime.WithMaxMessageSize(maxMsg),
+			runtime.WithSubprotocols(nodeSubprotocol),
+			runtime.WithTransport(tr),
+		}, opts...)...,
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return listenRuntime(t, rt) + "/echo"
+}
+
+// listenRuntime serves rt and returns its ws:// URL. Cleanup shuts it
+// down.
+func listenRuntime(t *testing.T, rt *runtime.Runtime) string {
 	srv := httptest.NewServer(rt)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
@@ -248,5 +263,5 @@ func serveRuntimeEchoOn(t *testing.T, tr runtime.Transport) string {
 		}
 		srv.Close()
 	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/echo"
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }
