@@ -42,8 +42,14 @@ func (c countingConn) Read(p []byte) (int, error) {
 // client reads in n.
 func dialCounting(t testing.TB, url string, mode wire.CompressionMode, n *atomic.Int64) *wire.Conn {
 	t.Helper()
+	return dialCountingWith(t, url, wire.Options{Compression: mode}, n)
+}
+
+// dialCountingWith is dialCounting with the client's options o.
+func dialCountingWith(t testing.TB, url string, o wire.Options, n *atomic.Int64) *wire.Conn {
+	t.Helper()
 	c, err := dialCtx(url, &wire.DialOptions{
-		Options: wire.Options{Compression: mode},
+		Options: o,
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 			if err != nil {
@@ -267,5 +273,38 @@ func testCompressedFrameUnagreed(t *testing.T) {
 	}
 	if code, _ := c.readClose(t); code != wire.StatusProtocolError {
 		t.Fatalf("close code %d, want 1002", code)
+	}
+}
+
+// TestCompressedRecovery: what a room keeps goes to clients that resume
+// compressed, as it went live: the kept frames' compressed forms are
+// shared by the live broadcast and every replay.
+func TestCompressedRecovery(t *testing.T) {
+	rig := newHistoryRig(t, runtime.History{Size: 8}, runtime.WithCompression(wire.CompressionNoContextTakeover, wire.DefaultCompressionThreshold))
+	keeper := dial(t, rig.url)
+	ask(t, keeper, "join lobby")
+	text := string(chatJSON(2000, 0))
+	var last runtime.Position
+	for range 8 {
+		last = rig.publish(t, "lobby", text)
+		next(t, keeper)
+	}
+	for i := range 3 {
+		var read atomic.Int64
+		c := dialCounting(t, rig.url, wire.CompressionNoContextTakeover, &read)
+		if err := c.WriteMessage(wire.OpText, []byte("resume lobby 0 0 8")); err != nil {
+			t.Fatal(err)
+		}
+		if got, w := next(t, c), fmt.Sprintf("recovered false replayed 8 at %d", last.Offset-8); got != w {
+			t.Fatalf("client %d: reply %q, want %q", i, got, w)
+		}
+		for off := last.Offset - 7; off <= last.Offset; off++ {
+			if got, w := next(t, c), fmt.Sprintf("%d %d %s", off, last.Epoch, text); got != w {
+				t.Fatalf("client %d: replay of %d: %.40q", i, off, got)
+			}
+		}
+		if on := read.Load(); on > int64(8*len(text)/4) { // the handshake and the reply included
+			t.Errorf("client %d: 8 replayed messages of %d bytes took %d on the wire", i, len(text), on)
+		}
 	}
 }

@@ -52,7 +52,7 @@ type historyRig struct {
 	url string
 }
 
-func newHistoryRig(t *testing.T, h runtime.History) *historyRig {
+func newHistoryRig(t *testing.T, h runtime.History, opts ...runtime.Option) *historyRig {
 	t.Helper()
 	var ref rtRef
 	rig := &historyRig{}
@@ -97,8 +97,8 @@ func newHistoryRig(t *testing.T, h runtime.History) *historyRig {
 			}
 			return nil
 		},
-	}, runtime.WithRoomHistory(func(string) runtime.History { return h }),
-		runtime.WithSubprotocols("v0", "v1"), runtime.WithMessageRate(-1, 0))
+	}, append([]runtime.Option{runtime.WithRoomHistory(func(string) runtime.History { return h }),
+		runtime.WithSubprotocols("v0", "v1"), runtime.WithMessageRate(-1, 0)}, opts...)...)
 	ref.p.Store(rig.rt)
 	return rig
 }
