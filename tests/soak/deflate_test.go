@@ -18,7 +18,9 @@ import (
 // negotiated (without context takeover, the runtime's shared mode) and
 // the message compressed both ways. An idle session must cost the same
 // with compression as without: it keeps no compressor, no decompressor
-// and no window between messages.
+// and no window between messages. It also reports what a session costs
+// with context takeover both ways, which keeps a compressor and a window
+// (docs/compression.md), on fewer sessions.
 func TestIdleMemoryDeflate(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) { testIdleMemoryDeflate(t, tr) })
@@ -30,9 +32,13 @@ func testIdleMemoryDeflate(t *testing.T, transport string) {
 	if testing.Short() {
 		n = 1000
 	}
-	cost := func(deflate bool) float64 {
+	cost := func(n int, deflate, takeover bool) float64 {
 		env, header := []string{"SHOCKWAVE_ECHO=1"}, []string(nil)
-		if deflate {
+		switch {
+		case takeover:
+			env = append(env, "SHOCKWAVE_DEFLATE=takeover")
+			header = []string{"Sec-WebSocket-Extensions: permessage-deflate"}
+		case deflate:
 			env = append(env, "SHOCKWAVE_DEFLATE=1")
 			header = []string{"Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover"}
 		}
@@ -51,10 +57,12 @@ func testIdleMemoryDeflate(t *testing.T, transport string) {
 		}
 		after := waitSessions(t, srv.addr, "every session open", func(st memStats) bool { return st.Sessions >= n })
 		per := float64(int64(after.Heap+after.Stack)-int64(before.Heap+before.Stack)) / float64(n)
-		t.Logf("%s, deflate %v: %d idle sessions after an echo: %.0f B of heap and stacks each", transport, deflate, n, per)
+		t.Logf("%s, deflate %v, context takeover %v: %d idle sessions after an echo: %.0f B of heap and stacks each",
+			transport, deflate, takeover, n, per)
 		return per
 	}
-	plain, zipped := cost(false), cost(true)
+	plain, zipped := cost(n, false, false), cost(n, true, false)
+	cost(min(n, 200), true, true) // reported only
 	// What the heap of one process says of n sessions varies by a few
 	// bytes a session from run to run.
 	if zipped > plain+64 {

@@ -71,8 +71,11 @@ func idleServer() {
 	if os.Getenv("SHOCKWAVE_ECHO") == "1" { // see deflate_test.go
 		h = session.HandlerFunc(func(s *session.Session, m session.Message) error { return s.Send(m.Op, m.Data) })
 	}
-	if os.Getenv("SHOCKWAVE_DEFLATE") == "1" {
+	switch os.Getenv("SHOCKWAVE_DEFLATE") {
+	case "1":
 		opts = append(opts, runtime.WithCompression(wire.CompressionNoContextTakeover, wire.DefaultCompressionThreshold))
+	case "takeover":
+		opts = append(opts, runtime.WithCompression(wire.CompressionContextTakeover, wire.DefaultCompressionThreshold))
 	}
 	if os.Getenv("SHOCKWAVE_BUDGET") != "" { // see limits_test.go
 		h = session.HandlerFunc(budgetHandler)
