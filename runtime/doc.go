@@ -49,6 +49,17 @@
 // keep one, so that a room has one order and one position on every node
 // and a member recovers on whichever node it comes back to.
 //
+// # Compression
+//
+// WithCompression lets clients negotiate permessage-deflate (RFC 7692);
+// it is off by default (docs/compression.md says why, with figures). In
+// wire.CompressionNoContextTakeover mode a frame sent to many sessions is
+// compressed once, when the first member that negotiated compression
+// needs it, and that one compressed frame goes to every such member, in a
+// broadcast, a publish, a history replay; the others get the plain frame.
+// An idle session keeps no compression state, and a message that
+// inflates past MaxMessageSize closes its session with 1009.
+//
 // # Shutdown
 //
 // Shutdown refuses new upgrades with 503, closes every session with 1001

@@ -87,6 +87,12 @@
 // on the event loop; with a reader goroutine each, about 1.7 KiB of heap
 // and 2 KiB of stack.
 //
+// With permessage-deflate negotiated (the runtime's Options.Compression),
+// a session keeps no compressor, decompressor or window between messages,
+// unless it compresses with context takeover: Frame's compressed form is
+// made once for every session that takes shared frames, and the others
+// compress as they write (see Session.Compression).
+//
 // # Limits and defaults
 //
 // They are the runtime's: see runtime.Options and runtime.DefaultOptions,
