@@ -4,13 +4,16 @@
 //
 //	go run ./examples/echo -addr 127.0.0.1:9001
 //
-// With -deflate it negotiates permessage-deflate (RFC 7692) and echoes with
-// a wire.Conn of its own instead of the runtime, which does not compress
-// yet: -deflate (or -deflate=no-context-takeover) compresses each message
-// on its own, -deflate=context-takeover against the ones before. This is
-// how the Autobahn testsuite's compression cases (12.* and 13.*) run:
+// With -deflate it negotiates permessage-deflate (RFC 7692), and compresses
+// every message it sends, however short: -deflate (or
+// -deflate=no-context-takeover) compresses each message on its own,
+// -deflate=context-takeover against the ones before. This is how the
+// Autobahn testsuite's compression cases (12.* and 13.*) run:
 //
 //	go run ./examples/echo -addr 127.0.0.1:9001 -deflate
+//
+// With -wire it echoes with a wire.Conn and a goroutine per connection
+// instead of the runtime's sessions: the wire layer alone, for comparison.
 //
 // It exports traces and metrics when the standard variables say so, such as
 // OTEL_TRACES_EXPORTER=stdout or OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318
@@ -39,10 +42,12 @@ func main() {
 	// address; from loopback it is exempt anyway.
 	rate := flag.Float64("upgrade-rate", runtime.DefaultUpgradeRate, "upgrades a second per client address; negative: no limit")
 	var deflate deflateFlag
-	flag.Var(&deflate, "deflate", "negotiate permessage-deflate, `mode` no-context-takeover (the default) or context-takeover, and echo with a wire.Conn instead of the runtime")
+	flag.Var(&deflate, "deflate", "negotiate permessage-deflate, `mode` no-context-takeover (the default) or context-takeover, and compress every message")
+	wireOnly := flag.Bool("wire", false, "echo with a wire.Conn and a goroutine per connection instead of the runtime")
 	flag.Parse()
-	if wire.CompressionMode(deflate) != wire.CompressionDisabled {
-		serveDeflate(*addr, wire.CompressionMode(deflate))
+	mode := wire.CompressionMode(deflate)
+	if *wireOnly {
+		serveWire(*addr, mode)
 		return
 	}
 
@@ -56,7 +61,8 @@ func main() {
 		return s.Send(m.Op, m.Data)
 	})
 	rt, err := runtime.New(echo, runtime.WithMaxMessageSize(16<<20),
-		runtime.WithLimits(runtime.Limits{UpgradeRate: *rate}))
+		runtime.WithLimits(runtime.Limits{UpgradeRate: *rate}),
+		runtime.WithCompression(mode, 0))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -67,7 +73,7 @@ func main() {
 	}
 	srv := serve.NewServer(*addr, mux)
 
-	log.Printf("echo: listening on ws://%s/echo", *addr)
+	log.Printf("echo: listening on ws://%s/echo, permessage-deflate %v", *addr, mode)
 	if err := serve.Run(srv, rt.Shutdown, tel.Shutdown); err != nil {
 		log.Print(err)
 	}
@@ -94,10 +100,10 @@ func (f *deflateFlag) Set(s string) error {
 	return nil
 }
 
-// serveDeflate serves /echo with wire.Accept and permessage-deflate in
-// mode, one goroutine per connection, until the process is interrupted.
-func serveDeflate(addr string, mode wire.CompressionMode) {
-	opts := &wire.AcceptOptions{Options: wire.Options{Compression: mode, MaxMessageSize: 16 << 20}}
+// serveWire serves /echo with wire.Accept and permessage-deflate in mode,
+// one goroutine per connection, until the process is interrupted.
+func serveWire(addr string, mode wire.CompressionMode) {
+	opts := &wire.AcceptOptions{Options: wire.Options{Compression: mode, CompressionThreshold: -1, MaxMessageSize: 16 << 20}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /echo", func(w http.ResponseWriter, r *http.Request) {
 		c, err := wire.Accept(w, r, opts)
@@ -116,7 +122,7 @@ func serveDeflate(addr string, mode wire.CompressionMode) {
 		}
 	})
 	srv := serve.NewServer(addr, mux)
-	log.Printf("echo: listening on ws://%s/echo, permessage-deflate %v", addr, mode)
+	log.Printf("echo: listening on ws://%s/echo with wire.Conn, permessage-deflate %v", addr, mode)
 	if err := serve.Run(srv); err != nil {
 		log.Print(err)
 	}
