@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/shockwave-go/shockwave/codec"
 	"github.com/shockwave-go/shockwave/internal/engine"
+	"github.com/shockwave-go/shockwave/internal/race"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
@@ -1205,21 +1205,6 @@ func sendAndRead(msg string) func(t *testing.T, rt *runtime.Runtime, url string)
 	}
 }
 
-// raceEnabled reports whether the test binary was built with -race, whose
-// sync.Pool drops items at random (and so allocates).
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
 // TestTelemetryOffIsFree measures the allocations of an echo and of a
 // broadcast to 10 members, each read back by the clients: 0 with no
 // provider and with the no-op providers. The SDK configuration shows that
@@ -1228,7 +1213,7 @@ func raceEnabled() bool {
 // (BenchmarkTelemetry) give the same figures.
 func TestTelemetryOffIsFree(t *testing.T) {
 	const members = 10
-	race := raceEnabled()
+	race := race.Enabled
 	for _, tc := range []struct {
 		name string
 		opts func(t *testing.T) []runtime.Option

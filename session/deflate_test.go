@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shockwave-go/shockwave/internal/race"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -121,5 +122,38 @@ func TestDeflateOwnDrops(t *testing.T) {
 				t.Fatalf("%d bytes still counted as queued", q)
 			}
 		})
+	}
+}
+
+// TestDeflateAllocs: compressing a frame once for many sessions, and a
+// session's own compression with context takeover, allocate nothing once
+// the pools are warm (the allocation budget of the compressed broadcast).
+func TestDeflateAllocs(t *testing.T) {
+	if testing.CoverMode() != "" || race.Enabled {
+		t.Skip("allocation counts need a build without -race and -cover")
+	}
+	p := jsonMsg(1)
+	shared := func() {
+		f := NewFrame(wire.OpText, p)
+		z := f.deflated()
+		for range 3 { // three members
+			z.Retain(1)
+		}
+		f.Release()
+		for range 3 {
+			z.Release()
+		}
+	}
+	own := wire.CompressionParams{Enabled: true, ServerMaxWindowBits: 15, ClientMaxWindowBits: 15}.Compressor(true, wire.CompressionContextTakeover)
+	takeover := func() {
+		f := NewFrame(wire.OpText, p)
+		compress(f.op, f.Payload(), &own).Release()
+		f.Release()
+	}
+	for name, fn := range map[string]func(){"shared": shared, "own with context takeover": takeover} {
+		fn() // warm the pools, and make the own compressor
+		if n := testing.AllocsPerRun(200, fn); n != 0 {
+			t.Errorf("%s: %v allocations a frame, want 0", name, n)
+		}
 	}
 }

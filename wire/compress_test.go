@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shockwave-go/shockwave/internal/race"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -447,7 +448,7 @@ func TestReaderIdleWithCompression(t *testing.T) {
 // size classes up to it (a third more) and the compressed message's
 // assembly buffer; with warm pools, next to nothing.
 func TestInflateBomb(t *testing.T) {
-	if raceEnabled() {
+	if race.Enabled {
 		t.Skip("the race detector makes sync.Pool drop buffers")
 	}
 	const limit = 4 << 20
@@ -837,7 +838,7 @@ func TestCompressedWriteContext(t *testing.T) {
 // server (compress, write, read, inflate, on both sides) does not
 // allocate once the pools are warm, with and without context takeover.
 func TestCompressedZeroAllocs(t *testing.T) {
-	if raceEnabled() {
+	if race.Enabled {
 		t.Skip("the race detector makes sync.Pool drop buffers")
 	}
 	for _, mode := range []wire.CompressionMode{noContext, takeover} {
@@ -884,7 +885,7 @@ func TestAppendCompressed(t *testing.T) {
 		if _, got, err := rd.Next(); err != nil && !errors.Is(err, wire.ErrInvalidUTF8) || err == nil && !bytes.Equal(got, p) {
 			t.Fatalf("%d bytes: read %d, %v", len(p), len(got), err)
 		}
-		if raceEnabled() {
+		if race.Enabled {
 			continue
 		}
 		dst := make([]byte, 0, len(p)+len(p)/100+64)
@@ -904,7 +905,7 @@ func TestAppendCompressed(t *testing.T) {
 // received a few compressed messages both ways, then a short one, which
 // is not compressed; the server waits in Read.
 func TestCompressionMemory(t *testing.T) {
-	if raceEnabled() || testing.Short() {
+	if race.Enabled || testing.Short() {
 		t.Skip("measures the heap")
 	}
 	const pairs = 16

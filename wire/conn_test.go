@@ -6,11 +6,11 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shockwave-go/shockwave/internal/race"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -118,7 +118,7 @@ func TestCloseFromServer(t *testing.T) {
 // with a context that cannot end) does not allocate, once the pools are
 // warm. Allocations are counted process-wide, so the server's count too.
 func TestConnZeroAllocs(t *testing.T) {
-	if raceEnabled() {
+	if race.Enabled {
 		t.Skip("the race detector makes sync.Pool drop buffers")
 	}
 	c := dial(t, echoServer(t, nil), nil)
@@ -158,16 +158,4 @@ func TestConnZeroAllocs(t *testing.T) {
 			}
 		}
 	}
-}
-
-// raceEnabled reports whether the test was built with -race.
-func raceEnabled() bool {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "-race" {
-				return s.Value == "true"
-			}
-		}
-	}
-	return false
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/shockwave-go/shockwave/internal/bufpool"
+	"github.com/shockwave-go/shockwave/internal/race"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -508,7 +509,7 @@ func TestReaderWouldBlockZeroAllocs(t *testing.T) {
 	f.frame(wire.OpText, true, "hello, wörld").frame(wire.OpBinary, true, strings.Repeat("b", 1000)).
 		frame(wire.OpText, false, "frag").frame(wire.OpPing, true, "").frame(wire.OpContinuation, true, "mented").
 		frame(wire.OpBinary, true, strings.Repeat("L", 40_000))
-	if raceEnabled() {
+	if race.Enabled {
 		t.Skip("the race detector makes sync.Pool drop buffers")
 	}
 	src := &loopBlockReader{data: f.b, chunk: 777}
