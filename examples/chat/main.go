@@ -28,6 +28,11 @@
 // says so (chatserver.Config.Node). -node names the node, as the page
 // shows it; natsbroker makes a random name without it.
 //
+// Messages of 512 bytes or more go out compressed with permessage-deflate
+// (RFC 7692) to the clients that offer it, as every browser does;
+// -deflate=false sends everything as it is. See compression for why and
+// what it saves.
+//
 // The sign-in cookies are signed with the key of -cookie-key or
 // $SHOCKWAVE_CHAT_KEY (hex, at least 16 bytes; openssl rand -hex 32 makes
 // one); without either, with a random key, so that everyone signs in again
@@ -68,7 +73,23 @@ import (
 	"github.com/shockwave-go/shockwave/examples/internal/serve"
 	"github.com/shockwave-go/shockwave/examples/otelsetup"
 	"github.com/shockwave-go/shockwave/runtime"
+	"github.com/shockwave-go/shockwave/wire"
 )
+
+// compression is the chat's permessage-deflate, unless -deflate=false.
+// Each message is compressed on its own (wire.CompressionNoContextTakeover),
+// so that a message to a room is compressed once for all its members, in
+// about 5 µs per KiB whatever the room's size, and an idle connection
+// keeps no compressor. Only what reaches the runtime's threshold of 512
+// bytes is compressed: most chat lines are shorter, and go out as they
+// are. What is longer is mostly text and names, which deflate shrinks
+// well: a chat.msg of 1,000 characters of English, 1,120 bytes of JSON,
+// takes about 650 on the wire (58 %), and the reply to a join into a
+// room of 50 users, whose names are all in its "present", 220 instead of
+// 820 (27 %). TestDeflate measures both. A browser compresses every
+// message it sends once deflate is agreed, short ones included, which
+// the chat inflates in a few µs each.
+var compression = runtime.WithCompression(wire.CompressionNoContextTakeover, wire.DefaultCompressionThreshold)
 
 func main() {
 	addr := flag.String("addr", ":8080", "address to listen on")
@@ -82,6 +103,7 @@ func main() {
 	proxyList := flag.String("trusted-proxies", "", "comma-separated addresses or prefixes (10.0.0.1, 10.0.0.0/8) of the reverse proxies in front, whose Forwarded, X-Forwarded-For and X-Forwarded-Proto headers count")
 	natsURL := flag.String("nats", "", "URL of a NATS server with JetStream (nats-server -js) that chat processes share their rooms through, as one chat (default: none, this process alone)")
 	node := flag.String("node", "", "this process's name among those of -nats: letters, digits, - and _ (default random)")
+	deflate := flag.Bool("deflate", true, "compress messages of 512 bytes or more (permessage-deflate) for the clients that offer it, as browsers do")
 	flag.Parse()
 	for _, d := range []*time.Duration{linger, grace} {
 		if *d <= 0 {
@@ -105,6 +127,9 @@ func main() {
 	}
 
 	var opts []runtime.Option
+	if *deflate {
+		opts = append(opts, compression)
+	}
 	if *proxyList != "" {
 		proxies, err := parsePrefixes(*proxyList)
 		if err != nil {

@@ -93,10 +93,24 @@ func start(t *testing.T, metrics string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { // after serveChat's: cleanups run last first
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		defer cancel()
+		if err := tel.Shutdown(ctx); err != nil {
+			t.Errorf("telemetry shutdown: %v", err)
+		}
+	})
 	chat, h, err := newServer(chatserver.Config{}, tel)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveChat(t, chat, h)
+}
+
+// serveChat serves h, the handler of chat, on loopback until the test ends,
+// when it shuts the chat down, and returns its URL.
+func serveChat(t *testing.T, chat *chatserver.Server, h http.Handler) string {
+	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), bound)
@@ -105,9 +119,6 @@ func start(t *testing.T, metrics string) string {
 			t.Errorf("chat shutdown: %v", err)
 		}
 		srv.Close()
-		if err := tel.Shutdown(ctx); err != nil {
-			t.Errorf("telemetry shutdown: %v", err)
-		}
 	})
 	return srv.URL
 }
@@ -152,6 +163,20 @@ func values(page string) map[string]float64 {
 // chat, closed when the test ends.
 func signIn(t *testing.T, base, name string) *codec.Client {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	c, err := codec.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", codec.WithHeader(cookieHeader(t, base, name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// cookieHeader signs in as name (POST /login) and returns the header
+// that carries the sign-in cookie.
+func cookieHeader(t *testing.T, base, name string) http.Header {
+	t.Helper()
 	resp, err := http.PostForm(base+"/login", url.Values{"name": {name}})
 	if err != nil {
 		t.Fatal(err)
@@ -161,15 +186,7 @@ func signIn(t *testing.T, base, name string) *codec.Client {
 	if resp.StatusCode != http.StatusOK || cookie == "" {
 		t.Fatalf("sign in: %s, cookie %q", resp.Status, cookie)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	defer cancel()
-	c, err := codec.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws",
-		codec.WithHeader(http.Header{"Cookie": {chatserver.CookieName + "=" + cookie}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.CloseNow() })
-	return c
+	return http.Header{"Cookie": {chatserver.CookieName + "=" + cookie}}
 }
 
 // cookieValue is the sign-in cookie's value in resp.
