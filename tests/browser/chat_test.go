@@ -302,7 +302,8 @@ type chatURL struct {
 
 	mu     sync.Mutex
 	conns  []net.Conn
-	closed bool // the test is over: close new connections at once
+	closed bool      // the test is over: close new connections at once
+	tap    *frameTap // set by watch: the new connections are parsed
 }
 
 // serveChat starts examples/chat's server with cfg on loopback behind a
@@ -368,10 +369,14 @@ func (u *chatURL) forward(c net.Conn, server string) {
 		return
 	}
 	u.conns = append(u.conns, c, s)
+	var up, down io.Reader = c, s
+	if u.tap != nil {
+		up, down = u.tap.conn(c, s)
+	}
 	u.mu.Unlock()
 	done := make(chan struct{}, 2)
-	go func() { io.Copy(s, c); s.Close(); done <- struct{}{} }()
-	go func() { io.Copy(c, s); c.Close(); done <- struct{}{} }()
+	go func() { io.Copy(s, up); s.Close(); done <- struct{}{} }()
+	go func() { io.Copy(c, down); c.Close(); done <- struct{}{} }()
 	<-done
 	<-done
 }

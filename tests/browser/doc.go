@@ -10,7 +10,10 @@
 // TestChatNATS two pages on two chat nodes that share their rooms through
 // a NATS server with JetStream in the test's process, and a third that
 // joins later and reads the room's history from the stream;
-// TestChatSignIn the sign-in form and refused cookies, TestTLS a page and its WebSockets over https
+// TestChatDeflate the chat with permessage-deflate, behind a proxy that
+// reads the frames both ways: Chromium agrees on it, and a long message
+// leaves the browser compressed and reaches every page compressed and
+// whole; TestChatSignIn the sign-in form and refused cookies, TestTLS a page and its WebSockets over https
 // and wss with a certificate made at run time, TestGame the game's canvas
 // page. With
 // SHOCKWAVE_SCREENSHOT=1 they write docs/chat.png (two browsers chatting)
