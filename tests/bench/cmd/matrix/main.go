@@ -9,6 +9,13 @@
 // Run it from the repository root, on a quiet machine (see tests/bench/run.sh):
 //
 //	go run ./tests/bench/cmd/matrix -rounds 3 -dur 4s
+//
+// The permessage-deflate cases (report.DeflateCases) run when named, as
+// "-cases deflate" names them all; they can take uWebSockets as a peer,
+// built from ../shared/bench/uws (see docs/benchmarks-deflate.md):
+//
+//	go run ./tests/bench/cmd/matrix -cases deflate -libs shockwave,gws,uws,uws-prepared \
+//		-uws /path/to/uws -md docs/benchmarks-deflate.md -svg '' -json ''
 package main
 
 import (
@@ -19,11 +26,13 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,18 +57,18 @@ func main() {
 	svgPath := flag.String("svg", "docs/benchmarks.svg", "chart to write ('' for none)")
 	jsonPath := flag.String("json", "docs/benchmarks.json", "raw results to write ('' for none)")
 	binDir := flag.String("bin", "", "directory for the built programs (default: a temporary one)")
+	uwsBin := flag.String("uws", "", "the uWebSockets bench server, for libraries uws and uws-prepared (see ../shared/bench/uws)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("matrix: ")
 
 	m := &report.Matrix{Libs: strings.Split(*libs, ",")}
-	for _, c := range report.Cases {
-		if *cases == "" || slicesContains(strings.Split(*cases, ","), c.Name) {
-			m.Cases = append(m.Cases, c)
-		}
+	var err error
+	if m.Cases, err = report.Select(*cases); err != nil {
+		log.Fatal(err)
 	}
-	if len(m.Cases) == 0 {
-		log.Fatalf("no case matches %q", *cases)
+	if slices.ContainsFunc(m.Libs, isUws) && *uwsBin == "" {
+		log.Fatal("libraries uws and uws-prepared need -uws, the uWebSockets bench server")
 	}
 	dir := *binDir
 	if dir == "" {
@@ -69,7 +78,7 @@ func main() {
 		}
 		defer os.RemoveAll(dir)
 	}
-	if err := build(dir, m.Libs); err != nil {
+	if err := build(dir, m.Libs, *uwsBin); err != nil {
 		log.Fatal(err)
 	}
 	m.Env = environment()
@@ -121,19 +130,30 @@ func main() {
 	}
 }
 
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
+// isUws reports whether lib is the uWebSockets server, built apart from
+// the Go ones: uws, or uws-prepared whose /room compresses a broadcast
+// once (with uWS's PreparedMessage) rather than for each member.
+func isUws(lib string) bool { return lib == "uws" || lib == "uws-prepared" }
 
-// build compiles the servers and the load generator into dir.
-func build(dir string, libs []string) error {
+// build compiles the servers and the load generator into dir, and links
+// the uWebSockets server there.
+func build(dir string, libs []string, uwsBin string) error {
 	pkgs := map[string]string{"wsload": "./tests/bench/cmd/wsload"}
 	for _, lib := range libs {
+		if isUws(lib) {
+			abs, err := filepath.Abs(uwsBin)
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(abs); err != nil {
+				return fmt.Errorf("the uWebSockets server: %w", err)
+			}
+			os.Remove(filepath.Join(dir, lib))
+			if err := os.Symlink(abs, filepath.Join(dir, lib)); err != nil {
+				return err
+			}
+			continue
+		}
 		pkgs[lib] = "./tests/bench/servers/" + lib
 	}
 	for name, pkg := range pkgs {
@@ -151,7 +171,14 @@ var readyLine = regexp.MustCompile(`^ready lib=(\S+) pid=(\d+) addr=(\S+)`)
 // runOne starts lib's server, runs case c against it and stops it.
 func runOne(dir, lib string, c report.Case, port int, serverCPU, loadCPU string, warmup, dur, settle time.Duration) (*load.Result, error) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	srv := exec.Command("taskset", "-c", serverCPU, filepath.Join(dir, lib), "-addr", addr)
+	sargs := []string{"-c", serverCPU, filepath.Join(dir, lib), "-addr", addr}
+	if c.Deflate {
+		sargs = append(sargs, "-deflate")
+		if lib == "uws-prepared" {
+			sargs = append(sargs, "-prepared")
+		}
+	}
+	srv := exec.Command("taskset", sargs...)
 	srv.Env = append(os.Environ(), "GOMAXPROCS=1")
 	srv.Stderr = os.Stderr
 	out, err := srv.StdoutPipe()
@@ -173,15 +200,24 @@ func runOne(dir, lib string, c report.Case, port int, serverCPU, loadCPU string,
 		}
 	}()
 	var pid int
-	select {
-	case l := <-lines:
-		mm := readyLine.FindStringSubmatch(l)
-		if mm == nil {
-			return nil, fmt.Errorf("%s: unexpected first line %q", lib, l)
+	if isUws(lib) {
+		// It prints no ready line: it is ready when it takes connections.
+		// taskset execs it, so its pid is the one started.
+		pid = srv.Process.Pid
+		if err := waitListening(addr, 20*time.Second); err != nil {
+			return nil, fmt.Errorf("%s: %w", lib, err)
 		}
-		pid, _ = strconv.Atoi(mm[2])
-	case <-time.After(20 * time.Second):
-		return nil, fmt.Errorf("%s: no ready line after 20 s", lib)
+	} else {
+		select {
+		case l := <-lines:
+			mm := readyLine.FindStringSubmatch(l)
+			if mm == nil {
+				return nil, fmt.Errorf("%s: unexpected first line %q", lib, l)
+			}
+			pid, _ = strconv.Atoi(mm[2])
+		case <-time.After(20 * time.Second):
+			return nil, fmt.Errorf("%s: no ready line after 20 s", lib)
+		}
 	}
 	if pid != srv.Process.Pid {
 		return nil, fmt.Errorf("%s: ready line says pid %d, started %d", lib, pid, srv.Process.Pid)
@@ -200,6 +236,15 @@ func runOne(dir, lib string, c report.Case, port int, serverCPU, loadCPU string,
 	if c.Publishers > 0 {
 		args = append(args, "-publishers", strconv.Itoa(c.Publishers))
 	}
+	if c.Text {
+		args = append(args, "-text")
+	}
+	if c.Payload != "" {
+		args = append(args, "-payload", c.Payload)
+	}
+	if c.Deflate {
+		args = append(args, "-deflate")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), warmup+dur+settle+2*time.Minute)
 	defer cancel()
 	gen := exec.CommandContext(ctx, "taskset", args...)
@@ -214,6 +259,22 @@ func runOne(dir, lib string, c report.Case, port int, serverCPU, loadCPU string,
 		return nil, fmt.Errorf("wsload: %v: %s", runErr, strings.TrimSpace(stderr.String()))
 	}
 	return &res, nil // verification errors are in res
+}
+
+// waitListening waits until addr takes TCP connections.
+func waitListening(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after %v: %w", addr, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // stop ends a server with SIGTERM, then SIGKILL after 10 s.
@@ -240,6 +301,9 @@ func describe(round int, c report.Case, lib string, r *load.Result, err error) s
 		s += fmt.Sprintf("%9.0f msgs/s %7.1f MB/s  srv %5.2f µs/msg %3.0f%%  gen %3.0f%%  p50 %s p99 %s",
 			r.MsgsPerSec, r.MBPerSec, r.ServerCPUPerMsgUs, r.ServerCPUPct, r.GenCPUPct,
 			time.Duration(r.P50Us*1e3).Round(time.Microsecond), time.Duration(r.P99Us*1e3).Round(time.Microsecond))
+	}
+	if c.Payload != "" || c.Deflate {
+		s += fmt.Sprintf("  wire %.0f B/msg in, %.0f B/msg out", r.WireInPerMsg, r.WireOutPerMsg)
 	}
 	if r.Errors > 0 {
 		s += fmt.Sprintf("  %d ERRORS: %s", r.Errors, r.FirstError)

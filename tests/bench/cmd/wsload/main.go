@@ -8,6 +8,7 @@
 //	wsload ... -scenario stream -conns 128 -size 1024 -window 512
 //	wsload ... -scenario room -conns 1000 -size 128 -publishers 10 -window 16
 //	wsload ... -scenario idle -conns 10000
+//	wsload ... -scenario room -conns 1000 -size 1024 -text -payload json -deflate
 //
 // It needs one file descriptor per connection: 10,000 idle connections
 // need an fd limit above that (ulimit -n; Go raises the soft limit to the
@@ -34,6 +35,8 @@ func main() {
 	flag.IntVar(&cfg.Size, "size", 32, "payload bytes per message")
 	flag.IntVar(&cfg.Frag, "frag", 0, "echo: send each message in fragments of this many bytes")
 	flag.BoolVar(&cfg.Text, "text", false, "send text messages (UTF-8) instead of binary")
+	flag.StringVar(&cfg.Payload, "payload", "", "what messages carry: json, text (prose) or, by default, a short pattern")
+	flag.BoolVar(&cfg.Deflate, "deflate", false, "offer permessage-deflate without context takeover; send compressed, inflate what comes")
 	flag.IntVar(&cfg.Window, "window", 0, "stream: messages in flight per connection; room: messages in flight in all (default 64)")
 	flag.IntVar(&cfg.Publishers, "publishers", 1, "room: members that publish")
 	flag.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before the measured window")
@@ -99,6 +102,11 @@ func printResult(r *load.Result) {
 		fmt.Printf("  %.0f msgs/s  %.1f MB/s  over %.1f s (%d messages)\n", r.MsgsPerSec, r.MBPerSec, r.Seconds, r.Messages)
 		fmt.Printf("  server CPU %.1f%% of a core, %.2f µs per message; generator CPU %.1f%%\n",
 			r.ServerCPUPct, r.ServerCPUPerMsgUs, r.GenCPUPct)
+		fmt.Printf("  on the wire: %.0f B in per message, %.0f B out per message sent", r.WireInPerMsg, r.WireOutPerMsg)
+		if r.Deflate {
+			fmt.Printf("; %d compressed messages received, %d inflated", r.Compressed, r.Inflated)
+		}
+		fmt.Println()
 		fmt.Printf("  latency p50 %.0f µs  p99 %.0f µs\n", r.P50Us, r.P99Us)
 		fmt.Printf("  server RSS %.1f MiB before, %.1f MiB peak\n", mib(r.RSSBefore), mib(r.RSSPeak))
 	}

@@ -34,10 +34,12 @@ const (
 	stDead
 )
 
-// metaLen is the stamp at the start of a room message: send time (8 bytes),
-// publisher (4), the publisher's sequence number (4), and the message's
-// number among all published (4; 0 for probes).
-const metaLen = 20
+// metaLen is the stamp of a room message: send time (8 bytes), publisher
+// (4), the publisher's sequence number (4), and the message's number among
+// all published (4; 0 for probes). It is at the start of the payload, or
+// where the payload leaves room for it (wsraw.StampOffset in JSON); text
+// messages carry it in hexadecimal, in twice as many bytes.
+const metaLen = wsraw.StampLen
 
 type conn struct {
 	fd      int
@@ -52,10 +54,12 @@ type conn struct {
 	outOff int
 	own    []byte // room publishers: frames built for this connection
 
-	p      wsraw.Parser
-	inMsg  bool // a data message is being received
-	msgOff int  // its payload bytes so far
-	meta   [metaLen]byte
+	p          wsraw.Parser
+	inMsg      bool              // a data message is being received
+	msgOff     int               // its payload bytes so far
+	stamp      [2 * metaLen]byte // room: the stamp as it came
+	compressed bool              // Deflate: the message is compressed
+	zbuf       []byte            // Deflate: its body, when it did not come in one piece
 
 	recv      int64   // messages received
 	sendAt    int64   // echo: when the message in flight was sent
@@ -86,7 +90,9 @@ type engine struct {
 	started bool
 
 	op       wire.Opcode
-	expect   []byte // payload every message must carry (past the stamp, in rooms)
+	expect   []byte // payload every message must carry (but for the stamp, in rooms)
+	stampOff int    // room: where the stamp is in the payload
+	stampLen int    // room: its length, metaLen or twice that in hexadecimal; 0 outside rooms
 	frame    []byte // echo, idle: one message; stream: a batch of identical frames
 	frameLen int    // stream: length of one frame
 
@@ -101,6 +107,7 @@ type engine struct {
 	probeHave int          // members that have the last probe
 	probing   bool         // still probing for the room to be complete
 	pubFrame  []byte       // masked frame with a blank stamp
+	pubBody   []byte       // Deflate: the payload, to stamp and compress
 	rateOn    bool         // Rate: rateAt is set
 	rateAt    int64        // Rate: when the first message was due
 	rated     int64        // Rate: messages published since rateAt
@@ -112,9 +119,13 @@ type engine struct {
 	exited   chan struct{}
 	msgs     atomic.Int64
 	bytes    atomic.Int64
+	wireIn   atomic.Int64 // bytes read from the servers
+	wireOut  atomic.Int64 // bytes written to them
 	pubs     atomic.Int64
 	verify   atomic.Bool
 	verified atomic.Int64
+
+	z zcache // Deflate: the compressed messages checked so far
 
 	errs     atomic.Int64
 	errMu    sync.Mutex
@@ -155,26 +166,49 @@ func newEngine(cfg Config) (*engine, error) {
 		sa := syscall.SockaddrInet4{Port: pn}
 		copy(sa.Addr[:], ip)
 		e.sas = append(e.sas, sa)
-		e.reqs = append(e.reqs, wsraw.Request(addr, path))
+		if cfg.Deflate {
+			e.reqs = append(e.reqs, wsraw.RequestDeflate(addr, path))
+		} else {
+			e.reqs = append(e.reqs, wsraw.Request(addr, path))
+		}
 	}
 	e.addrMsgs = make([]atomic.Int64, len(e.sas))
 	e.addrHist = make([]histogram, len(e.sas))
 	if cfg.Text {
 		e.op = wire.OpText
 	}
-	e.expect = wsraw.Pattern(cfg.Size)
+	e.expect = wsraw.Payload(cfg.Payload, cfg.Size)
+	message := wsraw.AppendMessage
+	if cfg.Deflate {
+		message = wsraw.AppendCompressedMessage
+	}
 	switch cfg.Scenario {
 	case "echo", "idle":
-		e.frame = wsraw.AppendMessage(nil, e.op, e.expect, cfg.Frag)
+		e.frame = message(nil, e.op, e.expect, cfg.Frag)
 	case "stream":
-		one := wsraw.AppendMessage(nil, e.op, e.expect, 0)
+		one := message(nil, e.op, e.expect, 0)
 		e.frameLen = len(one)
 		k := max(1, (256<<10)/len(one))
 		e.frame = bytes.Repeat(one, k)
 	case "room":
+		e.stampLen = metaLen
+		if cfg.Text {
+			e.stampLen = 2 * metaLen
+		}
+		if cfg.Payload == wsraw.PayloadJSON {
+			e.stampOff = wsraw.StampOffset
+		}
 		e.pubFrame = wsraw.AppendMessage(nil, e.op, e.expect, 0)
+		e.pubBody = bytes.Clone(e.expect)
 		e.members = int64(cfg.Conns)
 		e.pend = make([]int32, cfg.Window)
+	}
+	if cfg.Deflate {
+		n := 8
+		if cfg.Scenario == "room" {
+			n = 4*cfg.Window + 16 // what is in flight, and then some
+		}
+		e.z.init(n)
 	}
 	var err error
 	e.ep, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
@@ -299,6 +333,7 @@ func (e *engine) dial(i int) error {
 	}
 	syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 	c := &conn{fd: fd, id: i, addr: i % len(e.sas)}
+	c.p.Deflate = e.cfg.Deflate
 	e.conns[i] = c
 	for fd >= len(e.byFD) {
 		e.byFD = append(e.byFD, make([]*conn, len(e.byFD)+1024)...)
@@ -354,6 +389,7 @@ func (e *engine) flush(c *conn) {
 		}
 		n, err := syscall.Write(c.fd, c.out[c.outOff:])
 		if n > 0 {
+			e.wireOut.Add(int64(n))
 			c.outOff += n
 			e.wrote(c, n)
 		}
@@ -432,6 +468,7 @@ func (e *engine) readable(c *conn) {
 			e.fail(c, io.EOF)
 			return
 		}
+		e.wireIn.Add(int64(n))
 		e.feed(c, e.buf[:n])
 		return // level-triggered: what is left comes with the next wait
 	}
@@ -440,7 +477,11 @@ func (e *engine) readable(c *conn) {
 func (e *engine) feed(c *conn, b []byte) {
 	if c.state == stHandshake {
 		c.hs = append(c.hs, b...)
-		hn, err := wsraw.Response(c.hs)
+		response := wsraw.Response
+		if e.cfg.Deflate {
+			response = wsraw.DeflateResponse
+		}
+		hn, err := response(c.hs)
 		if err == wsraw.ErrIncomplete {
 			return
 		}
@@ -472,6 +513,10 @@ func (e *engine) feed(c *conn, b []byte) {
 			return
 		}
 		if ch.Op.IsControl() {
+			if ch.Compressed {
+				e.fail(c, errors.New("a control frame with RSV1"))
+				return
+			}
 			if ch.Op == wire.OpClose && ch.End {
 				e.fail(c, errors.New("the server sent a close frame"))
 				return
@@ -498,25 +543,28 @@ func (e *engine) chunk(c *conn, ch wsraw.Chunk) {
 		case ch.Op == wire.OpContinuation && !c.inMsg:
 			e.fail(c, errors.New("continuation frame without a message"))
 			return
+		case ch.Op == wire.OpContinuation && ch.Compressed:
+			e.fail(c, errors.New("a continuation frame with RSV1"))
+			return
 		case ch.Op != wire.OpContinuation:
-			c.inMsg, c.msgOff = true, 0
+			c.inMsg, c.msgOff, c.compressed = true, 0, ch.Compressed
+			c.zbuf = c.zbuf[:0]
 		}
+	}
+	if c.compressed {
+		e.compressedChunk(c, ch)
+		return
 	}
 	d := ch.Data
 	if c.msgOff+len(d) > len(e.expect) {
 		e.fail(c, fmt.Errorf("message longer than the %d bytes sent", len(e.expect)))
 		return
 	}
-	off := c.msgOff
-	if e.cfg.Scenario == "room" && off < metaLen {
-		k := copy(c.meta[off:], d)
-		d, off = d[k:], off+k
-	}
-	if !bytes.Equal(d, e.expect[off:off+len(d)]) {
-		e.fail(c, fmt.Errorf("echoed bytes differ from those sent, at offset %d", off))
+	if !e.check(c.stamp[:], c.msgOff, d) {
+		e.fail(c, fmt.Errorf("echoed bytes differ from those sent, at offset %d or after", c.msgOff))
 		return
 	}
-	c.msgOff = off + len(d)
+	c.msgOff += len(d)
 	if ch.End && ch.Fin {
 		if c.msgOff != len(e.expect) {
 			e.fail(c, fmt.Errorf("message of %d bytes, want %d", c.msgOff, len(e.expect)))
@@ -647,7 +695,8 @@ func (e *engine) publish() {
 }
 
 // send publishes message seq of c, number g of all (0 for a probe): the
-// pre-masked frame with the stamp masked in.
+// pre-masked frame with the stamp masked in, or with Deflate the payload
+// stamped and compressed.
 func (e *engine) send(c *conn, seq, g uint32) {
 	if c.id == 0 && e.probing {
 		c.pubSeq = seq
@@ -655,17 +704,23 @@ func (e *engine) send(c *conn, seq, g uint32) {
 	if c.outOff == len(c.out) { // nothing pending: start afresh
 		c.own, c.out, c.outOff = c.own[:0], nil, 0
 	}
-	start := len(c.own)
-	c.own = append(c.own, e.pubFrame...)
-	hl := len(e.pubFrame) - e.cfg.Size
 	var meta [metaLen]byte
 	binary.LittleEndian.PutUint64(meta[0:], uint64(e.now))
 	binary.LittleEndian.PutUint32(meta[8:], uint32(c.id))
 	binary.LittleEndian.PutUint32(meta[12:], seq)
 	binary.LittleEndian.PutUint32(meta[16:], g)
-	p := c.own[start+hl : start+hl+metaLen]
-	for i := range meta {
-		p[i] = meta[i] ^ wsraw.MaskKey[i&3] // the payload starts at mask position 0
+	if e.cfg.Deflate {
+		e.putStamp(e.pubBody[e.stampOff:], &meta)
+		c.own = wsraw.AppendCompressedMessage(c.own, e.op, e.pubBody, 0)
+	} else {
+		start := len(c.own)
+		c.own = append(c.own, e.pubFrame...)
+		at := start + len(e.pubFrame) - e.cfg.Size + e.stampOff
+		p := c.own[at : at+e.stampLen]
+		e.putStamp(p, &meta)
+		for i := range p {
+			p[i] ^= wsraw.MaskKey[(e.stampOff+i)&3] // the payload starts at mask position 0
+		}
 	}
 	c.out = c.own
 	if !c.pollOut {
@@ -675,10 +730,15 @@ func (e *engine) send(c *conn, seq, g uint32) {
 
 // delivery checks a room message received by c.
 func (e *engine) delivery(c *conn, measuring bool) {
-	at := int64(binary.LittleEndian.Uint64(c.meta[0:]))
-	pub := binary.LittleEndian.Uint32(c.meta[8:])
-	seq := binary.LittleEndian.Uint32(c.meta[12:])
-	g := int64(binary.LittleEndian.Uint32(c.meta[16:]))
+	var meta [metaLen]byte
+	if !e.getStamp(&meta, c.stamp[:e.stampLen]) {
+		e.fail(c, fmt.Errorf("a stamp that is not hexadecimal: %q", c.stamp[:e.stampLen]))
+		return
+	}
+	at := int64(binary.LittleEndian.Uint64(meta[0:]))
+	pub := binary.LittleEndian.Uint32(meta[8:])
+	seq := binary.LittleEndian.Uint32(meta[12:])
+	g := int64(binary.LittleEndian.Uint32(meta[16:]))
 	if int(pub) >= len(c.seqs) {
 		e.fail(c, fmt.Errorf("message stamped with publisher %d of %d", pub, len(c.seqs)))
 		return

@@ -19,6 +19,12 @@
 //	idle    Conns connections are opened and left idle; the server's RSS
 //	        per connection is reported, then each connection echoes one
 //	        message to prove it is alive
+//
+// With Deflate, every connection offers permessage-deflate without context
+// takeover on either side (wsraw.DeflateOffer), sends its messages
+// compressed, and checks what comes after inflating it (see zcache for
+// how that stays cheap). Bytes on the wire, frame headers and all, are
+// counted either way.
 package load
 
 import (
@@ -28,6 +34,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shockwave-go/shockwave/tests/bench/internal/wsraw"
 )
 
 // Config describes a run.
@@ -38,6 +46,8 @@ type Config struct {
 	Size       int           // payload bytes per message
 	Frag       int           // echo: fragment payload size (0: one frame)
 	Text       bool          // text messages instead of binary
+	Payload    string        // what messages carry: wsraw.PayloadPattern (""), PayloadJSON or PayloadText
+	Deflate    bool          // offer permessage-deflate (wsraw.DeflateOffer), send messages compressed, inflate what comes
 	Window     int           // stream: messages in flight per connection; room: in flight in all
 	Publishers int           // room: how many members publish
 	Warmup     time.Duration // before the measured window
@@ -62,6 +72,8 @@ type Result struct {
 	Frag       int    `json:"frag,omitempty"`
 	Window     int    `json:"window,omitempty"`
 	Publishers int    `json:"publishers,omitempty"`
+	Payload    string `json:"payload,omitempty"`
+	Deflate    bool   `json:"deflate,omitempty"`
 
 	Seconds    float64 `json:"seconds"`
 	Messages   int64   `json:"messages"` // echoes (echo, stream) or deliveries (room)
@@ -69,6 +81,19 @@ type Result struct {
 	Bytes      int64   `json:"bytes"` // payload bytes echoed or delivered
 	MsgsPerSec float64 `json:"msgs_per_sec"`
 	MBPerSec   float64 `json:"mb_per_sec"`
+
+	// Bytes on the wire over the measured window, frame headers and all:
+	// read from the server(s), and written to them. Per message: in per
+	// echo or delivery, out per message sent (echoed or published).
+	WireIn        int64   `json:"wire_in"`
+	WireOut       int64   `json:"wire_out"`
+	WireInPerMsg  float64 `json:"wire_in_per_msg"`
+	WireOutPerMsg float64 `json:"wire_out_per_msg"`
+	// Deflate: messages that came compressed, and how many of them were
+	// inflated (the others had a body byte for byte the same as one
+	// inflated before), over the whole run.
+	Compressed int64 `json:"compressed,omitempty"`
+	Inflated   int64 `json:"inflated,omitempty"`
 
 	ServerCPUSec      float64 `json:"server_cpu_sec"`
 	ServerCPUPct      float64 `json:"server_cpu_pct"`        // of one core
@@ -115,8 +140,17 @@ func (c *Config) defaults() error {
 	if c.Size <= 0 {
 		c.Size = 32
 	}
-	if c.Scenario == "room" && c.Size < metaLen {
-		return fmt.Errorf("load: room messages carry a %d-byte stamp: Size must be at least that", metaLen)
+	switch c.Payload {
+	case wsraw.PayloadPattern, wsraw.PayloadText:
+	case wsraw.PayloadJSON:
+		if c.Size < wsraw.JSONMin {
+			return fmt.Errorf("load: JSON payloads are of %d bytes at least", wsraw.JSONMin)
+		}
+	default:
+		return fmt.Errorf("load: unknown payload %q", c.Payload)
+	}
+	if c.Scenario == "room" && c.Size < 2*wsraw.StampLen {
+		return fmt.Errorf("load: room messages carry a stamp of up to %d bytes: Size must be at least that", 2*wsraw.StampLen)
 	}
 	if c.Window <= 0 {
 		c.Window = 64

@@ -12,6 +12,8 @@ type snapshot struct {
 	msgs      int64
 	bytes     int64
 	pubs      int64
+	wireIn    int64
+	wireOut   int64
 	serverCPU float64
 	genCPU    float64
 	addrMsgs  []int64
@@ -22,6 +24,7 @@ type snapshot struct {
 func (e *engine) snap() (s snapshot, err error) {
 	s.at = time.Now()
 	s.msgs, s.bytes, s.pubs = e.msgs.Load(), e.bytes.Load(), e.pubs.Load()
+	s.wireIn, s.wireOut = e.wireIn.Load(), e.wireOut.Load()
 	if e.cfg.PID > 0 {
 		s.serverCPU, err = procCPU(e.cfg.PID)
 	}
@@ -54,7 +57,7 @@ func Run(cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Scenario: cfg.Scenario, Conns: cfg.Conns, Size: cfg.Size, Frag: cfg.Frag}
+	res := &Result{Scenario: cfg.Scenario, Conns: cfg.Conns, Size: cfg.Size, Frag: cfg.Frag, Payload: cfg.Payload, Deflate: cfg.Deflate}
 	if cfg.Scenario == "stream" || cfg.Scenario == "room" {
 		res.Window = cfg.Window
 	}
@@ -158,6 +161,17 @@ func Run(cfg Config) (*Result, error) {
 		res.Bytes = s1.bytes - s0.bytes
 		res.MsgsPerSec = float64(res.Messages) / res.Seconds
 		res.MBPerSec = float64(res.Bytes) / res.Seconds / 1e6
+		res.WireIn, res.WireOut = s1.wireIn-s0.wireIn, s1.wireOut-s0.wireOut
+		sent := res.Messages
+		if cfg.Scenario == "room" {
+			sent = res.Published
+		}
+		if res.Messages > 0 {
+			res.WireInPerMsg = float64(res.WireIn) / float64(res.Messages)
+		}
+		if sent > 0 {
+			res.WireOutPerMsg = float64(res.WireOut) / float64(sent)
+		}
 		res.ServerCPUSec = s1.serverCPU - s0.serverCPU
 		res.ServerCPUPct = 100 * res.ServerCPUSec / res.Seconds
 		if res.Messages > 0 {
@@ -168,6 +182,7 @@ func Run(cfg Config) (*Result, error) {
 		res.P99Us = float64(e.hist.quantile(0.99)) / 1e3
 	}
 	stop()
+	res.Compressed, res.Inflated = e.z.stats.compressed, e.z.stats.inflated // the loop has exited
 	if cfg.PID > 0 {
 		if _, hwm, err := procMem(cfg.PID); err == nil {
 			res.RSSPeak = max(res.RSSPeak, hwm)

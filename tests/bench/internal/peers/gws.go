@@ -16,21 +16,29 @@ type gwsServer struct {
 	t                tracker
 }
 
-func gwsOption() *gws.ServerOption {
+// gwsOption is gws's configuration; with deflate, permessage-deflate
+// without context takeover on either side, at gws's defaults otherwise
+// (level 1, messages of 512 bytes and more compressed), so that its
+// Broadcaster compresses a broadcast once for all members.
+func gwsOption(deflate bool) *gws.ServerOption {
 	return &gws.ServerOption{
 		ParallelEnabled:     false, // messages of a connection in order, on its reader
 		CheckUtf8Enabled:    true,
 		ReadMaxPayloadSize:  MaxMessage,
 		WriteMaxPayloadSize: MaxMessage,
-		PermessageDeflate:   gws.PermessageDeflate{Enabled: false},
+		PermessageDeflate: gws.PermessageDeflate{
+			Enabled:               deflate,
+			ServerContextTakeover: false,
+			ClientContextTakeover: false,
+		},
 	}
 }
 
-func newGws() *gwsServer {
+func newGws(o Options) *gwsServer {
 	s := &gwsServer{}
-	s.echo = gws.NewUpgrader(gwsEcho{}, gwsOption())
-	s.room = gws.NewUpgrader(gwsRoom{s: s}, gwsOption())
-	s.sink = gws.NewUpgrader(gwsSink{s: s}, gwsOption())
+	s.echo = gws.NewUpgrader(gwsEcho{}, gwsOption(o.Deflate))
+	s.room = gws.NewUpgrader(gwsRoom{s: s}, gwsOption(o.Deflate))
+	s.sink = gws.NewUpgrader(gwsSink{s: s}, gwsOption(o.Deflate))
 	return s
 }
 

@@ -1,7 +1,8 @@
 // Package peers holds the bench servers: Shockwave and the Go WebSocket
 // libraries it is measured against, each serving the same three endpoints
 // with the same semantics, configured as its authors recommend for speed,
-// with compression off and a 16 MiB message limit:
+// with compression off (but for Options.Deflate) and a 16 MiB message
+// limit:
 //
 //	GET /echo  every message is sent back with its opcode
 //	GET /room  every message from any connection goes to every connection
@@ -69,6 +70,12 @@ type Options struct {
 	// publisher's included, delivers each message as it comes back from
 	// the log. Other libraries ignore it.
 	RoomHistory int
+	// Deflate has the server accept permessage-deflate without context
+	// takeover (as wsraw.DeflateOffer asks) and compress what it sends
+	// from 512 bytes: Shockwave with runtime.WithCompression and
+	// wire.CompressionNoContextTakeover, gws with its PermessageDeflate.
+	// The other libraries of the bench fail to start with it.
+	Deflate bool
 }
 
 // Libs lists the libraries, Shockwave first: on its default transport (the
@@ -84,7 +91,12 @@ func New(lib string, o Options) (Server, error) {
 	case "shockwave-goroutine":
 		return newShockwave(o, runtime.TransportGoroutine)
 	case "gws":
-		return newGws(), nil
+		return newGws(o), nil
+	}
+	if o.Deflate {
+		return nil, fmt.Errorf("peers: the bench's %s server has no permessage-deflate", lib)
+	}
+	switch lib {
 	case "gorilla":
 		return newGorilla(), nil
 	case "coder":

@@ -25,6 +25,11 @@ func newShockwave(o Options, tr runtime.Transport) (*swServer, error) {
 	// No message rate limit: the peers have none, and the load generator
 	// sends as fast as the server takes.
 	base := []runtime.Option{runtime.WithMaxMessageSize(MaxMessage), runtime.WithTransport(tr), runtime.WithMessageRate(-1, 0)}
+	if o.Deflate {
+		// Each message compressed on its own, a room's broadcast once
+		// for all its members.
+		base = append(base, runtime.WithCompression(wire.CompressionNoContextTakeover, wire.DefaultCompressionThreshold))
+	}
 	var err error
 	s.echo, err = runtime.New(session.HandlerFunc(func(ss *session.Session, m session.Message) error {
 		return ss.Send(m.Op, m.Data)

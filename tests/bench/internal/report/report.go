@@ -24,6 +24,10 @@ type Case struct {
 	Frag       int    `json:"frag,omitempty"`
 	Window     int    `json:"window,omitempty"`
 	Publishers int    `json:"publishers,omitempty"`
+	Text       bool   `json:"text,omitempty"`    // text messages
+	Payload    string `json:"payload,omitempty"` // wsraw.PayloadJSON, PayloadText, or the default pattern
+	Deflate    bool   `json:"deflate,omitempty"` // permessage-deflate, on the servers and the generator
+	Ref        string `json:"ref,omitempty"`     // the same case uncompressed, the reference for its CPU per message
 }
 
 // Cases are the rows of the matrix, as in the issue and BASELINES.md.
@@ -40,6 +44,47 @@ var Cases = []Case{
 	// As many as a process's limit of 20,000 descriptors allows, the
 	// generator being another process.
 	{Name: "idle-19k", Title: "19,800 idle connections (the fd limit)", Scenario: "idle", Conns: 19800},
+}
+
+// DeflateCases are the permessage-deflate cases of issue 19, each with
+// its reference uncompressed: a chat room's broadcast and echoes of
+// realistic payloads (wsraw.JSON, wsraw.Text), compressed without context
+// takeover. They run only when named (-cases, or -cases deflate for all of
+// them), against the libraries whose bench servers compress: shockwave,
+// shockwave-goroutine, gws, uws and uws-prepared.
+var DeflateCases = []Case{
+	{Name: "room-1000-json", Title: "room of 1,000, 1 KiB JSON, 16 in flight", Scenario: "room", Conns: 1000, Size: 1 << 10, Publishers: 10, Window: 16, Text: true, Payload: "json"},
+	{Name: "room-1000-deflate", Title: "room of 1,000, 1 KiB JSON, 16 in flight, deflate", Scenario: "room", Conns: 1000, Size: 1 << 10, Publishers: 10, Window: 16, Text: true, Payload: "json", Deflate: true, Ref: "room-1000-json"},
+	{Name: "echo-1k-json", Title: "echo 1 KiB JSON, 1,000 conns", Scenario: "echo", Conns: 1000, Size: 1 << 10, Text: true, Payload: "json"},
+	{Name: "echo-1k-json-deflate", Title: "echo 1 KiB JSON, 1,000 conns, deflate", Scenario: "echo", Conns: 1000, Size: 1 << 10, Text: true, Payload: "json", Deflate: true, Ref: "echo-1k-json"},
+	{Name: "echo-64k-text", Title: "echo 64 KiB text, 200 conns", Scenario: "echo", Conns: 200, Size: 64 << 10, Text: true, Payload: "text"},
+	{Name: "echo-64k-deflate", Title: "echo 64 KiB text, 200 conns, deflate", Scenario: "echo", Conns: 200, Size: 64 << 10, Text: true, Payload: "text", Deflate: true, Ref: "echo-64k-text"},
+}
+
+// Select returns the cases named in names (comma-separated; "deflate"
+// stands for all of DeflateCases), or Cases if names is empty.
+func Select(names string) ([]Case, error) {
+	if names == "" {
+		return Cases, nil
+	}
+	var out []Case
+	for _, n := range strings.Split(names, ",") {
+		if n == "deflate" {
+			out = append(out, DeflateCases...)
+			continue
+		}
+		i := slices.IndexFunc(Cases, func(c Case) bool { return c.Name == n })
+		j := slices.IndexFunc(DeflateCases, func(c Case) bool { return c.Name == n })
+		switch {
+		case i >= 0:
+			out = append(out, Cases[i])
+		case j >= 0:
+			out = append(out, DeflateCases[j])
+		default:
+			return nil, fmt.Errorf("report: no case %q", n)
+		}
+	}
+	return out, nil
 }
 
 // Run is one measurement: a case against a library in a round.
@@ -91,6 +136,8 @@ type Summary struct {
 	P50, P99   float64 // µs
 	RSSPeak    float64 // bytes
 	RSSPerConn float64 // bytes
+	WireIn     float64 // bytes received per message (echo, delivery)
+	WireOut    float64 // bytes sent per message (echoed, published)
 }
 
 func median(v []float64) float64 {
@@ -108,7 +155,7 @@ func median(v []float64) float64 {
 // Summary returns the medians of case c for library lib.
 func (m *Matrix) Summary(c, lib string) Summary {
 	var s Summary
-	var thr, mb, cpu, pct, gen, p50, p99, rss, per []float64
+	var thr, mb, cpu, pct, gen, p50, p99, rss, per, win, wout []float64
 	for _, r := range m.Runs {
 		if r.Case != c || r.Lib != lib {
 			continue
@@ -130,10 +177,12 @@ func (m *Matrix) Summary(c, lib string) Summary {
 		pct, gen = append(pct, x.ServerCPUPct), append(gen, x.GenCPUPct)
 		p50, p99 = append(p50, x.P50Us), append(p99, x.P99Us)
 		rss, per = append(rss, float64(x.RSSPeak)), append(per, x.RSSPerConn)
+		win, wout = append(win, x.WireInPerMsg), append(wout, x.WireOutPerMsg)
 	}
 	s.MsgsPerSec, s.MBPerSec, s.CPUPerMsg = median(thr), median(mb), median(cpu)
 	s.CPUPct, s.GenPct, s.P50, s.P99 = median(pct), median(gen), median(p50), median(p99)
 	s.RSSPeak, s.RSSPerConn = median(rss), median(per)
+	s.WireIn, s.WireOut = median(win), median(wout)
 	return s
 }
 
@@ -357,10 +406,59 @@ func (m *Matrix) Tables() (titles []string, tables []*table) {
 		}
 		add("Ratios, "+m.Libs[0]+" / peer, same run: throughput (higher is better) and server CPU per message or memory (lower is better)", ratio)
 	}
+	if t := m.wireTable(); t != nil {
+		add("Bytes on the wire per message, frame headers and all: received by the generator per echo or delivery / sent per message (echoed or published)", t)
+	}
+	if t := m.refTable(); t != nil {
+		add("Server CPU per message compressed / uncompressed (the case's reference, same payload): against "+m.Libs[0]+"'s uncompressed, and in parentheses against the library's own", t)
+	}
 	add("Latency: echo round trip, stream send-to-echo, room publish-to-delivery (p50 / p99)", lat)
 	add("Server CPU / generator CPU (% of one core each): a server below 100% with the generator near 100% is not the bottleneck", util)
 	add("Server peak RSS (VmHWM) during the case", mem)
 	return titles, tables
+}
+
+// wireTable returns the table of bytes on the wire, if the matrix has
+// cases with realistic payloads.
+func (m *Matrix) wireTable() *table {
+	if !slices.ContainsFunc(m.Cases, func(c Case) bool { return c.Payload != "" || c.Deflate }) {
+		return nil
+	}
+	t := &table{head: m.libHead("case (in / out)"), align: right(len(m.Libs) + 1)}
+	for _, c := range m.Cases {
+		if c.Scenario == "idle" {
+			continue
+		}
+		row := []string{c.Title}
+		for _, lib := range m.Libs {
+			s := m.Summary(c.Name, lib)
+			row = append(row, fmtFloat(s.WireIn, "%.0f B")+" / "+fmtFloat(s.WireOut, "%.0f B"))
+		}
+		t.rows = append(t.rows, row)
+	}
+	return t
+}
+
+// refTable returns the table of the compressed cases' CPU per message
+// against their uncompressed references, if the matrix has both.
+func (m *Matrix) refTable() *table {
+	t := &table{head: m.libHead("case"), align: right(len(m.Libs) + 1)}
+	for _, c := range m.Cases {
+		if c.Ref == "" || m.caseByName(c.Ref).Name == "" {
+			continue
+		}
+		base := m.Summary(c.Ref, m.Libs[0]).CPUPerMsg
+		row := []string{c.Title}
+		for _, lib := range m.Libs {
+			cpu := m.Summary(c.Name, lib).CPUPerMsg
+			row = append(row, fmtFloat(cpu/base, "%.2fx")+" ("+fmtFloat(cpu/m.Summary(c.Ref, lib).CPUPerMsg, "%.2fx")+")")
+		}
+		t.rows = append(t.rows, row)
+	}
+	if len(t.rows) == 0 {
+		return nil
+	}
+	return t
 }
 
 // Text renders the tables for the console.
@@ -426,6 +524,15 @@ func (m *Matrix) Markdown(chartFile string) string {
 		}
 		if c.Scenario == "room" {
 			fmt.Fprintf(&b, ", %d publishers, window %d messages in flight", c.Publishers, c.Window)
+		}
+		if c.Payload != "" {
+			fmt.Fprintf(&b, ", %s", c.Payload)
+		}
+		if c.Text {
+			b.WriteString(" in text messages")
+		}
+		if c.Deflate {
+			b.WriteString(", permessage-deflate without context takeover")
 		}
 	}
 	b.WriteString(".\n")

@@ -67,3 +67,39 @@ func TestUpdateMarkdownKeepsHandWrittenText(t *testing.T) {
 		t.Errorf("old generated text kept:\n%s", got)
 	}
 }
+
+func TestSelect(t *testing.T) {
+	all, err := Select("")
+	if err != nil || len(all) != len(Cases) {
+		t.Errorf("Select(\"\") = %d cases, %v; want Cases", len(all), err)
+	}
+	d, err := Select("deflate,echo-32")
+	if err != nil || len(d) != len(DeflateCases)+1 || d[len(d)-1].Name != "echo-32" {
+		t.Errorf("Select(deflate,echo-32) = %v, %v", d, err)
+	}
+	if _, err := Select("nope"); err == nil {
+		t.Error("an unknown case is taken")
+	}
+	for _, c := range DeflateCases {
+		if c.Ref != "" && !slices.ContainsFunc(DeflateCases, func(r Case) bool { return r.Name == c.Ref && !r.Deflate && r.Payload == c.Payload && r.Size == c.Size }) {
+			t.Errorf("%s: its reference %q is not the same case uncompressed", c.Name, c.Ref)
+		}
+	}
+}
+
+func TestMarkdownHasDeflateTables(t *testing.T) {
+	cs, _ := Select("echo-1k-json,echo-1k-json-deflate")
+	m := &Matrix{Libs: []string{"shockwave", "gws"}, Cases: cs}
+	for _, lib := range m.Libs {
+		m.Runs = append(m.Runs,
+			Run{Case: "echo-1k-json", Lib: lib, Result: &load.Result{MsgsPerSec: 100, ServerCPUPerMsgUs: 10, WireInPerMsg: 1028, WireOutPerMsg: 1032}},
+			Run{Case: "echo-1k-json-deflate", Lib: lib, Result: &load.Result{MsgsPerSec: 50, ServerCPUPerMsgUs: 12, WireInPerMsg: 368, WireOutPerMsg: 372}})
+	}
+	m.Runs[3].Result.ServerCPUPerMsgUs = 26 // gws compressed
+	md := m.Markdown("")
+	for _, want := range []string{"Bytes on the wire", "368 B / 372 B", "1028 B / 1032 B", "| 1.20x (1.20x) | 2.60x (2.60x) |", "permessage-deflate"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 func Main(lib string) {
 	addr := flag.String("addr", "127.0.0.1:9001", "address to listen on (loopback)")
 	mailbox := flag.Int("room-mailbox", 0, "shockwave only: mailbox size in frames of /room members (0: the default)")
+	deflate := flag.Bool("deflate", false, "accept permessage-deflate without context takeover and compress what is sent (shockwave and gws)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole life of the server to this file")
 	memProfile := flag.String("memprofile", "", "write a heap profile at exit to this file")
 	flag.Parse()
@@ -40,7 +41,7 @@ func Main(lib string) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	r, err := peers.Start(lib, *addr, peers.Options{RoomMailbox: *mailbox})
+	r, err := peers.Start(lib, *addr, peers.Options{RoomMailbox: *mailbox, Deflate: *deflate})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -88,17 +88,23 @@ func Pattern(n int) []byte {
 
 // Chunk is a piece of a server frame returned by Parser.Next.
 type Chunk struct {
-	Op    wire.Opcode // the frame's opcode (OpContinuation for continuations)
-	Fin   bool        // the frame's FIN bit
-	Start bool        // the chunk starts the frame's payload
-	End   bool        // the chunk ends the frame
-	Data  []byte      // payload bytes, in b
+	Op         wire.Opcode // the frame's opcode (OpContinuation for continuations)
+	Fin        bool        // the frame's FIN bit
+	Compressed bool        // the frame's RSV1 bit (Parser.Deflate)
+	Start      bool        // the chunk starts the frame's payload
+	End        bool        // the chunk ends the frame
+	Data       []byte      // payload bytes, in b
 }
 
 // Parser splits the byte stream from a server into frames, returning
 // payloads in place, chunk by chunk, as the bytes arrive. The zero value is
 // ready.
 type Parser struct {
+	// Deflate allows RSV1, which permessage-deflate sets on the first
+	// frame of a compressed message; Chunk.Compressed reports it. Which
+	// frames may carry it is the caller's to check.
+	Deflate bool
+
 	hdr    [wire.MaxHeaderSize]byte // a header cut by the end of a read
 	hdrN   int
 	remain int64 // payload bytes of the current frame still to come
@@ -106,6 +112,7 @@ type Parser struct {
 	fresh  bool // no chunk of the current frame returned yet
 	op     wire.Opcode
 	fin    bool
+	rsv1   bool
 }
 
 // Errors of Parser.
@@ -150,10 +157,11 @@ func (p *Parser) Next(b []byte) (c Chunk, n int, ok bool, err error) {
 		if h.Masked {
 			return c, 0, false, ErrMaskedFrame
 		}
-		if h.Rsv != 0 {
+		if h.Rsv != 0 && (!p.Deflate || h.Rsv != wire.RSV1) {
 			return c, 0, false, ErrReserved
 		}
 		p.op, p.fin, p.remain, p.inBody, p.fresh = h.Opcode, h.Fin, h.Length, true, true
+		p.rsv1 = h.Rsv != 0
 	}
 	b = b[n:]
 	if len(b) == 0 && p.remain > 0 {
@@ -161,7 +169,7 @@ func (p *Parser) Next(b []byte) (c Chunk, n int, ok bool, err error) {
 	}
 	k := int(min(int64(len(b)), p.remain))
 	p.remain -= int64(k)
-	c.Op, c.Fin, c.Start, c.Data = p.op, p.fin, p.fresh, b[:k]
+	c.Op, c.Fin, c.Compressed, c.Start, c.Data = p.op, p.fin, p.rsv1, p.fresh, b[:k]
 	p.fresh = false
 	if p.remain == 0 {
 		c.End = true
