@@ -11,6 +11,8 @@
 //	internal/load      the epoll load generator (echo, stream, room, idle)
 //	cmd/wsload         the load generator as a program
 //	cmd/matrix, run.sh the whole matrix, pinned to cores, written to docs/benchmarks.md
+//	                   (-cases deflate: permessage-deflate against gws and
+//	                   uWebSockets, in docs/benchmarks-deflate.md)
 //	cmd/cluster        rooms across nodes over a real nats-server process,
 //	                   beside one node: CPU per delivery and latency (docs/scaling.md)
 //	internal/chart     the SVG bar chart of the report; cmd/chart redraws it
