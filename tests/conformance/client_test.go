@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -44,10 +45,36 @@ type session struct {
 	readErr      error
 	strict       []string // violations of RFC 6455 seen on the wire
 	readDone     chan struct{}
+
+	// permessage-deflate: the server's Sec-WebSocket-Extensions, and what
+	// it agreed to, if anything.
+	answer  string
+	pmd     *negotiated
+	inf     *inflater // of the server's messages; only the reader uses it
+	digests bool      // messages are recorded by their SHA-1, not their bytes
+	zmsgs   int       // messages from the server that came compressed
+	verdict string    // the behaviour verdict of a script that gives its own
+	note    string    // why
+	// handshakeFail is why Autobahn's client would fail the opening
+	// handshake (an answer to the offers it does not take).
+	handshakeFail string
 }
 
-// dialRaw connects to a ws:// URL and performs the opening handshake.
-func dialRaw(rawURL string, wait time.Duration) (*session, error) {
+// dialOptions are how a case's client opens its connection.
+type dialOptions struct {
+	offers  []string // permessage-deflate offers, or none
+	digests bool
+	// autobahn fails the handshake where Autobahn's client does (an
+	// extra case's client takes what RFC 7692 allows, such as windows of
+	// 8 bits, which zlib lacks).
+	autobahn bool
+}
+
+// dialRaw connects to a ws:// URL and performs the opening handshake, with
+// the extension offers of o. An answer to the offers that Autobahn's
+// client would not take is not an error: it is the session's
+// handshakeFail, and the reader does not run.
+func dialRaw(rawURL string, wait time.Duration, o dialOptions) (*session, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
@@ -65,7 +92,11 @@ func dialRaw(rawURL string, wait time.Duration) (*session, error) {
 	path := u.RequestURI()
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + u.Host +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-		"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		"\r\nSec-WebSocket-Version: 13\r\n"
+	if len(o.offers) > 0 {
+		req += "Sec-WebSocket-Extensions: " + strings.Join(o.offers, ", ") + "\r\n"
+	}
+	req += "\r\n"
 	nc.SetDeadline(time.Now().Add(wait))
 	if _, err := io.WriteString(nc, req); err != nil {
 		nc.Close()
@@ -92,9 +123,44 @@ func dialRaw(rawURL string, wait time.Duration) (*session, error) {
 		changed:    make(chan struct{}),
 		remoteCode: -1,
 		readDone:   make(chan struct{}),
+		digests:    o.digests,
+	}
+	lines := resp.Header.Values("Sec-WebSocket-Extensions")
+	s.answer = strings.Join(lines, ", ")
+	if len(lines) > 0 && len(o.offers) == 0 {
+		s.strict = append(s.strict, fmt.Sprintf("the server answered Sec-WebSocket-Extensions %q to no offer", lines))
+		if o.autobahn {
+			s.handshakeFail = "server wants to use extension we did not request"
+		}
+	} else if len(lines) > 0 {
+		pmd, autobahn, strict := checkAnswer(lines, o.offers)
+		s.strict = append(s.strict, strict...)
+		if autobahn != nil && o.autobahn {
+			s.handshakeFail = autobahn.Error()
+		}
+		s.pmd = pmd
+		if pmd != nil {
+			s.inf = &inflater{window: 1 << pmd.serverBits, takeover: pmd.serverTakeover}
+		}
+	}
+	if s.handshakeFail != "" {
+		close(s.readDone)
+		return s, nil
 	}
 	go s.readLoop()
 	return s, nil
+}
+
+// deflater returns a compressor of the client's messages, as agreed.
+func (s *session) deflater() *deflater {
+	return &deflater{bits: s.pmd.clientBits, takeover: s.pmd.clientTakeover}
+}
+
+// setVerdict records the verdict of a script that gives its own.
+func (s *session) setVerdict(v, note string) {
+	s.mu.Lock()
+	s.verdict, s.note = v, note
+	s.mu.Unlock()
 }
 
 // notifyLocked wakes the waiters. s.mu is held.
@@ -238,12 +304,13 @@ func (s *session) drop() {
 func (s *session) readLoop() {
 	defer close(s.readDone)
 	var (
-		msgOp wire.Opcode // opcode of the message being reassembled, 0 if none
-		msg   []byte
-		hdr   [wire.MaxHeaderSize]byte
+		msgOp      wire.Opcode // opcode of the message being reassembled, 0 if none
+		msg        []byte
+		compressed bool // the message's first frame had RSV1
+		hdr        [wire.MaxHeaderSize]byte
 	)
 	for {
-		h, err := s.readHeader(hdr[:])
+		h, err := readHeader(s.br, hdr[:])
 		if err == nil && h.Length > 64<<20 {
 			err = fmt.Errorf("frame of %d bytes", h.Length)
 			s.strictf("server sent a frame of %d bytes", h.Length)
@@ -265,13 +332,9 @@ func (s *session) readLoop() {
 			s.mu.Unlock()
 			return
 		}
-		if bad := checkServerFrame(h, msgOp); bad != "" {
-			s.strictf("server sent %s", bad)
-			s.mu.Lock()
-			s.droppedByMe = true
-			s.mu.Unlock()
-			s.nc.Close() // Autobahn fails the connection
-			continue     // and the next read ends the loop
+		if bad := checkServerFrame(h, msgOp, s.pmd != nil); bad != "" {
+			s.fail("server sent %s", bad)
+			continue // the next read ends the loop
 		}
 		s.mu.Lock()
 		afterClose := s.closeRecvd
@@ -284,17 +347,33 @@ func (s *session) readLoop() {
 		case wire.OpText, wire.OpBinary, wire.OpContinuation:
 			if h.Opcode != wire.OpContinuation {
 				msgOp, msg = h.Opcode, p // no copy for a message in one frame
+				compressed = h.Rsv&wire.RSV1 != 0
 			} else {
 				msg = append(msg, p...)
 			}
 			if !h.Fin {
 				continue
 			}
+			if compressed {
+				out, err := s.inf.inflate(msg)
+				if err != nil {
+					s.fail("server sent a compressed message that does not inflate as agreed (%s): %v", s.pmd.answer, err)
+					continue
+				}
+				msg = out
+				s.mu.Lock()
+				s.zmsgs++
+				s.mu.Unlock()
+			}
 			if msgOp == wire.OpText && !utf8.Valid(msg) {
 				s.strictf("server sent a text message that is not valid UTF-8")
 			}
 			if msg == nil {
 				msg = []byte{}
+			}
+			if s.digests {
+				sum := sha1.Sum(msg)
+				msg = sum[:]
 			}
 			s.addEvent(event{kind: evMessage, op: msgOp, p: lit(msg)})
 			msgOp, msg = 0, nil
@@ -322,9 +401,10 @@ func (s *session) readLoop() {
 	}
 }
 
-// readHeader reads one frame header.
-func (s *session) readHeader(hdr []byte) (wire.Header, error) {
-	if _, err := io.ReadFull(s.br, hdr[:2]); err != nil {
+// readHeader reads one frame header into hdr, which has room for
+// wire.MaxHeaderSize bytes.
+func readHeader(br *bufio.Reader, hdr []byte) (wire.Header, error) {
+	if _, err := io.ReadFull(br, hdr[:2]); err != nil {
 		return wire.Header{}, err
 	}
 	n := 2
@@ -337,7 +417,7 @@ func (s *session) readHeader(hdr []byte) (wire.Header, error) {
 	if hdr[1]&0x80 != 0 {
 		n += 4
 	}
-	if _, err := io.ReadFull(s.br, hdr[2:n]); err != nil {
+	if _, err := io.ReadFull(br, hdr[2:n]); err != nil {
 		return wire.Header{}, io.ErrUnexpectedEOF
 	}
 	h, m, err := wire.ParseHeader(hdr[:n])
@@ -347,15 +427,34 @@ func (s *session) readHeader(hdr []byte) (wire.Header, error) {
 	return h, err
 }
 
+// fail records a violation of the protocol by the server and fails the
+// connection, as Autobahn does: it closes the TCP connection.
+func (s *session) fail(format string, args ...any) {
+	s.strictf(format, args...)
+	s.mu.Lock()
+	s.droppedByMe = true
+	s.mu.Unlock()
+	s.nc.Close()
+}
+
 // checkServerFrame returns what is wrong with a frame from the server
-// (RFC 6455 section 5), or "". msgOp is the opcode of the fragmented message
-// in progress, or 0.
-func checkServerFrame(h wire.Header, msgOp wire.Opcode) string {
+// (RFC 6455 section 5, and RFC 7692 section 6 when pmd: RSV1 only on the
+// first frame of a message), or "". msgOp is the opcode of the fragmented
+// message in progress, or 0.
+func checkServerFrame(h wire.Header, msgOp wire.Opcode, pmd bool) string {
+	rsvOK := uint8(0)
+	if pmd {
+		rsvOK = wire.RSV1
+	}
 	switch {
 	case h.Masked:
 		return "a masked frame"
-	case h.Rsv != 0:
+	case h.Rsv&^rsvOK != 0:
 		return fmt.Sprintf("reserved bits %#x", h.Rsv)
+	case h.Rsv != 0 && h.Opcode.IsControl():
+		return fmt.Sprintf("RSV1 on a %s frame", h.Opcode)
+	case h.Rsv != 0 && h.Opcode == wire.OpContinuation:
+		return "RSV1 on a continuation frame"
 	case h.Opcode.IsReserved():
 		return fmt.Sprintf("reserved opcode %d", h.Opcode)
 	case h.Opcode.IsControl() && !h.Fin:

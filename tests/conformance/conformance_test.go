@@ -41,7 +41,7 @@ type Target struct {
 // transports, and the server at $CONFORMANCE_URL when it is set.
 func targets() []Target {
 	ts := []Target{
-		{Name: "wire", Start: startWireEcho},
+		{Name: "wire", Start: startWireEcho(wire.CompressionDisabled)},
 		{Name: "runtime", Start: startRuntimeEcho(runtime.TransportAuto)},
 		{Name: "runtime-goroutine", Start: startRuntimeEcho(runtime.TransportGoroutine)},
 	}
@@ -51,14 +51,32 @@ func targets() []Target {
 	return ts
 }
 
+// deflateTargets are the servers the compression table runs against, each
+// with permessage-deflate on: wire.Conn as examples/echo -deflate serves it,
+// in both modes; the runtime; and the server at $CONFORMANCE_DEFLATE_URL
+// when it is set.
+func deflateTargets() []Target {
+	ts := []Target{
+		{Name: "wire-no-context-takeover", Start: startWireEcho(wire.CompressionNoContextTakeover)},
+		{Name: "wire-context-takeover", Start: startWireEcho(wire.CompressionContextTakeover)},
+		{Name: "runtime-no-context-takeover", Start: startRuntimeEcho(runtime.TransportAuto,
+			runtime.WithCompression(wire.CompressionNoContextTakeover, wire.DefaultCompressionThreshold))},
+	}
+	if u := os.Getenv("CONFORMANCE_DEFLATE_URL"); u != "" {
+		ts = append(ts, Target{Name: "url", Start: func(testing.TB) string { return u }})
+	}
+	return ts
+}
+
 // startRuntimeEcho serves examples/echo's handler on a Runtime in process,
-// on the transport tr.
-func startRuntimeEcho(tr runtime.Transport) func(tb testing.TB) string {
+// on the transport tr, with opts.
+func startRuntimeEcho(tr runtime.Transport, opts ...runtime.Option) func(tb testing.TB) string {
 	return func(tb testing.TB) string {
 		echo := swsession.HandlerFunc(func(s *swsession.Session, m swsession.Message) error {
 			return s.Send(m.Op, m.Data)
 		})
-		rt, err := runtime.New(echo, runtime.WithMaxMessageSize(maxMessage), runtime.WithTransport(tr))
+		all := append([]runtime.Option{runtime.WithMaxMessageSize(maxMessage), runtime.WithTransport(tr)}, opts...)
+		rt, err := runtime.New(echo, all...)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -73,27 +91,30 @@ func startRuntimeEcho(tr runtime.Transport) func(tb testing.TB) string {
 	}
 }
 
-// startWireEcho serves an echo loop on wire.Conn in process.
-func startWireEcho(tb testing.TB) string {
-	opts := &wire.AcceptOptions{Options: wire.Options{MaxMessageSize: maxMessage}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := wire.Accept(w, r, opts)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		for {
-			op, p, err := c.ReadMessage()
+// startWireEcho serves an echo loop on wire.Conn in process, as
+// examples/echo -deflate does, with permessage-deflate in mode.
+func startWireEcho(mode wire.CompressionMode) func(tb testing.TB) string {
+	return func(tb testing.TB) string {
+		opts := &wire.AcceptOptions{Options: wire.Options{MaxMessageSize: maxMessage, Compression: mode}}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := wire.Accept(w, r, opts)
 			if err != nil {
 				return
 			}
-			if err := c.WriteMessage(op, p); err != nil {
-				return
+			defer c.CloseNow()
+			for {
+				op, p, err := c.ReadMessage()
+				if err != nil {
+					return
+				}
+				if err := c.WriteMessage(op, p); err != nil {
+					return
+				}
 			}
-		}
-	}))
-	tb.Cleanup(srv.Close)
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/echo"
+		}))
+		tb.Cleanup(srv.Close)
+		return "ws" + strings.TrimPrefix(srv.URL, "http") + "/echo"
+	}
 }
 
 // TestAutobahn runs the case table against every target. Each case must be
@@ -103,9 +124,21 @@ func startWireEcho(tb testing.TB) string {
 // observations must also agree with the real suite's, for the target of
 // reportsTarget.
 func TestAutobahn(t *testing.T) {
-	cases := allCases()
+	runTable(t, allCases(), targets(), reportsTarget(false))
+}
+
+// TestAutobahnDeflate runs the compression table (Autobahn's 12.x and
+// 13.x, and the extra xd.x) against every target with permessage-deflate
+// on, as TestAutobahn does the rest.
+func TestAutobahnDeflate(t *testing.T) {
+	runTable(t, deflateCases(), deflateTargets(), reportsTarget(true))
+}
+
+// runTable runs the cases against the targets, and compares the verdicts
+// of the target named against with the real suite's reports, if any.
+func runTable(t *testing.T, cases []Case, targets []Target, against string) {
 	reports := loadReports(t)
-	for _, tg := range targets() {
+	for _, tg := range targets {
 		var mu sync.Mutex
 		counts := map[string]int{}
 		var failed []string
@@ -128,7 +161,7 @@ func TestAutobahn(t *testing.T) {
 					for _, f := range fs {
 						t.Errorf("%s: %s", c.Desc, f)
 					}
-					if rep, ok := reports[c.ID]; ok && !c.Extra && tg.Name == reportsTarget() {
+					if rep, ok := reports[c.ID]; ok && !c.Extra && tg.Name == against {
 						for _, d := range rep.disagreements(c, r) {
 							t.Errorf("the real Autobahn suite disagrees: %s", d)
 						}
@@ -149,10 +182,21 @@ func TestAutobahn(t *testing.T) {
 }
 
 // reportsTarget is the target the reports of $AUTOBAHN_REPORTS are compared
-// with: the server at $CONFORMANCE_URL if there is one, else wire.
-func reportsTarget() string {
-	if os.Getenv("CONFORMANCE_URL") != "" {
+// with: the one $AUTOBAHN_TARGET names; else the server at
+// $CONFORMANCE_URL (or $CONFORMANCE_DEFLATE_URL for the compression
+// table) if there is one; else wire (wire-no-context-takeover, as
+// examples/echo -deflate serves it).
+func reportsTarget(deflate bool) string {
+	if t := os.Getenv("AUTOBAHN_TARGET"); t != "" {
+		return t
+	}
+	switch {
+	case !deflate && os.Getenv("CONFORMANCE_URL") != "":
 		return "url"
+	case deflate && os.Getenv("CONFORMANCE_DEFLATE_URL") != "":
+		return "url"
+	case deflate:
+		return "wire-no-context-takeover"
 	}
 	return "wire"
 }
@@ -187,8 +231,9 @@ func (rep *report) disagreements(c Case, r *Result) []string {
 		code = *rep.RemoteCloseCode
 	}
 	diff("remoteCloseCode", r.RemoteCode, code)
-	// The 9.x cases record their messages their own way, not in received.
-	if !strings.HasPrefix(c.ID, "9.") {
+	// The 9.x, 12.x and 13.x cases record their messages their own way,
+	// not in received.
+	if !strings.HasPrefix(c.ID, "9.") && !c.OwnVerdict {
 		var theirs []string
 		for _, e := range rep.Received {
 			var v any
@@ -271,7 +316,7 @@ func loadReports(t *testing.T) map[string]*report {
 		t.Fatalf("no agent %q in %s", agent, dir)
 	}
 	ids := map[string]bool{}
-	for _, c := range allCases() {
+	for _, c := range append(allCases(), deflateCases()...) {
 		ids[c.ID] = true
 	}
 	reps := map[string]*report{}
@@ -297,17 +342,22 @@ func loadReports(t *testing.T) map[string]*report {
 	return reps
 }
 
-// TestTable checks the table itself: unique ids, all of Autobahn's cases
-// 1-7, 9 and 10 present.
+// TestTable checks the tables themselves: unique ids, all of Autobahn's
+// cases 1-7, 9, 10, 12 and 13 present.
 func TestTable(t *testing.T) {
 	seen := map[string]bool{}
-	n := 0
-	for _, c := range allCases() {
+	n, nd, groups := 0, 0, map[string]int{} // cases 1-10; 12 and 13, and their groups
+	for _, c := range append(allCases(), deflateCases()...) {
 		if seen[c.ID] {
 			t.Errorf("duplicate case id %s", c.ID)
 		}
 		seen[c.ID] = true
-		if !c.Extra {
+		switch {
+		case c.Extra:
+		case strings.HasPrefix(c.ID, "12.") || strings.HasPrefix(c.ID, "13."):
+			nd++
+			groups[c.ID[:strings.LastIndexByte(c.ID, '.')]]++
+		default:
 			n++
 		}
 	}
@@ -344,5 +394,15 @@ func TestTable(t *testing.T) {
 	if n6 != 132 {
 		t.Errorf("6.5-6.23 have %d cases, want 132", n6)
 	}
-	t.Logf("%d Autobahn cases, %d in all", n, len(seen))
+	// The compression table: Autobahn's 12.x (5 data sets) and 13.x (7
+	// offers), 18 message sizes each: 216 cases.
+	if nd != 216 || len(groups) != 12 {
+		t.Errorf("%d compression cases in %d groups, want 216 in 12", nd, len(groups))
+	}
+	for g, k := range groups {
+		if k != 18 {
+			t.Errorf("group %s has %d cases, want 18", g, k)
+		}
+	}
+	t.Logf("%d Autobahn cases, %d in all", n+nd, len(seen))
 }

@@ -1,8 +1,9 @@
 // Package conformance tests a WebSocket server's RFC 6455 behaviour case
 // by case as the Autobahn testsuite does (its fuzzingclient, server cases
 // 1-7, 9 and 10: framing, pings and pongs, reserved bits, opcodes,
-// fragmentation, UTF-8, closing, limits and auto-fragmentation), so that CI
-// needs no Python. The package has only tests; this file documents them.
+// fragmentation, UTF-8, closing, limits and auto-fragmentation; and 12 and
+// 13, permessage-deflate, RFC 7692), so that CI needs no Python. The
+// package has only tests; this file documents them.
 //
 // # What runs
 //
@@ -85,11 +86,91 @@
 //     pings answered between one-byte fragments of split characters, and
 //     binary messages that are not UTF-8 echoed as they are.
 //
+// # Compression
+//
+// TestAutobahnDeflate runs a second table, the permessage-deflate cases
+// (cases12_test.go), against servers with compression on, one row of
+// deflateTargets each: the wire.Conn echo in its two modes,
+// wire-no-context-takeover and wire-context-takeover (as examples/echo
+// -deflate and -deflate=context-takeover serve it), and the runtime's echo
+// with Options.Compression wire.CompressionNoContextTakeover;
+// CONFORMANCE_DEFLATE_URL=ws://... adds a target "url".
+//
+// Autobahn's 216 cases are case12_x_x.py's. Each group has 18 cases, one
+// for each of its message sizes: 16 B to 128 KiB in one frame (12.N.1 to
+// 12.N.10), then 8 to 128 KiB in frames of 256 compressed bytes, and
+// 128 KiB in frames of 1, 4 and 32 KiB (autobahn-python's
+// auto-fragmentation, empty last frame included). 12.1-12.5 take their
+// messages from five data sets (JSON and HTML sent as text, cut by
+// characters; a bitmap, German verse and a PDF sent as binary) and make
+// autobahn-python's default offer, "permessage-deflate;
+// client_no_context_takeover; client_max_window_bits"; 13.1-13.7 take JSON
+// and vary the offer: the default, with server_no_context_takeover, with
+// server_max_window_bits=9 or 15, with both, and the list of three offers
+// of 13.7. The script is Autobahn's: the client sends a message when the
+// echo of the one before has come, compressed as agreed (against its
+// messages before unless the answer has client_no_context_takeover or the
+// offer promised it, with the agreed window: compress/flate's default
+// level, as Autobahn's zlib, for 15 bits, klauspost's windowed encoder
+// below), and compares each echo with what it sent, byte for byte
+// (Autobahn: length and SHA-1). The verdict is OK when all came back,
+// FAILED at the first that differs or does not come, UNIMPLEMENTED when
+// the server declined every offer (a strict failure here).
+//
+// Autobahn sends 1000 messages a case. CI sends as many as make 64 KiB,
+// 2 to 50, which keeps the three targets' 700 cases within half a minute
+// under the race detector; CONFORMANCE_FULL=1 sends the 1000. The data
+// sets are generated (testdata_test.go), of the same kind, length and
+// compressibility as Autobahn's files, whose contents are not ours to
+// ship; AUTOBAHN_TESTDATA=<port>/autobahntestsuite/testdata uses those.
+//
+// On top of Autobahn's checks, which take any answer its zlib can honour
+// and compare what was inflated:
+//
+//   - The answer must be one RFC 7692 section 7.1 allows for the offers:
+//     permessage-deflate alone, each parameter known, at most once, with
+//     a value only where one belongs, window sizes 8 to 15 without leading
+//     zeros, and accepting one of the offers: server_no_context_takeover
+//     when it was asked for, server_max_window_bits when asked for and no
+//     larger, client_max_window_bits only when offered and no larger than
+//     offered (Autobahn's client fails the handshake only on what it
+//     cannot parse, and on windows of 8 bits, which zlib lacks).
+//   - Server frames have RSV1 only on the first frame of a data message,
+//     never on a continuation or control frame.
+//   - Compressed messages are inflated by an inflater of the package's own
+//     (inflate_test.go, not the server's klauspost/compress) that fails a
+//     distance further back than 2^server_max_window_bits, or into the
+//     messages before when the server agreed to server_no_context_takeover,
+//     or into one it sent uncompressed. Autobahn's zlib, given the same
+//     window, catches the latter ones.
+//
+// The extra cases xd.x check what Autobahn does not: a compressed frame
+// with no extension offered (xd.1) or after the server declined an
+// invalid offer (xd.2) fails with 1002; an offer with an invalid
+// parameter is declined and the next valid one taken (xd.3.x); a message
+// that inflates to exactly the 16 MiB limit is echoed (xd.4.1), and a
+// compression bomb of 16 KiB that inflates one byte past it, in one frame
+// or in 1000-byte frames, fails with 1009 (xd.4.2, xd.4.3); RSV1 on a
+// continuation frame or a ping, RSV2, RSV3 fail with 1002 (xd.5-xd.8);
+// data that does not inflate fails with 1007 or 1002 (xd.9), compressed
+// text that inflates to invalid UTF-8 with 1007 (xd.10); empty compressed
+// messages, a message ending with a BFINAL block (RFC 7692 section
+// 7.2.3.3) and one in frames of one compressed byte are echoed
+// (xd.11-xd.13); the client compresses with context takeover, with
+// messages sent uncompressed among the compressed ones, which must stay
+// out of the server's window (xd.14), and with an 8-bit window (xd.15);
+// the server's windows of 8 and 10 to 14 bits (xd.16.x); and the server's
+// own uncompressed messages (below its threshold) among its compressed
+// ones with context takeover, which must stay out of its window (xd.17).
+// TestDeflateSelfCheck plays cases against fake servers that
+// get permessage-deflate wrong, to show each mistake is caught.
+//
 // # Running
 //
 //	go test ./tests/conformance                      # everything
 //	go test -short ./tests/conformance               # without the 8 and 16 MiB messages of 9.1/9.2
 //	go test -run 'TestAutobahn/wire/6.4' -v ./tests/conformance
+//	CONFORMANCE_FULL=1 go test -run TestAutobahnDeflate ./tests/conformance  # 1000 messages a case
 //
 // -v logs each case's verdicts and a summary. The table is pluggable: a
 // Target is a function that returns the ws:// URL of an echo endpoint, and
@@ -107,8 +188,9 @@
 //	../shared/tools/autobahn.sh ws://127.0.0.1:9001/echo shockwave
 //
 // That script runs the fuzzingclient with cases "*" minus 12.* and 13.*
-// (301 cases) and writes its reports (index.json and one JSON file per
-// case) to the "outdir" of its spec.json. Pointing AUTOBAHN_REPORTS at that
+// (301 cases; CASES=all adds them, against go run ./examples/echo -deflate)
+// and writes its reports (index.json and one JSON file per case) to the
+// "outdir" of its spec.json. Pointing AUTOBAHN_REPORTS at that
 // directory makes TestAutobahn compare, case by case, its verdicts and
 // observations (behavior, behaviorClose, closedByMe, wasClean, droppedByMe,
 // remoteCloseCode and the received events; for 9.x, whose events Autobahn
@@ -119,5 +201,9 @@
 // The comparison applies to the in-process target, or to the url target
 // when CONFORMANCE_URL is set (so a report of another server, such as a gws
 // echo server, can be checked against the same server); AUTOBAHN_AGENT picks
-// the agent when the reports hold several.
+// the agent when the reports hold several. The 12.x and 13.x reports are
+// compared with wire-no-context-takeover, or the url target when
+// CONFORMANCE_DEFLATE_URL is set; AUTOBAHN_TARGET names another (such as
+// wire-context-takeover, for a report of examples/echo
+// -deflate=context-takeover). Autobahn records no events for them.
 package conformance

@@ -244,32 +244,19 @@ func (st send) run(s *session) bool {
 }
 
 // message sends a whole message as Autobahn's sendMessage does: in one frame,
-// or in frames of frag bytes. Like Autobahn, when the length is a multiple
-// of frag, the last full fragment has FIN clear and an empty final
-// continuation frame follows.
+// or in frames of frag bytes (see appendMessage). rsv goes on the first
+// frame (4, RSV1: p is compressed).
 type message struct {
 	op   wire.Opcode
 	p    payload
 	frag int
+	rsv  uint8
 }
 
 func (st message) run(s *session) bool {
 	b := st.p.bytes()
-	if st.frag <= 0 || len(b) <= st.frag {
-		s.write(appendFrame(nil, frame{fin: true, op: st.op, p: lit(b)}))
-		return true
-	}
-	buf := make([]byte, 0, len(b)+(len(b)/st.frag+2)*wire.MaxHeaderSize)
-	op := st.op
-	for i, done := 0, false; !done; i += st.frag {
-		j := i + st.frag
-		if j > len(b) {
-			done, j = true, len(b)
-		}
-		buf = appendFrame(buf, frame{fin: done, op: op, p: lit(b[i:j])})
-		op = wire.OpContinuation
-	}
-	s.write(buf)
+	buf := make([]byte, 0, len(b)+(len(b)/max(st.frag, 1)+2)*wire.MaxHeaderSize)
+	s.write(appendMessage(buf, st.op, b, st.frag, st.rsv))
 	return true
 }
 

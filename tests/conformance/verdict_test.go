@@ -15,6 +15,7 @@ const (
 	WrongCode     = "WRONG CODE"
 	Unclean       = "UNCLEAN"
 	Informational = "INFORMATIONAL"
+	Unimplemented = "UNIMPLEMENTED" // the server declined permessage-deflate (12.x, 13.x)
 )
 
 // Case is one test case: the script the client plays and what Autobahn
@@ -30,6 +31,17 @@ type Case struct {
 	Large bool
 
 	Steps []step
+
+	// Offer is the client's permessage-deflate offers (RFC 7692), in its
+	// order, or none. The server's answer must accept one of them (RFC
+	// 7692 section 7.1), or, when Declines is set, none: the offers are
+	// invalid and must be declined, not failed (section 5).
+	Offer    []string
+	Declines bool
+	// OwnVerdict: the script gives the behaviour verdict itself, as the
+	// onMessage of Autobahn's 12.x and 13.x does; the events are the
+	// echoes' SHA-1 sums, and OK is not looked at.
+	OwnVerdict bool
 
 	// OK and NonStrict are the event sequences that earn these verdicts
 	// (Autobahn's expected[Case.OK] and expected[Case.NON_STRICT]). With
@@ -86,6 +98,13 @@ type Result struct {
 	DroppedByMe                   bool
 	RemoteCode                    int
 	Strict                        []string
+	// Answer is the server's Sec-WebSocket-Extensions, Note why the
+	// script gave its verdict, HandshakeFailed why Autobahn's client
+	// would have failed the opening handshake.
+	Answer, Note, HandshakeFailed string
+	// Compressed counts the messages from the server that came
+	// compressed.
+	Compressed int
 }
 
 func (r *Result) String() string {
@@ -93,8 +112,18 @@ func (r *Result) String() string {
 	if r.RemoteCode >= 0 {
 		code = fmt.Sprint(r.RemoteCode)
 	}
-	return fmt.Sprintf("behavior %s, close %s (closedByMe=%v wasClean=%v droppedByMe=%v remoteCloseCode=%s), %d events",
+	str := fmt.Sprintf("behavior %s, close %s (closedByMe=%v wasClean=%v droppedByMe=%v remoteCloseCode=%s), %d events",
 		r.Behavior, r.BehaviorClose, r.ClosedByMe, r.WasClean, r.DroppedByMe, code, len(r.Events))
+	if r.Answer != "" {
+		str += fmt.Sprintf("; answer %q, %d messages compressed", r.Answer, r.Compressed)
+	}
+	if r.Note != "" {
+		str += "; " + r.Note
+	}
+	if r.HandshakeFailed != "" {
+		str += "; handshake failed: " + r.HandshakeFailed
+	}
+	return str
 }
 
 // Failures lists why the server is not strictly conformant on this case.
@@ -116,8 +145,14 @@ func (c *Case) Failures(r *Result) []string {
 	if c.Want != nil {
 		want = c.Want
 	}
-	if !eventsEqual(want, r.Events) {
+	if !c.OwnVerdict && !eventsEqual(want, r.Events) {
 		f = append(f, "events "+describeEvents(r.Events)+", want "+describeEvents(want))
+	}
+	switch {
+	case c.Declines && r.Answer != "":
+		f = append(f, fmt.Sprintf("the server accepted %q with %q: it must decline it", c.Offer, r.Answer))
+	case c.Offer != nil && !c.Declines && r.Answer == "" && r.HandshakeFailed == "":
+		f = append(f, fmt.Sprintf("the server declined the offers %q", c.Offer))
 	}
 	if r.RemoteCode == -1 && (c.CodeRequired || !c.ClosedByMe) {
 		f = append(f, "the server's close frame has no code (or there was none)")
@@ -158,11 +193,17 @@ func (c *Case) Run(url string) (*Result, error) {
 	if wait == 0 {
 		wait = defaultWait
 	}
-	s, err := dialRaw(url, wait)
+	s, err := dialRaw(url, wait, dialOptions{offers: c.Offer, digests: c.OwnVerdict, autobahn: !c.Extra})
 	if err != nil {
 		return nil, err
 	}
 	defer s.nc.Close()
+	if s.handshakeFail != "" {
+		// Autobahn's client fails the handshake: both verdicts are
+		// FAILED (the connection was never open).
+		return &Result{Behavior: Failed, BehaviorClose: Failed, RawBehavior: Failed, RawBehaviorClose: Failed,
+			RemoteCode: -1, Strict: s.strict, Answer: s.answer, HandshakeFailed: s.handshakeFail}, nil
+	}
 	for _, st := range c.Steps {
 		if !st.run(s) {
 			break
@@ -173,13 +214,14 @@ func (c *Case) Run(url string) (*Result, error) {
 	// cases that send their own close frame). With a broken server that
 	// never gets there, it closes after the wait, as closeAfter does.
 	if c.ClosedByMe {
-		s.waitUntil(wait, func() bool { return !s.openLocked() || eventsEqual(c.OK, s.events) })
+		s.waitUntil(wait, func() bool { return !s.openLocked() || c.OwnVerdict || eventsEqual(c.OK, s.events) })
 		s.sendClose(c.closeCode())
 	}
 	// Wait for the server to close the TCP connection, after its close
 	// frame (the server must close it: RFC 6455 section 7.1.1), and drop it
-	// ourselves when it does not (Autobahn's killAfter).
-	if !s.waitUntil(wait, func() bool { return s.serverGone }) {
+	// ourselves when it does not (Autobahn's killAfter), unless the client
+	// has failed the connection already.
+	if !s.waitUntil(wait, func() bool { return s.serverGone || s.droppedByMe }) {
 		s.drop()
 	}
 	<-s.readDone
@@ -207,10 +249,17 @@ func (c *Case) judge(s *session) *Result {
 		RemoteCode: s.remoteCode,
 		Strict:     slices.Clone(s.strict),
 	}
+	r.Answer, r.Compressed = s.answer, s.zmsgs
 	r.Behavior = Failed
-	if eventsEqual(c.OK, r.Events) {
+	switch {
+	case c.OwnVerdict:
+		r.Note = s.note
+		if s.verdict != "" {
+			r.Behavior = s.verdict
+		}
+	case eventsEqual(c.OK, r.Events):
 		r.Behavior = OK
-	} else if c.NonStrict != nil && eventsEqual(c.NonStrict, r.Events) {
+	case c.NonStrict != nil && eventsEqual(c.NonStrict, r.Events):
 		r.Behavior = NonStrict
 	}
 	switch {
