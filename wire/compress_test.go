@@ -554,15 +554,16 @@ func FuzzInflate(f *testing.F) {
 var errTooBig = errors.New("over the limit")
 
 // stdInflateLimit inflates with compress/flate, reading at most limit+1
-// bytes.
+// bytes. Past the limit the message is too big, even when compress/flate
+// finds the data corrupt after that: a reader stops at the limit.
 func stdInflateLimit(body []byte, limit int64) ([]byte, error) {
 	r := flate.NewReader(io.MultiReader(bytes.NewReader(body), bytes.NewReader([]byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff})))
 	p, err := io.ReadAll(io.LimitReader(r, limit+1))
 	switch {
-	case err != nil:
-		return nil, err
 	case int64(len(p)) > limit:
 		return nil, errTooBig
+	case err != nil:
+		return nil, err
 	}
 	return p, nil
 }
@@ -969,6 +970,39 @@ func TestInflaterReuse(t *testing.T) {
 		read(prev)
 		if err := read(cur); !errors.Is(err, wire.ErrInvalidDeflate) {
 			t.Fatalf("after another message: %v, want ErrInvalidDeflate", err)
+		}
+	}
+}
+
+// TestInflaterNoLeak: a message that refers back past its own start (as
+// if the peer compressed with context takeover when it agreed not to)
+// fails with ErrInvalidDeflate, and never copies what the pooled
+// decompressor's window holds of another connection's message.
+func TestInflaterNoLeak(t *testing.T) {
+	secret := bytes.Repeat([]byte("another user's secret; "), 100)
+	var ref bytes.Buffer // secret compressed against itself as a dictionary: all back-references
+	w, _ := flate.NewWriterDict(&ref, flate.DefaultCompression, secret) // level 1 ignores a dictionary
+	w.Write(secret)
+	w.Flush()
+	body := ref.Bytes()[:ref.Len()-4]
+	var corrupt flate.CorruptInputError
+	if _, err := io.ReadAll(flate.NewReader(bytes.NewReader(ref.Bytes()))); !errors.As(err, &corrupt) {
+		t.Fatalf("compress/flate, without the dictionary: %v, want corrupt input", err)
+	}
+	read := func(body []byte) ([]byte, error) {
+		fb := &frameBuilder{}
+		fb.frameH(wire.Header{Fin: true, Rsv: wire.RSV1, Opcode: wire.OpBinary}, string(body))
+		rd := wire.NewReader(bytes.NewReader(fb.b), &wire.ReaderOptions{MaxMessageSize: 1 << 20,
+			Compression: wire.CompressionParams{Enabled: true, ServerNoContextTakeover: true, ServerMaxWindowBits: 15, ClientMaxWindowBits: 15}})
+		_, p, err := rd.Next()
+		return p, err
+	}
+	for range 100 {
+		if p, err := read(wire.AppendCompressed(nil, secret)); err != nil || !bytes.Equal(p, secret) {
+			t.Fatalf("the secret: %d bytes, %v", len(p), err)
+		}
+		if p, err := read(body); !errors.Is(err, wire.ErrInvalidDeflate) || bytes.Contains(p, []byte("secret")) {
+			t.Fatalf("a message referring past its start: %q, %v; want ErrInvalidDeflate", p, err)
 		}
 	}
 }
