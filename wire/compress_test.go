@@ -980,7 +980,7 @@ func TestInflaterReuse(t *testing.T) {
 // decompressor's window holds of another connection's message.
 func TestInflaterNoLeak(t *testing.T) {
 	secret := bytes.Repeat([]byte("another user's secret; "), 100)
-	var ref bytes.Buffer // secret compressed against itself as a dictionary: all back-references
+	var ref bytes.Buffer                                                // secret compressed against itself as a dictionary: all back-references
 	w, _ := flate.NewWriterDict(&ref, flate.DefaultCompression, secret) // level 1 ignores a dictionary
 	w.Write(secret)
 	w.Flush()
