@@ -980,8 +980,10 @@ func TestInflaterReuse(t *testing.T) {
 // decompressor's window holds of another connection's message.
 func TestInflaterNoLeak(t *testing.T) {
 	secret := bytes.Repeat([]byte("another user's secret; "), 100)
-	var ref bytes.Buffer                                                // secret compressed against itself as a dictionary: all back-references
-	w, _ := flate.NewWriterDict(&ref, flate.DefaultCompression, secret) // level 1 ignores a dictionary
+	// The secret compressed against itself as a dictionary: all
+	// back-references (level 1 ignores a dictionary).
+	var ref bytes.Buffer
+	w, _ := flate.NewWriterDict(&ref, flate.DefaultCompression, secret)
 	w.Write(secret)
 	w.Flush()
 	body := ref.Bytes()[:ref.Len()-4]
