@@ -12,10 +12,10 @@ package session
 // when the rate allows, Close. A paused session does not count as silent:
 // it is not the client that stopped.
 //
-// On the goroutine transport the reader waits on netConn.gate; on the
-// event loop the session's read state is readPaused, and reopening starts
-// a burst (the socket is edge-triggered: bytes already there would give
-// no new event).
+// The transport does the waiting (transport.resume): on the goroutine
+// transport the reader waits on netConn.gate; on the event loop the
+// session's read state is readPaused, and reopening starts a burst (the
+// socket is edge-triggered: bytes already there would give no new event).
 
 // gateShut reports whether the reader must stop before reading the next
 // message, and counts why.
@@ -93,31 +93,5 @@ func (s *Session) reopen() {
 	if s.msgStart.Load() != 0 {
 		s.msgStart.Store(now)
 	}
-	if s.fd >= 0 {
-		s.resumePolled()
-		return
-	}
-	if ch := s.conn.gate.Load(); ch != nil { // made before the flag was set
-		select {
-		case *ch <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// waitGate is the goroutine transport's pause: the reader waits until
-// the gate reopens.
-func (s *Session) waitGate() {
-	ch := s.conn.gate.Load()
-	if ch == nil { // the reader's alone: no other goroutine makes it
-		c := make(chan struct{}, 1)
-		ch = &c
-		s.conn.gate.Store(ch)
-	}
-	if !s.pause() {
-		return
-	}
-	for s.state.Load()&stateReadPaused != 0 {
-		<-*ch // a token may be stale: the flag says
-	}
+	s.tr.resume(s)
 }

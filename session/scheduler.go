@@ -112,7 +112,7 @@ var errNoPoller = errors.New("session: no event loop here")
 
 // run drains s on a worker. The caller holds s's stateRunning.
 func (sc *scheduler) run(s *Session) {
-	if s.fd < 0 && s.conn.raw == nil || !sc.runq.TryPush(s) {
+	if s.tr.blocking() || !sc.runq.TryPush(s) {
 		// Blocking writes, or a full queue: give s a goroutine.
 		go s.drain()
 		return

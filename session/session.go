@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/bits"
 	"net"
-	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unique"
 
@@ -56,12 +53,12 @@ var lastID atomic.Uint64
 // Send, Enqueue, Close and the accessors are safe for concurrent use.
 type Session struct {
 	id    uint64
-	conn  *netConn              // on the goroutine transport; nil on the event loop
+	tr    transport             // the connection, chosen once (see transport.go)
 	hs    unique.Handle[agreed] // what the handshake agreed on, interned (zero for nothing)
 	h     Handler
 	cfg   *settings
 	sched *scheduler
-	rd    *wire.Reader // on the event loop, from a pool while bytes come (see readOne)
+	rd    *wire.Reader // the reader's; on the event loop, from a pool while bytes come (see readOne)
 
 	state  atomic.Uint64
 	mb     atomic.Pointer[mailbox.Queue[*Frame]] // from a pool while frames come (see mailbox)
@@ -70,19 +67,13 @@ type Session struct {
 	ping   atomic.Pointer[Frame]                 // a heartbeat ping, likewise
 	closeF atomic.Pointer[Frame]                 // the close frame, sent after the mailbox
 
-	pending *pendingWrite // what the kernel has not taken; the drainer's (the holder of stateRunning)
+	pending   *pendingWrite // what the kernel has not taken; the drainer's (the holder of stateRunning)
+	stalledAt atomic.Int64  // since when the drainer waits for room (stateWantWrite), for WriteTimeout
 
-	// The event loop's, when the session is on it (fd >= 0).
-	poller    *poller
-	raddr     [16]byte     // the client's address (IPv4 in IPv6), the net.Conn being closed
-	stalledAt atomic.Int64 // since when the drainer waits for room, for WriteTimeout
-	fd        int32
-	rstate    atomic.Uint32 // readIdle, readRunning...
-	rport     uint16
-	rv4       bool // raddr is IPv4
+	loop      loopConn     // the socket, on the event loop (loop_linux.go)
+	closeCode atomic.Int32 // the code of the close frame sent, or 0
 
-	closeCode atomic.Int32                  // the code of the close frame sent, or 0
-	sentCh    atomic.Pointer[chan struct{}] // made by finish when it waits for stateSent
+	sentCh atomic.Pointer[chan struct{}] // made by finish when it waits for stateSent
 
 	lastRead  atomic.Int64 // scheduler clock of the last bytes read
 	msgStart  atomic.Int64 // when the message arriving now began, or 0 (MessageTimeout)
@@ -107,13 +98,6 @@ type sessionContext struct {
 	cancel context.CancelFunc
 }
 
-// netConn is a session's connection on the goroutine transport.
-type netConn struct {
-	net.Conn
-	raw  syscall.RawConn               // for non-blocking writes; nil when Conn is not a socket
-	gate atomic.Pointer[chan struct{}] // wakes the reader paused at the read gate; made by its first pause
-}
-
 // newSession makes the session of a connection upgraded by wire.Upgrade,
 // on sched, with cfg. It does nothing until serve is called.
 func newSession(u wire.Upgraded, h Handler, sched *scheduler, cfg *settings) *Session {
@@ -122,40 +106,15 @@ func newSession(u wire.Upgraded, h Handler, sched *scheduler, cfg *settings) *Se
 		h:     h,
 		cfg:   cfg,
 		sched: sched,
-		fd:    -1,
 	}
 	if a := (agreed{u.Subprotocol, deflateOf(u.Compression, cfg.Compression)}); a != (agreed{}) {
 		s.hs = unique.Make(a)
 	}
 	s.setClient(u.Client)
-	var src io.Reader
-	if sched.polling() && s.takeOver(u.Conn) {
-		s.poller = sched.pollers.pick()
-		src = (*fdReader)(s)
-	} else {
-		s.conn = &netConn{Conn: u.Conn}
-		if sc, ok := u.Conn.(syscall.Conn); ok && rawWriteSupported {
-			if raw, err := sc.SyscallConn(); err == nil {
-				s.conn.raw = raw
-			}
-		}
-		src = u.Conn
-	}
-	switch {
-	case s.fd < 0:
-		o := s.readerOptions(u.Buffered)
-		o.OnRead = s.bytesCame // on the event loop, fdReader tells
-		s.rd = wire.NewReader(src, o)
-	case len(u.Buffered) > 0: // bytes the HTTP server read past the handshake
-		s.rd = readerPool.Get().(*wire.Reader)
-		s.rd.Reset(src, s.readerOptions(u.Buffered))
-	}
+	s.tr = s.newTransport(u)
 	s.lastRead.Store(sched.Now())
 	return s
 }
-
-// readerPool holds the Readers of event-loop sessions between their bursts.
-var readerPool = sync.Pool{New: func() any { return new(wire.Reader) }}
 
 func (s *Session) readerOptions(buffered []byte) *wire.ReaderOptions {
 	return &wire.ReaderOptions{
@@ -201,22 +160,7 @@ func (s *Session) Subprotocol() string {
 }
 
 // RemoteAddr returns the client's network address.
-func (s *Session) RemoteAddr() net.Addr {
-	if s.conn == nil {
-		a := netip.AddrFrom16(s.raddr) // on the event loop
-		if s.rv4 {
-			a = a.Unmap()
-		}
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, s.rport))
-	}
-	return s.conn.RemoteAddr()
-}
-
-// setRemote keeps the client's address for RemoteAddr, when the net.Conn
-// is let go (on the event loop).
-func (s *Session) setRemote(ap netip.AddrPort) {
-	s.raddr, s.rv4, s.rport = ap.Addr().As16(), ap.Addr().Is4(), ap.Port()
-}
+func (s *Session) RemoteAddr() net.Addr { return s.tr.remoteAddr(s) }
 
 // Dropped returns how many frames sent to this session were dropped by the
 // backpressure policy.
@@ -515,34 +459,15 @@ func (s *Session) setCause(err error) {
 // the event loop (see schedulerConfig.Pollers) it returns as soon as the
 // session waits for its client, and the rest runs when there is work;
 // OnClose says when it has ended.
-func (s *Session) serve() {
-	if s.fd >= 0 {
-		s.servePolled()
-		return
-	}
-	var err error
-	if herr := s.call(func() error { return s.h.OnOpen(s) }); herr != nil {
-		err = handlerError{herr}
-	} else {
-		s.drainOwn()
-		err = s.readLoop()
-	}
-	s.finish(err)
-}
+func (s *Session) serve() { s.tr.serve(s) }
 
-func (s *Session) readLoop() error {
-	for {
-		if s.gateShut() {
-			s.waitGate()
-		}
-		op, p, err := s.rd.Next()
-		if err == nil {
-			err = s.handle(op, p)
-		}
-		if err != nil {
-			return err
-		}
+// open runs OnOpen, and writes what it sent.
+func (s *Session) open() error {
+	if err := s.call(func() error { return s.h.OnOpen(s) }); err != nil {
+		return handlerError{err}
 	}
+	s.drainOwn()
+	return nil
 }
 
 // handle handles a message or control frame read from the client: it
@@ -653,19 +578,11 @@ func (s *Session) finish(cause error) {
 	}
 	s.setCause(cause)
 	if linger && s.state.Load()&stateClosed == 0 {
-		s.linger()
+		s.tr.linger(s)
 	}
 	s.closeTransport()
-	if s.fd >= 0 {
-		s.releaseFD()
-	}
-	if s.rd != nil {
-		s.rd.Release()
-		if s.fd >= 0 {
-			readerPool.Put(s.rd)
-		}
-		s.rd = nil
-	}
+	s.stopWriting()
+	s.tr.release(s)
 	s.mu.Lock()
 	cause = s.cause
 	if s.ctx != nil {
@@ -717,11 +634,7 @@ func (s *Session) closeTransport() {
 	s.mu.Lock()
 	first := s.state.Or(stateClosed|stateClosing)&stateClosed == 0
 	if first {
-		if s.fd >= 0 {
-			s.shutdownFD()
-		} else {
-			s.conn.Close()
-		}
+		s.tr.shutdown(s)
 	}
 	s.mu.Unlock()
 	if first {

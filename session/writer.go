@@ -1,9 +1,7 @@
 package session
 
 import (
-	"errors"
-	"net"
-	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,8 +76,12 @@ func (s *Session) drain() {
 func (s *Session) flush() bool {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	if s.pending != nil && s.flushPending(sc) {
-		return true // what the kernel did not take last time: still waiting
+	if s.pending != nil {
+		// What the kernel did not take last time (on the event loop; the
+		// goroutine transport's writeSlow takes it before it drains).
+		if frames, off := s.takePending(); s.tr.write(s, sc, frames, off) {
+			return true // still waiting
+		}
 	}
 	for {
 		st := s.state.Load()
@@ -114,7 +116,7 @@ func (s *Session) flush() bool {
 		if dz := s.agreed().dz; dz != nil && !dz.shared {
 			s.deflateOwn(dz, frames)
 		}
-		if s.write(sc, frames) {
+		if s.tr.write(s, sc, frames, 0) {
 			return true
 		}
 	}
@@ -176,84 +178,28 @@ func (s *Session) markCloseSent() {
 	}
 }
 
-// write writes frames with one vectored write that does not wait for the
-// socket. What the kernel does not take goes to writeSlow on a goroutine
-// of its own, and write reports true.
-func (s *Session) write(sc *scratch, frames []*Frame) bool {
-	if s.fd >= 0 {
-		return s.writePolled(sc, frames, 0)
-	}
-	if s.conn.raw == nil {
-		s.writeBlocking(frames, 0)
-		return false
-	}
-	n, err := sc.writev(s.conn.raw, frames)
-	if err != nil {
-		for _, f := range frames {
-			s.unsent(f, err)
-		}
-		s.abort(err)
-		return false
-	}
-	if obs := s.cfg.Observer; obs != nil {
-		depth, waited := s.observation(frames)
-		defer obs.Wrote(completed(frames, n), n, depth, waited) // once the frames are done
-	}
+// wrote accounts for a vectored write of frames, from byte off of the
+// first, that took n bytes: the frames it finished are done. It returns
+// what is left, the first frame from byte off on, or nil.
+func (s *Session) wrote(frames []*Frame, off, n int) ([]*Frame, int) {
+	n += off
 	for i, f := range frames {
 		if n < f.Len() {
-			s.setPending(frames[i:], n)
-			go s.writeSlow()
-			return true
+			return frames[i:], n
 		}
 		n -= f.Len()
 		s.done(f)
 	}
-	return false
+	return nil, 0
 }
 
-// flushPending writes what the kernel did not take last time, on the
-// event loop. It reports whether the session still waits for room.
-func (s *Session) flushPending(sc *scratch) bool {
-	frames, off := s.takePending()
-	return s.writePolled(sc, frames, off)
-}
-
-// writePolled writes frames on the event loop, from byte off of the first,
-// without waiting. When the kernel does not take it all, the rest becomes
-// s.pending and the session waits for room: it keeps stateRunning, its
-// poller hands it to a worker when the socket turns writable (EPOLLOUT),
-// and the worker's drain comes back to flushPending. It reports whether the
-// session waits. s.pending is a slice of its own only while a write waits,
-// so that a quiet session keeps no array of frame pointers.
-func (s *Session) writePolled(sc *scratch, frames []*Frame, off int) bool {
-	n, err := sc.writevFD(s.fd, frames, off)
-	if err != nil {
-		for _, f := range frames {
-			s.unsent(f, err)
-		}
-		s.abort(err)
-		return false
+// writeFailed releases frames that a write failed to write, and aborts
+// the session with err.
+func (s *Session) writeFailed(frames []*Frame, err error) {
+	for _, f := range frames {
+		s.unsent(f, err)
 	}
-	if obs := s.cfg.Observer; obs != nil && n > 0 {
-		depth, waited := s.observation(frames)
-		obs.Wrote(completed(frames, n+off), n, depth, waited)
-	}
-	n += off
-	i := 0
-	for ; i < len(frames) && n >= frames[i].Len(); i++ {
-		n -= frames[i].Len()
-		s.done(frames[i])
-	}
-	if i == len(frames) {
-		return false
-	}
-	s.setPending(frames[i:], n)
-	// Wait for room: from here on, pending is the poller's to hand to a
-	// worker. Watching EPOLLOUT reports room that came before at once.
-	s.stalledAt.Store(s.sched.Now())
-	s.state.Or(stateWantWrite)
-	s.poller.watchWrite(s, true)
-	return true
+	s.abort(err)
 }
 
 // pendingWrite is a write the kernel has not fully taken: frames, the
@@ -275,6 +221,40 @@ func (s *Session) takePending() ([]*Frame, int) {
 	}
 	s.pending = nil
 	return p.frames, p.off
+}
+
+// stopWriting takes the writing side (stateRunning) for good, once the
+// transport is shut down, and releases every frame still held: after it,
+// no drainer is in the session and none will come. finish calls it.
+//
+// The wait for the holder of stateRunning to let go is bounded by what
+// the holder does: a drainer's flush, whose writes fail at once on a
+// shut-down socket; writeSlow, whose write fails likewise (and has
+// WriteTimeout); retireMailbox, a few instructions. A write waiting for
+// room on the event loop holds it without a goroutine: it gets one here,
+// to fail and let go.
+func (s *Session) stopWriting() {
+	for i := 0; ; i++ {
+		st := s.state.Load()
+		if st&stateRunning == 0 && s.state.CompareAndSwap(st, st|stateRunning) {
+			break
+		}
+		if s.takeWantWrite() {
+			go s.drain()
+		}
+		if i < 100 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	s.discardAll()
+}
+
+// takeWantWrite clears stateWantWrite and reports whether it was set: the
+// caller then continues the waiting write.
+func (s *Session) takeWantWrite() bool {
+	return s.state.And(^stateWantWrite)&stateWantWrite != 0
 }
 
 // discardAll releases every frame the session still holds, once nobody
@@ -318,56 +298,6 @@ func completed(frames []*Frame, n int) int {
 		n -= f.Len()
 	}
 	return len(frames)
-}
-
-// writeSlow finishes a write the kernel could not take at once, waiting up
-// to WriteTimeout, then goes on draining. It runs on a goroutine of its
-// own, holding stateRunning, so only this session waits.
-func (s *Session) writeSlow() {
-	s.writeBlocking(s.takePending())
-	s.drain()
-}
-
-// writeBlocking writes frames, the first from byte off on, waiting up to
-// WriteTimeout.
-func (s *Session) writeBlocking(frames []*Frame, off int) {
-	bufs := make(net.Buffers, 0, 2*len(frames))
-	for i, f := range frames {
-		from := off
-		if i > 0 {
-			from = 0
-		}
-		a, b := f.parts(from)
-		bufs = append(bufs, a)
-		if len(b) > 0 {
-			bufs = append(bufs, b)
-		}
-	}
-	s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	n, err := bufs.WriteTo(s.conn.Conn)
-	s.conn.SetWriteDeadline(time.Time{})
-	written := len(frames)
-	if err != nil {
-		written = completed(frames, int(n)+off)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			s.cfg.Counters.WriteTimeouts.Add(1)
-			err = ErrTimeout
-		}
-	}
-	if obs := s.cfg.Observer; obs != nil && n > 0 {
-		depth, waited := s.observation(frames)
-		obs.Wrote(written, int(n), depth, waited)
-	}
-	for i, f := range frames {
-		if i < written {
-			s.done(f)
-		} else {
-			s.unsent(f, err)
-		}
-	}
-	if err != nil {
-		s.abort(err)
-	}
 }
 
 // scratch is a drainer's working memory, pooled so that draining does not

@@ -20,11 +20,12 @@ func (ss *sysScratch) init() {
 	ss.fn = ss.writeFD
 }
 
-// writev writes frames with one writev(2) that never waits: on EAGAIN it
-// reports 0 bytes written. It does not allocate.
-func (sc *scratch) writev(raw syscall.RawConn, frames []*Frame) (int, error) {
+// writev writes frames, from byte off of the first, with one writev(2)
+// that never waits: on EAGAIN it reports 0 bytes written. It does not
+// allocate.
+func (sc *scratch) writev(raw syscall.RawConn, frames []*Frame, off int) (int, error) {
 	ss := &sc.sys
-	ss.prepare(frames, 0)
+	ss.prepare(frames, off)
 	if err := raw.Write(ss.fn); err != nil {
 		return 0, err
 	}

@@ -10,7 +10,7 @@ type sysScratch struct{}
 
 func (ss *sysScratch) init() {}
 
-func (sc *scratch) writev(raw syscall.RawConn, frames []*Frame) (int, error) {
+func (sc *scratch) writev(raw syscall.RawConn, frames []*Frame, off int) (int, error) {
 	panic("unreachable")
 }
 

@@ -2,6 +2,8 @@ package session
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -64,9 +66,9 @@ func TestIdleSessionHoldsNothing(t *testing.T) {
 			// begin with a CAS on them): the race detector cannot see
 			// that the next burst waits for this test's next message.
 			st := c.s.state.Load()
-			if c.s.rstate.Load() == readIdle && st&(stateRunning|stateInHandler) == 0 && c.s.mb.Load() == nil {
+			if c.s.loop.rstate.Load() == readIdle && st&(stateRunning|stateInHandler) == 0 && c.s.mb.Load() == nil {
 				rd, pending := c.s.rd != nil, c.s.pending != nil
-				if c.s.state.CompareAndSwap(st, st) && c.s.rstate.CompareAndSwap(readIdle, readIdle) {
+				if c.s.state.CompareAndSwap(st, st) && c.s.loop.rstate.CompareAndSwap(readIdle, readIdle) {
 					if rd || pending {
 						t.Fatalf("%s: quiet, the session holds a Reader (%v) or a pending write (%v)", what, rd, pending)
 					}
@@ -92,4 +94,18 @@ func TestIdleSessionHoldsNothing(t *testing.T) {
 	c.wmu.Unlock()
 	c.mustNext(wire.OpText, "fragment")
 	quiet("after a fragmented message")
+}
+
+// TestRemoteAddrKept checks the address an event-loop session keeps for
+// RemoteAddr once its net.Conn is let go, IPv4 and IPv6.
+func TestRemoteAddrKept(t *testing.T) {
+	for _, a := range []string{"127.0.0.1:80", "10.1.2.3:65535", "[::1]:443", "[2001:db8::1]:9", "[::ffff:10.0.0.1]:1"} {
+		ap := netip.MustParseAddrPort(a)
+		s := &Session{}
+		s.tr, s.loop.fd = new(poller), 3
+		s.loop.setRemote(ap)
+		if got, want := s.RemoteAddr().String(), net.TCPAddrFromAddrPort(ap).String(); got != want {
+			t.Errorf("%s: RemoteAddr() = %s, want %s", a, got, want)
+		}
+	}
 }
