@@ -5,6 +5,8 @@
 #   tests/bench/run.sh                      # 3 rounds x 4 s per run, ~15 min
 #   tests/bench/run.sh -rounds 1 -dur 2s    # a quick look
 #   tests/bench/run.sh -cases room-1000 -libs shockwave,gws
+#   UWS_BIN=/tmp/uws tests/bench/run.sh     # with uWebSockets, built from ../shared/bench/uws;
+#                                           # without it, its columns say "not built"
 #
 # Every server runs pinned to CPU 0 with GOMAXPROCS=1, the load generator
 # pinned to CPU 1; the machine needs 2 cores at least, taskset, and an fd

@@ -10,6 +10,11 @@
 //
 //	go run ./tests/bench/cmd/matrix -rounds 3 -dur 4s
 //
+// uWebSockets (C++) is one of the peers by default: its server is built
+// apart, from ../shared/bench/uws (whose build.sh says how; nothing of it is
+// committed), and given with -uws or $UWS_BIN. Without it, its columns say
+// "not built".
+//
 // The permessage-deflate cases (report.DeflateCases) run when named, as
 // "-cases deflate" names them all; they can take uWebSockets as a peer,
 // built from ../shared/bench/uws (see docs/benchmarks-deflate.md):
@@ -48,7 +53,7 @@ func main() {
 	dur := flag.Duration("dur", 4*time.Second, "measured window per run")
 	warmup := flag.Duration("warmup", time.Second, "warm-up per run")
 	settle := flag.Duration("settle", 3*time.Second, "idle: time for memory to settle")
-	libs := flag.String("libs", strings.Join(peers.Libs, ","), "libraries, the one compared first")
+	libs := flag.String("libs", strings.Join(append(peers.Libs, "uws"), ","), "libraries, the one compared first")
 	cases := flag.String("cases", "", "comma-separated case names (default: all)")
 	serverCPU := flag.String("server-cpu", "0", "CPU the servers are pinned to")
 	loadCPU := flag.String("load-cpu", "1", "CPU the load generator is pinned to")
@@ -57,7 +62,7 @@ func main() {
 	svgPath := flag.String("svg", "docs/benchmarks.svg", "chart to write ('' for none)")
 	jsonPath := flag.String("json", "docs/benchmarks.json", "raw results to write ('' for none)")
 	binDir := flag.String("bin", "", "directory for the built programs (default: a temporary one)")
-	uwsBin := flag.String("uws", "", "the uWebSockets bench server, for libraries uws and uws-prepared (see ../shared/bench/uws)")
+	uwsBin := flag.String("uws", os.Getenv("UWS_BIN"), "the uWebSockets bench server, for libraries uws and uws-prepared (see ../shared/bench/uws; default $UWS_BIN); without it they are reported as not built")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("matrix: ")
@@ -67,8 +72,13 @@ func main() {
 	if m.Cases, err = report.Select(*cases); err != nil {
 		log.Fatal(err)
 	}
-	if slices.ContainsFunc(m.Libs, isUws) && *uwsBin == "" {
-		log.Fatal("libraries uws and uws-prepared need -uws, the uWebSockets bench server")
+	if *uwsBin == "" {
+		for _, lib := range m.Libs {
+			if isUws(lib) {
+				m.NotBuilt = append(m.NotBuilt, lib)
+				log.Printf("%s: not built (build ../shared/bench/uws and pass -uws or set UWS_BIN): reported as such", lib)
+			}
+		}
 	}
 	dir := *binDir
 	if dir == "" {
@@ -78,7 +88,8 @@ func main() {
 		}
 		defer os.RemoveAll(dir)
 	}
-	if err := build(dir, m.Libs, *uwsBin); err != nil {
+	run := slices.DeleteFunc(slices.Clone(m.Libs), func(lib string) bool { return slices.Contains(m.NotBuilt, lib) })
+	if err := build(dir, run, *uwsBin); err != nil {
 		log.Fatal(err)
 	}
 	m.Env = environment()
@@ -91,8 +102,8 @@ func main() {
 	port := *basePort
 	for round := range *rounds {
 		for ci, c := range m.Cases {
-			for k := range m.Libs {
-				lib := m.Libs[(k+ci+round)%len(m.Libs)] // a different order each time
+			for k := range run {
+				lib := run[(k+ci+round)%len(run)] // a different order each time
 				port++
 				run := report.Run{Case: c.Name, Lib: lib, Round: round}
 				res, err := runOne(dir, lib, c, port, *serverCPU, *loadCPU, *warmup, *dur, *settle)

@@ -121,7 +121,17 @@ type Matrix struct {
 	Libs     []string  `json:"libs"`
 	Cases    []Case    `json:"cases"`
 	Runs     []Run     `json:"runs"`
+	// NotBuilt are the libraries of Libs that were not run because their
+	// server was not built (uWebSockets, built apart from the project):
+	// the report says so in their columns.
+	NotBuilt []string `json:"not_built,omitempty"`
 }
+
+// notBuilt is the cell of a library in NotBuilt.
+const notBuilt = "not built"
+
+// built reports whether lib was run.
+func (m *Matrix) built(lib string) bool { return !slices.Contains(m.NotBuilt, lib) }
 
 // Summary is the median over rounds of one case and library.
 type Summary struct {
@@ -360,6 +370,11 @@ func (m *Matrix) Tables() (titles []string, tables []*table) {
 	for _, c := range m.Cases {
 		r1, r2, r3, r4, r5 := []string{c.Title}, []string{c.Title}, []string{c.Title}, []string{c.Title}, []string{c.Title}
 		for _, lib := range m.Libs {
+			if !m.built(lib) {
+				r1, r2, r3 = append(r1, notBuilt), append(r2, notBuilt), append(r3, notBuilt)
+				r4, r5 = append(r4, notBuilt), append(r5, notBuilt)
+				continue
+			}
 			s := m.Summary(c.Name, lib)
 			v, _ := Headline(c, s)
 			cell := fmtHeadline(c, v)
@@ -394,6 +409,10 @@ func (m *Matrix) Tables() (titles []string, tables []*table) {
 			sw := m.Summary(c.Name, m.Libs[0])
 			for _, p := range m.peers() {
 				ps := m.Summary(c.Name, p)
+				if !m.built(p) {
+					row = append(row, notBuilt)
+					continue
+				}
 				if c.Scenario == "idle" {
 					row = append(row, "mem "+fmtFloat(sw.RSSPerConn/ps.RSSPerConn, "%.2fx"))
 					continue
@@ -478,7 +497,7 @@ func (m *Matrix) problems() string {
 	for _, c := range m.Cases {
 		for _, lib := range m.Libs {
 			s := m.Summary(c.Name, lib)
-			if s.Errors > 0 || s.Failed > 0 {
+			if m.built(lib) && (s.Errors > 0 || s.Failed > 0) {
 				fmt.Fprintf(&b, "- %s, %s: %d of %d runs failed, %d verification errors; first: %s\n",
 					c.Title, lib, s.Failed, s.N+s.Failed, s.Errors, s.FirstError)
 			}

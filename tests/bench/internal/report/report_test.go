@@ -103,3 +103,19 @@ func TestMarkdownHasDeflateTables(t *testing.T) {
 		}
 	}
 }
+
+// TestNotBuilt: a library whose server was not built (uWebSockets
+// without -uws) has "not built" in its columns and ratios, and is not
+// listed among the problems.
+func TestNotBuilt(t *testing.T) {
+	m := sample()
+	m.Libs = append(m.Libs, "uws")
+	m.NotBuilt = []string{"uws"}
+	md := m.Markdown("chart.svg")
+	if n := strings.Count(md, "not built"); n < 2*len(m.Cases) {
+		t.Errorf("%d cells say not built, want one per case in each table at least:\n%s", n, md)
+	}
+	if strings.Contains(md, "uws: ") || strings.Contains(md, ", uws, ") {
+		t.Errorf("uws among the problems:\n%s", md)
+	}
+}
