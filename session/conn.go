@@ -114,7 +114,7 @@ func (c *netConn) write(s *Session, sc *scratch, frames []*Frame, off int) bool 
 		return false
 	}
 	s.setPending(rest, off)
-	go c.writeSlow(s)
+	s.sched.spawn(func() { c.writeSlow(s) })
 	return true
 }
 

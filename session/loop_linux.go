@@ -33,15 +33,16 @@ type loopConn struct {
 	rv4    bool // raddr is IPv4
 }
 
-// Read states of a session on the event loop (loopConn.rstate):
+// Read states of a session on the event loop (loopConn.rstate), apart
+// from the state word so that events and senders do not contend for one
+// word:
 //
-//	readIdle ──event──▶ readRunning ──socket drained──▶ readIdle
-//	                     │    ▲  │
-//	        event during │    │  └─gate shut──▶ readPaused ──resume──▶ readRunning
-//	         the burst   ▼    │
-//	                  readAgain ─(read on)
-//
-// and readDone from any of them once the session ends (endBurst).
+//	readIdle ──event (CAS)──▶ readRunning ──ErrWouldBlock (CAS)──▶ readIdle
+//	                            │   ▲   │
+//	     an event during the    │   │   └──gate shut──▶ readPaused ──resume (CAS)──▶ readRunning
+//	     burst (CAS)            ▼   │
+//	                          readAgain ──at ErrWouldBlock: read on
+//	any ──the session ends (endBurst)──▶ readDone
 const (
 	readIdle    uint32 = iota // waiting for an event
 	readRunning               // a burst is reading
@@ -159,7 +160,7 @@ const (
 // burst a goroutine.
 func (p *poller) due(s *Session) {
 	if !p.ready.TryPush(s) {
-		go s.readBurst()
+		s.sched.spawn(s.readBurst)
 	}
 }
 
@@ -231,7 +232,7 @@ func (s *Session) readOne(onPoller bool) (int, bool) {
 	}
 	if err != nil {
 		if onPoller {
-			go s.endBurst(err) // the end may wait for the closing handshake
+			s.sched.spawn(func() { s.endBurst(err) }) // the end may wait for the closing handshake
 		} else {
 			s.endBurst(err)
 		}
@@ -246,7 +247,7 @@ func (s *Session) readOne(onPoller bool) (int, bool) {
 // not the steady path.
 func (p *poller) resume(s *Session) {
 	if s.loop.rstate.CompareAndSwap(readPaused, readRunning) {
-		go s.readBurst()
+		s.sched.spawn(s.readBurst)
 	}
 }
 

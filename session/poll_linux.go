@@ -144,7 +144,6 @@ const readyQueueSize = 4096
 // sessions whose turn is due, then waits for events, until close, or until
 // the watchdog replaced it during a turn.
 func (p *poller) loop(sc *scheduler, gen uint32) {
-	defer sc.wg.Done()
 	var events [128]unix.EpollEvent
 	n := 0
 	poll := func(fd uintptr) bool {
@@ -197,7 +196,6 @@ func (p *poller) loop(sc *scheduler, gen uint32) {
 // next turn starts (see wakeWatchdog): an idle server does not wake up
 // every watchdogTick.
 func (sc *scheduler) watchdog() {
-	defer sc.wg.Done()
 	pp := &sc.pollers
 	t := time.NewTicker(watchdogTick)
 	defer t.Stop()
@@ -251,8 +249,8 @@ func (pp *pollers) check(sc *scheduler) bool {
 		}
 		busy = true
 		if now-st > int64(handoverAfter) && p.since.CompareAndSwap(st, 0) {
-			sc.wg.Add(1) // the stuck goroutine still counts: never from zero
-			go p.loop(sc, p.gen.Add(1))
+			gen := p.gen.Add(1) // the stuck goroutine ends with its turn, and Close waits for it too
+			sc.spawn(func() { p.loop(sc, gen) })
 		}
 	}
 	return busy
@@ -294,11 +292,10 @@ func startPollers(sc *scheduler, n int) error {
 		sc.pollers.ps = append(sc.pollers.ps, p)
 	}
 	sc.pollers.wake = make(chan struct{}, 1)
-	sc.wg.Add(n + 1)
 	for _, p := range sc.pollers.ps {
-		go p.loop(sc, 0)
+		sc.spawn(func() { p.loop(sc, 0) })
 	}
-	go sc.watchdog()
+	sc.spawn(sc.watchdog)
 	return nil
 }
 

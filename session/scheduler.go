@@ -80,11 +80,10 @@ func newScheduler(cfg schedulerConfig) *scheduler {
 	if cfg.Pollers > 0 && pollSupported {
 		startPollers(sc, cfg.Pollers) // if it fails, the goroutine transport serves every session
 	}
-	sc.wg.Add(cfg.Workers + 1)
 	for range cfg.Workers {
-		go sc.worker()
+		sc.spawn(sc.worker)
 	}
-	go sc.timer()
+	sc.spawn(sc.timer)
 	return sc
 }
 
@@ -92,8 +91,9 @@ func newScheduler(cfg schedulerConfig) *scheduler {
 // Tick.
 func (sc *scheduler) Now() int64 { return sc.now.Load() }
 
-// Close stops the workers and the timer and waits for them. Sessions still
-// open are no longer drained by workers nor timed out; close them first.
+// Close stops the workers and the timer and waits for every goroutine the
+// scheduler and its sessions started (spawn). Sessions still open are no
+// longer drained by workers nor timed out; close them first.
 func (sc *scheduler) Close() {
 	sc.once.Do(func() {
 		close(sc.stop)
@@ -110,11 +110,30 @@ func (sc *scheduler) polling() bool { return len(sc.pollers.ps) > 0 }
 
 var errNoPoller = errors.New("session: no event loop here")
 
+// spawn runs f on a goroutine that Close waits for. Every goroutine this
+// package starts goes through it:
+//
+//   - the scheduler's own: its workers, its timer, and with the event
+//     loop, each poller's goroutine (a new one when the watchdog replaces
+//     one stuck in a turn) and the watchdog; they end at Close;
+//   - a session's, each holding one side of it: a drain of a session
+//     whose writes block or that found the run queue full, writeSlow, and
+//     on the event loop a burst of reading that the poller's line had no
+//     room for or that the read gate let go, and the end of a session
+//     whose reading stopped on the poller's goroutine. They end with
+//     their work; the session's finish waits for the writing ones
+//     (stopWriting), and the reading ones are its reader.
+//
+// A session's goroutines are started while it lives, and Close is called
+// once every session has ended (the runtime's Shutdown), so the count
+// never rises from zero under Close's Wait.
+func (sc *scheduler) spawn(f func()) { sc.wg.Go(f) }
+
 // run drains s on a worker. The caller holds s's stateRunning.
 func (sc *scheduler) run(s *Session) {
 	if s.tr.blocking() || !sc.runq.TryPush(s) {
 		// Blocking writes, or a full queue: give s a goroutine.
-		go s.drain()
+		sc.spawn(s.drain)
 		return
 	}
 	if sc.idle.Load() > 0 {
@@ -126,7 +145,6 @@ func (sc *scheduler) run(s *Session) {
 }
 
 func (sc *scheduler) worker() {
-	defer sc.wg.Done()
 	for {
 		if s, ok := sc.runq.Pop(); ok {
 			s.drain()
@@ -152,7 +170,6 @@ func (sc *scheduler) worker() {
 }
 
 func (sc *scheduler) timer() {
-	defer sc.wg.Done()
 	t := time.NewTicker(sc.tick)
 	defer t.Stop()
 	for {

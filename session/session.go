@@ -17,9 +17,10 @@ import (
 	"github.com/shockwave-go/shockwave/wire"
 )
 
-// Bits of Session.state. The bits above stateSenders count the Enqueue
+// Bits of Session.state. The bits from senderShift up count the Enqueue
 // calls in progress, so that a close frame is written only after every
-// frame accepted before it.
+// frame accepted before it. Who sets and clears each bit, and the
+// transitions: docs/architecture.md, "The state word".
 const (
 	stateRunning    uint64 = 1 << iota // a drainer owns the writing side
 	stateInHandler                     // the reader is in a callback and drains when it returns
@@ -262,7 +263,11 @@ func (s *Session) Enqueue(f *Frame, p Policy) error {
 		s.refuse(f, ErrClosed)
 		return ErrClosed
 	}
-	for st&stateRetiring != 0 { // a moment: see retireMailbox
+	// A moment: retireMailbox holds stateRetiring for a few instructions
+	// that neither block nor wait for a sender (it starts only while none
+	// is counted in), so the wait ends once the timer's goroutine has run
+	// them; Gosched lets it run if it was preempted there.
+	for st&stateRetiring != 0 {
 		runtime.Gosched()
 		st = s.state.Load()
 	}

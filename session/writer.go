@@ -240,7 +240,7 @@ func (s *Session) stopWriting() {
 			break
 		}
 		if s.takeWantWrite() {
-			go s.drain()
+			s.sched.spawn(s.drain)
 		}
 		if i < 100 {
 			runtime.Gosched()
