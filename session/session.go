@@ -358,8 +358,12 @@ func (s *Session) push(f *Frame, p Policy) error {
 				s.refuse(old, errDroppedOldest)
 				s.dropped.Add(1)
 				s.cfg.Counters.DroppedOldest.Add(1)
-				continue
 			}
+			// Retry even when there was nothing to drop: the drainer
+			// emptied the mailbox meanwhile, and f goes in. When the
+			// bytes being written are what is over MaxQueuedBytes, the
+			// tries run out and f, the only one left, is dropped.
+			continue
 		}
 		if p == PolicyClose {
 			if ft := f.trace.Load(); ft != nil {
