@@ -10,6 +10,7 @@ const rawWriteSupported = true
 // sysScratch holds the iovecs of one vectored write.
 type sysScratch struct {
 	iov []syscall.Iovec
+	msg syscall.Msghdr        // the event loop's sendmsg
 	fn  func(fd uintptr) bool // writeFD, bound once
 	n   int
 	err error
@@ -44,12 +45,13 @@ func (sc *scratch) writevFD(fd int32, frames []*Frame, off int) (int, error) {
 		// takes the P of a system call it sees twice, has nothing to take:
 		// on a busy event loop that cost thousands of thread switches a
 		// second).
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&ss.iov[0])), uintptr(len(ss.iov)))
+		n, e := ss.sendRaw(fd)
 		if ss.setResult(n, e) {
 			break
 		}
 	}
 	clear(ss.iov)
+	ss.msg = syscall.Msghdr{}
 	return ss.n, ss.err
 }
 

@@ -629,6 +629,15 @@ func (rd *Reader) readAppend() error {
 		if rd.r < rd.w {
 			n = copy(dst, (*rd.bufp)[rd.r:rd.w])
 			rd.r += n
+		} else if left < rd.bufSize/2 {
+			// A short rest (a fragment, the end of a frame): read it
+			// into the read buffer, which takes the frames after it in
+			// the same read, rather than read it alone.
+			rd.r, rd.w = 0, 0
+			if err := rd.fill(); err != nil {
+				return unexpected(err)
+			}
+			continue
 		} else {
 			var err error
 			if n, err = rd.readDirect(dst); err != nil {
