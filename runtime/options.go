@@ -26,7 +26,8 @@ type Options struct {
 	// a longer one closes its session with 1009. Defaults to 1 MiB.
 	MaxMessageSize int64
 	// ReadBufferSize is the size of the read buffer a session borrows
-	// from a pool while bytes arrive. Defaults to
+	// from a pool while bytes arrive; on the event loop, 64 KiB at least,
+	// so that one read takes many frames. Defaults to
 	// wire.DefaultReadBufferSize (16 KiB).
 	ReadBufferSize int
 	// MailboxSize is how many frames may wait to be written to one
