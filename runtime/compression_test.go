@@ -2,7 +2,6 @@ package runtime_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shockwave-go/shockwave/internal/netcount"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/session"
 	"github.com/shockwave-go/shockwave/wire"
@@ -25,19 +25,6 @@ func chatJSON(n, seq int) []byte {
 	return append(b[:len(b)-1], "]}"...)
 }
 
-// countingConn counts the bytes read from a connection: what came on the
-// wire, compressed or not.
-type countingConn struct {
-	net.Conn
-	n *atomic.Int64
-}
-
-func (c countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
 // dialCounting dials url with compression mode, counting the bytes the
 // client reads in n.
 func dialCounting(t testing.TB, url string, mode wire.CompressionMode, n *atomic.Int64) *wire.Conn {
@@ -49,14 +36,8 @@ func dialCounting(t testing.TB, url string, mode wire.CompressionMode, n *atomic
 func dialCountingWith(t testing.TB, url string, o wire.Options, n *atomic.Int64) *wire.Conn {
 	t.Helper()
 	c, err := dialCtx(url, &wire.DialOptions{
-		Options: o,
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return countingConn{nc, n}, nil
-		},
+		Options:        o,
+		NetDialContext: netcount.Dialer(n),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +144,7 @@ func rawDeflate(t testing.TB, url, offer string) (*rawClient, *atomic.Int64) {
 	t.Helper()
 	n := new(atomic.Int64)
 	nc, br, resp := rawHandshake(t, url, 0, "Sec-WebSocket-Extensions: permessage-deflate; "+offer+"\r\n",
-		func(nc net.Conn) net.Conn { return countingConn{nc, n} })
+		func(nc net.Conn) net.Conn { return netcount.Conn{Conn: nc, N: n} })
 	answer := resp.Header.Get("Sec-WebSocket-Extensions")
 	t.Logf("offer %q: answer %q", offer, answer)
 	params := wire.CompressionParams{Enabled: true, ServerNoContextTakeover: strings.Contains(answer, "server_no_context_takeover")}

@@ -608,7 +608,8 @@ func (rd *Reader) readInPlace() ([]byte, error) {
 // readAppend appends the payload of the frame in progress to the assembly
 // buffer, unmasking it and validating UTF-8 as it arrives. Bytes already in
 // the read buffer are copied; the rest is read straight into the assembly
-// buffer, which grows by size class. The assembly buffer's length counts
+// buffer, which grows by size class, but for a rest shorter than half the
+// read buffer, which is read through it with what follows. The assembly buffer's length counts
 // the bytes appended so far, rd.done of them from this frame.
 func (rd *Reader) readAppend() error {
 	need := int(rd.h.Length)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/shockwave-go/shockwave/codec"
 	"github.com/shockwave-go/shockwave/examples/chat/chatserver"
+	"github.com/shockwave-go/shockwave/internal/netcount"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/wire"
 )
@@ -55,13 +55,10 @@ func TestDeflate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	c, _, err := wire.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", &wire.DialOptions{
-		Options:      wire.Options{Compression: wire.CompressionNoContextTakeover},
-		Subprotocols: []string{"shockwave.json"},
-		Header:       cookieHeader(t, base, "measure"),
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			return countingConn{nc, &read}, err
-		},
+		Options:        wire.Options{Compression: wire.CompressionNoContextTakeover},
+		Subprotocols:   []string{"shockwave.json"},
+		Header:         cookieHeader(t, base, "measure"),
+		NetDialContext: netcount.Dialer(&read),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,17 +130,4 @@ func TestDeflate(t *testing.T) {
 	if got := read.Load(); got > want+100 {
 		t.Errorf("%d bytes on the wire for messages that take %d compressed", got, want)
 	}
-}
-
-// countingConn counts the bytes read from a connection: what came on the
-// wire, compressed or not.
-type countingConn struct {
-	net.Conn
-	n *atomic.Int64
-}
-
-func (c countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }

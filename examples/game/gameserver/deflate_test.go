@@ -3,7 +3,6 @@ package gameserver_test
 import (
 	"bytes"
 	"context"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/shockwave-go/shockwave/examples/game/gamebot"
 	"github.com/shockwave-go/shockwave/examples/game/gameserver"
 	"github.com/shockwave-go/shockwave/examples/game/sim"
+	"github.com/shockwave-go/shockwave/internal/netcount"
 	"github.com/shockwave-go/shockwave/runtime"
 	"github.com/shockwave-go/shockwave/wire"
 )
@@ -41,12 +41,9 @@ func TestSnapshotDeflate(t *testing.T) {
 
 	var read atomic.Int64
 	c, _, err := wire.Dial(ctx, url, &wire.DialOptions{
-		Options:      wire.Options{Compression: wire.CompressionNoContextTakeover},
-		Subprotocols: []string{"shockwave.msgpack"},
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			return countingConn{nc, &read}, err
-		},
+		Options:        wire.Options{Compression: wire.CompressionNoContextTakeover},
+		Subprotocols:   []string{"shockwave.msgpack"},
+		NetDialContext: netcount.Dialer(&read),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -155,17 +152,4 @@ func BenchmarkInputInflate(b *testing.B) {
 			b.ReportMetric(float64(len(p)), "payloadB/msg")
 		})
 	}
-}
-
-// countingConn counts the bytes read from a connection: what came on the
-// wire, compressed or not.
-type countingConn struct {
-	net.Conn
-	n *atomic.Int64
-}
-
-func (c countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }
