@@ -350,7 +350,7 @@ func TestReaderInflate(t *testing.T) {
 					rd := wire.NewReader(src(), &wire.ReaderOptions{Server: server, MaxMessageSize: tc.limit,
 						Compression: wire.CompressionParams{Enabled: true, ServerMaxWindowBits: 15, ClientMaxWindowBits: 15}})
 					msgs, err := readAll(t, rd, 100)
-					if !equalMessages(msgs, tc.want) || !errors.Is(err, tc.err) {
+					if !slicesEqual(msgs, tc.want) || !errors.Is(err, tc.err) {
 						t.Fatalf("got %v, %v; want %v, %v", msgs, err, tc.want, tc.err)
 					}
 				})
@@ -365,18 +365,6 @@ func TestReaderInflate(t *testing.T) {
 			t.Fatalf("got %v, want ErrReservedBits", err)
 		}
 	})
-}
-
-func equalMessages(a, b []message) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestReaderContextTakeover: with context takeover the peer's messages
@@ -400,7 +388,7 @@ func TestReaderContextTakeover(t *testing.T) {
 	cp := wire.CompressionParams{Enabled: true, ServerMaxWindowBits: 15, ClientMaxWindowBits: 15}
 	rd := wire.NewReader(bytes.NewReader(stream.Bytes()), &wire.ReaderOptions{Compression: cp})
 	msgs, err := readAll(t, rd, 100)
-	if !equalMessages(msgs, want) || err != io.EOF {
+	if !slicesEqual(msgs, want) || err != io.EOF {
 		t.Fatalf("got %d messages, %v; want %d", len(msgs), err, len(want))
 	}
 	cp.ServerNoContextTakeover = true // the client reads the server's messages
