@@ -37,20 +37,7 @@ func TestMain(m *testing.M) {
 // durable cluster every node must have delivered from the log all that
 // the first appended; and the report must have its rows.
 func TestMeasure(t *testing.T) {
-	if goruntime.GOOS != "linux" {
-		t.Skip("the load generator needs Linux (epoll)")
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("building nats-server needs the go command")
-	}
-	dir := t.TempDir()
-	kids := &children{}
-	t.Cleanup(kids.stopAll)
-	bin, err := buildNATS(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := testEnv(t, kids, &natsConfig{bin: bin, dir: dir, store: filepath.Join(dir, "jetstream")})
+	e := testEnv(t)
 	p := params{Members: 30, Rate: 50, Size: 64, Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond, Procs: 1, Timeout: 20 * time.Second}
 	var all []*outcome
 	for _, s := range []setup{clusterSetup, singleSetup, durableSetup, historySetup} {
@@ -99,10 +86,26 @@ func TestMeasure(t *testing.T) {
 	}
 }
 
-// testEnv starts nats-server as cfg says and returns an env whose nodes
-// are the test binary.
-func testEnv(t *testing.T, kids *children, cfg *natsConfig) *env {
+// testEnv builds nats-server as the program does and starts it, with
+// JetStream stored in a temporary folder, and returns an env whose nodes
+// are the test binary; it skips where the load generator or the build
+// cannot run. Every process it starts stops when the test ends.
+func testEnv(t *testing.T) *env {
 	t.Helper()
+	if goruntime.GOOS != "linux" {
+		t.Skip("the load generator needs Linux (epoll)")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("building nats-server needs the go command")
+	}
+	dir := t.TempDir()
+	kids := &children{}
+	t.Cleanup(kids.stopAll)
+	bin, err := buildNATS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &natsConfig{bin: bin, dir: dir, store: filepath.Join(dir, "jetstream")}
 	ns, url, err := kids.startNATS(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -128,23 +131,10 @@ func testEnv(t *testing.T, kids *children, cfg *natsConfig) *env {
 // meanwhile wait for the stream. Nothing may be lost, repeated or
 // reordered on any node, and the restart must have happened.
 func TestRestart(t *testing.T) {
-	if goruntime.GOOS != "linux" {
-		t.Skip("the load generator needs Linux (epoll)")
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("building nats-server needs the go command")
-	}
 	if testing.Short() {
 		t.Skip("a NATS reconnection takes 2 s")
 	}
-	dir := t.TempDir()
-	kids := &children{}
-	t.Cleanup(kids.stopAll)
-	bin, err := buildNATS(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := testEnv(t, kids, &natsConfig{bin: bin, dir: dir, store: filepath.Join(dir, "jetstream")})
+	e := testEnv(t)
 	pid := e.nats.cmd.Process.Pid
 	p := params{Members: 30, Rate: 50, Size: 64, Warmup: 100 * time.Millisecond, Duration: time.Second, Procs: 1,
 		Timeout: 20 * time.Second, Restart: 100 * time.Millisecond}
