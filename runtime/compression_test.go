@@ -114,11 +114,15 @@ func testCompressionEcho(t *testing.T) {
 }
 
 // TestCompressionThreshold: with a threshold of zero every data message
-// goes out compressed; a negative one is refused.
+// goes out compressed; a negative one, or an unknown mode, is refused.
 func TestCompressionThreshold(t *testing.T) {
 	if _, err := runtime.New(echo, runtime.WithCompression(wire.CompressionNoContextTakeover, -1)); err == nil ||
 		!strings.Contains(err.Error(), "CompressionThreshold") {
 		t.Fatalf("New with a negative threshold: %v", err)
+	}
+	if _, err := runtime.New(echo, runtime.WithCompression(wire.CompressionContextTakeover+1, 0)); err == nil ||
+		!strings.Contains(err.Error(), "Options.Compression ") {
+		t.Fatalf("New with an unknown mode: %v", err)
 	}
 	_, url := start(t, echo, runtime.WithCompression(wire.CompressionNoContextTakeover, 0))
 	var read atomic.Int64
