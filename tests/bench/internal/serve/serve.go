@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 
 	"github.com/shockwave-go/shockwave/tests/bench/internal/peers"
@@ -19,6 +20,10 @@ import (
 // listens it prints one line to stdout:
 //
 //	ready lib=<lib> pid=<pid> addr=<host:port> gomaxprocs=<n>
+//
+// With $SW_MEMSTATS set to a path prefix, each SIGUSR1 (as is) or SIGUSR2
+// (after a GC) writes a memory snapshot of the server (see memSnapshots):
+// nothing changes without it.
 func Main(lib string) {
 	addr := flag.String("addr", "127.0.0.1:9001", "address to listen on (loopback)")
 	mailbox := flag.Int("room-mailbox", 0, "shockwave only: mailbox size in frames of /room members (0: the default)")
@@ -26,6 +31,10 @@ func Main(lib string) {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole life of the server to this file")
 	memProfile := flag.String("memprofile", "", "write a heap profile at exit to this file")
 	flag.Parse()
+	memPrefix := os.Getenv("SW_MEMSTATS")
+	if rate, err := strconv.Atoi(os.Getenv("SW_MEMPROFILERATE")); err == nil && memPrefix != "" {
+		runtime.MemProfileRate = rate // before the server allocates
+	}
 	log.SetPrefix(lib + ": ")
 	log.SetFlags(0)
 
@@ -44,6 +53,9 @@ func Main(lib string) {
 	r, err := peers.Start(lib, *addr, peers.Options{RoomMailbox: *mailbox, Deflate: *deflate})
 	if err != nil {
 		log.Fatal(err)
+	}
+	if memPrefix != "" {
+		go memSnapshots(ctx, memPrefix)
 	}
 	fmt.Printf("ready lib=%s pid=%d addr=%s gomaxprocs=%d\n", lib, os.Getpid(), r.Addr, runtime.GOMAXPROCS(0))
 	<-ctx.Done()
