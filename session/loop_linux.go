@@ -25,11 +25,12 @@ import (
 // net.Conn is let go (see takeOver): an idle session holds this and its
 // poller's 8-byte slot.
 type loopConn struct {
-	raddr  [16]byte // the client's address (IPv4 in IPv6)
-	fd     int32
-	rstate atomic.Uint32 // the read state: readIdle, readRunning...
-	rport  uint16
-	rv4    bool // raddr is IPv4
+	raddr   [16]byte // the client's address (IPv4 in IPv6)
+	fd      int32
+	rstate  atomic.Uint32 // the read state: readIdle, readRunning...
+	rport   uint16
+	rv4     bool // raddr is IPv4
+	drained bool // the burst's last read was short (see fdReader.Read); the burst holder's
 }
 
 // Read states of a session on the event loop (loopConn.rstate), apart
@@ -128,6 +129,12 @@ func (p *poller) onEvent(s *Session, ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 		return
 	}
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 && s.state.Load()&stateHup == 0 {
+		// The end may have come with the last bytes, in this very event:
+		// from now on a short read does not prove that the next one
+		// would say EAGAIN rather than EOF (see fdReader.Read).
+		s.state.Or(stateHup)
+	}
 	rs := &s.loop.rstate
 	for {
 		switch st := rs.Load(); st {
@@ -202,7 +209,9 @@ func (s *Session) readOne(onPoller bool) (int, bool) {
 	if s.gateShut() {
 		// Stop here; resume starts a burst again. Events that come
 		// meanwhile change nothing: the next burst reads until the socket
-		// is drained.
+		// is drained, for real: the events it does not see may have
+		// come after its last short read.
+		s.loop.drained = false
 		rs.Store(readPaused)
 		if s.pause() {
 			return 0, false
@@ -347,11 +356,25 @@ type fdReader Session
 
 // It reads with a raw system call, like the writes of the event loop (see
 // scratch.writevFD): the socket never blocks.
+//
+// A read shorter than p emptied the socket's queue; the sockets are
+// edge-triggered, so bytes that come after it bring an event of their
+// own (readAgain). The next Read then says ErrWouldBlock without the
+// system call, which could only have said EAGAIN: with many messages in
+// one read, that call was a third of the burst's. Once the client hung up
+// (stateHup), the end may have come with the last bytes and brings no
+// new event, so every read is real.
 func (r *fdReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	s := (*Session)(r)
+	if s.loop.drained {
+		s.loop.drained = false
+		if s.state.Load()&stateHup == 0 {
+			return 0, wire.ErrWouldBlock
+		}
+	}
 	for {
 		n, e := recvRaw(s.loop.fd, p)
 		switch {
@@ -365,6 +388,7 @@ func (r *fdReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		s.bytesCame()
+		s.loop.drained = int(n) < len(p)
 		return int(n), nil
 	}
 }

@@ -109,3 +109,36 @@ func TestRemoteAddrKept(t *testing.T) {
 		}
 	}
 }
+
+// TestHangUpWithLastBytes sends a message and the end of the connection
+// (FIN) while the poller is held in another session's callback, so that
+// one event brings both: the reader must not take its short read for a
+// drained socket (fdReader.Read) and miss the end, which brings no event
+// of its own. Every session must echo and end.
+func TestHangUpWithLastBytes(t *testing.T) {
+	h := newHarness(t, schedulerConfig{Workers: 2})
+	in, hold := make(chan struct{}), make(chan struct{})
+	staller := h.serve("epoll", funcs{msg: func(s *Session, m Message) error {
+		in <- struct{}{}
+		<-hold // the watchdog gives the poller another goroutine meanwhile
+		return nil
+	}}, config{}, nil)
+	t.Cleanup(func() { close(hold) }) // before the staller's end is awaited
+	for i := range 20 {
+		ended := make(chan error, 1)
+		c := h.serve("epoll", echoFuncs(ended), config{}, nil)
+		c.mustSend(wire.OpText, []byte("hello"))
+		c.mustNext(wire.OpText, "hello")
+
+		staller.mustSend(wire.OpText, []byte("hold"))
+		<-in
+		msg := fmt.Sprintf("last words %d", i)
+		c.wmu.Lock()
+		c.client.Write(clientFrame(true, wire.OpText, []byte(msg)))
+		c.client.(*net.TCPConn).CloseWrite()
+		c.wmu.Unlock()
+		c.mustNext(wire.OpText, msg)
+		recv(t, ended, "OnClose")
+		hold <- struct{}{}
+	}
+}

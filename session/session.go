@@ -32,8 +32,9 @@ const (
 	stateSent                          // the close frame is written, or writing is over (see sentCh)
 	stateWantWrite                     // event loop: the drainer waits for room in the send buffer
 	stateReadPaused                    // the reader stopped at the read gate (see gate.go)
+	stateHup                           // event loop: the client hung up, or the socket failed (see fdReader.Read)
 
-	senderShift        = 10
+	senderShift        = 11
 	senderOne   uint64 = 1 << senderShift
 )
 
