@@ -186,6 +186,14 @@ func (sc *scheduler) timer() {
 	}
 }
 
+// heartbeatPing is the ping of every heartbeat, shared like a broadcast:
+// the timer pings every session connected in the same second at the same
+// tick, and a frame each (a Frame and a 512-byte buffer, some 700 bytes)
+// grew the heap of a server of idle sessions by that much per session at
+// every round, for the next GC to find. Its own reference is never
+// released.
+var heartbeatPing = NewFrame(wire.OpPing, nil)
+
 // heartbeat enforces s's timeouts and sends its pings. now is the
 // scheduler's clock.
 func (s *Session) heartbeat(now int64) {
@@ -244,7 +252,8 @@ func (s *Session) heartbeat(now int64) {
 		// Pings bypass the mailbox: backpressure must not make a live
 		// client look dead.
 		s.pingSent.Store(now)
-		f := NewFrame(wire.OpPing, nil)
+		f := heartbeatPing
+		f.Retain(1)
 		s.queued.Add(int64(f.Len()))
 		if old := s.ping.Swap(f); old != nil {
 			s.done(old)

@@ -1293,3 +1293,23 @@ func TestSessionSize(t *testing.T) {
 		t.Errorf("a Session is %d bytes, over the 288-byte size class", n)
 	}
 }
+
+// TestHeartbeatAllocs checks that a heartbeat's ping costs no allocation:
+// every session shares one frame (heartbeatPing), which lives on.
+func TestHeartbeatAllocs(t *testing.T) {
+	h := newHarness(t, schedulerConfig{Tick: time.Hour}) // the test drives heartbeat
+	c := h.serve("pipe", funcs{}, config{PingInterval: time.Second, PongTimeout: time.Hour}, nil)
+	go io.Copy(io.Discard, c.client)
+	now := h.sched.Now()
+	allocs := testing.AllocsPerRun(100, func() {
+		now += int64(2 * time.Second)
+		c.s.pingSent.Store(0) // as if the client had answered
+		c.s.heartbeat(now)
+	})
+	if allocs != 0 {
+		t.Errorf("a heartbeat's ping: %v allocations, want 0", allocs)
+	}
+	if f := c.s.ping.Load(); f != nil && f != heartbeatPing {
+		t.Errorf("the ping is a frame of its own")
+	}
+}
