@@ -51,7 +51,8 @@ func TestWatchdogSleeps(t *testing.T) {
 
 // TestIdleSessionHoldsNothing checks that an event-loop session that has
 // read and written, in place, assembled and fragmented, holds no Reader,
-// mailbox or pending write once it is quiet again.
+// mailbox or pending write once it is quiet again, and never made its
+// coldPart (the heartbeat ran meanwhile: it only looks).
 func TestIdleSessionHoldsNothing(t *testing.T) {
 	h := newHarness(t, schedulerConfig{Workers: 2, Tick: time.Millisecond})
 	c := h.serve("epoll", echoFuncs(make(chan error, 1)), config{}, nil)
@@ -71,6 +72,9 @@ func TestIdleSessionHoldsNothing(t *testing.T) {
 				if c.s.state.CompareAndSwap(st, st) && c.s.loop.rstate.CompareAndSwap(readIdle, readIdle) {
 					if rd || pending {
 						t.Fatalf("%s: quiet, the session holds a Reader (%v) or a pending write (%v)", what, rd, pending)
+					}
+					if c.s.cold.Load() != nil {
+						t.Fatalf("%s: quiet, the session made its coldPart", what)
 					}
 					return
 				}

@@ -207,12 +207,16 @@ func (s *Session) heartbeat(now int64) {
 		s.abort(ErrTimeout) // the client stopped reading
 		return
 	}
-	if at := s.closingAt.Load(); at != 0 {
-		if now-at > int64(cfg.CloseTimeout) {
-			cfg.Counters.CloseTimeouts.Add(1)
-			s.handshakeTimedOut()
+	// A live session has no coldPart, and so no closing clock: one nil
+	// check.
+	if c := s.cold.Load(); c != nil {
+		if at := c.closingAt.Load(); at != 0 {
+			if now-at > int64(cfg.CloseTimeout) {
+				cfg.Counters.CloseTimeouts.Add(1)
+				s.handshakeTimedOut()
+			}
+			return
 		}
-		return
 	}
 	if s.expired(now) {
 		return

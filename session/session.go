@@ -52,6 +52,11 @@ var lastID atomic.Uint64
 // session alone (on the event loop, to the socket's next EPOLLOUT), so a
 // client that stops reading never holds up anyone else.
 //
+// What a live, idle session never needs (the closing handshake's state,
+// the cause of its end, its Context) is a coldPart apart, allocated on
+// first need, so that an idle session fits the 240-byte size class (see
+// TestSessionSize).
+//
 // Send, Enqueue, Close and the accessors are safe for concurrent use.
 type Session struct {
 	id    uint64
@@ -67,31 +72,50 @@ type Session struct {
 	queued atomic.Int64                          // bytes accepted and not yet written
 	ctl    atomic.Pointer[Frame]                 // a pong to send, ahead of the mailbox
 	ping   atomic.Pointer[Frame]                 // a heartbeat ping, likewise
-	closeF atomic.Pointer[Frame]                 // the close frame, sent after the mailbox
 
 	pending   *pendingWrite // what the kernel has not taken; the drainer's (the holder of stateRunning)
 	stalledAt atomic.Int64  // since when the drainer waits for room (stateWantWrite), for WriteTimeout
 
 	loop      loopConn     // the socket, on the event loop (loop_linux.go)
-	closeCode atomic.Int32 // the code of the close frame sent, or 0
+	closeCode atomic.Int32 // the code of the close frame sent, or 0; in loop's padding, it costs nothing here
 
-	sentCh atomic.Pointer[chan struct{}] // made by finish when it waits for stateSent
+	lastRead atomic.Int64 // scheduler clock of the last bytes read
+	msgStart atomic.Int64 // when the message arriving now began, or 0 (MessageTimeout)
+	tat      atomic.Int64 // when the client's messages are paid for (MessageRate); the reader's
+	pingSent atomic.Int64 // when the unanswered ping was sent, or 0
 
-	lastRead  atomic.Int64 // scheduler clock of the last bytes read
-	msgStart  atomic.Int64 // when the message arriving now began, or 0 (MessageTimeout)
-	tat       atomic.Int64 // when the client's messages are paid for (MessageRate); the reader's
-	pingSent  atomic.Int64 // when the unanswered ping was sent, or 0
-	closingAt atomic.Int64 // when the close frame was written (the handshake's clock), or 0
-
-	mu    sync.Mutex // guards cause and ctx, and closing the transport
-	cause error
-	ctx   *sessionContext // made by the first call of Context
-
-	slowTrace atomic.Pointer[frameTrace] // the traced frame that made it a slow consumer, if any
+	cold atomic.Pointer[coldPart] // made on first need (see coldPart): nil while the session lives quietly
 
 	value   any                      // user state, see State; owned by the callbacks
 	who     atomic.Pointer[admitted] // who the client is, if the runtime was told (see Authorize)
 	dropped atomic.Uint64
+}
+
+// coldPart is what a session needs only once it starts closing, when
+// Context is first called, or when a slow consumer's trace is recorded:
+// a live, idle session has none. Session.coldPart makes it, once.
+type coldPart struct {
+	mu    sync.Mutex // guards cause and ctx, and closing the transport
+	cause error
+	ctx   *sessionContext // made by the first call of Context
+
+	closeF    atomic.Pointer[Frame]         // the close frame, sent after the mailbox
+	sentCh    atomic.Pointer[chan struct{}] // made by finish when it waits for stateSent
+	closingAt atomic.Int64                  // when the close frame was written (the handshake's clock), or 0
+	slowTrace atomic.Pointer[frameTrace]    // the traced frame that made it a slow consumer, if any
+}
+
+// coldPart returns the session's coldPart, making it on first need; a
+// CAS makes concurrent first callers agree on one. Who only looks (and
+// must not allocate for an idle session) loads s.cold and checks for nil.
+func (s *Session) coldPart() *coldPart {
+	if c := s.cold.Load(); c != nil {
+		return c
+	}
+	if c := new(coldPart); s.cold.CompareAndSwap(nil, c) {
+		return c
+	}
+	return s.cold.Load()
 }
 
 // sessionContext is a session's context, apart: few sessions ask for one.
@@ -173,16 +197,17 @@ func (s *Session) Dropped() uint64 { return s.dropped.Load() }
 // end, so that what OnClose sends (a departure announced to a room) is
 // part of that trace.
 func (s *Session) Context() context.Context {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ctx == nil {
+	c := s.coldPart()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		s.ctx = &sessionContext{ctx, cancel}
+		c.ctx = &sessionContext{ctx, cancel}
 		if s.state.Load()&stateClosed != 0 {
 			cancel()
 		}
 	}
-	return s.ctx.Context
+	return c.ctx.Context
 }
 
 // State returns the session's user state of type T, creating a zero T on
@@ -368,7 +393,7 @@ func (s *Session) push(f *Frame, p Policy) error {
 		}
 		if p == PolicyClose {
 			if ft := f.trace.Load(); ft != nil {
-				s.slowTrace.CompareAndSwap(nil, ft) // the trace that made it slow, for the end's span
+				s.coldPart().slowTrace.CompareAndSwap(nil, ft) // the trace that made it slow, for the end's span
 			}
 			s.refuse(f, ErrSlowConsumer)
 			s.closeSlow()
@@ -401,7 +426,7 @@ func (s *Session) closeSlow() {
 	s.state.Or(stateDiscard)
 	// Its backlog is discarded and its close frame may never get through:
 	// the closing clock starts now, not when it is written.
-	s.closingAt.CompareAndSwap(0, s.sched.Now())
+	s.coldPart().closingAt.CompareAndSwap(0, s.sched.Now())
 	s.queueClose(ErrSlowConsumer)
 }
 
@@ -450,17 +475,18 @@ func (s *Session) queueClose(cause error) {
 	s.closeCode.Store(int32(code))
 	cf := newCloseFrame(code, reason)
 	s.queued.Add(int64(cf.Len()))
-	s.closeF.Store(cf)
+	s.coldPart().closeF.Store(cf)
 	s.kick(s.state.Load())
 	s.reopen() // the client's answer must be read
 }
 
 func (s *Session) setCause(err error) {
-	s.mu.Lock()
-	if s.cause == nil {
-		s.cause = err
+	c := s.coldPart()
+	c.mu.Lock()
+	if c.cause == nil {
+		c.cause = err
 	}
-	s.mu.Unlock()
+	c.mu.Unlock()
 }
 
 // serve runs the session: OnOpen, then reading and OnMessage until the
@@ -593,12 +619,13 @@ func (s *Session) finish(cause error) {
 	s.closeTransport()
 	s.stopWriting()
 	s.tr.release(s)
-	s.mu.Lock()
-	cause = s.cause
-	if s.ctx != nil {
-		s.ctx.cancel()
+	c := s.coldPart() // closeTransport made it
+	c.mu.Lock()
+	cause = c.cause
+	if c.ctx != nil {
+		c.ctx.cancel()
 	}
-	s.mu.Unlock()
+	c.mu.Unlock()
 	if t := s.cfg.Tracer; t != nil {
 		s.traceEnd(t, cause)
 	}
@@ -609,14 +636,15 @@ func (s *Session) finish(cause error) {
 // session's end, when the tracer has one.
 func (s *Session) traceEnd(t engine.Tracer[*Session], cause error) {
 	base := s.Context()
+	c := s.coldPart()
 	var slow context.Context
-	if ft := s.slowTrace.Load(); ft != nil {
+	if ft := c.slowTrace.Load(); ft != nil {
 		slow = ft.ctx
 	}
 	if ctx := t.Closing(base, s, cause, slow); ctx != nil {
-		s.mu.Lock()
-		s.ctx.Context = ctx
-		s.mu.Unlock()
+		c.mu.Lock()
+		c.ctx.Context = ctx
+		c.mu.Unlock()
 	}
 }
 
@@ -624,7 +652,7 @@ func (s *Session) traceEnd(t engine.Tracer[*Session], cause error) {
 // over, for CloseTimeout at most.
 func (s *Session) waitCloseSent() {
 	ch := make(chan struct{})
-	s.sentCh.Store(&ch)
+	s.coldPart().sentCh.Store(&ch)
 	if s.state.Load()&stateSent != 0 {
 		return // markCloseSent came first: it may have missed ch
 	}
@@ -641,12 +669,13 @@ func (s *Session) waitCloseSent() {
 func (s *Session) closeTransport() {
 	// Under mu, so that a second caller returns once the transport is
 	// closed (finish releases the descriptor next).
-	s.mu.Lock()
+	c := s.coldPart()
+	c.mu.Lock()
 	first := s.state.Or(stateClosed|stateClosing)&stateClosed == 0
 	if first {
 		s.tr.shutdown(s)
 	}
-	s.mu.Unlock()
+	c.mu.Unlock()
 	if first {
 		s.markCloseSent()
 		s.kick(s.state.Load()) // a drainer releases what is queued
@@ -663,9 +692,10 @@ func (s *Session) abort(cause error) {
 // handshakeTimedOut ends a session whose client did not answer its close
 // frame in time: the cause it closed for stays, joined with ErrTimeout.
 func (s *Session) handshakeTimedOut() {
-	s.mu.Lock()
-	s.cause = errors.Join(s.cause, ErrTimeout)
-	s.mu.Unlock()
+	c := s.coldPart()
+	c.mu.Lock()
+	c.cause = errors.Join(c.cause, ErrTimeout)
+	c.mu.Unlock()
 	s.closeTransport()
 }
 

@@ -49,7 +49,7 @@ type transport interface {
 	resume(s *Session)
 
 	// shutdown stops the connection both ways, once (closeTransport calls
-	// it under s.mu): the reader sees the end and writes fail.
+	// it under the coldPart's mu): the reader sees the end and writes fail.
 	shutdown(s *Session)
 
 	// release lets go of the connection and of the session's Reader, at

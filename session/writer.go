@@ -29,7 +29,22 @@ func (s *Session) hasWork() bool {
 	// The close frame is work only once no Enqueue is in progress: the
 	// last one to finish kicks the session again.
 	return s.queueLen() > 0 || s.ctl.Load() != nil || s.ping.Load() != nil ||
-		s.closeF.Load() != nil && s.state.Load()>>senderShift == 0
+		s.closeQueued() && s.state.Load()>>senderShift == 0
+}
+
+// closeQueued reports whether the close frame waits in its slot (in the
+// coldPart: a session without one has none).
+func (s *Session) closeQueued() bool {
+	c := s.cold.Load()
+	return c != nil && c.closeF.Load() != nil
+}
+
+// takeCloseFrame empties the close frame's slot, and returns what it held.
+func (s *Session) takeCloseFrame() *Frame {
+	if c := s.cold.Load(); c != nil {
+		return c.closeF.Swap(nil)
+	}
+	return nil
 }
 
 func (s *Session) queueLen() int {
@@ -101,7 +116,7 @@ func (s *Session) flush() bool {
 		// The close frame goes last: after every frame accepted before
 		// Close (no Enqueue is in progress, the mailbox is empty).
 		if len(frames) < cap(frames) && st&stateClosing != 0 && st>>senderShift == 0 && s.queueLen() == 0 {
-			if cf := s.closeF.Swap(nil); cf != nil {
+			if cf := s.takeCloseFrame(); cf != nil {
 				if st&stateClosed != 0 {
 					s.done(cf)
 				} else {
@@ -142,7 +157,7 @@ func (s *Session) discard(frames []*Frame, st uint64) []*Frame {
 func (s *Session) done(f *Frame) {
 	s.queued.Add(-int64(f.Len()))
 	if f.op == wire.OpClose {
-		s.closingAt.CompareAndSwap(0, s.sched.Now())
+		s.coldPart().closingAt.CompareAndSwap(0, s.sched.Now())
 		s.markCloseSent()
 	}
 	s.delivered(f, nil)
@@ -171,9 +186,13 @@ func (s *Session) delivered(f *Frame, why error) {
 }
 
 func (s *Session) markCloseSent() {
+	// waitCloseSent makes the coldPart before it stores sentCh, and
+	// looks at stateSent after: if it missed stateSent, this sees both.
 	if s.state.Or(stateSent)&stateSent == 0 {
-		if ch := s.sentCh.Load(); ch != nil {
-			close(*ch)
+		if c := s.cold.Load(); c != nil {
+			if ch := c.sentCh.Load(); ch != nil {
+				close(*ch)
+			}
 		}
 	}
 }
@@ -264,7 +283,8 @@ func (s *Session) discardAll() {
 	for _, f := range frames {
 		s.unsent(f, ErrClosed)
 	}
-	for _, slot := range []*atomic.Pointer[Frame]{&s.ctl, &s.ping, &s.closeF} {
+	// finish calls it after closeTransport, which made the coldPart.
+	for _, slot := range []*atomic.Pointer[Frame]{&s.ctl, &s.ping, &s.coldPart().closeF} {
 		if f := slot.Swap(nil); f != nil {
 			s.unsent(f, ErrClosed)
 		}
