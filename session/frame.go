@@ -81,6 +81,26 @@ func newFrame(op wire.Opcode, rsv uint8, payload []byte) *Frame {
 	return f
 }
 
+// lentFrame makes a frame around bp, a message's whole buffer that a
+// Reader detached (see Session.lend): the frame owns bp, gives it back at
+// its last Release, and holds one reference, the reader's. Its header is
+// written by the Send that takes it (claim).
+func lentFrame(bp *[]byte) *Frame {
+	f := framePool.Get().(*Frame)
+	f.bufp, f.head, f.body = bp, nil, *bp
+	f.refs.Store(1)
+	return f
+}
+
+// claim makes f, made by lentFrame, a single-frame message of type op,
+// and takes a reference for the caller.
+func (f *Frame) claim(op wire.Opcode) *Frame {
+	f.op = op
+	f.head = wire.AppendHeader(f.hdr[:0], wire.Header{Fin: true, Opcode: op, Length: int64(len(f.body))})
+	f.Retain(1)
+	return f
+}
+
 // newCloseFrame encodes a close frame carrying code and reason.
 func newCloseFrame(code wire.StatusCode, reason string) *Frame {
 	var p [wire.MaxControlPayload]byte

@@ -9,7 +9,7 @@ import (
 // Message is a message received from the client.
 type Message struct {
 	Op   wire.Opcode // wire.OpText or wire.OpBinary
-	Data []byte      // valid only during the callback: copy it to keep it
+	Data []byte      // valid only during the callback: copy it to keep it; do not change it after sending it (see Session.Send)
 	ctx  context.Context
 }
 

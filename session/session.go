@@ -85,6 +85,7 @@ type Session struct {
 	pingSent atomic.Int64 // when the unanswered ping was sent, or 0
 
 	cold atomic.Pointer[coldPart] // made on first need (see coldPart): nil while the session lives quietly
+	lend atomic.Pointer[Frame]    // the message in the callback, in a frame for Send to take (see offer)
 
 	value   any                      // user state, see State; owned by the callbacks
 	who     atomic.Pointer[admitted] // who the client is, if the runtime was told (see Authorize)
@@ -247,8 +248,55 @@ type states []any
 // Send copies p into a frame of type op and queues it; it never blocks.
 // It returns ErrClosed when the session is closing, and ErrDropped or
 // ErrSlowConsumer when the backpressure policy refused the frame.
+//
+// The one exception to the copy: a long message sent back whole during
+// its own OnMessage (an echo, a relay) may become the frame itself, its
+// buffer handed over by the reader. So do not change a Message's Data
+// after sending it.
 func (s *Session) Send(op wire.Opcode, p []byte) error {
+	if f := s.take(p); f != nil {
+		return s.Enqueue(f.claim(op), s.cfg.Policy)
+	}
 	return s.Enqueue(NewFrame(op, p), s.cfg.Policy)
+}
+
+// lendMin is the shortest message the reader offers to Send without a
+// copy: below it, copying costs less than the pools' round trips.
+const lendMin = 4 << 10
+
+// offer puts p, the message about to be handed to OnMessage, in a frame
+// of its own for Send to take without a copy (take), when the Reader
+// assembled it in a buffer it can let go (wire.Reader.Detach). The frame
+// holds the reader's reference, which withdraw drops after the callback:
+// whether Send took the frame or not, the buffer lives until then, as
+// Message.Data promises, and the frame's last Release gives it back.
+func (s *Session) offer(p []byte) *Frame {
+	if len(p) < lendMin {
+		return nil
+	}
+	bp := s.rd.Detach(p)
+	if bp == nil {
+		return nil
+	}
+	f := lentFrame(bp)
+	s.lend.Store(f)
+	return f
+}
+
+// withdraw ends the offer of f once the callback has returned.
+func (s *Session) withdraw(f *Frame) {
+	s.lend.Store(nil)
+	f.Release()
+}
+
+// take returns the frame on offer if p is its payload, once: Send was
+// given the message being handled, whole.
+func (s *Session) take(p []byte) *Frame {
+	f := s.lend.Load()
+	if f == nil || len(p) != len(f.body) || &p[0] != &f.body[0] || !s.lend.CompareAndSwap(f, nil) {
+		return nil
+	}
+	return f
 }
 
 // SendContext is Send in the context of ctx, such as a Message's: when
@@ -535,7 +583,11 @@ func (s *Session) handle(op wire.Opcode, p []byte) error {
 		}
 		s.charge()
 		s.state.Or(stateInHandler)
+		lent := s.offer(p)
 		err := s.call(func() error { return s.h.OnMessage(s, Message{Op: op, Data: p}) })
+		if lent != nil {
+			s.withdraw(lent)
+		}
 		s.state.And(^stateInHandler)
 		if err != nil {
 			return handlerError{err}

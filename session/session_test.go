@@ -11,7 +11,6 @@ import (
 	"maps"
 	"net"
 	"os"
-	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -1290,19 +1289,11 @@ func TestHeartbeatPingUnderBackpressure(t *testing.T) {
 // TestSessionSize checks that a Session, which every idle connection
 // holds, fits the 240-byte size class. What an idle session never needs
 // is in its coldPart (closing, the cause, Context, a slow consumer's
-// trace), and a Session is 232 bytes on 64-bit Linux: the 8 bytes left
-// are kept for one more pointer field, lend (a lent frame). Until that
-// field is there the test keeps them free (at most 232); with it, the
-// Session must still be at most 240. The coldPart, made only when the
-// session starts closing, is asked for its Context or records a slow
-// consumer's trace, stays within 64 bytes.
+// trace), made only when the session starts closing, is asked for its
+// Context or records a slow consumer's trace; it stays within 64 bytes.
 func TestSessionSize(t *testing.T) {
-	limit := uintptr(240)
-	if _, ok := reflect.TypeFor[Session]().FieldByName("lend"); !ok {
-		limit -= 8 // the room kept for it
-	}
-	if n := unsafe.Sizeof(Session{}); n > limit {
-		t.Errorf("a Session is %d bytes, over %d (the 240-byte size class)", n, limit)
+	if n := unsafe.Sizeof(Session{}); n > 240 {
+		t.Errorf("a Session is %d bytes, over the 240-byte size class", n)
 	}
 	if n := unsafe.Sizeof(coldPart{}); n > 64 {
 		t.Errorf("a Session's coldPart is %d bytes, over 64", n)
@@ -1329,5 +1320,87 @@ func TestHeartbeatAllocs(t *testing.T) {
 	}
 	if c.s.cold.Load() != nil {
 		t.Errorf("the heartbeats of a live session made its coldPart")
+	}
+}
+
+// TestSendHandsOver checks the echo without a copy (Session.offer): a
+// long message sent back whole from its callback, or from a goroutine the
+// callback waits for, becomes the frame itself; a short one, a part of
+// one, or a second Send of it is copied. Message.Data stays the message
+// until the callback returns, and every echo is right, however the
+// buffers are reused; the inbound budget gets its bytes back.
+func TestSendHandsOver(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			h := newHarness(t, schedulerConfig{})
+			budget := wire.NewBudget(64 << 20)
+			took := make(chan bool, 1)
+			c := h.serve(tr, funcs{msg: func(s *Session, m Message) error {
+				want := string(m.Data)
+				offered := s.lend.Load() != nil
+				var err error
+				if m.Op == wire.OpText { // from a goroutine the callback waits for
+					done := make(chan struct{})
+					go func() { err = s.Send(m.Op, m.Data); close(done) }()
+					<-done
+				} else {
+					err = s.Send(m.Op, m.Data)
+				}
+				took <- offered && s.lend.Load() == nil
+				if err == nil && len(m.Data) > 1 {
+					err = s.Send(m.Op, m.Data[1:]) // a part: copied
+				}
+				if string(m.Data) != want {
+					t.Errorf("Message.Data changed during its callback")
+				}
+				return err
+			}}, config{InboundBudget: budget}, nil)
+			for i, tc := range []struct {
+				n, frag int
+				lent    bool
+			}{
+				{100, 0, false},
+				{lendMin - 1, 10, false}, // short, though in fragments
+				{lendMin, 1000, true},
+				{100_000, 0, true},
+				{300_000, 70_000, true},
+				{1 << 20, 0, true},
+				{200, 50, false},
+				{100_000, 0, true},
+			} {
+				for _, op := range []wire.Opcode{wire.OpBinary, wire.OpText} {
+					p := make([]byte, tc.n)
+					for j := range p {
+						p[j] = 'a' + byte((i+j)%26)
+					}
+					c.wmu.Lock()
+					for rest, first := p, true; first || len(rest) > 0; first = false {
+						k := len(rest)
+						if tc.frag > 0 {
+							k = min(k, tc.frag)
+						}
+						fop := op
+						if !first {
+							fop = wire.OpContinuation
+						}
+						c.client.Write(clientFrame(k == len(rest), fop, rest[:k]))
+						rest = rest[k:]
+					}
+					c.wmu.Unlock()
+					if got := recv(t, took, "the callback"); got != tc.lent {
+						t.Errorf("%v of %d bytes in fragments of %d: handed over %v, want %v", op, tc.n, tc.frag, got, tc.lent)
+					}
+					for _, want := range [][]byte{p, p[1:]} {
+						gop, gp, err := c.next()
+						if err != nil || gop != op || string(gp) != string(want) {
+							t.Fatalf("%v of %d bytes: got %v of %d bytes, %v", op, len(want), gop, len(gp), err)
+						}
+					}
+				}
+			}
+			if n := budget.InUse(); n != 0 {
+				t.Errorf("the inbound budget still counts %d bytes", n)
+			}
+		})
 	}
 }

@@ -270,6 +270,26 @@ func (rd *Reader) HasFrame() bool {
 	return err != nil || n > 0 && int64(rd.w-rd.r-n) >= h.Length
 }
 
+// Detach hands over the buffer that holds p, the message Next returned
+// last, when the Reader assembled it in a buffer of its own (a message in
+// fragments, one longer than the read buffer, or one inflated): the
+// Reader forgets the buffer, gives its bytes back to the Budget and takes
+// another for its next message, and the buffer, p in it, is the caller's
+// for good. For any other p it returns nil, and p is the Reader's as
+// usual (valid until the next call of Next).
+//
+// The session package sends a long message back this way without copying
+// it: the buffer becomes the payload of the reply.
+func (rd *Reader) Detach(p []byte) *[]byte {
+	bp := rd.msgp
+	if bp == nil || len(p) == 0 || len(*bp) != len(p) || &(*bp)[0] != &p[0] || rd.stage != stageHeader || rd.fragOp != 0 {
+		return nil
+	}
+	rd.budget.Give(int64(cap(*bp)))
+	rd.msgp = nil
+	return bp
+}
+
 // Release returns the Reader's buffers to their pools, and drops its
 // inflate window. A Reader whose Next has failed has already done so.
 // Call it when abandoning a Reader.

@@ -718,3 +718,54 @@ func BenchmarkReader(b *testing.B) {
 		})
 	}
 }
+
+// TestReaderDetach checks which messages Detach hands over (those in an
+// assembly buffer: in fragments, longer than the read buffer) and that
+// the Reader then leaves the buffer alone: the next messages read right,
+// p keeps its bytes, and the Budget no longer counts it.
+func TestReaderDetach(t *testing.T) {
+	long := strings.Repeat("L", 2000)
+	f := &frameBuilder{masked: true}
+	f.frame(wire.OpText, true, "short").
+		frame(wire.OpBinary, false, "frag").frame(wire.OpContinuation, true, "ments").
+		frame(wire.OpBinary, true, long).
+		frame(wire.OpText, true, "after")
+	budget := wire.NewBudget(1 << 20)
+	rd := wire.NewReader(bytes.NewReader(f.b), &wire.ReaderOptions{Server: true, ReadBufferSize: 512, Budget: budget})
+	for _, tc := range []struct {
+		want   string
+		detach bool
+	}{{"short", false}, {"fragments", true}, {long, true}, {"after", false}} {
+		_, p, err := rd.Next()
+		if err != nil || string(p) != tc.want {
+			t.Fatalf("Next: %q, %v; want %q", p, err, tc.want)
+		}
+		if got := rd.Detach(p[1:]); got != nil {
+			t.Fatalf("Detach of a part of %q handed over a buffer", tc.want)
+		}
+		bp := rd.Detach(p)
+		if (bp != nil) != tc.detach {
+			t.Fatalf("Detach(%.10q...) = %v, want a buffer: %v", tc.want, bp, tc.detach)
+		}
+		if bp == nil {
+			continue
+		}
+		if string(*bp) != tc.want || &(*bp)[0] != &p[0] {
+			t.Fatalf("Detach handed over %.10q..., not p", *bp)
+		}
+		if used := budget.InUse(); used != 0 {
+			t.Fatalf("after Detach the budget counts %d bytes", used)
+		}
+		if rd.Detach(p) != nil {
+			t.Fatal("a second Detach handed over the buffer again")
+		}
+		defer func() {
+			if string(*bp) != tc.want {
+				t.Errorf("the Reader wrote into a detached buffer: %.10q...", *bp)
+			}
+		}()
+	}
+	if _, _, err := rd.Next(); err != io.EOF {
+		t.Fatalf("at the end: %v, want EOF", err)
+	}
+}
