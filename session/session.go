@@ -72,6 +72,8 @@ type Session struct {
 	queued atomic.Int64                          // bytes accepted and not yet written
 	ctl    atomic.Pointer[Frame]                 // a pong to send, ahead of the mailbox
 	ping   atomic.Pointer[Frame]                 // a heartbeat ping, likewise
+	cold   atomic.Pointer[coldPart]              // made on first need (see coldPart): nil while the session lives quietly
+	lend   atomic.Pointer[Frame]                 // the message in the callback, in a frame for Send to take (see offer)
 
 	pending   *pendingWrite // what the kernel has not taken; the drainer's (the holder of stateRunning)
 	stalledAt atomic.Int64  // since when the drainer waits for room (stateWantWrite), for WriteTimeout
@@ -83,9 +85,6 @@ type Session struct {
 	msgStart atomic.Int64 // when the message arriving now began, or 0 (MessageTimeout)
 	tat      atomic.Int64 // when the client's messages are paid for (MessageRate); the reader's
 	pingSent atomic.Int64 // when the unanswered ping was sent, or 0
-
-	cold atomic.Pointer[coldPart] // made on first need (see coldPart): nil while the session lives quietly
-	lend atomic.Pointer[Frame]    // the message in the callback, in a frame for Send to take (see offer)
 
 	value   any                      // user state, see State; owned by the callbacks
 	who     atomic.Pointer[admitted] // who the client is, if the runtime was told (see Authorize)
