@@ -183,6 +183,7 @@ func (p *poller) turn(s *Session) {
 			break
 		}
 	}
+	s.drainOwn() // what the turn corked, before the others' turns
 	p.due(s)
 }
 

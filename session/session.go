@@ -33,8 +33,10 @@ const (
 	stateWantWrite                     // event loop: the drainer waits for room in the send buffer
 	stateReadPaused                    // the reader stopped at the read gate (see gate.go)
 	stateHup                           // event loop: the client hung up, or the socket failed (see fdReader.Read)
+	stateCorkOpen                      // the reader lets Send append replies to the cork (see corkReply)
+	stateCorkBusy                      // a Send is appending to the cork
 
-	senderShift        = 11
+	senderShift        = 13
 	senderOne   uint64 = 1 << senderShift
 )
 
@@ -74,6 +76,7 @@ type Session struct {
 	ping   atomic.Pointer[Frame]                 // a heartbeat ping, likewise
 	cold   atomic.Pointer[coldPart]              // made on first need (see coldPart): nil while the session lives quietly
 	lend   atomic.Pointer[Frame]                 // the message in the callback, in a frame for Send to take (see offer)
+	cork   atomic.Pointer[Frame]                 // the callbacks' replies in one buffer, written before the mailbox (see corkReply)
 
 	pending   *pendingWrite // what the kernel has not taken; the drainer's (the holder of stateRunning)
 	stalledAt atomic.Int64  // since when the drainer waits for room (stateWantWrite), for WriteTimeout
@@ -86,9 +89,8 @@ type Session struct {
 	tat      atomic.Int64 // when the client's messages are paid for (MessageRate); the reader's
 	pingSent atomic.Int64 // when the unanswered ping was sent, or 0
 
-	value   any                      // user state, see State; owned by the callbacks
-	who     atomic.Pointer[admitted] // who the client is, if the runtime was told (see Authorize)
-	dropped atomic.Uint64
+	value any                      // user state, see State; owned by the callbacks
+	who   atomic.Pointer[admitted] // who the client is, if the runtime was told (see Authorize)
 }
 
 // coldPart is what a session needs only once it starts closing, when
@@ -103,6 +105,7 @@ type coldPart struct {
 	sentCh    atomic.Pointer[chan struct{}] // made by finish when it waits for stateSent
 	closingAt atomic.Int64                  // when the close frame was written (the handshake's clock), or 0
 	slowTrace atomic.Pointer[frameTrace]    // the traced frame that made it a slow consumer, if any
+	dropped   atomic.Uint64                 // frames the backpressure policy dropped (see Dropped)
 }
 
 // coldPart returns the session's coldPart, making it on first need; a
@@ -190,7 +193,12 @@ func (s *Session) RemoteAddr() net.Addr { return s.tr.remoteAddr(s) }
 
 // Dropped returns how many frames sent to this session were dropped by the
 // backpressure policy.
-func (s *Session) Dropped() uint64 { return s.dropped.Load() }
+func (s *Session) Dropped() uint64 {
+	if c := s.cold.Load(); c != nil {
+		return c.dropped.Load()
+	}
+	return 0
+}
 
 // Context returns a context that is canceled when the session ends. In
 // OnClose, when the runtime traces, it carries the span of the session's
@@ -255,6 +263,9 @@ type states []any
 func (s *Session) Send(op wire.Opcode, p []byte) error {
 	if f := s.take(p); f != nil {
 		return s.Enqueue(f.claim(op), s.cfg.Policy)
+	}
+	if s.corkReply(op, p) {
+		return nil
 	}
 	return s.Enqueue(NewFrame(op, p), s.cfg.Policy)
 }
@@ -387,7 +398,7 @@ func (s *Session) retireMailbox() {
 		return
 	}
 	st := s.state.Load()
-	if st&(stateRunning|stateInHandler|stateRetiring) != 0 || st>>senderShift != 0 ||
+	if st&(stateRunning|stateInHandler|stateCorkOpen|stateRetiring) != 0 || st>>senderShift != 0 ||
 		!s.state.CompareAndSwap(st, st|stateRunning|stateRetiring) {
 		return
 	}
@@ -419,7 +430,7 @@ func (s *Session) push(f *Frame, p Policy) error {
 		if over {
 			s.cfg.Counters.OutboundBudget.Add(1)
 			if p != PolicyClose {
-				s.dropped.Add(1)
+				s.coldPart().dropped.Add(1)
 				s.cfg.Counters.DroppedNewest.Add(1) // this frame, whatever the policy
 				s.refuse(f, ErrOverBudget)
 				return ErrOverBudget
@@ -429,7 +440,7 @@ func (s *Session) push(f *Frame, p Policy) error {
 			if old, ok := mb.Pop(); ok {
 				s.queued.Add(-int64(old.Len()))
 				s.refuse(old, errDroppedOldest)
-				s.dropped.Add(1)
+				s.coldPart().dropped.Add(1)
 				s.cfg.Counters.DroppedOldest.Add(1)
 			}
 			// Retry even when there was nothing to drop: the drainer
@@ -447,7 +458,7 @@ func (s *Session) push(f *Frame, p Policy) error {
 			return ErrSlowConsumer
 		}
 		s.refuse(f, ErrDropped)
-		s.dropped.Add(1)
+		s.coldPart().dropped.Add(1)
 		if p == PolicyDropOldest {
 			s.cfg.Counters.DroppedOldest.Add(1)
 		} else {
@@ -559,7 +570,7 @@ func (s *Session) handle(op wire.Opcode, p []byte) error {
 	s.frameRead(op.IsControl())
 	switch op {
 	case wire.OpPing:
-		if s.ctl.Load() != nil || s.queueLen() > 0 {
+		if s.ctl.Load() != nil || s.queueLen() > 0 || s.cork.Load() != nil {
 			// Uncork: each ping gets its pong, after what the
 			// messages before it caused.
 			s.drainOwn()
@@ -582,6 +593,7 @@ func (s *Session) handle(op wire.Opcode, p []byte) error {
 		}
 		s.charge()
 		s.state.Or(stateInHandler)
+		s.openCork()
 		lent := s.offer(p)
 		err := s.call(func() error { return s.h.OnMessage(s, Message{Op: op, Data: p}) })
 		if lent != nil {

@@ -1289,14 +1289,15 @@ func TestHeartbeatPingUnderBackpressure(t *testing.T) {
 // TestSessionSize checks that a Session, which every idle connection
 // holds, fits the 240-byte size class. What an idle session never needs
 // is in its coldPart (closing, the cause, Context, a slow consumer's
-// trace), made only when the session starts closing, is asked for its
-// Context or records a slow consumer's trace; it stays within 64 bytes.
+// trace, the frames dropped), made only when the session starts closing,
+// is asked for its Context, records a slow consumer's trace or drops a
+// frame; it stays within 80 bytes.
 func TestSessionSize(t *testing.T) {
 	if n := unsafe.Sizeof(Session{}); n > 240 {
 		t.Errorf("a Session is %d bytes, over the 240-byte size class", n)
 	}
-	if n := unsafe.Sizeof(coldPart{}); n > 64 {
-		t.Errorf("a Session's coldPart is %d bytes, over 64", n)
+	if n := unsafe.Sizeof(coldPart{}); n > 80 {
+		t.Errorf("a Session's coldPart is %d bytes, over 80", n)
 	}
 }
 
@@ -1400,6 +1401,80 @@ func TestSendHandsOver(t *testing.T) {
 			}
 			if n := budget.InUse(); n != 0 {
 				t.Errorf("the inbound budget still counts %d bytes", n)
+			}
+		})
+	}
+}
+
+// TestCorkOrder checks the order of replies that go through the cork
+// (corkReply) against frames queued around them. Each callback sends
+// its reply (stream 0; every third one too long for the cork), then has
+// a goroutine send one more (stream 1, after it in happens-before order:
+// the callback waits for it), while another goroutine sends stream 2 all
+// along and pings come in between. Every stream must arrive in order and
+// whole, and the callbacks' replies before their goroutines'.
+func TestCorkOrder(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			h := newHarness(t, schedulerConfig{})
+			const n = 3000
+			c := h.serve(tr, funcs{msg: func(s *Session, m Message) error {
+				_, seq, err := parseSeq(m.Data)
+				if err != nil {
+					return err
+				}
+				size := 16
+				if seq%3 == 2 {
+					size = corkMaxReply + 1
+				}
+				if err := s.Send(wire.OpBinary, seqMsg(0, 2*seq, size)); err != nil {
+					return err
+				}
+				done := make(chan error)
+				go func() { done <- s.Send(wire.OpBinary, seqMsg(0, 2*seq+1, 8)) }()
+				return <-done
+			}}, config{MailboxSize: 1 << 12, MaxQueuedBytes: 64 << 20}, nil)
+			go func() {
+				for i := range uint32(n) {
+					if c.s.Send(wire.OpBinary, seqMsg(2, i, 8)) != nil {
+						return
+					}
+				}
+			}()
+			go func() {
+				// Bursts of messages, so that the reader corks many
+				// callbacks in a row, with a ping now and then.
+				var b []byte
+				for i := range uint32(n) {
+					b = append(b, clientFrame(true, wire.OpBinary, seqMsg(9, i, 8))...)
+					if i%100 == 99 {
+						b = append(b, clientFrame(true, wire.OpPing, []byte("p"))...)
+						c.wmu.Lock()
+						c.client.Write(b)
+						c.wmu.Unlock()
+						b = b[:0]
+					}
+				}
+			}()
+			next := map[uint32]uint32{}
+			pongs := 0
+			for next[0] < 2*n || next[2] < n {
+				op, p, err := c.next()
+				if err != nil {
+					t.Fatalf("after %v and %d pongs: %v", next, pongs, err)
+				}
+				if op == wire.OpPong {
+					pongs++
+					continue
+				}
+				stream, seq, err := parseSeq(p)
+				if err != nil || seq != next[stream] {
+					t.Fatalf("stream %d: got %d (%v), want %d", stream, seq, err, next[stream])
+				}
+				next[stream]++
+			}
+			if pongs == 0 {
+				t.Error("no pong") // a pong may answer several pings (RFC 6455 5.5.3)
 			}
 		})
 	}

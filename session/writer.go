@@ -16,7 +16,7 @@ const maxBatch = 256 // frames; each takes up to two iovecs
 func (s *Session) tryAcquire() bool {
 	for {
 		st := s.state.Load()
-		if st&(stateRunning|stateInHandler) != 0 || !s.hasWork() {
+		if st&(stateRunning|stateInHandler|stateCorkOpen) != 0 || !s.hasWork() {
 			return false
 		}
 		if s.state.CompareAndSwap(st, st|stateRunning) {
@@ -28,7 +28,7 @@ func (s *Session) tryAcquire() bool {
 func (s *Session) hasWork() bool {
 	// The close frame is work only once no Enqueue is in progress: the
 	// last one to finish kicks the session again.
-	return s.queueLen() > 0 || s.ctl.Load() != nil || s.ping.Load() != nil ||
+	return s.queueLen() > 0 || s.cork.Load() != nil || s.ctl.Load() != nil || s.ping.Load() != nil ||
 		s.closeQueued() && s.state.Load()>>senderShift == 0
 }
 
@@ -57,7 +57,7 @@ func (s *Session) queueLen() int {
 // kick hands the session to the scheduler if it has work and nobody is on
 // it. st is a recent state, to skip the work when it is clearly not needed.
 func (s *Session) kick(st uint64) {
-	if st&(stateRunning|stateInHandler) == 0 && s.tryAcquire() {
+	if st&(stateRunning|stateInHandler|stateCorkOpen) == 0 && s.tryAcquire() {
 		s.sched.run(s)
 	}
 }
@@ -65,6 +65,7 @@ func (s *Session) kick(st uint64) {
 // drainOwn drains on the calling goroutine (the reader's, between
 // callbacks): an echo is written without a goroutine hop.
 func (s *Session) drainOwn() {
+	s.closeCork()
 	if s.tryAcquire() {
 		s.drain()
 	}
@@ -105,6 +106,12 @@ func (s *Session) flush() bool {
 			frames = append(frames, f)
 		}
 		if f := s.ping.Swap(nil); f != nil {
+			frames = append(frames, f)
+		}
+		// The replies corked, before anything queued after them; a pong
+		// goes first, as the reader flushes the cork before it answers a
+		// ping (see handle).
+		if f := s.cork.Swap(nil); f != nil {
 			frames = append(frames, f)
 		}
 		if mb := s.mb.Load(); mb != nil {
@@ -279,12 +286,13 @@ func (s *Session) takeWantWrite() bool {
 // discardAll releases every frame the session still holds, once nobody
 // will write any more.
 func (s *Session) discardAll() {
+	s.closeCork()
 	frames, _ := s.takePending()
 	for _, f := range frames {
 		s.unsent(f, ErrClosed)
 	}
 	// finish calls it after closeTransport, which made the coldPart.
-	for _, slot := range []*atomic.Pointer[Frame]{&s.ctl, &s.ping, &s.coldPart().closeF} {
+	for _, slot := range []*atomic.Pointer[Frame]{&s.cork, &s.ctl, &s.ping, &s.coldPart().closeF} {
 		if f := slot.Swap(nil); f != nil {
 			s.unsent(f, ErrClosed)
 		}
