@@ -52,7 +52,9 @@ var lastID atomic.Uint64
 // writes everything pending in one vectored write, without blocking: what
 // the kernel does not take at once is left to a goroutine started for that
 // session alone (on the event loop, to the socket's next EPOLLOUT), so a
-// client that stops reading never holds up anyone else.
+// client that stops reading never holds up anyone else. Short replies
+// sent from a callback skip the mailbox: they are appended to the reader's
+// cork and written before it (see cork.go).
 //
 // What a live, idle session never needs (the closing handshake's state,
 // the cause of its end, its Context) is a coldPart apart, allocated on
