@@ -72,7 +72,8 @@ func (s *Session) closeCork() {
 // cork, and reports whether it did.
 func (s *Session) corkReply(op wire.Opcode, p []byte) bool {
 	st := s.state.Load()
-	if st&(stateCorkOpen|stateCorkBusy|stateRunning|stateClosing|stateClosed) != stateCorkOpen || len(p) > corkMaxReply {
+	if st&(stateCorkOpen|stateCorkBusy|stateRunning|stateClosing|stateClosed) != stateCorkOpen ||
+		len(p) > corkMaxReply || op != wire.OpText && op != wire.OpBinary { // control frames have slots of their own
 		return false
 	}
 	if s.queueLen() != 0 || !s.state.CompareAndSwap(st, st|stateCorkBusy) {

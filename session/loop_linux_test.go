@@ -68,10 +68,10 @@ func TestIdleSessionHoldsNothing(t *testing.T) {
 			// that the next burst waits for this test's next message.
 			st := c.s.state.Load()
 			if c.s.loop.rstate.Load() == readIdle && st&(stateRunning|stateInHandler) == 0 && c.s.mb.Load() == nil {
-				rd, pending := c.s.rd != nil, c.s.pending != nil
+				rd, pending := c.s.rd != nil, c.s.pending != nil || c.s.cork.Load() != nil
 				if c.s.state.CompareAndSwap(st, st) && c.s.loop.rstate.CompareAndSwap(readIdle, readIdle) {
 					if rd || pending {
-						t.Fatalf("%s: quiet, the session holds a Reader (%v) or a pending write (%v)", what, rd, pending)
+						t.Fatalf("%s: quiet, the session holds a Reader (%v) or a pending write or cork (%v)", what, rd, pending)
 					}
 					if c.s.cold.Load() != nil {
 						t.Fatalf("%s: quiet, the session made its coldPart", what)
