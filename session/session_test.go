@@ -1407,12 +1407,12 @@ func TestSendHandsOver(t *testing.T) {
 }
 
 // TestCorkOrder checks the order of replies that go through the cork
-// (corkReply) against frames queued around them. Each callback sends
-// its reply (stream 0; every third one too long for the cork), then has
-// a goroutine send one more (stream 1, after it in happens-before order:
-// the callback waits for it), while another goroutine sends stream 2 all
-// along and pings come in between. Every stream must arrive in order and
-// whole, and the callbacks' replies before their goroutines'.
+// (corkReply) against frames queued around them. Each callback k sends
+// its reply (stream 0, number 2k; every third one too long for the cork),
+// then has a goroutine send number 2k+1 (after it in happens-before
+// order: the callback waits for it), while another goroutine sends
+// stream 2 all along and pings come in between. Both streams must arrive
+// in order and whole, so each callback's reply before its goroutine's.
 func TestCorkOrder(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
