@@ -19,12 +19,14 @@ import (
 // side is free; while it is open no drainer can start (tryAcquire, kick
 // and retireMailbox refuse on stateCorkOpen, as on stateInHandler), so
 // nothing is written before the cork's bytes. A Send takes the cork
-// (stateCorkBusy, a CAS) only while the mailbox is empty: what was queued
-// before it is written before it either way. When the cork is full, or a
+// (stateCorkBusy, a CAS) only while the mailbox is empty, so that no frame
+// queued before it can be written after it. When the cork is full, or a
 // reply is long, Send queues a Frame as usual, and the ones after it
 // follow it into the mailbox. The reader closes the cork (closeCork)
-// before it drains, and so does the end (discardAll), waiting for a Send
-// that holds it, which is a few instructions.
+// before it drains and before it answers a ping, and so does the end
+// (discardAll), waiting for a Send that holds it, which is a few
+// instructions. flush writes the cork after the pong and ping slots and
+// ahead of the mailbox. Once the pools are warm, nothing allocates.
 //
 // The cork is not used when an Observer counts frames written or when
 // the session compresses: both work frame by frame.
