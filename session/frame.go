@@ -84,10 +84,16 @@ func newFrame(op wire.Opcode, rsv uint8, payload []byte) *Frame {
 // lentFrame makes a frame around bp, a message's whole buffer that a
 // Reader detached (see Session.lend): the frame owns bp, gives it back at
 // its last Release, and holds one reference, the reader's. Its header is
-// written by the Send that takes it (claim).
-func lentFrame(bp *[]byte) *Frame {
+// written by the Send that takes it (claim). bp's bytes are still taken
+// from b, the Reader's inbound budget, if any: the frame counts against b
+// instead of the outbound budget (see count), and its last Release gives
+// them back, so the budget bounds the buffer while it lives.
+func lentFrame(bp *[]byte, b *wire.Budget) *Frame {
 	f := framePool.Get().(*Frame)
 	f.bufp, f.head, f.body = bp, nil, *bp
+	if b != nil {
+		f.budget.Store(b)
+	}
 	f.refs.Store(1)
 	return f
 }

@@ -290,7 +290,7 @@ func (s *Session) offer(p []byte) *Frame {
 	if bp == nil {
 		return nil
 	}
-	f := lentFrame(bp)
+	f := lentFrame(bp, s.cfg.InboundBudget)
 	s.lend.Store(f)
 	return f
 }

@@ -273,10 +273,12 @@ func (rd *Reader) HasFrame() bool {
 // Detach hands over the buffer that holds p, the message Next returned
 // last, when the Reader assembled it in a buffer of its own (a message in
 // fragments, one longer than the read buffer, or one inflated): the
-// Reader forgets the buffer, gives its bytes back to the Budget and takes
-// another for its next message, and the buffer, p in it, is the caller's
-// for good. For any other p it returns nil, and p is the Reader's as
-// usual (valid until the next call of Next).
+// Reader forgets the buffer and takes another for its next message, and
+// the buffer, p in it, is the caller's for good. Its bytes stay taken from
+// the Budget, since the buffer still exists: the caller gives them back
+// (Budget.Give of its capacity) when it lets the buffer go. For any other
+// p it returns nil, and p is the Reader's as usual (valid until the next
+// call of Next).
 //
 // The session package sends a long message back this way without copying
 // it: the buffer becomes the payload of the reply.
@@ -285,7 +287,6 @@ func (rd *Reader) Detach(p []byte) *[]byte {
 	if bp == nil || len(p) == 0 || len(*bp) != len(p) || &(*bp)[0] != &p[0] || rd.stage != stageHeader || rd.fragOp != 0 {
 		return nil
 	}
-	rd.budget.Give(int64(cap(*bp)))
 	rd.msgp = nil
 	return bp
 }
