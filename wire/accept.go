@@ -94,7 +94,10 @@ func CheckUpgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) e
 	if opts != nil {
 		o = *opts
 	}
-	if status, msg := checkUpgrade(w, r, &o); status != 0 {
+	if status, msg := checkUpgrade(r.Method, r.ProtoAtLeast(1, 1), r.Host, r.Header, &o, r); status != 0 {
+		for _, f := range refusalFields(status) {
+			w.Header().Set(f.name, f.value)
+		}
 		http.Error(w, msg, status)
 		return &HandshakeError{Status: status, Msg: msg}
 	}
@@ -114,9 +117,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (Upgra
 	if opts != nil {
 		o = *opts
 	}
-	key := r.Header.Get("Sec-WebSocket-Key")
-	sub := selectSubprotocol(r, o.Subprotocols)
-	cp, ext, _ := negotiateDeflate(r.Header, o.Compression)
+	b, sub, cp := appendSwitching(make([]byte, 0, 256), r.Header, &o)
 
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -130,29 +131,6 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (Upgra
 	}
 	nc.SetDeadline(time.Time{})
 	nc.SetWriteDeadline(time.Now().Add(o.HandshakeTimeout))
-
-	var acc [28]byte
-	b := make([]byte, 0, 256)
-	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	b = append(b, AcceptKey(&acc, key)...)
-	if sub != "" {
-		b = append(b, "\r\nSec-WebSocket-Protocol: "...)
-		b = append(b, sub...)
-	}
-	if ext != "" {
-		b = append(b, "\r\nSec-WebSocket-Extensions: "...)
-		b = append(b, ext...)
-	}
-	b = append(b, "\r\n"...)
-	for k, vs := range o.Header {
-		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
-		}
-	}
-	b = append(b, "\r\n"...)
 	if _, err := nc.Write(b); err != nil {
 		nc.Close()
 		return Upgraded{}, err
@@ -171,65 +149,175 @@ func buffered(br *bufio.Reader) []byte {
 	return p
 }
 
-// checkUpgrade validates an upgrade request (RFC 6455 section 4.2.1) and
-// returns the HTTP status to refuse it with, or 0.
-func checkUpgrade(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (int, string) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		return http.StatusMethodNotAllowed, "websocket: upgrade needs method GET, not " + r.Method
+// appendSwitching appends to b the 101 response to a request with header
+// h that passed checkUpgrade, and returns it with the subprotocol and the
+// compression chosen. Upgrade and Request.AppendAccept both answer with it.
+func appendSwitching[F fields](b []byte, h F, o *AcceptOptions) ([]byte, string, CompressionParams) {
+	sub := selectSubprotocol(h, o.Subprotocols)
+	cp, ext, _ := negotiateDeflate(h, o.Compression)
+	var acc [28]byte
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = append(b, AcceptKey(&acc, firstValue(h, "Sec-WebSocket-Key"))...)
+	if sub != "" {
+		b = append(b, "\r\nSec-WebSocket-Protocol: "...)
+		b = append(b, sub...)
 	}
-	if !r.ProtoAtLeast(1, 1) {
+	if ext != "" {
+		b = append(b, "\r\nSec-WebSocket-Extensions: "...)
+		b = append(b, ext...)
+	}
+	b = append(b, "\r\n"...)
+	for k, vs := range o.Header {
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "\r\n"...), sub, cp
+}
+
+// checkUpgrade validates an upgrade request (RFC 6455 section 4.2.1) and
+// returns the HTTP status to refuse it with, or 0. The request is given
+// by its method, whether its version is 1.1 or later, its host and its
+// header, which are views of a Request's bytes on the raw path: the
+// message is built of copies. o.CheckOrigin is called with hr, and left
+// to the caller when hr is nil.
+func checkUpgrade[F fields](method string, http11 bool, host string, h F, o *AcceptOptions, hr *http.Request) (int, string) {
+	if method != http.MethodGet {
+		return http.StatusMethodNotAllowed, "websocket: upgrade needs method GET, not " + method
+	}
+	if !http11 {
 		return http.StatusBadRequest, "websocket: upgrade needs HTTP/1.1 or later"
 	}
-	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
-		w.Header().Set("Connection", "Upgrade")
-		w.Header().Set("Upgrade", "websocket")
+	if !headerHasToken(h, "Connection", "upgrade") || !headerHasToken(h, "Upgrade", "websocket") {
 		return http.StatusUpgradeRequired, "websocket: request is not a WebSocket upgrade"
 	}
-	if v := r.Header.Get("Sec-WebSocket-Version"); v != "13" {
-		w.Header().Set("Sec-WebSocket-Version", "13")
+	if v := firstValue(h, "Sec-WebSocket-Version"); v != "13" {
 		return http.StatusUpgradeRequired, "websocket: unsupported protocol version " + strqt(v)
 	}
-	if !validKey(r.Header.Get("Sec-WebSocket-Key")) {
+	if !validKey(firstValue(h, "Sec-WebSocket-Key")) {
 		return http.StatusBadRequest, "websocket: missing or malformed Sec-WebSocket-Key"
 	}
+	origin := firstValue(h, "Origin")
 	allowed := false
-	if o.CheckOrigin != nil {
-		allowed = o.CheckOrigin(r)
-	} else {
-		allowed = originAllowed(r, o.OriginPatterns)
+	switch {
+	case o.CheckOrigin == nil:
+		allowed = originAllowed(origin, host, o.OriginPatterns)
+	case hr != nil:
+		allowed = o.CheckOrigin(hr)
+	default:
+		allowed = true // the caller's to check
 	}
 	if !allowed {
-		return http.StatusForbidden, "websocket: origin " + strqt(r.Header.Get("Origin")) + " not allowed"
+		return http.StatusForbidden, "websocket: origin " + strqt(origin) + " not allowed"
 	}
 	return 0, ""
 }
 
-func originAllowed(r *http.Request, patterns []string) bool {
-	origin := r.Header.Get("Origin")
+// refusalField is a header field that goes with a refusal.
+type refusalField struct{ name, value string }
+
+var (
+	refuse405 = []refusalField{{"Allow", http.MethodGet}}
+	// RFC 9110 section 15.5.22 has a 426 name the protocol to upgrade
+	// to, and RFC 6455 section 4.2.2 the versions the server speaks.
+	refuse426 = []refusalField{{"Connection", "Upgrade"}, {"Upgrade", "websocket"}, {"Sec-WebSocket-Version", "13"}}
+)
+
+// refusalFields returns the header fields a refusal of an upgrade with
+// status carries: CheckUpgrade sets them and AppendRefusal writes them.
+func refusalFields(status int) []refusalField {
+	switch status {
+	case http.StatusMethodNotAllowed:
+		return refuse405
+	case http.StatusUpgradeRequired:
+		return refuse426
+	}
+	return nil
+}
+
+// originAllowed reports whether a request from origin to host may be
+// upgraded: no origin, the host itself or one the patterns match.
+func originAllowed(origin, host string, patterns []string) bool {
 	if origin == "" {
 		return true
 	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
+	oh, ok := originHost(origin)
+	if !ok {
 		return false
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	if strings.EqualFold(oh, host) {
 		return true
 	}
-	host := strings.ToLower(u.Host)
+	oh = strings.ToLower(oh) // allocates only if oh has capitals
 	for _, p := range patterns {
-		if ok, _ := path.Match(strings.ToLower(p), host); ok {
+		if ok, _ := path.Match(strings.ToLower(p), oh); ok {
 			return true
 		}
 	}
 	return false
 }
 
-func selectSubprotocol(r *http.Request, supported []string) string {
+// originHost returns the host (and port) of an Origin, as url.Parse gives
+// it, or false if url.Parse fails or gives none. Origins as browsers send
+// them, "scheme://host[:port]" with a host of letters, digits, dots and
+// hyphens, are read without url.Parse, which allocates: for them it gives
+// the same, a substring of origin (TestRequestOrigin and FuzzParseRequest
+// compare the two). Others go through url.Parse.
+func originHost(origin string) (string, bool) {
+	// url.Parse finds a host only after "//": without one there is none
+	// (an opaque "null" origin, for one).
+	if !strings.Contains(origin, "//") {
+		return "", false
+	}
+	if i := schemeEnd(origin); i > 0 && strings.HasPrefix(origin[i:], "://") {
+		host := origin[i+3:]
+		colons := 0
+		plain := host != ""
+		for j := 0; j < len(host) && plain; j++ {
+			switch c := host[j]; {
+			case c == ':':
+				colons++
+				plain = colons == 1
+			case '0' <= c && c <= '9':
+			case colons == 0 && ('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '-'):
+			default:
+				plain = false
+			}
+		}
+		if plain {
+			return host, true
+		}
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	return u.Host, true
+}
+
+// schemeEnd returns the length of the URL scheme at the start of s (a
+// letter, then letters, digits, '+', '-' and '.'), 0 if there is none.
+func schemeEnd(s string) int {
+	for i := range len(s) {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return i
+		}
+	}
+	return len(s)
+}
+
+// selectSubprotocol returns the first of the server's subprotocols the
+// client offers, or "": one of supported, never a view of h.
+func selectSubprotocol[F fields](h F, supported []string) string {
 	var chosen string
 	for _, s := range supported {
-		headerTokens(r.Header, "Sec-WebSocket-Protocol", func(t string) bool {
+		headerTokens(h, "Sec-WebSocket-Protocol", func(t string) bool {
 			if t == s {
 				chosen = s
 				return false

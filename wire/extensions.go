@@ -248,9 +248,20 @@ func windowBits(s string) (int, bool) {
 // for no context takeover both ways; otherwise the client's own requests
 // are granted and its client_no_context_takeover hint is echoed, which
 // spares a 32 KiB window per connection.
-func negotiateDeflate(h http.Header, mode CompressionMode) (p CompressionParams, resp string, ok bool) {
-	values := h.Values("Sec-WebSocket-Extensions")
-	if mode == CompressionDisabled || len(values) == 0 {
+//
+// With mode CompressionDisabled it returns at once, allocating nothing;
+// otherwise the answer it builds is allocated.
+func negotiateDeflate[F fields](h F, mode CompressionMode) (p CompressionParams, resp string, ok bool) {
+	if mode == CompressionDisabled {
+		return p, "", false
+	}
+	var buf [4]string
+	values := buf[:0]
+	eachValue(h, "Sec-WebSocket-Extensions", func(v string) bool {
+		values = append(values, v)
+		return true
+	})
+	if len(values) == 0 {
 		return p, "", false
 	}
 	scanExtensions(values, func(name string, params []extParam, many bool) bool {

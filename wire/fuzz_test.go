@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/shockwave-go/shockwave/wire"
 )
@@ -743,5 +744,108 @@ func FuzzDialResponse(f *testing.F) {
 			}
 		}
 		t.Fatalf("ReadMessage did not fail after %d messages", len(sent)+1)
+	})
+}
+
+// FuzzParseRequest parses fuzzed request heads, whole and cut at split,
+// and holds ParseRequest to net/http: a head it takes, http.ReadRequest
+// reads the same way (method, target, every field), and one ReadRequest
+// refuses, it refuses too. It refuses more on purpose (bare LF line
+// endings, a target not in origin-form, a body, see ParseRequest). The
+// handshake then goes both ways, Request.CheckUpgrade and AppendAccept
+// against Upgrade, with the same answer to the byte, and the origin check
+// agrees with url.Parse (refOriginAllowed).
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range []string{
+		chromeHead,
+		chromeDeflateHead + "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58",
+		upgradeHead("Sec-WebSocket-Protocol: superchat, chat", "Origin: https://a.example.com",
+			"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=9; client_no_context_takeover"),
+		upgradeHead("Origin: http://[::1]:80", "Host: [::1]:80"),
+		upgradeHead("Origin: http://EXAMPLE.com:", "Content-Length: 0"),
+		upgradeHead("Origin: null", "Upgrade: h2c"),
+		head("GET /%41?%zz HTTP/1.0", "A: \t b \t", "a: c"),
+		head("POST /ws HTTP/1.1", "Host: a", "Content-Length: 10"),
+		head("GET / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked"),
+		head("GET / HTTP/1.1", "Host: a", "X: b", " folded"),
+		head("GET / HTTP/1.1", "Host : a"),
+		head("GET http://a/ HTTP/1.1", "Host: a"),
+		head("GET / HTTP/2.0", "Host: a"),
+		"GET / HTTP/1.1\nHost: a\n\n",
+		"GET / HTTP/1.1\r\nHost: a\r\n",
+		"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+	} {
+		f.Add([]byte(s), uint16(len(s)/2))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, split uint16) {
+		var r wire.Request
+		n, err := wire.ParseRequest(&r, b)
+		var he *wire.HandshakeError
+		switch {
+		case err == nil && (n <= 0 || n > len(b)):
+			t.Fatalf("length %d of %d bytes", n, len(b))
+		case err != nil && n != 0:
+			t.Fatalf("length %d with %v", n, err)
+		case err != nil && err != wire.ErrIncomplete && (!errors.As(err, &he) || he.Status != 400 && he.Status != 431 && he.Status != 505):
+			t.Fatalf("err %v", err)
+		}
+		// A prefix is incomplete, or its head is judged as the whole.
+		var r2 wire.Request
+		i := int(split) % (len(b) + 1)
+		if n2, err2 := wire.ParseRequest(&r2, b[:i]); err2 != wire.ErrIncomplete && (err2 != err || n2 != n) {
+			t.Fatalf("prefix of %d bytes: %d, %v; the whole: %d, %v", i, n2, err2, n, err)
+		}
+
+		hr, herr := http.ReadRequest(bufio.NewReader(bytes.NewReader(b)))
+		if err != nil {
+			return
+		}
+		if herr != nil {
+			t.Fatalf("ParseRequest took %q, http.ReadRequest refuses it: %v", b[:n], herr)
+		}
+		compareRequest(t, &r, hr)
+		within := func(p []byte) {
+			if len(p) == 0 {
+				return
+			}
+			start := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+			head := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+			if start < head || start+uintptr(len(p)) > head+uintptr(n) || cap(p) != len(p) {
+				t.Fatalf("slice %q (cap %d) outside the head", p, cap(p))
+			}
+		}
+		within(r.Method())
+		within(r.Target())
+		r.Fields(func(name, value []byte) bool {
+			within(name)
+			within(value)
+			within(r.Header(string(name)))
+			return true
+		})
+
+		opts := &wire.AcceptOptions{
+			Options:        wire.Options{Compression: wire.CompressionMode(split % 3)},
+			Subprotocols:   fuzzSubprotocols,
+			OriginPatterns: fuzzOrigins,
+		}
+		rawErr := r.CheckUpgrade(opts)
+		w := &hijackRecorder{ResponseRecorder: httptest.NewRecorder(), br: bufio.NewReader(bytes.NewReader(nil))}
+		u, httpErr := wire.Upgrade(w, hr, opts)
+		if fmt.Sprint(rawErr) != fmt.Sprint(httpErr) {
+			t.Fatalf("Request.CheckUpgrade: %v; Upgrade: %v", rawErr, httpErr)
+		}
+		if s := status(rawErr); rawErr == nil || s == http.StatusForbidden {
+			origin := hr.Header.Get("Origin")
+			if want := refOriginAllowed(origin, hr.Host, fuzzOrigins); want != (rawErr == nil) {
+				t.Fatalf("Origin %q, Host %q: %v, allowed %v", origin, hr.Host, rawErr, want)
+			}
+		}
+		if rawErr != nil {
+			return
+		}
+		resp, sub, cp := r.AppendAccept(nil, opts)
+		if !bytes.Equal(resp, w.conn.out.Bytes()) || sub != u.Subprotocol || cp != u.Compression {
+			t.Fatalf("AppendAccept %q %q %+v\nUpgrade %q %q %+v", resp, sub, cp, w.conn.out.Bytes(), u.Subprotocol, u.Compression)
+		}
 	})
 }

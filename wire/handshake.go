@@ -30,9 +30,48 @@ func validKey(key string) bool {
 	return err == nil && n == 16
 }
 
+// fields is a header as the opening handshake reads it: the http.Header of
+// a net/http request or response, or a Request parsed in place by the
+// event loop. The checks are written once over it, as generic functions
+// rather than over an interface, so that a *Request does not escape and the
+// raw path allocates nothing.
+type fields interface{ http.Header | *Request }
+
+// eachValue calls f with each value of the fields of h named name (in any
+// case), in order, until f returns false. A value from a *Request is a
+// view of its bytes (Request.view): the handshake's functions use it
+// during their call and keep only copies.
+func eachValue[F fields](h F, name string, f func(v string) bool) {
+	switch h := any(h).(type) {
+	case http.Header:
+		for _, v := range h.Values(name) {
+			if !f(v) {
+				return
+			}
+		}
+	case *Request:
+		for i := h.next(name, 0); i >= 0; i = h.next(name, i+1) {
+			if !f(h.view(h.fields[i].value)) {
+				return
+			}
+		}
+	}
+}
+
+// firstValue returns the first value of the fields of h named name, or "",
+// as http.Header.Get does.
+func firstValue[F fields](h F, name string) string {
+	var first string
+	eachValue(h, name, func(v string) bool {
+		first = v
+		return false
+	})
+	return first
+}
+
 // headerHasToken reports whether a comma-separated header field of h, in any
 // of its lines, lists token, which must be lower-case ASCII.
-func headerHasToken(h http.Header, name, token string) bool {
+func headerHasToken[F fields](h F, name, token string) bool {
 	found := false
 	headerTokens(h, name, func(t string) bool {
 		found = asciiEqualFold(t, token)
@@ -45,33 +84,37 @@ func headerHasToken(h http.Header, name, token string) bool {
 // until f returns false. Tokens are trimmed of spaces and tabs only, as
 // RFC 9110 section 5.6.1 reads lists (strings.TrimSpace would also take
 // U+0085 and U+00A0, which are part of a value).
-func headerTokens(h http.Header, name string, f func(string) bool) {
-	for _, v := range h.Values(name) {
+func headerTokens[F fields](h F, name string, f func(string) bool) {
+	eachValue(h, name, func(v string) bool {
 		for v != "" {
 			var t string
 			t, v, _ = strings.Cut(v, ",")
 			if t = strings.Trim(t, " \t"); t != "" && !f(t) {
-				return
+				return false
 			}
 		}
-	}
+		return true
+	})
 }
 
-// asciiEqualFold reports whether s equals the lower-case ASCII lower,
-// ignoring ASCII case only: header tokens are ASCII, and strings.EqualFold
-// would take "webſocket" (U+017F) for "websocket".
-func asciiEqualFold(s, lower string) bool {
-	if len(s) != len(lower) {
+// asciiEqualFold reports whether s and t are equal ignoring ASCII case
+// only: header names and tokens are ASCII, and strings.EqualFold would take
+// "webſocket" (U+017F) for "websocket".
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
 		return false
 	}
 	for i := range len(s) {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
+		if lowerASCII(s[i]) != lowerASCII(t[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		c += 'a' - 'A'
+	}
+	return c
 }
