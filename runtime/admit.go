@@ -106,10 +106,16 @@ func (rt *Runtime) FromTrustedProxy(r *http.Request) bool {
 // clientAddr is ClientAddr, and whether a proxy reported the address.
 func (rt *Runtime) clientAddr(r *http.Request) (netip.Addr, bool) {
 	peer, _ := clientIP(r.RemoteAddr)
-	if !rt.FromTrustedProxy(r) {
+	return rt.client(peer, func() http.Header { return r.Header })
+}
+
+// client is clientAddr for a connection from peer whose request's headers
+// header returns: it is called only when peer is a trusted proxy.
+func (rt *Runtime) client(peer netip.Addr, header func() http.Header) (netip.Addr, bool) {
+	if !peer.IsValid() || !inPrefixes(rt.proxies, peer) {
 		return peer, false
 	}
-	hops := forwardedFor(r.Header)
+	hops := forwardedFor(header())
 	for i := len(hops) - 1; i >= 0; i-- {
 		ip, ok := hopIP(hops[i])
 		if !ok {

@@ -305,15 +305,30 @@ type refusal struct {
 // refused client should not keep a descriptor on a keep-alive.
 func (f refusal) write(w http.ResponseWriter) {
 	h := w.Header()
-	if !f.bare || f.retry > 0 {
-		h.Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(f.retry.Seconds()))), 10))
+	msg, retry := f.text()
+	if retry > 0 {
+		h.Set("Retry-After", strconv.Itoa(retry))
 	}
 	h.Set("Connection", "close")
-	msg := f.msg
-	if !f.bare {
-		msg = "shockwave: " + msg
-	}
 	http.Error(w, msg, f.status)
+}
+
+// append appends the response of the refusal to dst (see Runtime.Serve).
+func (f refusal) append(dst []byte) []byte {
+	msg, retry := f.text()
+	return wire.AppendRefusal(dst, f.status, msg, retry)
+}
+
+// text returns the refusal's message and its Retry-After in seconds, or 0
+// for none.
+func (f refusal) text() (msg string, retry int) {
+	if !f.bare || f.retry > 0 {
+		retry = int(max(1, int64(math.Ceil(f.retry.Seconds()))))
+	}
+	if !f.bare {
+		return "shockwave: " + f.msg, retry
+	}
+	return f.msg, retry
 }
 
 // admit counts an upgrade request from the client at ip (the zero Addr

@@ -350,10 +350,13 @@ func testSlowConsumer(t *testing.T, policy session.Policy) {
 			stalled.nc.SetReadDeadline(time.Now().Add(2 * bound))
 			marker := uint32(1<<32 - 1)
 			for {
-				_, p, err := stalled.rd.Next()
+				op, p, err := stalled.rd.Next()
 				if err != nil {
 					g.err = err
 					break
+				}
+				if op.IsControl() {
+					continue // a heartbeat's ping
 				}
 				_, seq, _ := parseSeq(p)
 				g.seqs = append(g.seqs, seq)

@@ -47,10 +47,11 @@ type Runtime struct {
 	log      Log                               // the Broker, when it keeps the log of rooms with history; else nil
 	proxies  []netip.Prefix                    // trusted proxies, whose forwarding headers count
 
-	mu       sync.Mutex // guards closing and the Add side of serving
-	closing  bool
-	serving  sync.WaitGroup
-	shutOnce sync.Once
+	mu        sync.Mutex // guards closing, listeners and the Add side of serving
+	closing   bool
+	listeners []served // being served (Serve), for Shutdown to close
+	serving   sync.WaitGroup
+	shutOnce  sync.Once
 }
 
 // member is the registry's record of a session.
@@ -172,14 +173,10 @@ func defaultTick(o *Options) time.Duration {
 // error (see wire.Accept); during Shutdown, with 503.
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var admission Admission
-	rt.mu.Lock()
-	if rt.closing {
-		rt.mu.Unlock()
+	if !rt.admitting() {
 		http.Error(w, "shockwave: shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	rt.serving.Add(1)
-	rt.mu.Unlock()
 	// Before the span and the hijack: a flood of refusals costs little.
 	client, forwarded := rt.clientAddr(r)
 	addr, refused := rt.adm.admit(client)
@@ -210,18 +207,42 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := wire.Upgrade(w, r, &rt.accept)
 	if err != nil {
-		if span != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
-		rt.adm.release(addr)
-		rt.serving.Done()
+		rt.upgradeFailed(span, addr, err)
 		return
 	}
 	if forwarded {
 		u.Client = client
 	}
-	s := rt.eng.New(u, hooks{rt})
+	// Serve on a fresh goroutine and let the HTTP server's end: it holds
+	// the request, its buffers and a grown stack, which an idle session
+	// has no use for.
+	rt.register(rt.eng.New(u, hooks{rt}), admission, addr, span, true)
+}
+
+// admitting counts an upgrade in serving, unless Shutdown has begun.
+func (rt *Runtime) admitting() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closing {
+		return false
+	}
+	rt.serving.Add(1)
+	return true
+}
+
+// upgradeFailed undoes admitting and the admission of an upgrade that failed.
+func (rt *Runtime) upgradeFailed(span trace.Span, addr addrKey, err error) {
+	if span != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	rt.adm.release(addr)
+	rt.serving.Done()
+}
+
+// register puts a new session in the registry and serves it, on a
+// goroutine of its own if fresh is set.
+func (rt *Runtime) register(s *session.Session, admission Admission, addr addrKey, span trace.Span, fresh bool) {
 	if admission.Identity != nil || !admission.Expires.IsZero() {
 		s.Authorize(admission.Identity, admission.Expires)
 	}
@@ -239,10 +260,12 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if late {
 		s.Close(wire.StatusGoingAway, "server shutting down")
 	}
-	// Serve on a fresh goroutine and let the HTTP server's one end: it
-	// holds the request, its buffers and a grown stack, which an idle
-	// session has no use for.
-	go rt.eng.Serve(s) // rt.serving.Done when it ends: see hooks.OnClose
+	// rt.serving.Done when it ends: see hooks.OnClose.
+	if fresh {
+		go rt.eng.Serve(s)
+	} else {
+		rt.eng.Serve(s)
+	}
 }
 
 // hooks wraps the user's handler with the registry's bookkeeping.
@@ -375,6 +398,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	rt.mu.Lock()
 	rt.closing = true
 	rt.mu.Unlock()
+	rt.closeListeners()
 	for s := range rt.Sessions() {
 		s.Close(wire.StatusGoingAway, "server shutting down")
 	}

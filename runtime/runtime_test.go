@@ -16,13 +16,15 @@ import (
 
 // transports are those the tests run on, each test as a subtest per
 // transport: the event loop (the default, where there is one) and a
-// goroutine per session.
+// goroutine per session, both behind net/http (ServeHTTP); and the event
+// loop serving the listener itself (Serve).
 var transports = []struct {
 	name string
 	t    runtime.Transport
 }{
 	{"eventloop", runtime.TransportAuto},
 	{"goroutine", runtime.TransportGoroutine},
+	{"listener", runtime.TransportAuto},
 }
 
 // eachTransport runs test once per transport.
@@ -48,6 +50,9 @@ func start(t testing.TB, h session.Handler, opts ...runtime.Option) (*runtime.Ru
 	rt, err := runtime.New(h, append([]runtime.Option{runtime.WithTransport(transportOf(t))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if servesListener(t) {
+		return rt, serve(t, rt)
 	}
 	srv := httptest.NewServer(rt)
 	t.Cleanup(func() {

@@ -265,7 +265,7 @@ func testShutdownUnderLoad(t *testing.T) {
 		if i == 0 {
 			// Shutdown is under way (it waits for the deaf client):
 			// upgrades are refused.
-			wantStatus(t, url, http.StatusServiceUnavailable)
+			wantShutDown(t, url)
 		}
 	}
 	select {
@@ -276,7 +276,7 @@ func testShutdownUnderLoad(t *testing.T) {
 	case <-time.After(2 * bound):
 		t.Fatal("Shutdown did not return")
 	}
-	wantStatus(t, url, http.StatusServiceUnavailable)
+	wantShutDown(t, url)
 	if n := rt.Len(); n != 0 {
 		t.Errorf("%d sessions left after Shutdown", n)
 	}
@@ -379,7 +379,7 @@ func testShutdownExpiredContext(t *testing.T) {
 			case <-time.After(bound):
 				t.Error("polite client still connected")
 			}
-			wantStatus(t, url, http.StatusServiceUnavailable)
+			wantShutDown(t, url)
 			// Shutdown again is harmless.
 			if err := rt.Shutdown(context.Background()); err != nil {
 				t.Errorf("second Shutdown: %v", err)

@@ -1,6 +1,10 @@
 package session
 
 import (
+	"context"
+	"net"
+	"time"
+
 	"github.com/shockwave-go/shockwave/internal/engine"
 	"github.com/shockwave-go/shockwave/wire"
 )
@@ -27,3 +31,7 @@ func (e *sessions) New(u wire.Upgraded, h Handler) *Session { return newSession(
 func (e *sessions) Serve(s *Session)                        { s.serve() }
 func (e *sessions) EventLoop() bool                         { return e.sched.polling() }
 func (e *sessions) Close()                                  { e.sched.Close() }
+
+func (e *sessions) Listen(ctx context.Context, ln net.Listener, timeout time.Duration, blocking bool, hs func(engine.Handshake[*Session, Handler])) error {
+	return e.sched.listen(ctx, e.cfg, ln, timeout, blocking, hs)
+}

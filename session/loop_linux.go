@@ -43,12 +43,16 @@ type loopConn struct {
 //	     burst (CAS)            ▼   │
 //	                          readAgain ──at ErrWouldBlock: read on
 //	any ──the session ends (endBurst)──▶ readDone
+//
+// A session that a listener on the event loop made on its poller's
+// goroutine starts in readOpening: its first turn runs OnOpen (open).
 const (
 	readIdle    uint32 = iota // waiting for an event
 	readRunning               // a burst is reading
 	readAgain                 // an event came during the burst: read again
 	readPaused                // stopped at the read gate: resume starts a burst
 	readDone                  // the session is ending: no more reading
+	readOpening               // in line for its first turn, which opens it
 )
 
 // readerPool holds the Readers of event-loop sessions between their bursts.
@@ -106,6 +110,13 @@ func (p *poller) remoteAddr(s *Session) net.Addr {
 // serve runs OnOpen, then reads what is already there and leaves the
 // session to its poller. The caller's goroutine is free when it returns.
 func (p *poller) serve(s *Session) {
+	if s.loop.rstate.Load() == readOpening {
+		// On p's goroutine (see pendingConn.Accept): OnOpen in a turn.
+		if !p.ready.TryPush(s) {
+			s.sched.spawn(func() { p.open(s) })
+		}
+		return
+	}
 	s.loop.rstate.Store(readRunning)
 	if err := s.open(); err != nil {
 		s.endBurst(err)
@@ -170,9 +181,30 @@ func (p *poller) due(s *Session) {
 	}
 }
 
+// open is the first turn of a session that a listener on the event loop
+// made: OnOpen, then reading in turns. Nobody else has a goroutine of
+// its own to spare for it (a goroutine each, under a burst of handshakes,
+// left their stacks to a server of idle sessions).
+func (p *poller) open(s *Session) {
+	s.loop.rstate.Store(readRunning)
+	err := s.open()
+	if err == nil {
+		err = p.add(s)
+	}
+	if err != nil {
+		s.sched.spawn(func() { s.endBurst(err) }) // the end may wait for the closing handshake
+		return
+	}
+	p.due(s) // to read what came already
+}
+
 // turn reads and handles up to turnFrames messages or turnBytes of s on
 // the poller's goroutine.
 func (p *poller) turn(s *Session) {
+	if s.loop.rstate.Load() == readOpening {
+		p.open(s)
+		return
+	}
 	bytes := 0
 	for range turnFrames {
 		n, more := s.readOne(true)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shockwave-go/shockwave/mailbox"
+	"github.com/shockwave-go/shockwave/wire"
 )
 
 const pollSupported = true
@@ -33,6 +34,14 @@ type poller struct {
 	// lock-free; mu serialises the changes, growing included.
 	mu    sync.Mutex
 	table atomic.Pointer[[]atomic.Pointer[Session]]
+
+	// The connections of a listener on the event loop whose request head
+	// is being read (listen_linux.go), by descriptor; hmu guards the
+	// table and their reading.
+	hmu     sync.Mutex
+	pending map[int32]*pendingConn
+	head    *[maxHead]byte // the scratch that heads are read into
+	req     wire.Request   // and parsed into
 
 	// Bursts run on the poller's goroutine, one session's turn after
 	// another. A turn that takes longer than handoverAfter (a callback
@@ -184,6 +193,8 @@ func (p *poller) loop(sc *scheduler, gen uint32) {
 			ev := &events[i]
 			if s := p.session(ev.Fd); s != nil {
 				p.onEvent(s, ev.Events)
+			} else {
+				p.onHandshake(ev.Fd, ev.Events)
 			}
 		}
 	}

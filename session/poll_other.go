@@ -3,6 +3,11 @@
 package session
 
 import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/shockwave-go/shockwave/internal/engine"
 	"github.com/shockwave-go/shockwave/wire"
 )
 
@@ -18,6 +23,12 @@ type pollers struct{ ps []*poller }
 func startPollers(sc *scheduler, n int) error { return errNoPoller }
 
 func (pp *pollers) close() {}
+
+func (pp *pollers) sweep(now int64) {}
+
+func (sc *scheduler) listen(context.Context, *settings, net.Listener, time.Duration, bool, func(engine.Handshake[*Session, Handler])) error {
+	return engine.ErrNoEventLoop
+}
 
 type loopConn struct{}
 

@@ -177,6 +177,7 @@ func (sc *scheduler) timer() {
 		case now := <-t.C:
 			n := now.UnixNano()
 			sc.now.Store(n)
+			sc.pollers.sweep(n)
 			for s := range sc.sessions {
 				s.heartbeat(n)
 			}

@@ -132,6 +132,15 @@ type sessionContext struct {
 // newSession makes the session of a connection upgraded by wire.Upgrade,
 // on sched, with cfg. It does nothing until serve is called.
 func newSession(u wire.Upgraded, h Handler, sched *scheduler, cfg *settings) *Session {
+	s := makeSession(u, h, sched, cfg)
+	s.tr = s.newTransport(u)
+	s.lastRead.Store(sched.Now())
+	return s
+}
+
+// makeSession makes a session of what the handshake agreed on, with no
+// transport yet.
+func makeSession(u wire.Upgraded, h Handler, sched *scheduler, cfg *settings) *Session {
 	s := &Session{
 		id:    lastID.Add(1),
 		h:     h,
@@ -142,8 +151,6 @@ func newSession(u wire.Upgraded, h Handler, sched *scheduler, cfg *settings) *Se
 		s.hs = unique.Make(a)
 	}
 	s.setClient(u.Client)
-	s.tr = s.newTransport(u)
-	s.lastRead.Store(sched.Now())
 	return s
 }
 

@@ -18,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/shockwave-go/shockwave/wire"
@@ -112,10 +114,44 @@ type Engine[S, H any] interface {
 	Serve(s S)
 	// EventLoop reports whether the engine runs an event loop.
 	EventLoop() bool
+	// Listen accepts the connections of ln on the event loop, reads their
+	// opening handshakes there, and gives each complete request head to
+	// handshake, until ln is closed or ctx is done (it then returns nil),
+	// or ln fails. When
+	// blocking is set, each handshake call runs on a goroutine of its
+	// own, otherwise on the event loop's. It returns ErrNoEventLoop at
+	// once when the engine has no event loop or ln is not a TCP
+	// listener: the caller serves ln with net/http then.
+	Listen(ctx context.Context, ln net.Listener, timeout time.Duration, blocking bool, handshake func(Handshake[S, H])) error
 	// Close stops the shared machinery and waits for it. Sessions still
 	// open are no longer drained by workers nor timed out: close them
 	// first.
 	Close()
+}
+
+// ErrNoEventLoop is Listen's answer when the engine cannot serve a listener
+// on its event loop.
+var ErrNoEventLoop = errors.New("engine: no event loop for this listener")
+
+// Handshake is a connection whose opening handshake the event loop read
+// (Engine.Listen). It is valid until Accept or Refuse, exactly one of
+// which the handshake function must call.
+type Handshake[S, H any] interface {
+	// Request is the client's request head.
+	Request() *wire.Request
+	// Remote is the client's address (the peer of the socket).
+	Remote() netip.AddrPort
+	// Buffer is room for the response: an empty slice with capacity for
+	// one, valid until Accept or Refuse.
+	Buffer() []byte
+	// Refuse writes resp, an HTTP response, and closes the connection.
+	Refuse(resp []byte)
+	// Accept writes resp, the 101 response, and makes the session of the
+	// connection with u (whose Conn and Buffered it ignores: the bytes
+	// after the head are the session's) and h. Serve, on the goroutine
+	// that called Accept, runs it. On an error (the write failed) the
+	// connection is closed.
+	Accept(resp []byte, u wire.Upgraded, h H) (S, error)
 }
 
 // start is the session package's engine constructor, set by Register.

@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"context"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shockwave-go/shockwave/wire"
 )
@@ -19,7 +22,10 @@ type (
 func (e *fakeEngine) New(wire.Upgraded, string) *fakeSession { return &fakeSession{cfg: e.cfg} }
 func (e *fakeEngine) Serve(*fakeSession)                     {}
 func (e *fakeEngine) EventLoop() bool                        { return false }
-func (e *fakeEngine) Close()                                 {}
+func (e *fakeEngine) Listen(context.Context, net.Listener, time.Duration, bool, func(Handshake[*fakeSession, string])) error {
+	return ErrNoEventLoop
+}
+func (e *fakeEngine) Close() {}
 
 // TestStart: Start reaches the registered engine with the config it is
 // given, and one asked for other types fails loudly, naming them.

@@ -76,6 +76,11 @@ type Options struct {
 	// wire.CompressionNoContextTakeover, gws with its PermessageDeflate.
 	// The other libraries of the bench fail to start with it.
 	Deflate bool
+	// Serve has Shockwave serve the listener itself (Runtime.Serve: on
+	// the event loop, without net/http), with /echo's Runtime for every
+	// path: for the idle case, which only echoes. Other libraries ignore
+	// it.
+	Serve bool
 }
 
 // Libs lists the libraries, Shockwave first: on its default transport (the
@@ -132,6 +137,17 @@ func Start(lib, addr string, o Options) (*Running, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if sw, ok := srv.(*swServer); ok && o.Serve {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sw.echo.Serve(ln)
+		}()
+		return &Running{Lib: lib, Addr: ln.Addr().String(), Server: srv, stop: sync.OnceFunc(func() {
+			srv.Close() // Shutdown closes the listener too
+			<-done
+		})}, nil
 	}
 	hs := &http.Server{Handler: srv}
 	done := make(chan struct{})

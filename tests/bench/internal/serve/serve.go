@@ -28,6 +28,7 @@ func Main(lib string) {
 	addr := flag.String("addr", "127.0.0.1:9001", "address to listen on (loopback)")
 	mailbox := flag.Int("room-mailbox", 0, "shockwave only: mailbox size in frames of /room members (0: the default)")
 	deflate := flag.Bool("deflate", false, "accept permessage-deflate without context takeover and compress what is sent (shockwave and gws)")
+	serveLn := flag.Bool("serve", false, "shockwave only: serve the listener with /echo's Runtime.Serve, for every path (the idle case)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole life of the server to this file")
 	memProfile := flag.String("memprofile", "", "write a heap profile at exit to this file")
 	flag.Parse()
@@ -50,7 +51,7 @@ func Main(lib string) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	r, err := peers.Start(lib, *addr, peers.Options{RoomMailbox: *mailbox, Deflate: *deflate})
+	r, err := peers.Start(lib, *addr, peers.Options{RoomMailbox: *mailbox, Deflate: *deflate, Serve: *serveLn})
 	if err != nil {
 		log.Fatal(err)
 	}
