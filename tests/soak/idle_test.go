@@ -107,7 +107,17 @@ func idleServer() {
 			Refused: rt.Counters().InboundBudget.Load(), ClosedSlow: rt.Counters().ClosedSlow.Load(),
 		})
 	})
-	fmt.Println(ln.Addr().String())
+	if os.Getenv("SHOCKWAVE_TRANSPORT") == "listener" {
+		// The upgrades on a listener of the Runtime's own, /stats on ln.
+		wsln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			panic(err)
+		}
+		go rt.Serve(wsln)
+		fmt.Println(ln.Addr().String(), wsln.Addr().String())
+	} else {
+		fmt.Println(ln.Addr().String())
+	}
 	go func() { // exit when the test goes away
 		bufio.NewReader(os.Stdin).ReadString('\n')
 		os.Exit(0)
@@ -139,8 +149,9 @@ func procStatus(key string) uint64 {
 
 // server is the idle server, in a process of its own.
 type server struct {
-	addr string
-	stop func()
+	addr   string // of /stats, and of /ws but on the listener transport
+	wsAddr string // of the upgrades
+	stop   func()
 }
 
 // startServer starts the idle server on transport ("" or "goroutine"),
@@ -165,7 +176,14 @@ func startServer(t *testing.T, transport string, env ...string) server {
 		stop()
 		t.Fatal(err)
 	}
-	return server{strings.TrimSpace(addr), stop}
+	// One address, or, on the listener transport, the second is the
+	// Runtime's own listener (Runtime.Serve).
+	addrs := strings.Fields(addr)
+	if len(addrs) == 0 {
+		stop()
+		t.Fatalf("the server printed %q", addr)
+	}
+	return server{addrs[0], addrs[len(addrs)-1], stop}
 }
 
 // upgrade opens n WebSocket connections to addr and leaves them idle.
@@ -232,8 +250,9 @@ func waitSessions(t *testing.T, addr, what string, cond func(memStats) bool) mem
 }
 
 // transports are the runtime's: the event loop where there is one (the
-// default), and a goroutine per session.
-var transports = []string{"eventloop", "goroutine"}
+// default), and a goroutine per session, behind net/http; and the event
+// loop serving a listener itself (Runtime.Serve).
+var transports = []string{"eventloop", "goroutine", "listener"}
 
 // TestIdleMemory holds -idle.conns idle sessions (by default as many as
 // the fd limit allows) open against a server in another process and reports what each costs that server: Go heap and
@@ -256,11 +275,11 @@ func testIdleMemory(t *testing.T, transport string) {
 	srv := startServer(t, transport)
 	defer srv.stop()
 	before := stats(t, srv.addr)
-	conns := upgrade(t, srv.addr, n)
+	conns := upgrade(t, srv.wsAddr, n)
 	defer closeAll(conns)
 	after := waitSessions(t, srv.addr, "every session open", func(st memStats) bool { return st.Sessions >= n })
 	limit := float64(64 << 10) // a regression guard for goroutines; docs/benchmarks.md compares
-	if transport == "eventloop" && goruntime.GOOS == "linux" {
+	if transport != "goroutine" && goruntime.GOOS == "linux" {
 		limit = 1 << 10 // the event loop's goal
 	}
 	checkIdleCost(t, transport, n, before, after, limit)

@@ -396,7 +396,7 @@ func (m *Matrix) Tables() (titles []string, tables []*table) {
 		head.rows, cpu.rows, lat.rows = append(head.rows, r1), append(cpu.rows, r2), append(lat.rows, r3)
 		mem.rows, util.rows = append(mem.rows, r4), append(util.rows, r5)
 	}
-	add("Headline: messages/s (echo, fragments), MB/s echoed (stream), deliveries/s (room), server memory per idle connection", head)
+	add("Headline: messages/s (echo, fragments), MB/s echoed (stream), deliveries/s (room), server memory per idle connection (shockwave's idle cases serve the listener with Runtime.Serve, on the event loop; shockwave-goroutine's go through net/http)", head)
 	add("Server CPU per message (µs of utime+stime, from /proc) and server CPU use (% of its core)", cpu)
 
 	if len(m.Libs) > 1 {
