@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -155,6 +156,39 @@ func ExampleRuntime_Shutdown() {
 	_, _, err = wire.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	fmt.Println(err)
 	// Output: websocket: handshake failed (HTTP 503): server answered 503 Service Unavailable: shockwave: shutting down
+}
+
+// A server of sessions only serves its listener itself: on Linux the event
+// loop accepts the connections and answers their handshakes, without
+// net/http. Shutdown closes the listener, and Serve returns.
+func ExampleRuntime_Serve() {
+	rt, err := runtime.New(session.HandlerFunc(func(s *session.Session, m session.Message) error {
+		return s.Send(m.Op, m.Data)
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- rt.Serve(ln) }()
+
+	c, _, err := wire.Dial(context.Background(), "ws://"+ln.Addr().String()+"/any/path", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.Write(context.Background(), wire.OpText, []byte("hello"))
+	_, p, _ := c.Read(context.Background())
+	fmt.Println(string(p))
+	c.CloseNow()
+
+	rt.Shutdown(context.Background())
+	fmt.Println(<-served)
+	// Output:
+	// hello
+	// http: Server closed
 }
 
 // Settings from a configuration file: start from the defaults, change

@@ -13,6 +13,10 @@
 //
 // Accept refuses a bad upgrade with the right HTTP status itself (405, 426,
 // 400, or 403 for a page of another origin) before anything is hijacked.
+// A server that reads its connections itself, without net/http (Shockwave's
+// event loop), parses the request head with ParseRequest and answers it
+// with Request.CheckUpgrade, Request.AppendAccept or AppendRefusal: the
+// same checks and responses, with no allocation.
 //
 // # Reading and writing
 //
