@@ -32,8 +32,14 @@ import (
 // the session compresses: both work frame by frame.
 
 // corkSize is the cork's buffer; corkMaxReply the longest reply it takes.
+// The cork is as large as the event loop's read buffer (loopReadBuffer),
+// so that the replies to what one read brought fit in it: with 16 KiB,
+// three quarters of a stream of 1 KiB echoes went the mailbox's way, a
+// Frame each, and streaming 1 KiB took 0.88 µs of server CPU a message
+// against 0.76 µs (medians of five alternated runs). It is borrowed for a
+// turn only.
 const (
-	corkSize     = 16 << 10
+	corkSize     = 64 << 10
 	corkMaxReply = 4 << 10
 )
 
