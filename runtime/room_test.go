@@ -338,43 +338,33 @@ func testSlowConsumer(t *testing.T, policy session.Policy) {
 		}
 		// Let the stalled client read, and broadcast a last message until
 		// every member takes it; the stalled one must then get, in order,
-		// every broadcast not dropped.
-		type got struct {
-			seqs []uint32
-			err  error
+		// every broadcast not dropped, up to that last one. Its reader
+		// hands each message over as it comes, and this goroutine, which
+		// alone knows which broadcast is the last, tells when it came:
+		// the last one may well reach the client before Broadcast (or
+		// pace) returns, and a reader that was told too late would wait
+		// for a message that will never come.
+		type read struct {
+			seq uint32
+			err error
 		}
-		gotc := make(chan got, 1)
-		markerC := make(chan uint32, 1)
+		reads := make(chan read, 2*maxMsgs+1) // room for all that can come: the reader never waits
 		go func() {
-			var g got
 			stalled.nc.SetReadDeadline(time.Now().Add(2 * bound))
-			marker := uint32(1<<32 - 1)
 			for {
 				op, p, err := stalled.rd.Next()
+				if err == nil && op.IsControl() {
+					continue // a heartbeat's ping, if the test runs long
+				}
+				var seq uint32
+				if err == nil {
+					_, seq, err = parseSeq(p)
+				}
+				reads <- read{seq, err}
 				if err != nil {
-					g.err = err
-					break
-				}
-				if op.IsControl() {
-					continue // a heartbeat's ping
-				}
-				_, seq, _ := parseSeq(p)
-				g.seqs = append(g.seqs, seq)
-				if marker == 1<<32-1 {
-					select {
-					case marker = <-markerC:
-					default:
-					}
-				}
-				if seq == marker {
-					break
-				}
-				if len(g.seqs) > 1 && seq <= g.seqs[len(g.seqs)-2] {
-					g.err = fmt.Errorf("seq %d after %d", seq, g.seqs[len(g.seqs)-2])
-					break
+					return
 				}
 			}
-			gotc <- g
 		}()
 		seq := r.sent
 		for ; ; seq++ {
@@ -390,20 +380,23 @@ func testSlowConsumer(t *testing.T, policy session.Policy) {
 			}
 		}
 		r.sent = seq + 1
-		markerC <- uint32(seq)
-		var g got
-		select {
-		case g = <-gotc:
-		case <-time.After(3 * bound):
-			t.Fatal("the stalled member did not get the last broadcast")
+		var seqs []uint32
+		timeout := time.After(3 * bound)
+		for len(seqs) == 0 || seqs[len(seqs)-1] != uint32(seq) {
+			select {
+			case m := <-reads:
+				if m.err != nil {
+					t.Fatalf("stalled member: %v after %d messages", m.err, len(seqs))
+				}
+				if n := len(seqs); n > 0 && m.seq <= seqs[n-1] {
+					t.Fatalf("stalled member: seq %d after %d", m.seq, seqs[n-1])
+				}
+				seqs = append(seqs, m.seq)
+			case <-timeout:
+				t.Fatalf("the stalled member did not get the last broadcast, %d: %d messages", seq, len(seqs))
+			}
 		}
-		if g.err != nil {
-			t.Fatalf("stalled member: %v after %d messages", g.err, len(g.seqs))
-		}
-		if !slices.IsSorted(g.seqs) || len(g.seqs) == 0 || g.seqs[len(g.seqs)-1] != uint32(seq) {
-			t.Fatalf("stalled member got %d messages, not increasing up to %d", len(g.seqs), seq)
-		}
-		if delivered, dropped := len(g.seqs), slow.Dropped(); uint64(delivered)+dropped != uint64(r.sent) {
+		if delivered, dropped := len(seqs), slow.Dropped(); uint64(delivered)+dropped != uint64(r.sent) {
 			t.Errorf("stalled member: %d delivered + %d dropped != %d broadcast", delivered, dropped, r.sent)
 		}
 	}
