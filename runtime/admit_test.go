@@ -353,23 +353,23 @@ func FuzzClientAddr(f *testing.F) {
 func TestOf(t *testing.T) { eachTransport(t, testOf) }
 
 func testOf(t *testing.T) {
-	var rt *runtime.Runtime
+	var ref rtRef // set after start: see roomHandler
 	var ended atomic.Pointer[session.Session]
 	got := make(chan bool, 3)
 	h := handler{
 		open: func(s *session.Session) error {
-			got <- runtime.Of(s) == rt
+			got <- runtime.Of(s) == ref.get()
 			runtime.Of(s).Join("lobby", s)
 			return nil
 		},
 		msg: func(s *session.Session, m session.Message) error {
-			got <- runtime.Of(s) == rt
+			got <- runtime.Of(s) == ref.get()
 			return s.Send(m.Op, m.Data)
 		},
-		close: func(s *session.Session, err error) { ended.Store(s); got <- runtime.Of(s) == rt },
+		close: func(s *session.Session, err error) { ended.Store(s); got <- runtime.Of(s) == ref.get() },
 	}
-	var url string
-	rt, url = start(t, h)
+	rt, url := start(t, h)
+	ref.p.Store(rt)
 	c := dial(t, url)
 	wantEcho(t, c, "hi")
 	c.Close(wire.StatusNormalClosure, "")

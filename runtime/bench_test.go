@@ -175,9 +175,9 @@ func wireReader(b testing.TB, url string) func() error {
 // returns a function reading one message, sending msg.
 func benchRoomWith(b *testing.B, members int, opts []swrt.Option, member func(testing.TB, string) func() error, msg []byte, send func(room *swrt.Room, msg []byte)) {
 	const window = 64
-	var rtp *swrt.Runtime
-	rt, url := start(b, roomHandler{rt: &rtp}, opts...)
-	rtp = rt
+	var ref rtRef
+	rt, url := start(b, roomHandler{rt: &ref}, opts...)
+	ref.p.Store(rt)
 	conns := make([]func() error, members)
 	for i := range conns {
 		conns[i] = member(b, url)

@@ -166,9 +166,9 @@ func TestCompressedBroadcast(t *testing.T) { eachTransport(t, testCompressedBroa
 func testCompressedBroadcast(t *testing.T) {
 	for _, mode := range []wire.CompressionMode{wire.CompressionNoContextTakeover, wire.CompressionContextTakeover} {
 		t.Run(mode.String(), func(t *testing.T) {
-			var rtp *runtime.Runtime
-			rt, url := start(t, roomHandler{rt: &rtp}, runtime.WithCompression(mode, wire.DefaultCompressionThreshold))
-			rtp = rt
+			var ref rtRef
+			rt, url := start(t, roomHandler{rt: &ref}, runtime.WithCompression(mode, wire.DefaultCompressionThreshold))
+			ref.p.Store(rt)
 			type member struct {
 				name       string
 				read       func() ([]byte, error)
