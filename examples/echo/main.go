@@ -12,6 +12,10 @@
 //
 //	go run ./examples/echo -addr 127.0.0.1:9001 -deflate
 //
+// With -serve the runtime serves the listener itself (runtime.Runtime.Serve):
+// the event loop accepts the connections and answers their handshakes
+// without net/http, at every path, and there is no /metrics.
+//
 // With -wire it echoes with a wire.Conn and a goroutine per connection
 // instead of the runtime's sessions: the wire layer alone, for comparison.
 //
@@ -27,6 +31,7 @@ import (
 	"errors"
 	"flag"
 	"log"
+	"net"
 	"net/http"
 
 	"github.com/shockwave-go/shockwave/examples/internal/serve"
@@ -44,6 +49,7 @@ func main() {
 	var deflate deflateFlag
 	flag.Var(&deflate, "deflate", "negotiate permessage-deflate, `mode` no-context-takeover (the default) or context-takeover, and compress every message")
 	wireOnly := flag.Bool("wire", false, "echo with a wire.Conn and a goroutine per connection instead of the runtime")
+	serveLn := flag.Bool("serve", false, "serve the listener with Runtime.Serve (without net/http; every path echoes, no /metrics)")
 	flag.Parse()
 	mode := wire.CompressionMode(deflate)
 	if *wireOnly {
@@ -65,6 +71,17 @@ func main() {
 		runtime.WithCompression(mode, 0))
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *serveLn {
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("echo: serving ws://%s/ on the event loop (Runtime.Serve), permessage-deflate %v", *addr, mode)
+		if err := serve.Until(func() error { return rt.Serve(ln) }, rt.Shutdown, tel.Shutdown); err != nil {
+			log.Print(err)
+		}
+		return
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /echo", rt)

@@ -1,5 +1,5 @@
-// Package serve holds what the examples' servers share: Run serves until
-// the process is interrupted, then shuts down in order; Page and Static
+// Package serve holds what the examples' servers share: Run (and Until)
+// serves until the process is interrupted, then shuts down in order; Page and Static
 // serve an example's web page with the browser client modules;
 // WithMetrics adds /metrics.
 package serve
@@ -21,6 +21,13 @@ import (
 // telemetry flushed afterwards has all their spans. It returns
 // ListenAndServe's error if serving fails, else the shutdowns' errors.
 func Run(srv *http.Server, shutdown ...func(context.Context) error) error {
+	return Until(srv.ListenAndServe, append([]func(context.Context) error{srv.Shutdown}, shutdown...)...)
+}
+
+// Until is Run for any server: serve serves until the first shutdown
+// stops it (it then returns http.ErrServerClosed, as a Runtime's Serve
+// does).
+func Until(serve func() error, shutdown ...func(context.Context) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	done := make(chan error, 1)
@@ -28,13 +35,13 @@ func Run(srv *http.Server, shutdown ...func(context.Context) error) error {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		errs := []error{srv.Shutdown(sctx)}
+		var errs []error
 		for _, f := range shutdown {
 			errs = append(errs, f(sctx))
 		}
 		done <- errors.Join(errs...)
 	}()
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return <-done
