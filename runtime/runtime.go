@@ -49,7 +49,7 @@ type Runtime struct {
 
 	mu        sync.Mutex // guards closing, listeners and the Add side of serving
 	closing   bool
-	listeners []served // being served (Serve), for Shutdown to close
+	listeners []*served // being served (Serve), for Shutdown to close
 	serving   sync.WaitGroup
 	shutOnce  sync.Once
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -46,9 +47,15 @@ func (rt *Runtime) Serve(ln net.Listener) error {
 	defer rt.serving.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	me := &served{ln, cancel}
 	rt.mu.Lock()
-	rt.listeners = append(rt.listeners, served{ln, cancel})
+	rt.listeners = append(rt.listeners, me)
 	rt.mu.Unlock()
+	defer func() {
+		rt.mu.Lock()
+		rt.listeners = slices.DeleteFunc(rt.listeners, func(l *served) bool { return l == me })
+		rt.mu.Unlock()
+	}()
 	// Only the user's code may block: the origin check and the AdmitFunc.
 	blocking := rt.admit != nil || rt.accept.CheckOrigin != nil
 	err := rt.eng.Listen(ctx, ln, rt.accept.HandshakeTimeout, blocking, rt.handshake)

@@ -25,8 +25,9 @@ import (
 // each new socket waits on a poller, as a pendingConn, until its request
 // head has come; the runtime's handshake function then answers it, and
 // the session of an accepted one keeps the socket. Nothing of the
-// handshake is left for the GC: the record and the head's buffer are
-// pooled, and no net.Conn, http.Request or goroutine is made for it. An
+// handshake is left for the GC: the record is pooled, the head is read
+// into the poller's scratch (a head that comes in pieces keeps a pooled
+// buffer), and no net.Conn, http.Request or goroutine is made for it. An
 // upgrade through net/http leaves some 12 KB of garbage, which a server
 // of idle sessions paid for in heap headroom, at twice the live heap.
 //
