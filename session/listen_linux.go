@@ -53,8 +53,9 @@ const maxHead = 16 << 10
 
 // maxPending bounds the connections of one listener whose handshake is
 // under way: past it, the listener stops accepting until one ends, and
-// new connections wait in the kernel's backlog.
-const maxPending = 1 << 14
+// new connections wait in the kernel's backlog. A variable for
+// TestListenPendingBound.
+var maxPending int32 = 1 << 14
 
 // pendingConn is a connection whose request head is being read. It is in
 // its poller's pending table until the head is complete (or the timeout,
