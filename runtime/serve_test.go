@@ -309,3 +309,19 @@ func TestServeShutdownPending(t *testing.T) {
 		})
 	}
 }
+
+// TestServeHeadBudget: the buffer of a head that comes in pieces counts in
+// the inbound memory budget, and a head that finds it spent is refused
+// with 503.
+func TestServeHeadBudget(t *testing.T) {
+	rt, err := runtime.New(echo, runtime.WithMemoryBudget(100, 1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, rt)
+	resp, _, _ := rawRequest(t, url, upgradeHead[:30], upgradeHead[30:]+"\r\n")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a head in pieces past the budget: %s, want 503", resp.Status)
+	}
+	eventually(t, bound, "the head's buffer given back", func() bool { in, _ := rt.MemoryInUse(); return in == 0 })
+}
