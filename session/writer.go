@@ -101,19 +101,14 @@ func (s *Session) flush() bool {
 	}
 	for {
 		st := s.state.Load()
-		frames := sc.frames[:0]
-		if f := s.ctl.Swap(nil); f != nil {
-			frames = append(frames, f)
-		}
-		if f := s.ping.Swap(nil); f != nil {
-			frames = append(frames, f)
-		}
+		// The slots are looked at before they are taken: a load costs
+		// nothing beside a swap, and the last round finds them empty.
+		frames := takeSlot(&s.ctl, sc.frames[:0])
+		frames = takeSlot(&s.ping, frames)
 		// The replies corked, before anything queued after them; a pong
 		// goes first, as the reader flushes the cork before it answers a
 		// ping (see handle).
-		if f := s.cork.Swap(nil); f != nil {
-			frames = append(frames, f)
-		}
+		frames = takeSlot(&s.cork, frames)
 		if mb := s.mb.Load(); mb != nil {
 			frames = mb.PopBatch(frames)
 		}
@@ -142,6 +137,18 @@ func (s *Session) flush() bool {
 			return true
 		}
 	}
+}
+
+// takeSlot appends the frame in slot to frames, if there is one, and
+// empties the slot.
+func takeSlot(slot *atomic.Pointer[Frame], frames []*Frame) []*Frame {
+	if slot.Load() == nil {
+		return frames
+	}
+	if f := slot.Swap(nil); f != nil {
+		frames = append(frames, f)
+	}
+	return frames
 }
 
 // discard releases frames unwritten: data frames when the session is
