@@ -197,12 +197,13 @@ func (rd *Reader) Next() (Opcode, []byte, error) {
 	}
 	op, p, err := rd.next()
 	if err != nil {
-		if errors.Is(err, ErrWouldBlock) || errors.Is(err, os.ErrDeadlineExceeded) {
+		wouldBlock := err == ErrWouldBlock || errors.Is(err, ErrWouldBlock) // the first test is the event loop's, every burst
+		if wouldBlock || errors.Is(err, os.ErrDeadlineExceeded) {
 			// The message in progress, if any, keeps its assembly buffer;
 			// an empty read buffer goes back to its pool, and a few bytes
 			// move to a smaller one.
 			rd.shrinkBuf()
-			if errors.Is(err, ErrWouldBlock) {
+			if wouldBlock {
 				err = ErrWouldBlock
 			}
 			return 0, nil, err
