@@ -106,39 +106,16 @@ func ParseHeader(b []byte) (h Header, n int, err error) {
 // parseHeader is ParseHeader writing into h, which is several times faster
 // on the reader's path than returning the struct.
 func parseHeader(b []byte, h *Header) (int, error) {
-	if len(b) < 2 {
+	n, length := peekHeader(b)
+	switch {
+	case length < 0:
+		return 0, ErrLengthOverflow
+	case n == 0:
 		return 0, nil
 	}
-	b0, b1 := b[0], b[1]
-	n := 2
-	var length int64
-	switch l := b1 & 0x7F; l {
-	case 126:
-		if len(b) < 4 {
-			return 0, nil
-		}
-		length = int64(binary.BigEndian.Uint16(b[2:4]))
-		n = 4
-	case 127:
-		if len(b) < 10 {
-			return 0, nil
-		}
-		u := binary.BigEndian.Uint64(b[2:10])
-		if u>>63 != 0 {
-			return 0, ErrLengthOverflow
-		}
-		length = int64(u)
-		n = 10
-	default:
-		length = int64(l)
-	}
-	masked := b1&0x80 != 0
+	b0, masked := b[0], b[1]&0x80 != 0
 	if masked {
-		if len(b) < n+4 {
-			return 0, nil
-		}
-		copy(h.Key[:], b[n:n+4])
-		n += 4
+		copy(h.Key[:], b[n-4:n])
 	}
 	h.Fin = b0&0x80 != 0
 	h.Rsv = b0 & 0x70
@@ -146,6 +123,40 @@ func parseHeader(b []byte, h *Header) (int, error) {
 	h.Masked = masked
 	h.Length = length
 	return n, nil
+}
+
+// peekHeader returns the size of the header at the start of b and the
+// payload length it announces, or a size of 0 when the header is not whole
+// yet. The length is negative when it does not fit an int64 (a 64-bit
+// length with its top bit set: ErrLengthOverflow), as soon as its bytes
+// are there.
+func peekHeader(b []byte) (int, int64) {
+	if len(b) < 2 {
+		return 0, 0
+	}
+	n, length := 2, int64(b[1]&0x7F)
+	switch length {
+	case 126:
+		if len(b) < 4 {
+			return 0, 0
+		}
+		n, length = 4, int64(binary.BigEndian.Uint16(b[2:4]))
+	case 127:
+		if len(b) < 10 {
+			return 0, 0
+		}
+		n, length = 10, int64(binary.BigEndian.Uint64(b[2:10]))
+		if length < 0 {
+			return 0, length
+		}
+	}
+	if b[1]&0x80 != 0 {
+		n += 4 // the masking key
+	}
+	if len(b) < n {
+		return 0, 0
+	}
+	return n, length
 }
 
 // AppendHeader appends the wire form of h to dst, using the shortest length

@@ -1,12 +1,14 @@
 package wire
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"sync/atomic"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/shockwave-go/shockwave/internal/bufpool"
 )
@@ -266,9 +268,8 @@ func (rd *Reader) HasFrame() bool {
 	case stageAppend:
 		return int64(rd.w-rd.r) >= rd.h.Length-int64(rd.done)
 	}
-	var h Header
-	n, err := parseHeader((*rd.bufp)[rd.r:rd.w], &h)
-	return err != nil || n > 0 && int64(rd.w-rd.r-n) >= h.Length
+	n, length := peekHeader((*rd.bufp)[rd.r:rd.w])
+	return length < 0 || n > 0 && int64(rd.w-rd.r-n) >= length
 }
 
 // Detach hands over the buffer that holds p, the message Next returned
@@ -348,6 +349,9 @@ func (rd *Reader) next() (Opcode, []byte, error) {
 	for {
 		switch rd.stage {
 		case stageHeader:
+			if op, p, ok, err := rd.nextWhole(); ok {
+				return op, p, err
+			}
 			if err := rd.startFrame(); err != nil {
 				return 0, nil, err
 			}
@@ -383,6 +387,42 @@ func (rd *Reader) next() (Opcode, []byte, error) {
 			}
 		}
 	}
+}
+
+// nextWhole is next's common case in one piece: a message in a single
+// text or binary frame, uncompressed, that is in the read buffer whole.
+// For anything else (a control frame, a fragment, a frame still coming, a
+// header that breaks a rule) it reports false, having changed nothing,
+// and the general path takes it: startFrame, then readInPlace, whose
+// checks these are. On a stream of 1 KiB messages the general path's
+// steps were a fifth of the instructions above the kernel.
+func (rd *Reader) nextWhole() (Opcode, []byte, bool, error) {
+	if rd.bufp == nil || rd.fragOp != 0 {
+		return 0, nil, false, nil
+	}
+	b := (*rd.bufp)[rd.r:rd.w]
+	if len(b) < 2 {
+		return 0, nil, false, nil
+	}
+	// FIN and no reserved bit; masked if and only if the peer is a client.
+	op := Opcode(b[0] & 0x0F)
+	if b[0]&0xF0 != 0x80 || op != OpText && op != OpBinary || (b[1]&0x80 != 0) != rd.server {
+		return 0, nil, false, nil
+	}
+	n, length := peekHeader(b)
+	if n == 0 || length < 0 || length > int64(len(b)-n) || length > rd.maxMsg {
+		return 0, nil, false, nil
+	}
+	p := b[n : n+int(length)]
+	if rd.server {
+		maskWords(p, binary.LittleEndian.Uint32(b[n-4:n]), 0)
+	}
+	rd.r += n + len(p)
+	rd.compressed, rd.text = false, false
+	if op == OpText && !utf8.Valid(p) {
+		return 0, nil, true, ErrInvalidUTF8
+	}
+	return op, p, true, nil
 }
 
 // startFrame reads and checks the next header and decides where the
