@@ -349,6 +349,14 @@ func (rd *Reader) next() (Opcode, []byte, error) {
 	for {
 		switch rd.stage {
 		case stageHeader:
+			if rd.r == rd.w && rd.fragOp == 0 {
+				// Nothing buffered between messages: read first, so
+				// that a message that comes whole takes nextWhole.
+				rd.r, rd.w = 0, 0
+				if err := rd.fill(); err != nil {
+					return 0, nil, err
+				}
+			}
 			if op, p, ok, err := rd.nextWhole(); ok {
 				return op, p, err
 			}
