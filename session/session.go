@@ -604,7 +604,7 @@ func (s *Session) handle(op wire.Opcode, p []byte) error {
 		s.state.Or(stateInHandler)
 		s.openCork()
 		lent := s.offer(p)
-		err := s.call(func() error { return s.h.OnMessage(s, Message{Op: op, Data: p}) })
+		err := s.onMessage(Message{Op: op, Data: p})
 		if lent != nil {
 			s.withdraw(lent)
 		}
@@ -634,15 +634,26 @@ func (s *Session) corkFull() bool {
 
 // call runs a callback, turning a panic into an error.
 func (s *Session) call(f func() error) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v}
-			if s.cfg.OnError != nil {
-				s.cfg.OnError(s, err)
-			}
-		}
-	}()
+	defer s.recoverPanic(&err)
 	return f()
+}
+
+// onMessage is call of OnMessage, without a closure: it runs for every
+// message.
+func (s *Session) onMessage(m Message) (err error) {
+	defer s.recoverPanic(&err)
+	return s.h.OnMessage(s, m)
+}
+
+// recoverPanic, deferred by a callback's caller, turns the callback's
+// panic into the error *err.
+func (s *Session) recoverPanic(err *error) {
+	if v := recover(); v != nil {
+		*err = &PanicError{Value: v}
+		if s.cfg.OnError != nil {
+			s.cfg.OnError(s, *err)
+		}
+	}
 }
 
 // PanicError is the cause of a session closed because a callback panicked.
